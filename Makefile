@@ -1,0 +1,38 @@
+# loyalty: PGXS build.  `make && make install && make installcheck`
+EXTENSION   = loyalty
+EXTVERSION  = 0.1.0
+MODULE_big  = loyalty
+OBJS = \
+	src/loyalty.o \
+	src/spi_util.o \
+	src/program.o \
+	src/fx.o \
+	src/lots.o \
+	src/ledger.o \
+	src/order_event.o \
+	src/dead_letter.o \
+	src/accrual_trigger.o \
+	src/earn.o \
+	src/redeem.o \
+	src/expiry.o
+
+SQL_PIECES = $(sort $(wildcard src/sql/[0-9]*.sql))
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+EXTRA_CLEAN = $(DATA_built)
+
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS  += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers $(if $(WERROR),-Werror)
+
+REGRESS      = setup programs members fx trigger refunds redeem expiry errors verify roles
+ISOLATION      = redeem_race same_ref refund_vs_redeem
+ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(DATA_built): $(SQL_PIECES)
+	cat $^ > $@
+
+# Every object depends on every header: few files, no stale struct layouts.
+$(OBJS): $(wildcard src/*.h)

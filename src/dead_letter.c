@@ -1,0 +1,201 @@
+/*
+ * dead_letter.c
+ *		Order events kept aside until the program's configuration is fixed.
+ *
+ * The accrual trigger never fails an order insert over loyalty
+ * configuration: it writes the event here with the reason and raises a
+ * WARNING.  loyalty.retry_dead_letters() replays the letters in the order
+ * they were written; an order whose letter still fails keeps its later
+ * letters waiting too, so its events are never applied out of order.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/numeric.h"
+
+#include "dead_letter.h"
+#include "loyalty.h"
+#include "program.h"
+#include "spi_util.h"
+
+static LoyaltyQuery letter_pending = {
+	"SELECT 1 FROM loyalty.dead_letter"
+	" WHERE program = $1 AND order_id = $2 AND resolved_at IS NULL LIMIT 1",
+	2, {TEXTOID, TEXTOID}
+};
+
+static LoyaltyQuery letter_insert = {
+	"INSERT INTO loyalty.dead_letter (program, event, order_id, member_id, amount, currency,"
+	"       status, refunded_amount, ordered_at, reason, sqlstate)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+	11, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID, NUMERICOID,
+	TIMESTAMPTZOID, TEXTOID, TEXTOID}
+};
+
+static LoyaltyQuery letters_open = {
+	"SELECT id, event, order_id, member_id, amount, currency, status, refunded_amount, ordered_at"
+	"  FROM loyalty.dead_letter WHERE program = $1 AND resolved_at IS NULL"
+	" ORDER BY id FOR UPDATE",
+	1, {TEXTOID}
+};
+
+static LoyaltyQuery letter_resolved = {
+	"UPDATE loyalty.dead_letter SET attempts = attempts + 1, last_attempt_at = now(),"
+	"       resolved_at = now() WHERE id = $1",
+	1, {INT8OID}
+};
+
+static LoyaltyQuery letter_failed = {
+	"UPDATE loyalty.dead_letter SET attempts = attempts + 1, last_attempt_at = now(),"
+	"       reason = $2, sqlstate = $3 WHERE id = $1",
+	3, {INT8OID, TEXTOID, TEXTOID}
+};
+
+bool
+DeadLetterPending(const char *program, const char *order_id)
+{
+	Datum		args[2];
+
+	args[0] = CStringGetTextDatum(program);
+	args[1] = CStringGetTextDatum(order_id);
+	LoyaltyRun(&letter_pending, args, NULL, SPI_OK_SELECT);
+	return SPI_processed > 0;
+}
+
+void
+DeadLetterWrite(const char *program, OrderEventKind kind, const OrderRow *row,
+				const OrderProblem *problem)
+{
+	Datum		args[11];
+	char		nulls[11];
+
+	memset(nulls, ' ', sizeof(nulls));
+	args[0] = CStringGetTextDatum(program);
+	args[1] = CStringGetTextDatum(OrderEventName(kind));
+	args[2] = CStringGetTextDatum(row->order_id);
+	args[3] = LoyaltyTextOrNull(row->member_id, &nulls[3]);
+	args[4] = row->amount;
+	nulls[4] = row->has_amount ? ' ' : 'n';
+	args[5] = LoyaltyTextOrNull(row->currency, &nulls[5]);
+	args[6] = LoyaltyTextOrNull(row->status, &nulls[6]);
+	args[7] = row->refunded;
+	nulls[7] = row->has_refunded ? ' ' : 'n';
+	args[8] = TimestampTzGetDatum(row->ordered_at);
+	args[9] = CStringGetTextDatum(problem->reason);
+	args[10] = CStringGetTextDatum(unpack_sql_state(problem->sqlstate));
+	LoyaltyRun(&letter_insert, args, nulls, SPI_OK_INSERT);
+}
+
+static OrderEventKind
+EventKindFromName(const char *name)
+{
+	if (strcmp(name, "INSERT") == 0)
+		return ORDER_INSERT;
+	if (strcmp(name, "UPDATE") == 0)
+		return ORDER_UPDATE;
+	return ORDER_DELETE;
+}
+
+/* A letter's row as the trigger saw it (its time is always recorded). */
+static void
+LetterRow(int i, OrderRow *row)
+{
+	memset(row, 0, sizeof(*row));
+	row->order_id = LoyaltyGetText(i, 3);
+	row->member_id = LoyaltyGetText(i, 4);
+	row->has_amount = !LoyaltyIsNull(i, 5);
+	row->amount = row->has_amount ? LoyaltyGetDatum(i, 5) : (Datum) 0;
+	row->currency = LoyaltyGetText(i, 6);
+	row->status = LoyaltyGetText(i, 7);
+	row->has_refunded = !LoyaltyIsNull(i, 8);
+	row->refunded = row->has_refunded ? LoyaltyGetDatum(i, 8) : (Datum) 0;
+	row->has_time = true;
+	row->ordered_at = DatumGetTimestampTz(LoyaltyGetDatum(i, 9));
+}
+
+static bool
+ListHasString(List *list, const char *s)
+{
+	ListCell   *lc;
+
+	foreach(lc, list)
+		if (strcmp((char *) lfirst(lc), s) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Replays letter i of the open letters: true when resolved.  Runs in its own
+ * SPI connection so each letter's memory is freed when it is done.
+ */
+static bool
+RetryLetter(const LoyaltyProgram *prog, SPITupleTable *letters, uint64 i,
+			List **blocked, MemoryContext list_context)
+{
+	OrderRow	row;
+	OrderProblem problem = {0};
+	int64		id;
+	bool		done = false;
+
+	SPI_connect();
+	SPI_tuptable = letters;
+	id = LoyaltyGetInt64(i, 1);
+	LetterRow(i, &row);
+	if (!ListHasString(*blocked, row.order_id))
+	{
+		done = OrderEventApply(prog, EventKindFromName(LoyaltyGetText(i, 2)), &row, true, &problem);
+		if (done)
+			LoyaltyRun(&letter_resolved, (Datum[]) {Int64GetDatum(id)}, NULL, SPI_OK_UPDATE);
+		else
+			LoyaltyRun(&letter_failed,
+					   (Datum[]) {Int64GetDatum(id), CStringGetTextDatum(problem.reason),
+					   CStringGetTextDatum(unpack_sql_state(problem.sqlstate))},
+					   NULL, SPI_OK_UPDATE);
+	}
+	if (!done)
+	{
+		/* Later letters of this order wait behind this one. */
+		MemoryContext old = MemoryContextSwitchTo(list_context);
+
+		*blocked = lappend(*blocked, pstrdup(row.order_id));
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return done;
+}
+
+PG_FUNCTION_INFO_V1(loyalty_retry_dead_letters);
+/* loyalty.retry_dead_letters(program): replays open letters; returns how many resolved. */
+Datum
+loyalty_retry_dead_letters(PG_FUNCTION_ARGS)
+{
+	char	   *code = LoyaltyTextArg(fcinfo, 0, "program");
+	LoyaltyProgram prog;
+	SPITupleTable *letters;
+	uint64		nletters;
+	List	   *blocked = NIL;
+	int64		resolved = 0;
+
+	SPI_connect();
+	LoyaltyProgramRequire(code, &prog);
+	LoyaltyRun(&letters_open, (Datum[]) {CStringGetTextDatum(code)}, NULL, SPI_OK_SELECT);
+	letters = SPI_tuptable;
+	nletters = SPI_processed;
+
+	for (uint64 i = 0; i < nletters; i++)
+		if (RetryLetter(&prog, letters, i, &blocked, CurrentMemoryContext))
+			resolved++;
+
+	if (nletters > 0)
+		ereport(NOTICE,
+				(errmsg("loyalty: " INT64_FORMAT " of " UINT64_FORMAT " dead letter(s) of program \"%s\" resolved",
+						resolved, nletters, code),
+				 list_length(blocked) > 0 ?
+				 errhint("%d order(s) still wait; see the reason column of loyalty.dead_letter.",
+						 list_length(blocked)) : 0));
+	SPI_finish();
+	PG_RETURN_INT64(resolved);
+}

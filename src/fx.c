@@ -1,0 +1,108 @@
+/*
+ * fx.c
+ *		Points for an amount in any currency, in exact numeric arithmetic.
+ *
+ * points = floor(amount x rate x earn_rate), or, when only the reverse pair
+ * is known, floor(amount x earn_rate / rate): dividing last keeps the floor
+ * exact (1/rate is never rounded first).
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/fmgrprotos.h"
+#include "utils/numeric.h"
+
+#include "fx.h"
+#include "spi_util.h"
+
+static LoyaltyQuery fx_query = {
+	"SELECT rate, inverse FROM loyalty.fx_quote($1, $2, $3)",
+	3, {TEXTOID, TEXTOID, TIMESTAMPTZOID}
+};
+
+static Datum
+NumericFromInt64(int64 v)
+{
+	return DirectFunctionCall1(int8_numeric, Int64GetDatum(v));
+}
+
+static int
+NumericCompare(Datum a, Datum b)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, a, b));
+}
+
+/* floor(n) as int64, or false when it does not fit. */
+static bool
+NumericFloorToInt64(Datum n, int64 *out)
+{
+	Datum		floored = DirectFunctionCall1(numeric_floor, n);
+
+	if (NumericCompare(floored, NumericFromInt64(PG_INT64_MAX)) > 0)
+		return false;
+	*out = DatumGetInt64(DirectFunctionCall1(numeric_int8, floored));
+	return true;
+}
+
+/*
+ * Points the program gives for amount in currency at time at.  Sets *rate to
+ * the rate used (1 in the base currency).  A non-positive amount earns 0.
+ */
+PointsResult
+LoyaltyPointsFor(const LoyaltyProgram *prog, Datum amount, const char *currency,
+				 TimestampTz at, int64 *points, Datum *rate)
+{
+	Datum		zero = NumericFromInt64(0);
+	Datum		value = DirectFunctionCall2(numeric_mul, amount, prog->earn_rate);
+	Datum		args[3];
+
+	*points = 0;
+	*rate = NumericFromInt64(1);
+	if (numeric_is_nan(DatumGetNumeric(amount)) || NumericCompare(amount, zero) <= 0)
+		return POINTS_OK;
+
+	if (currency != NULL && strcmp(currency, prog->base_currency) != 0)
+	{
+		args[0] = CStringGetTextDatum(currency);
+		args[1] = CStringGetTextDatum(prog->base_currency);
+		args[2] = TimestampTzGetDatum(at);
+		LoyaltyRun(&fx_query, args, NULL, SPI_OK_SELECT);
+		if (SPI_processed == 0)
+			return POINTS_NO_RATE;
+		*rate = LoyaltyGetDatum(0, 1);
+		if (LoyaltyGetBool(0, 2))
+		{
+			value = DirectFunctionCall2(numeric_div_trunc, value, *rate);
+			*rate = DirectFunctionCall2(numeric_div, NumericFromInt64(1), *rate);
+		}
+		else
+			value = DirectFunctionCall2(numeric_mul, value, *rate);
+	}
+
+	return NumericFloorToInt64(value, points) ? POINTS_OK : POINTS_OVERFLOW;
+}
+
+/*
+ * floor(points x part / whole), part clamped to [0, whole]: the share of an
+ * order's points a cumulative refund takes back.  Computed exactly, so
+ * partial refunds that add up to the whole take back exactly all points.
+ */
+int64
+LoyaltyShareOf(int64 points, Datum part, Datum whole)
+{
+	Datum		zero = NumericFromInt64(0);
+
+	if (points == 0 || NumericCompare(whole, zero) <= 0 ||
+		numeric_is_nan(DatumGetNumeric(part)) || NumericCompare(part, zero) <= 0)
+		return 0;
+	if (NumericCompare(part, whole) >= 0)
+		return points;
+	return DatumGetInt64(DirectFunctionCall1(numeric_int8,
+											 DirectFunctionCall2(numeric_div_trunc,
+																 DirectFunctionCall2(numeric_mul,
+																					 NumericFromInt64(points),
+																					 part),
+																 whole)));
+}

@@ -1,0 +1,195 @@
+/*
+ * lots.c
+ *		Earn lots: what is left of each credit, consumed soonest-expiry first.
+ *
+ * Every point taken from or given back to a lot is written to lot_use, so
+ * earned - remaining always equals the sum of a lot's uses (verify() checks).
+ * Callers hold the member's lock.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/lsyscache.h"
+
+#include "lots.h"
+#include "spi_util.h"
+
+static LoyaltyQuery lot_insert = {
+	"INSERT INTO loyalty.lot (id, program, member_id, order_id, earned, remaining,"
+	"                         available_at, expires_at)"
+	" VALUES ($1, $2, $3, $4, $5, $5, $6, $7)",
+	7, {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+};
+
+static LoyaltyQuery lots_available = {
+	"SELECT coalesce(sum(remaining), 0)::bigint FROM loyalty.lot"
+	" WHERE program = $1 AND member_id = $2 AND remaining > 0"
+	"   AND available_at <= $3 AND (expires_at IS NULL OR expires_at > $3)",
+	3, {TEXTOID, TEXTOID, TIMESTAMPTZOID}
+};
+
+/*
+ * Lots in the order they are spent: the order's own lots first (a refund
+ * takes back its own points), then soonest expiry, never-expiring last.
+ */
+static LoyaltyQuery lots_to_take = {
+	"SELECT id, remaining FROM loyalty.lot"
+	" WHERE program = $1 AND member_id = $2 AND remaining > 0"
+	"   AND CASE $3 WHEN 1 THEN true"
+	"       WHEN 2 THEN expires_at <= $4"
+	"       ELSE available_at <= $4 AND (expires_at IS NULL OR expires_at > $4) END"
+	" ORDER BY (order_id = $5) IS TRUE DESC, expires_at NULLS LAST, available_at, id",
+	5, {TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID}
+};
+
+static LoyaltyQuery lots_use = {
+	"WITH u AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS u(lot_id, take)),"
+	" taken AS (UPDATE loyalty.lot l SET remaining = l.remaining - u.take"
+	"             FROM u WHERE l.id = u.lot_id)"
+	" INSERT INTO loyalty.lot_use (lot_id, ledger_id, program, member_id, points)"
+	" SELECT u.lot_id, $3, $4, $5, u.take FROM u",
+	5, {INT8ARRAYOID, INT8ARRAYOID, INT8OID, TEXTOID, TEXTOID}
+};
+
+static LoyaltyQuery lots_give_back = {
+	"WITH u AS (SELECT lot_id, sum(points) AS points FROM loyalty.lot_use"
+	"            WHERE ledger_id = $1 GROUP BY lot_id HAVING sum(points) > 0),"
+	" back AS (UPDATE loyalty.lot l SET remaining = l.remaining + u.points"
+	"            FROM u WHERE l.id = u.lot_id RETURNING l.id, l.program, l.member_id)"
+	" INSERT INTO loyalty.lot_use (lot_id, ledger_id, program, member_id, points)"
+	" SELECT u.lot_id, $2, back.program, back.member_id, -u.points"
+	"   FROM u JOIN back ON back.id = u.lot_id"
+	" RETURNING -points",
+	2, {INT8OID, INT8OID}
+};
+
+void
+LotCreate(int64 id, const char *program, const char *member_id, const char *order_id,
+		  int64 points, TimestampTz available_at, bool expires, TimestampTz expires_at)
+{
+	Datum		args[7];
+	char		nulls[7] = "       ";
+
+	args[0] = Int64GetDatum(id);
+	args[1] = CStringGetTextDatum(program);
+	args[2] = CStringGetTextDatum(member_id);
+	args[3] = LoyaltyTextOrNull(order_id, &nulls[3]);
+	args[4] = Int64GetDatum(points);
+	args[5] = TimestampTzGetDatum(available_at);
+	args[6] = TimestampTzGetDatum(expires_at);
+	if (!expires)
+		nulls[6] = 'n';
+	LoyaltyRun(&lot_insert, args, nulls, SPI_OK_INSERT);
+}
+
+/* Points of a member's lots that can be spent at as_of (before debt). */
+int64
+LotsAvailable(const char *program, const char *member_id, TimestampTz as_of)
+{
+	Datum		args[3];
+
+	args[0] = CStringGetTextDatum(program);
+	args[1] = CStringGetTextDatum(member_id);
+	args[2] = TimestampTzGetDatum(as_of);
+	LoyaltyRun(&lots_available, args, NULL, SPI_OK_SELECT);
+	return LoyaltyGetInt64(0, 1);
+}
+
+static Datum
+Int64ArrayDatum(int64 *values, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * n);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	for (int i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(values[i]);
+	get_typlenbyvalalign(INT8OID, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_array(elems, n, INT8OID, typlen, typbyval, typalign));
+}
+
+/*
+ * Takes up to points from a member's lots in spending order and records the
+ * uses against ledger_id (0: a debt settlement, recorded with NULL).
+ * Returns the points taken, which is less than asked when the lots run out.
+ */
+int64
+LotsTake(const char *program, const char *member_id, int64 points, LotScope scope,
+		 TimestampTz as_of, const char *first_order, int64 ledger_id)
+{
+	Datum		args[5];
+	char		nulls[5] = "     ";
+	int64	   *ids;
+	int64	   *takes;
+	int			n = 0;
+	int64		left = points;
+
+	if (points <= 0)
+		return 0;
+
+	args[0] = CStringGetTextDatum(program);
+	args[1] = CStringGetTextDatum(member_id);
+	args[2] = Int32GetDatum((int32) scope);
+	args[3] = TimestampTzGetDatum(as_of);
+	args[4] = LoyaltyTextOrNull(first_order, &nulls[4]);
+	LoyaltyRun(&lots_to_take, args, nulls, SPI_OK_SELECT);
+
+	ids = palloc(sizeof(int64) * (SPI_processed + 1));
+	takes = palloc(sizeof(int64) * (SPI_processed + 1));
+	for (uint64 i = 0; i < SPI_processed && left > 0; i++)
+	{
+		int64		remaining = LoyaltyGetInt64(i, 2);
+
+		ids[n] = LoyaltyGetInt64(i, 1);
+		takes[n] = Min(remaining, left);
+		left -= takes[n];
+		n++;
+	}
+	if (n == 0)
+		return 0;
+
+	memset(nulls, ' ', sizeof(nulls));
+	args[0] = Int64ArrayDatum(ids, n);
+	args[1] = Int64ArrayDatum(takes, n);
+	args[2] = Int64GetDatum(ledger_id);
+	if (ledger_id == 0)
+		nulls[2] = 'n';
+	args[3] = CStringGetTextDatum(program);
+	args[4] = CStringGetTextDatum(member_id);
+	LoyaltyRun(&lots_use, args, nulls, SPI_OK_INSERT);
+	return points - left;
+}
+
+/*
+ * Gives the points that ledger row from_ledger_id took back to the same lots
+ * (keeping their expiry), recorded against to_ledger_id.  Returns the points.
+ */
+int64
+LotsGiveBack(int64 from_ledger_id, int64 to_ledger_id)
+{
+	Datum		args[2];
+	int64		total = 0;
+
+	args[0] = Int64GetDatum(from_ledger_id);
+	args[1] = Int64GetDatum(to_ledger_id);
+	LoyaltyRun(&lots_give_back, args, NULL, SPI_OK_INSERT_RETURNING);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		total += LoyaltyGetInt64(i, 1);
+	return total;
+}
+
+/*
+ * Pays a member's debt from available lots, soonest expiry first; a zero-sum
+ * move (the reversal that made the debt is already in the ledger).
+ * Returns the points settled; the caller lowers the member's debt by them.
+ */
+int64
+LotsSettleDebt(const char *program, const char *member_id, int64 debt, LotScope scope,
+			   TimestampTz as_of)
+{
+	return LotsTake(program, member_id, debt, scope, as_of, NULL, 0);
+}

@@ -1,0 +1,26 @@
+/*
+ * loyalty.h
+ *		Declarations shared by every part of the loyalty extension.
+ */
+#ifndef LOYALTY_H
+#define LOYALTY_H
+
+#include "postgres.h"
+
+/*
+ * SQLSTATEs of our own, class LY (documented in docs/errors.md).
+ * Bad arguments use PostgreSQL's own codes (22004, 22023, 42704, ...).
+ */
+#define ERRCODE_LOYALTY_INSUFFICIENT_POINTS	MAKE_SQLSTATE('L','Y','0','0','1')
+#define ERRCODE_LOYALTY_MEMBER_NOT_ACTIVE	MAKE_SQLSTATE('L','Y','0','0','2')
+#define ERRCODE_LOYALTY_REF_CONFLICT		MAKE_SQLSTATE('L','Y','0','0','3')
+#define ERRCODE_LOYALTY_LEDGER_APPEND_ONLY	MAKE_SQLSTATE('L','Y','0','0','4')
+#define ERRCODE_LOYALTY_FX_RATE_MISSING		MAKE_SQLSTATE('L','Y','0','0','5')
+#define ERRCODE_LOYALTY_SOURCE_NOT_ATTACHED	MAKE_SQLSTATE('L','Y','0','0','6')
+
+/* Argument checks shared by the SQL-callable functions. */
+extern char *LoyaltyTextArg(FunctionCallInfo fcinfo, int argno, const char *name);
+extern int64 LoyaltyPositivePointsArg(FunctionCallInfo fcinfo, int argno);
+extern TimestampTz LoyaltyTimestampArg(FunctionCallInfo fcinfo, int argno, const char *name);
+
+#endif							/* LOYALTY_H */

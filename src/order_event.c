@@ -1,0 +1,337 @@
+/*
+ * order_event.c
+ *		One order event (insert, update, delete) applied to the ledger.
+ *
+ * The rule is state based: from the row, work out what the order should
+ * hold (member, points, reversal due), compare with what loyalty recorded in
+ * order_earning, and post the difference.  So an event can be replayed from
+ * the dead letters, and partial refunds add up exactly:
+ *   - an order earns once: a second INSERT of its id changes nothing;
+ *   - a refund takes back floor(points x refunded / amount), cumulatively;
+ *   - cancel, refund status or DELETE takes back everything and closes it;
+ *   - a new member or a new number of points starts a new generation:
+ *     what is left of the old one is reversed and the order earns again.
+ * Configuration problems (no FX rate) are found before anything is written.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+
+#include "dead_letter.h"
+#include "fx.h"
+#include "ledger.h"
+#include "loyalty.h"
+#include "order_event.h"
+#include "spi_util.h"
+
+/* What loyalty recorded for an order. */
+typedef struct OrderState
+{
+	bool		exists;
+	char	   *member_id;
+	int64		points;
+	int32		generation;
+	int64		reversed_target;
+	int64		earned_total;
+	int64		reversed_total;
+	bool		closed;
+	TimestampTz ordered_at;
+} OrderState;
+
+/* What the row says the order should hold. */
+typedef struct OrderTarget
+{
+	char	   *member_id;
+	bool		closed;
+	int64		points;
+	Datum		rate;
+	int64		reversal;
+	TimestampTz ordered_at;
+} OrderTarget;
+
+static LoyaltyQuery state_load = {
+	"SELECT member_id, points, generation, reversed_target, earned_total, reversed_total,"
+	"       closed, ordered_at"
+	"  FROM loyalty.order_earning WHERE program = $1 AND order_id = $2 FOR UPDATE",
+	2, {TEXTOID, TEXTOID}
+};
+
+/* The first sight of an order; the primary key makes the first one win. */
+static LoyaltyQuery state_insert = {
+	"INSERT INTO loyalty.order_earning (program, order_id, member_id, amount, currency, fx_rate,"
+	"       points, refunded_amount, reversed_target, earned_total, closed, ordered_at)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 0), 0, $9, $10, $11)"
+	" ON CONFLICT (program, order_id) DO NOTHING",
+	11, {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, NUMERICOID, INT8OID, NUMERICOID,
+	INT8OID, BOOLOID, TIMESTAMPTZOID}
+};
+
+static LoyaltyQuery state_save = {
+	"UPDATE loyalty.order_earning"
+	"   SET member_id = $3, amount = $4, currency = $5, fx_rate = coalesce($6, fx_rate),"
+	"       points = $7, generation = $8, refunded_amount = coalesce($9, refunded_amount),"
+	"       reversed_target = $10, earned_total = $11, reversed_total = $12, closed = $13,"
+	"       ordered_at = $14, updated_at = now()"
+	" WHERE program = $1 AND order_id = $2",
+	14, {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, NUMERICOID, INT8OID, INT4OID,
+	NUMERICOID, INT8OID, INT8OID, INT8OID, BOOLOID, TIMESTAMPTZOID}
+};
+
+const char *
+OrderEventName(OrderEventKind kind)
+{
+	switch (kind)
+	{
+		case ORDER_INSERT:
+			return "INSERT";
+		case ORDER_UPDATE:
+			return "UPDATE";
+		case ORDER_DELETE:
+			return "DELETE";
+	}
+	return "?";
+}
+
+/* refunded / cancelled / canceled / returned, in any case, close an order. */
+static bool
+StatusCloses(const char *status)
+{
+	static const char *const closing[] = {"refunded", "cancelled", "canceled", "returned"};
+
+	if (status == NULL)
+		return false;
+	for (size_t i = 0; i < lengthof(closing); i++)
+		if (pg_strcasecmp(status, closing[i]) == 0)
+			return true;
+	return false;
+}
+
+static void
+OrderStateLoad(const char *program, const char *order_id, OrderState *state)
+{
+	Datum		args[2];
+
+	args[0] = CStringGetTextDatum(program);
+	args[1] = CStringGetTextDatum(order_id);
+	LoyaltyRun(&state_load, args, NULL, SPI_OK_SELECT);
+	memset(state, 0, sizeof(*state));
+	state->exists = SPI_processed > 0;
+	if (!state->exists)
+		return;
+	state->member_id = LoyaltyGetText(0, 1);
+	state->points = LoyaltyGetInt64(0, 2);
+	state->generation = LoyaltyGetInt32(0, 3);
+	state->reversed_target = LoyaltyGetInt64(0, 4);
+	state->earned_total = LoyaltyGetInt64(0, 5);
+	state->reversed_total = LoyaltyGetInt64(0, 6);
+	state->closed = LoyaltyGetBool(0, 7);
+	state->ordered_at = DatumGetTimestampTz(LoyaltyGetDatum(0, 8));
+}
+
+static bool
+SetProblem(OrderProblem *problem, int sqlstate, char *reason)
+{
+	problem->sqlstate = sqlstate;
+	problem->reason = reason;
+	return false;
+}
+
+/*
+ * Works out what the order should hold.  Returns false, with the problem set,
+ * when the program's configuration cannot price it (no FX rate, overflow).
+ */
+static bool
+OrderTargetCompute(const LoyaltyProgram *prog, OrderEventKind kind, const OrderRow *row,
+				   const OrderState *state, OrderTarget *target, OrderProblem *problem)
+{
+	memset(target, 0, sizeof(*target));
+	target->member_id = row->member_id;
+	target->closed = (kind == ORDER_DELETE) || StatusCloses(row->status);
+	if (row->has_time)
+		target->ordered_at = row->ordered_at;
+	else if (state->exists)
+		target->ordered_at = state->ordered_at;
+	else
+		target->ordered_at = GetCurrentTransactionStartTimestamp();
+
+	/* Guests, closed orders and missing amounts earn nothing: no rate needed. */
+	if (target->closed || target->member_id == NULL || !row->has_amount)
+		return true;
+
+	switch (LoyaltyPointsFor(prog, row->amount, row->currency, target->ordered_at,
+							 &target->points, &target->rate))
+	{
+		case POINTS_OK:
+			break;
+		case POINTS_NO_RATE:
+			return SetProblem(problem, ERRCODE_LOYALTY_FX_RATE_MISSING,
+							  psprintf("no FX rate from %s to %s valid at %s",
+									   row->currency, prog->base_currency,
+									   timestamptz_to_str(target->ordered_at)));
+		case POINTS_OVERFLOW:
+			return SetProblem(problem, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+							  psprintf("amount %s %s earns more points than a bigint holds",
+									   DatumGetCString(DirectFunctionCall1(numeric_out, row->amount)),
+									   row->currency ? row->currency : prog->base_currency));
+	}
+	if (row->has_refunded)
+		target->reversal = LoyaltyShareOf(target->points, row->refunded, row->amount);
+	return true;
+}
+
+/* Reverses the current generation up to target points taken back in all. */
+static void
+OrderReverseTo(const LoyaltyProgram *prog, const char *order_id, OrderState *state,
+			   int64 target)
+{
+	if (target <= state->reversed_target)
+		return;
+	if (state->member_id != NULL)
+		state->reversed_total += LedgerReverse(prog, state->member_id, order_id,
+											   target - state->reversed_target,
+											   GetCurrentTransactionStartTimestamp());
+	state->reversed_target = target;
+}
+
+/* Starts a generation: the order's member earns its points (and refunds). */
+static void
+OrderEarn(const LoyaltyProgram *prog, const char *order_id, OrderState *state,
+		  const OrderTarget *target)
+{
+	state->member_id = target->member_id;
+	state->points = target->points;
+	state->reversed_target = 0;
+	state->ordered_at = target->ordered_at;
+	if (target->points > 0)
+	{
+		LedgerCredit(prog, target->member_id, "earn", target->points, NULL, order_id,
+					 NULL, target->ordered_at);
+		state->earned_total += target->points;
+	}
+	OrderReverseTo(prog, order_id, state, target->reversal);
+}
+
+static void
+OrderStateSave(const LoyaltyProgram *prog, const OrderRow *row, const OrderState *state,
+			   const OrderTarget *target)
+{
+	Datum		args[14];
+	char		nulls[14];
+
+	memset(nulls, ' ', sizeof(nulls));
+	args[0] = CStringGetTextDatum(prog->code);
+	args[1] = CStringGetTextDatum(row->order_id);
+	args[2] = LoyaltyTextOrNull(state->member_id, &nulls[2]);
+	args[3] = row->amount;
+	nulls[3] = row->has_amount ? ' ' : 'n';
+	args[4] = LoyaltyTextOrNull(row->currency, &nulls[4]);
+	args[5] = target->rate;
+	nulls[5] = target->rate ? ' ' : 'n';
+	args[6] = Int64GetDatum(state->points);
+	args[7] = Int32GetDatum(state->generation);
+	args[8] = row->refunded;
+	nulls[8] = row->has_refunded ? ' ' : 'n';
+	args[9] = Int64GetDatum(state->reversed_target);
+	args[10] = Int64GetDatum(state->earned_total);
+	args[11] = Int64GetDatum(state->reversed_total);
+	args[12] = BoolGetDatum(state->closed);
+	args[13] = TimestampTzGetDatum(state->ordered_at);
+	LoyaltyRun(&state_save, args, nulls, SPI_OK_UPDATE);
+}
+
+/*
+ * The first event of an order.  The state row is written first so that of
+ * two sessions inserting the same order id only one earns.
+ */
+static void
+OrderFirstSeen(const LoyaltyProgram *prog, const OrderRow *row, const OrderTarget *target)
+{
+	Datum		args[11];
+	char		nulls[11];
+	OrderState	state = {0};
+
+	memset(nulls, ' ', sizeof(nulls));
+	args[0] = CStringGetTextDatum(prog->code);
+	args[1] = CStringGetTextDatum(row->order_id);
+	args[2] = LoyaltyTextOrNull(target->member_id, &nulls[2]);
+	args[3] = row->amount;
+	nulls[3] = row->has_amount ? ' ' : 'n';
+	args[4] = LoyaltyTextOrNull(row->currency, &nulls[4]);
+	args[5] = target->rate;
+	nulls[5] = target->rate ? ' ' : 'n';
+	args[6] = Int64GetDatum(target->points);
+	args[7] = row->refunded;
+	nulls[7] = row->has_refunded ? ' ' : 'n';
+	args[8] = Int64GetDatum(target->points);
+	args[9] = BoolGetDatum(target->closed);
+	args[10] = TimestampTzGetDatum(target->ordered_at);
+	LoyaltyRun(&state_insert, args, nulls, SPI_OK_INSERT);
+	if (SPI_processed == 0)
+		return;					/* the order was seen already */
+
+	state.exists = true;
+	state.generation = 1;
+	state.closed = target->closed;
+	OrderEarn(prog, row->order_id, &state, target);
+	if (state.reversed_target > 0)	/* inserted already (partly) refunded */
+		OrderStateSave(prog, row, &state, target);
+}
+
+/*
+ * Applies one event.  Returns true when done (or nothing to do), false with
+ * *problem set when it must wait in the dead letters.  replaying: called by
+ * retry_dead_letters, which replays an order's letters in order itself.
+ */
+bool
+OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
+				bool replaying, OrderProblem *problem)
+{
+	OrderState	state;
+	OrderTarget target;
+
+	OrderStateLoad(prog->code, row->order_id, &state);
+	if (kind == ORDER_INSERT && state.exists)
+		return true;			/* an order earns once */
+	if (kind != ORDER_INSERT && !state.exists)
+	{
+		if (!replaying && DeadLetterPending(prog->code, row->order_id))
+			return SetProblem(problem, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+							  psprintf("an earlier event of order \"%s\" waits in loyalty.dead_letter",
+									   row->order_id));
+		return true;			/* the order predates the attachment */
+	}
+	if (state.exists && state.closed)
+		return true;			/* cancelled or deleted: nothing more to do */
+
+	if (!OrderTargetCompute(prog, kind, row, &state, &target, problem))
+		return false;
+
+	if (!state.exists)
+	{
+		OrderFirstSeen(prog, row, &target);
+		return true;
+	}
+
+	if (target.closed)
+	{
+		OrderReverseTo(prog, row->order_id, &state, state.points);
+		state.closed = true;
+	}
+	else if (state.points == target.points &&
+			 (state.member_id == NULL) == (target.member_id == NULL) &&
+			 (state.member_id == NULL || strcmp(state.member_id, target.member_id) == 0))
+		OrderReverseTo(prog, row->order_id, &state, target.reversal);
+	else
+	{
+		/* New member or new points: reverse what is left, then earn again. */
+		OrderReverseTo(prog, row->order_id, &state, state.points);
+		state.generation++;
+		OrderEarn(prog, row->order_id, &state, &target);
+	}
+	OrderStateSave(prog, row, &state, &target);
+	return true;
+}

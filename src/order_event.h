@@ -1,0 +1,47 @@
+/*
+ * order_event.h
+ *		One order event (insert, update, delete) applied to the ledger.
+ */
+#ifndef LOYALTY_ORDER_EVENT_H
+#define LOYALTY_ORDER_EVENT_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+
+#include "program.h"
+
+typedef enum OrderEventKind
+{
+	ORDER_INSERT,
+	ORDER_UPDATE,
+	ORDER_DELETE
+} OrderEventKind;
+
+/* The mapped columns of one orders row, as loyalty reads them. */
+typedef struct OrderRow
+{
+	char	   *order_id;
+	char	   *member_id;		/* NULL: a guest order */
+	bool		has_amount;
+	Datum		amount;			/* numeric */
+	char	   *currency;		/* NULL: the program's base currency */
+	char	   *status;
+	bool		has_refunded;
+	Datum		refunded;		/* numeric, cumulative */
+	bool		has_time;
+	TimestampTz ordered_at;
+} OrderRow;
+
+/* Why an event could not be applied now (it goes to the dead letters). */
+typedef struct OrderProblem
+{
+	int			sqlstate;
+	char	   *reason;
+} OrderProblem;
+
+extern const char *OrderEventName(OrderEventKind kind);
+extern bool OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind,
+							OrderRow *row, bool replaying, OrderProblem *problem);
+
+#endif							/* LOYALTY_ORDER_EVENT_H */

@@ -1,0 +1,32 @@
+/*
+ * program.h
+ *		A loyalty program's settings, as the C code needs them.
+ */
+#ifndef LOYALTY_PROGRAM_H
+#define LOYALTY_PROGRAM_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+
+typedef struct LoyaltyProgram
+{
+	char	   *code;
+	char	   *base_currency;
+	Datum		earn_rate;		/* numeric: points per unit of base currency */
+	int32		pending_days;
+	bool		expires;		/* false: points never expire */
+	Datum		expire_after;	/* interval, when expires */
+	bool		within_balance; /* refund_policy: true = within_balance */
+	char	   *timezone;
+	bool		attached;		/* the relation asked about is attached */
+} LoyaltyProgram;
+
+extern bool LoyaltyProgramLoad(const char *code, Oid orders_relid, LoyaltyProgram *prog);
+extern void LoyaltyProgramRequire(const char *code, LoyaltyProgram *prog);
+
+extern TimestampTz LoyaltyAvailableAt(const LoyaltyProgram *prog, TimestampTz earned_at);
+extern bool LoyaltyExpiresAt(const LoyaltyProgram *prog, TimestampTz earned_at,
+							 TimestampTz *expires_at);
+
+#endif							/* LOYALTY_PROGRAM_H */

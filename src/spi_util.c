@@ -1,0 +1,101 @@
+/*
+ * spi_util.c
+ *		Saved SPI plans and typed access to their result rows.
+ *
+ * Every statement lives in a static LoyaltyQuery next to the code that uses
+ * it; it is planned once per backend and kept.  Callers are inside
+ * SPI_connect()/SPI_finish(); values are always passed as parameters.
+ */
+#include "postgres.h"
+
+#include "utils/builtins.h"
+
+#include "spi_util.h"
+
+/*
+ * Runs a query with its arguments and checks the SPI return code, so a
+ * caller can trust SPI_tuptable afterwards.
+ */
+int
+LoyaltyRun(LoyaltyQuery *query, Datum *values, const char *nulls, int expected_rc)
+{
+	int			rc;
+
+	if (query->plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(query->sql, query->nargs, query->argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "loyalty: could not prepare \"%s\": %s",
+				 query->sql, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "loyalty: could not keep plan for \"%s\"", query->sql);
+		query->plan = plan;
+	}
+
+	rc = SPI_execute_plan(query->plan, values, nulls, false, 0);
+	if (rc != expected_rc)
+		elog(ERROR, "loyalty: \"%s\" returned %s, expected %s",
+			 query->sql, SPI_result_code_string(rc),
+			 SPI_result_code_string(expected_rc));
+	return rc;
+}
+
+bool
+LoyaltyIsNull(int row, int col)
+{
+	bool		isnull;
+
+	(void) SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+	return isnull;
+}
+
+/* The raw Datum of a column that must not be NULL. */
+Datum
+LoyaltyGetDatum(int row, int col)
+{
+	bool		isnull;
+	Datum		d;
+
+	d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+	if (isnull)
+		elog(ERROR, "loyalty: unexpected NULL in column %d of \"%s\"", col,
+			 SPI_fname(SPI_tuptable->tupdesc, col));
+	return d;
+}
+
+int64
+LoyaltyGetInt64(int row, int col)
+{
+	return DatumGetInt64(LoyaltyGetDatum(row, col));
+}
+
+int32
+LoyaltyGetInt32(int row, int col)
+{
+	return DatumGetInt32(LoyaltyGetDatum(row, col));
+}
+
+bool
+LoyaltyGetBool(int row, int col)
+{
+	return DatumGetBool(LoyaltyGetDatum(row, col));
+}
+
+/* A text column as a C string, NULL when the column is NULL. */
+char *
+LoyaltyGetText(int row, int col)
+{
+	bool		isnull;
+	Datum		d;
+
+	d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+Datum
+LoyaltyTextOrNull(const char *str, char *null_flag)
+{
+	*null_flag = (str == NULL) ? 'n' : ' ';
+	return (str == NULL) ? (Datum) 0 : CStringGetTextDatum(str);
+}

@@ -1,0 +1,222 @@
+-- loyalty extension install script.  Built by concatenating src/sql/[0-9]*.sql.
+\echo Use "CREATE EXTENSION loyalty" to load this file. \quit
+
+/*
+ * Roles are cluster-wide: create them once, keep them on DROP EXTENSION.
+ * loyalty_admin configures programs; loyalty_app is what the application
+ * connects as (balance, redeem, enroll); loyalty_reader is for BI tools.
+ */
+DO $roles$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['loyalty_admin', 'loyalty_app', 'loyalty_reader'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r) THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+    END LOOP;
+END
+$roles$;
+
+GRANT USAGE ON SCHEMA @extschema@ TO loyalty_admin, loyalty_app, loyalty_reader;
+
+-- A program: one loyalty scheme with its own currency, rates and policies.
+CREATE TABLE @extschema@.program (
+    code            text PRIMARY KEY
+                    CHECK (code ~ '^[A-Za-z0-9_.-]{1,63}$'),
+    base_currency   text NOT NULL CHECK (base_currency ~ '^[A-Z]{3}$'),
+    earn_rate       numeric NOT NULL CHECK (earn_rate >= 0),
+    pending_days    integer NOT NULL DEFAULT 0 CHECK (pending_days >= 0),
+    expire_after    interval CHECK (expire_after > interval '0'),
+    refund_policy   text NOT NULL DEFAULT 'debt'
+                    CHECK (refund_policy IN ('debt', 'within_balance')),
+    timezone        text NOT NULL DEFAULT 'UTC',
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE @extschema@.program IS
+    'Loyalty programs: base currency, earn rate (points per base unit), pending days, expiry, refund policy, time zone';
+
+-- Members, with the cached account figures that loyalty.verify() proves.
+CREATE TABLE @extschema@.member (
+    program             text NOT NULL REFERENCES @extschema@.program (code),
+    member_id           text NOT NULL,
+    profile             jsonb NOT NULL DEFAULT '{}',
+    status              text NOT NULL DEFAULT 'active'
+                        CHECK (status IN ('active', 'held', 'forgotten')),
+    enrolled_at         timestamptz NOT NULL DEFAULT now(),
+    balance             bigint NOT NULL DEFAULT 0,
+    debt                bigint NOT NULL DEFAULT 0 CHECK (debt >= 0),
+    lifetime_earned     bigint NOT NULL DEFAULT 0,
+    lifetime_redeemed   bigint NOT NULL DEFAULT 0,
+    lifetime_reversed   bigint NOT NULL DEFAULT 0,
+    lifetime_expired    bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (program, member_id)
+);
+COMMENT ON TABLE @extschema@.member IS
+    'Members per program: profile, status and cached balances (balance = sum of ledger points = sum of lot remainders - debt)';
+COMMENT ON COLUMN @extschema@.member.balance IS 'Cached sum of the member''s ledger points (pending and available, minus debt)';
+COMMENT ON COLUMN @extschema@.member.debt IS 'Points reversed beyond what the member''s lots held (refund_policy debt); paid from later points';
+
+-- The append-only ledger: every change of a balance is one row here.
+CREATE SEQUENCE @extschema@.ledger_id_seq;
+CREATE TABLE @extschema@.ledger (
+    id          bigint PRIMARY KEY DEFAULT nextval('@extschema@.ledger_id_seq'),
+    program     text NOT NULL,
+    member_id   text NOT NULL,
+    kind        text NOT NULL
+                CHECK (kind IN ('earn', 'adjust', 'redeem', 'unredeem', 'reverse', 'expire')),
+    points      bigint NOT NULL,
+    ref         text,
+    order_id    text,
+    lot_id      bigint,
+    related_id  bigint,
+    reason      text,
+    occurred_at timestamptz NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    CHECK (CASE WHEN kind IN ('earn', 'adjust', 'unredeem') THEN points > 0 ELSE points < 0 END)
+);
+ALTER SEQUENCE @extschema@.ledger_id_seq OWNED BY @extschema@.ledger.id;
+CREATE UNIQUE INDEX ledger_ref_key ON @extschema@.ledger (program, ref) WHERE ref IS NOT NULL;
+CREATE UNIQUE INDEX ledger_unredeem_key ON @extschema@.ledger (related_id) WHERE kind = 'unredeem';
+CREATE INDEX ledger_member_idx ON @extschema@.ledger (program, member_id, id);
+COMMENT ON TABLE @extschema@.ledger IS
+    'Append-only points ledger: earn, adjust (manual credit), redeem, unredeem (cancelled redemption), reverse (refund), expire';
+
+-- Earn lots: what is left of each credit, when it becomes available and expires.
+CREATE TABLE @extschema@.lot (
+    id              bigint PRIMARY KEY,
+    program         text NOT NULL,
+    member_id       text NOT NULL,
+    order_id        text,
+    earned          bigint NOT NULL CHECK (earned > 0),
+    remaining       bigint NOT NULL CHECK (remaining >= 0 AND remaining <= earned),
+    available_at    timestamptz NOT NULL,
+    expires_at      timestamptz
+);
+CREATE INDEX lot_member_idx ON @extschema@.lot (program, member_id);
+CREATE INDEX lot_expiry_idx ON @extschema@.lot (expires_at) WHERE expires_at IS NOT NULL;
+COMMENT ON TABLE @extschema@.lot IS
+    'Earn lots (id = the crediting ledger row): remaining points, available_at (end of pending), expires_at';
+
+-- Which lots each redemption, reversal, expiry or debt settlement touched.
+CREATE TABLE @extschema@.lot_use (
+    lot_id      bigint NOT NULL,
+    ledger_id   bigint,
+    program     text NOT NULL,
+    member_id   text NOT NULL,
+    points      bigint NOT NULL CHECK (points <> 0),
+    used_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX lot_use_ledger_idx ON @extschema@.lot_use (ledger_id);
+COMMENT ON TABLE @extschema@.lot_use IS
+    'Points taken from (positive) or given back to (negative) a lot, by ledger row; ledger_id NULL = debt settlement';
+
+-- Per-order loyalty state, so every order earns once and reverses exactly.
+CREATE TABLE @extschema@.order_earning (
+    program         text NOT NULL,
+    order_id        text NOT NULL,
+    member_id       text,
+    amount          numeric,
+    currency        text,
+    fx_rate         numeric,
+    points          bigint NOT NULL DEFAULT 0 CHECK (points >= 0),
+    generation      integer NOT NULL DEFAULT 1,
+    refunded_amount numeric NOT NULL DEFAULT 0,
+    reversed_target bigint NOT NULL DEFAULT 0,
+    earned_total    bigint NOT NULL DEFAULT 0,
+    reversed_total  bigint NOT NULL DEFAULT 0,
+    closed          boolean NOT NULL DEFAULT false,
+    ordered_at      timestamptz NOT NULL,
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program, order_id),
+    CHECK (reversed_target <= points AND reversed_total <= earned_total)
+);
+COMMENT ON TABLE @extschema@.order_earning IS
+    'One row per order seen by the accrual trigger: member and points of the current generation (a changed amount or member starts a new one), reversal the refunds call for, totals over all generations, closed (cancelled or deleted)';
+COMMENT ON COLUMN @extschema@.order_earning.reversed_target IS
+    'Points of the current generation that refunds and cancellation call for; with refund_policy within_balance more than was actually reversed';
+
+-- Currency conversion into a program's base currency.
+CREATE TABLE @extschema@.fx_rate (
+    from_currency   text NOT NULL CHECK (from_currency ~ '^[A-Z]{3}$'),
+    to_currency     text NOT NULL CHECK (to_currency ~ '^[A-Z]{3}$'),
+    rate            numeric NOT NULL CHECK (rate > 0),
+    valid_from      timestamptz NOT NULL DEFAULT '-infinity',
+    PRIMARY KEY (from_currency, to_currency, valid_from),
+    CHECK (from_currency <> to_currency)
+);
+COMMENT ON TABLE @extschema@.fx_rate IS
+    'FX rates: 1 from_currency = rate to_currency from valid_from on; the inverse pair is used when only it exists';
+
+-- Which application tables feed which program.
+CREATE TABLE @extschema@.order_source (
+    program                 text NOT NULL REFERENCES @extschema@.program (code),
+    orders                  regclass NOT NULL,
+    order_id_column         name NOT NULL,
+    member_id_column        name NOT NULL,
+    amount_column           name NOT NULL,
+    currency_column         name,
+    status_column           name,
+    refunded_amount_column  name,
+    created_at_column       name,
+    trigger_name            name NOT NULL,
+    attached_at             timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program, orders)
+);
+COMMENT ON TABLE @extschema@.order_source IS
+    'Application orders tables attached with loyalty.attach_orders() and their column mapping';
+
+-- Order events the trigger could not process for a configuration reason.
+CREATE SEQUENCE @extschema@.dead_letter_id_seq;
+CREATE TABLE @extschema@.dead_letter (
+    id              bigint PRIMARY KEY DEFAULT nextval('@extschema@.dead_letter_id_seq'),
+    program         text NOT NULL,
+    event           text NOT NULL CHECK (event IN ('INSERT', 'UPDATE', 'DELETE')),
+    order_id        text NOT NULL,
+    member_id       text,
+    amount          numeric,
+    currency        text,
+    status          text,
+    refunded_amount numeric,
+    ordered_at      timestamptz NOT NULL,
+    reason          text NOT NULL,
+    sqlstate        text NOT NULL,
+    attempts        integer NOT NULL DEFAULT 0,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    last_attempt_at timestamptz,
+    resolved_at     timestamptz
+);
+ALTER SEQUENCE @extschema@.dead_letter_id_seq OWNED BY @extschema@.dead_letter.id;
+CREATE INDEX dead_letter_open_idx ON @extschema@.dead_letter (program, order_id) WHERE resolved_at IS NULL;
+COMMENT ON TABLE @extschema@.dead_letter IS
+    'Order events kept aside because of loyalty configuration (unknown currency, missing FX rate); loyalty.retry_dead_letters() replays them';
+
+-- pg_dump must keep the data of every table above.
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.program', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.member', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.ledger', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.ledger_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.lot', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.lot_use', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.order_earning', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.fx_rate', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.order_source', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.dead_letter', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.dead_letter_id_seq', '');
+
+-- The ledger is append-only, even for the extension's own functions.
+CREATE FUNCTION @extschema@.refuse_ledger_change() RETURNS trigger
+LANGUAGE plpgsql AS
+$$
+BEGIN
+    RAISE EXCEPTION 'loyalty.ledger is append-only'
+        USING ERRCODE = 'LY004',
+              DETAIL = pg_catalog.format('%s on the ledger was refused.', TG_OP),
+              HINT = 'Correct a balance with loyalty.earn() or loyalty.redeem(), which add ledger rows.';
+END
+$$;
+COMMENT ON FUNCTION @extschema@.refuse_ledger_change() IS 'Trigger: refuses UPDATE, DELETE and TRUNCATE on loyalty.ledger';
+CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE ON @extschema@.ledger
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.refuse_ledger_change();
+CREATE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON @extschema@.ledger
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.refuse_ledger_change();

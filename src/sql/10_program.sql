@@ -1,0 +1,220 @@
+-- Programs, members and FX rates: configuration, plain SQL.
+
+-- Raises unless code is a well-formed ISO 4217 code; returns it upper-cased.
+CREATE FUNCTION @extschema@.check_currency(code text, what text DEFAULT 'currency')
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@
+AS $$
+BEGIN
+    IF code IS NULL THEN
+        RAISE EXCEPTION '% must not be null', what USING ERRCODE = '22004';
+    END IF;
+    IF upper(code) !~ '^[A-Z]{3}$' THEN
+        RAISE EXCEPTION 'invalid % code: "%"', what, code
+            USING ERRCODE = '22023',
+                  DETAIL = 'A currency code is three letters (ISO 4217).',
+                  HINT = 'Use a code such as USD, EUR, GBP, VND or IDR.';
+    END IF;
+    RETURN upper(code);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.check_currency(text, text) IS
+    'Validates an ISO 4217 currency code (three letters) and returns it upper-cased';
+
+-- Raises 42704 unless the program exists.
+CREATE FUNCTION @extschema@.require_program(program text)
+RETURNS @extschema@.program
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@
+AS $$
+DECLARE
+    p loyalty.program;
+BEGIN
+    IF program IS NULL THEN
+        RAISE EXCEPTION 'program must not be null' USING ERRCODE = '22004';
+    END IF;
+    SELECT * INTO p FROM loyalty.program x WHERE x.code = require_program.program;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'program "%" does not exist', program
+            USING ERRCODE = '42704',
+                  HINT = 'Create it with loyalty.create_program().';
+    END IF;
+    RETURN p;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.require_program(text) IS 'Returns the program row or raises 42704 when it does not exist';
+
+CREATE FUNCTION @extschema@.create_program(
+    code text,
+    base_currency text DEFAULT 'USD',
+    earn_rate numeric DEFAULT 1,
+    pending_days integer DEFAULT 0,
+    expire_after interval DEFAULT NULL,
+    refund_policy text DEFAULT 'debt',
+    timezone text DEFAULT 'UTC')
+RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@
+AS $$
+DECLARE
+    wanted loyalty.program;
+    existing loyalty.program;
+BEGIN
+    IF code IS NULL OR code !~ '^[A-Za-z0-9_.-]{1,63}$' THEN
+        RAISE EXCEPTION 'invalid program code: "%"', coalesce(code, 'NULL')
+            USING ERRCODE = '22023',
+                  DETAIL = 'A program code is 1 to 63 letters, digits, "_", "." or "-".';
+    END IF;
+    IF earn_rate IS NULL OR earn_rate < 0 OR earn_rate = 'NaN' THEN
+        RAISE EXCEPTION 'invalid earn_rate: %', coalesce(earn_rate::text, 'NULL')
+            USING ERRCODE = '22023',
+                  DETAIL = 'earn_rate is the points earned per unit of base currency and must be zero or more.';
+    END IF;
+    IF pending_days IS NULL OR pending_days < 0 THEN
+        RAISE EXCEPTION 'invalid pending_days: %', coalesce(pending_days::text, 'NULL')
+            USING ERRCODE = '22023', DETAIL = 'pending_days must be zero or more.';
+    END IF;
+    IF expire_after IS NOT NULL AND expire_after <= interval '0' THEN
+        RAISE EXCEPTION 'invalid expire_after: %', expire_after
+            USING ERRCODE = '22023', DETAIL = 'expire_after must be positive, or NULL for points that never expire.';
+    END IF;
+    IF refund_policy IS NULL OR refund_policy NOT IN ('debt', 'within_balance') THEN
+        RAISE EXCEPTION 'unknown refund_policy: "%"', coalesce(refund_policy, 'NULL')
+            USING ERRCODE = '22023',
+                  HINT = 'Use ''debt'' (a refund may take the balance below zero) or ''within_balance'' (a refund takes at most what is left).';
+    END IF;
+    IF timezone IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names WHERE name = timezone)
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_abbrevs WHERE abbrev = timezone) THEN
+        RAISE EXCEPTION 'unknown time zone: "%"', coalesce(timezone, 'NULL')
+            USING ERRCODE = '22023', HINT = 'Use a name from pg_timezone_names, such as Europe/London or Asia/Ho_Chi_Minh.';
+    END IF;
+
+    wanted := ROW(code, loyalty.check_currency(base_currency, 'base currency'), earn_rate, pending_days,
+                  expire_after, refund_policy, timezone, now());
+    INSERT INTO loyalty.program VALUES (wanted.*) ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        -- Creating the same program twice is fine; creating it differently is not.
+        SELECT * INTO existing FROM loyalty.program p WHERE p.code = wanted.code;
+        IF (existing.base_currency, existing.earn_rate, existing.pending_days, existing.expire_after,
+            existing.refund_policy, existing.timezone)
+           IS DISTINCT FROM (wanted.base_currency, wanted.earn_rate, wanted.pending_days, wanted.expire_after,
+            wanted.refund_policy, wanted.timezone) THEN
+            RAISE EXCEPTION 'program "%" already exists with other settings', code
+                USING ERRCODE = '42710',
+                      DETAIL = pg_catalog.format('Existing: currency %s, earn_rate %s, pending_days %s, expire_after %s, refund_policy %s, timezone %s.',
+                          existing.base_currency, existing.earn_rate, existing.pending_days,
+                          coalesce(existing.expire_after::text, 'never'), existing.refund_policy, existing.timezone);
+        END IF;
+    END IF;
+    RETURN code;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.create_program(text, text, numeric, integer, interval, text, text) IS
+    'Creates a loyalty program (idempotent for identical settings); returns its code';
+
+CREATE FUNCTION @extschema@.enroll(program text, member_id text, profile jsonb DEFAULT '{}')
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@
+AS $$
+BEGIN
+    PERFORM loyalty.require_program(program);
+    IF member_id IS NULL OR member_id = '' THEN
+        RAISE EXCEPTION 'member_id must not be null or empty' USING ERRCODE = '22004';
+    END IF;
+    IF profile IS NULL OR jsonb_typeof(profile) <> 'object' THEN
+        RAISE EXCEPTION 'profile must be a JSON object, not %', coalesce(jsonb_typeof(profile), 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO loyalty.member AS m (program, member_id, profile)
+    VALUES (program, member_id, profile)
+    ON CONFLICT ON CONSTRAINT member_pkey DO NOTHING;
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.enroll(text, text, jsonb) IS
+    'Enrolls a member (idempotent: true when enrolled now, false when already a member; the profile is not changed)';
+
+CREATE FUNCTION @extschema@.set_member_status(program text, member_id text, status text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@
+AS $$
+BEGIN
+    PERFORM loyalty.require_program(program);
+    IF status IS NULL OR status NOT IN ('active', 'held', 'forgotten') THEN
+        RAISE EXCEPTION 'unknown member status: "%"', coalesce(status, 'NULL')
+            USING ERRCODE = '22023', HINT = 'Use active, held or forgotten.';
+    END IF;
+    UPDATE loyalty.member m SET status = set_member_status.status
+     WHERE m.program = set_member_status.program AND m.member_id = set_member_status.member_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'member "%" is not enrolled in program "%"', member_id, program
+            USING ERRCODE = '42704';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_member_status(text, text, text) IS
+    'Sets a member''s status: active, held (earns but cannot redeem) or forgotten';
+
+CREATE FUNCTION @extschema@.set_fx_rate(
+    from_currency text, to_currency text, rate numeric,
+    valid_from timestamptz DEFAULT '-infinity')
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@
+AS $$
+DECLARE
+    f text := loyalty.check_currency(from_currency, 'from currency');
+    t text := loyalty.check_currency(to_currency, 'to currency');
+BEGIN
+    IF f = t THEN
+        RAISE EXCEPTION 'cannot set an FX rate from % to itself', f USING ERRCODE = '22023';
+    END IF;
+    IF rate IS NULL OR rate <= 0 OR rate = 'NaN' THEN
+        RAISE EXCEPTION 'invalid FX rate for % to %: %', f, t, coalesce(rate::text, 'NULL')
+            USING ERRCODE = '22023', DETAIL = 'A rate is the amount of to_currency one unit of from_currency buys, and is positive.';
+    END IF;
+    IF valid_from IS NULL THEN
+        RAISE EXCEPTION 'valid_from must not be null' USING ERRCODE = '22004', HINT = 'Use ''-infinity'' for a rate valid for all past orders.';
+    END IF;
+    INSERT INTO loyalty.fx_rate AS r VALUES (f, t, rate, valid_from)
+    ON CONFLICT ON CONSTRAINT fx_rate_pkey DO UPDATE SET rate = excluded.rate;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_fx_rate(text, text, numeric, timestamptz) IS
+    'Sets the rate of from_currency in to_currency from valid_from on (replaces the rate of the same start)';
+
+-- The newest rate valid at a time: the direct pair, else the reverse pair
+-- (inverse = true: divide by rate).  No row when neither exists.
+CREATE FUNCTION @extschema@.fx_quote(from_currency text, to_currency text, at timestamptz,
+                                     OUT rate numeric, OUT inverse boolean)
+RETURNS SETOF record
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@
+AS $$
+    SELECT c.rate, c.inverse FROM (
+        SELECT f.rate, f.valid_from, false AS inverse FROM loyalty.fx_rate f
+         WHERE f.from_currency = fx_quote.from_currency AND f.to_currency = fx_quote.to_currency
+           AND f.valid_from <= at
+        UNION ALL
+        SELECT f.rate, f.valid_from, true FROM loyalty.fx_rate f
+         WHERE f.from_currency = fx_quote.to_currency AND f.to_currency = fx_quote.from_currency
+           AND f.valid_from <= at
+    ) c ORDER BY c.valid_from DESC, c.inverse LIMIT 1
+$$;
+COMMENT ON FUNCTION @extschema@.fx_quote(text, text, timestamptz) IS
+    'Newest FX rate valid at a time: the direct pair, else the reverse pair with inverse = true; no row when none';
+
+CREATE FUNCTION @extschema@.fx_rate_at(from_currency text, to_currency text, at timestamptz)
+RETURNS numeric
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@
+AS $$
+    SELECT CASE WHEN upper(from_currency) = upper(to_currency) THEN 1::numeric
+                ELSE (SELECT CASE WHEN q.inverse THEN 1 / q.rate ELSE q.rate END
+                        FROM loyalty.fx_quote(upper(from_currency), upper(to_currency), at) q) END
+$$;
+COMMENT ON FUNCTION @extschema@.fx_rate_at(text, text, timestamptz) IS
+    'What one unit of from_currency is worth in to_currency at a time; NULL when no rate is known';

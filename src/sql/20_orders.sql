@@ -1,0 +1,122 @@
+-- Attaching the accrual trigger to the application's own orders table.
+
+-- The C trigger.  Arguments: program, then the mapped column names
+-- (order id, member id, amount, currency, status, refunded amount, created at;
+-- '' where not mapped).  SECURITY DEFINER so the application's role needs no
+-- rights on the loyalty tables.
+CREATE FUNCTION @extschema@.orders_trigger() RETURNS trigger
+LANGUAGE c SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@
+AS 'MODULE_PATHNAME', 'loyalty_orders_trigger';
+COMMENT ON FUNCTION @extschema@.orders_trigger() IS
+    'Accrual trigger installed by loyalty.attach_orders(): earns on INSERT, reverses on refund, cancel and DELETE';
+
+-- Raises unless column exists in orders and has one of the wanted types.
+CREATE FUNCTION @extschema@.check_order_column(
+    orders regclass, role text, col text, wanted regtype[] DEFAULT NULL)
+RETURNS name
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@
+AS $$
+DECLARE
+    coltype regtype;
+BEGIN
+    IF col IS NULL OR col = '' THEN
+        RAISE EXCEPTION '% column must not be null or empty', role USING ERRCODE = '22004';
+    END IF;
+    SELECT a.atttypid::regtype INTO coltype
+      FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = orders AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'column "%" of relation % does not exist', col, orders
+            USING ERRCODE = '42703',
+                  DETAIL = pg_catalog.format('It was given as the %s column.', role);
+    END IF;
+    IF wanted IS NOT NULL AND coltype <> ALL (wanted) THEN
+        RAISE EXCEPTION 'column "%" of relation % has type %, which cannot be used as the % column', col, orders, coltype, role
+            USING ERRCODE = '42804',
+                  HINT = pg_catalog.format('Use a column of type %s.', array_to_string(wanted, ', '));
+    END IF;
+    RETURN col::name;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.check_order_column(regclass, text, text, regtype[]) IS
+    'Validates a column mapping of attach_orders(): the column exists and has a usable type';
+
+CREATE FUNCTION @extschema@.attach_orders(
+    program text, orders regclass, order_id text, member_id text, amount text,
+    currency text DEFAULT NULL, status text DEFAULT NULL,
+    refunded_amount text DEFAULT NULL, created_at text DEFAULT NULL)
+RETURNS name
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@
+AS $$
+DECLARE
+    amount_types regtype[] := ARRAY['numeric', 'smallint', 'integer', 'bigint', 'real', 'double precision']::regtype[];
+    text_types regtype[] := ARRAY['text', 'character varying', 'character']::regtype[];
+    time_types regtype[] := ARRAY['timestamp with time zone', 'timestamp without time zone', 'date']::regtype[];
+    src loyalty.order_source;
+    tg name;
+BEGIN
+    PERFORM loyalty.require_program(program);
+    IF orders IS NULL THEN
+        RAISE EXCEPTION 'orders table must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF (SELECT relkind FROM pg_catalog.pg_class WHERE oid = orders) NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '% is not a table', orders USING ERRCODE = '42809';
+    END IF;
+    tg := left('loyalty_accrual_' || program, 63);
+    src := ROW(program, orders,
+        loyalty.check_order_column(orders, 'order_id', order_id),
+        loyalty.check_order_column(orders, 'member_id', member_id),
+        loyalty.check_order_column(orders, 'amount', amount, amount_types),
+        CASE WHEN currency IS NOT NULL THEN loyalty.check_order_column(orders, 'currency', currency, text_types) END,
+        CASE WHEN status IS NOT NULL THEN loyalty.check_order_column(orders, 'status', status) END,
+        CASE WHEN refunded_amount IS NOT NULL THEN loyalty.check_order_column(orders, 'refunded_amount', refunded_amount, amount_types) END,
+        CASE WHEN created_at IS NOT NULL THEN loyalty.check_order_column(orders, 'created_at', created_at, time_types) END,
+        tg, now());
+
+    IF EXISTS (SELECT 1 FROM loyalty.order_source s WHERE s.program = src.program AND s.orders = src.orders) THEN
+        RAISE EXCEPTION 'program "%" is already attached to %', program, orders
+            USING ERRCODE = '42710', HINT = 'Detach it first with loyalty.detach_orders().';
+    END IF;
+    INSERT INTO loyalty.order_source VALUES (src.*);
+    EXECUTE pg_catalog.format(
+        'CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW '
+        'EXECUTE FUNCTION loyalty.orders_trigger(%L, %L, %L, %L, %L, %L, %L, %L)',
+        tg, orders, program, src.order_id_column, src.member_id_column, src.amount_column,
+        coalesce(src.currency_column, ''), coalesce(src.status_column, ''),
+        coalesce(src.refunded_amount_column, ''), coalesce(src.created_at_column, ''));
+    RETURN tg;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text) IS
+    'Installs the accrual trigger on an application orders table, mapping its columns; returns the trigger name';
+
+CREATE FUNCTION @extschema@.detach_orders(program text, orders regclass)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@
+AS $$
+DECLARE
+    tg name;
+BEGIN
+    DELETE FROM loyalty.order_source s WHERE s.program = detach_orders.program AND s.orders = detach_orders.orders
+    RETURNING s.trigger_name INTO tg;
+    IF tg IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', tg, orders);
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.detach_orders(text, regclass) IS
+    'Removes the accrual trigger of a program from an orders table; false when it was not attached';
+
+CREATE FUNCTION @extschema@.retry_dead_letters(program text)
+RETURNS bigint
+LANGUAGE c VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@
+AS 'MODULE_PATHNAME', 'loyalty_retry_dead_letters';
+COMMENT ON FUNCTION @extschema@.retry_dead_letters(text) IS
+    'Replays a program''s unresolved dead letters in order; returns how many were resolved now';
