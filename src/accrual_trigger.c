@@ -158,8 +158,6 @@ ReadOrderRow(Relation rel, HeapTuple tuple, char **args, const char *timezone,
 		cols[arg] = MappedColumn(desc, args, arg);
 
 	row->order_id = ColumnText(tuple, desc, cols[ARG_ORDER_ID]);
-	if (row->order_id == NULL)
-		row->order_id = "(unknown)";
 	row->member_id = ColumnText(tuple, desc, cols[ARG_MEMBER_ID]);
 	row->has_amount = ColumnNumeric(tuple, desc, cols[ARG_AMOUNT], &row->amount);
 	row->currency = ColumnText(tuple, desc, cols[ARG_CURRENCY]);
@@ -179,6 +177,13 @@ ReadOrderRow(Relation rel, HeapTuple tuple, char **args, const char *timezone,
 									   args[arg], RelationGetRelationName(rel));
 			return false;
 		}
+	if (row->order_id == NULL)
+	{
+		/* Kept for a person to look at: without an id it cannot be replayed. */
+		problem->sqlstate = ERRCODE_NULL_VALUE_NOT_ALLOWED;
+		problem->reason = psprintf("order id column \"%s\" is null", args[ARG_ORDER_ID]);
+		return false;
+	}
 	return true;
 }
 
@@ -258,18 +263,22 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	ok = LoyaltyProgramLoad(args[ARG_PROGRAM], RelationGetRelid(td->tg_relation), &prog);
+	if (ok && !prog.attached)
+	{
+		/* Not an order source of the program: nothing to keep or replay. */
+		ereport(WARNING,
+				(errcode(ERRCODE_LOYALTY_SOURCE_NOT_ATTACHED),
+				 errmsg("loyalty: relation \"%s\" is not attached to program \"%s\"; event ignored",
+						RelationGetRelationName(td->tg_relation), args[ARG_PROGRAM]),
+				 errhint("Attach order tables with loyalty.attach_orders(), not CREATE TRIGGER.")));
+		SPI_finish();
+		return PointerGetDatum(NULL);
+	}
 	ok = ReadOrderRow(td->tg_relation, tuple, args, ok ? prog.timezone : "UTC", &row, &problem) && ok;
 	if (problem.reason == NULL && !ok)
 	{
 		problem.sqlstate = ERRCODE_UNDEFINED_OBJECT;
 		problem.reason = psprintf("program \"%s\" does not exist", args[ARG_PROGRAM]);
-	}
-	else if (ok && !prog.attached)
-	{
-		ok = false;
-		problem.sqlstate = ERRCODE_LOYALTY_SOURCE_NOT_ATTACHED;
-		problem.reason = psprintf("relation \"%s\" is not attached to program \"%s\"",
-								  RelationGetRelationName(td->tg_relation), args[ARG_PROGRAM]);
 	}
 
 	if (ok)
@@ -280,7 +289,8 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 		ereport(WARNING,
 				(errcode(problem.sqlstate),
 				 errmsg("loyalty: %s of order \"%s\" kept in loyalty.dead_letter: %s",
-						OrderEventName(kind), row.order_id, problem.reason),
+						OrderEventName(kind), row.order_id ? row.order_id : "(null)",
+						problem.reason),
 				 errhint("Fix the program's configuration, then run loyalty.retry_dead_letters('%s').",
 						 args[ARG_PROGRAM])));
 	}

@@ -37,7 +37,8 @@ static LoyaltyQuery letter_insert = {
 
 static LoyaltyQuery letters_open = {
 	"SELECT id, event, order_id, member_id, amount, currency, status, refunded_amount, ordered_at"
-	"  FROM loyalty.dead_letter WHERE program = $1 AND resolved_at IS NULL"
+	"  FROM loyalty.dead_letter"
+	" WHERE program = $1 AND resolved_at IS NULL AND order_id IS NOT NULL"
 	" ORDER BY id FOR UPDATE",
 	1, {TEXTOID}
 };
@@ -75,7 +76,7 @@ DeadLetterWrite(const char *program, OrderEventKind kind, const OrderRow *row,
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = CStringGetTextDatum(program);
 	args[1] = CStringGetTextDatum(OrderEventName(kind));
-	args[2] = CStringGetTextDatum(row->order_id);
+	args[2] = LoyaltyTextOrNull(row->order_id, &nulls[2]);
 	args[3] = LoyaltyTextOrNull(row->member_id, &nulls[3]);
 	args[4] = row->amount;
 	nulls[4] = row->has_amount ? ' ' : 'n';
@@ -155,7 +156,7 @@ RetryLetter(const LoyaltyProgram *prog, SPITupleTable *letters, uint64 i,
 					   CStringGetTextDatum(unpack_sql_state(problem.sqlstate))},
 					   NULL, SPI_OK_UPDATE);
 	}
-	if (!done)
+	if (!done && !ListHasString(*blocked, row.order_id))
 	{
 		/* Later letters of this order wait behind this one. */
 		MemoryContext old = MemoryContextSwitchTo(list_context);

@@ -47,8 +47,7 @@ LoyaltyPositivePointsArg(FunctionCallInfo fcinfo, int argno)
 	if (points <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("points must be positive, not " INT64_FORMAT, points),
-				 errhint("Use loyalty.redeem() or loyalty.cancel_redemption() to take points away.")));
+				 errmsg("points must be positive, not " INT64_FORMAT, points)));
 	return points;
 }
 

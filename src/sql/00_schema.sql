@@ -172,7 +172,7 @@ CREATE TABLE @extschema@.dead_letter (
     id              bigint PRIMARY KEY DEFAULT nextval('@extschema@.dead_letter_id_seq'),
     program         text NOT NULL,
     event           text NOT NULL CHECK (event IN ('INSERT', 'UPDATE', 'DELETE')),
-    order_id        text NOT NULL,
+    order_id        text,
     member_id       text,
     amount          numeric,
     currency        text,
@@ -190,6 +190,8 @@ ALTER SEQUENCE @extschema@.dead_letter_id_seq OWNED BY @extschema@.dead_letter.i
 CREATE INDEX dead_letter_open_idx ON @extschema@.dead_letter (program, order_id) WHERE resolved_at IS NULL;
 COMMENT ON TABLE @extschema@.dead_letter IS
     'Order events kept aside because of loyalty configuration (unknown currency, missing FX rate); loyalty.retry_dead_letters() replays them';
+COMMENT ON COLUMN @extschema@.dead_letter.order_id IS
+    'NULL when the orders row had no order id: such a letter is never replayed, a person must look at it';
 
 -- pg_dump must keep the data of every table above.
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.program', '');

@@ -61,8 +61,11 @@ DECLARE
     wanted loyalty.program;
     existing loyalty.program;
 BEGIN
-    IF code IS NULL OR code !~ '^[A-Za-z0-9_.-]{1,63}$' THEN
-        RAISE EXCEPTION 'invalid program code: "%"', coalesce(code, 'NULL')
+    IF code IS NULL THEN
+        RAISE EXCEPTION 'program code must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF code !~ '^[A-Za-z0-9_.-]{1,63}$' THEN
+        RAISE EXCEPTION 'invalid program code: "%"', code
             USING ERRCODE = '22023',
                   DETAIL = 'A program code is 1 to 63 letters, digits, "_", "." or "-".';
     END IF;
@@ -191,7 +194,7 @@ COMMENT ON FUNCTION @extschema@.set_fx_rate(text, text, numeric, timestamptz) IS
 CREATE FUNCTION @extschema@.fx_quote(from_currency text, to_currency text, at timestamptz,
                                      OUT rate numeric, OUT inverse boolean)
 RETURNS SETOF record
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, @extschema@
 AS $$
     SELECT c.rate, c.inverse FROM (
@@ -209,7 +212,7 @@ COMMENT ON FUNCTION @extschema@.fx_quote(text, text, timestamptz) IS
 
 CREATE FUNCTION @extschema@.fx_rate_at(from_currency text, to_currency text, at timestamptz)
 RETURNS numeric
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, @extschema@
 AS $$
     SELECT CASE WHEN upper(from_currency) = upper(to_currency) THEN 1::numeric

@@ -118,7 +118,11 @@ TO loyalty_admin;
 
 -- orders_trigger() stays unexecutable by PUBLIC: only attach_orders() may
 -- create triggers with it, and the trigger checks its table is attached.
-GRANT EXECUTE ON FUNCTION @extschema@.fx_rate_at(text, text, timestamptz) TO loyalty_admin, loyalty_app, loyalty_reader;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.fx_rate_at(text, text, timestamptz),
+    @extschema@.fx_quote(text, text, timestamptz)
+TO loyalty_admin, loyalty_app, loyalty_reader;
 
+-- Configuration is readable by all three; balances only through functions.
 GRANT SELECT ON ALL TABLES IN SCHEMA @extschema@ TO loyalty_admin;
-GRANT SELECT ON @extschema@.program, @extschema@.fx_rate TO loyalty_reader;
+GRANT SELECT ON @extschema@.program, @extschema@.fx_rate TO loyalty_app, loyalty_reader;

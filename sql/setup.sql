@@ -1,0 +1,43 @@
+-- Installing the extension: version, schema, and a comment on every object.
+SET client_min_messages = warning;
+CREATE EXTENSION loyalty;
+RESET client_min_messages;
+SELECT extname, extversion, extrelocatable, n.nspname
+  FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+ WHERE extname = 'loyalty';
+
+-- The roles exist and cannot log in.
+SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'loyalty\_%' ORDER BY 1;
+
+-- Every table, view, sequence and function of the extension has a comment
+-- (sequences owned by a column excepted): this query must return no rows.
+SELECT c.relname
+  FROM pg_class c
+ WHERE c.relnamespace = 'loyalty'::regnamespace AND c.relkind IN ('r', 'v', 'm')
+   AND obj_description(c.oid, 'pg_class') IS NULL;
+SELECT p.oid::regprocedure
+  FROM pg_proc p
+ WHERE p.pronamespace = 'loyalty'::regnamespace AND obj_description(p.oid, 'pg_proc') IS NULL;
+
+-- Every user-data table is kept by pg_dump.
+SELECT c.relname
+  FROM pg_class c
+ WHERE c.relnamespace = 'loyalty'::regnamespace AND c.relkind = 'r'
+   AND c.oid <> ALL ((SELECT extconfig FROM pg_extension WHERE extname = 'loyalty')::oid[]);
+
+-- Functions declare volatility honestly: the writers are volatile, the readers stable.
+SELECT p.proname, p.provolatile, p.prosecdef, p.proisstrict
+  FROM pg_proc p
+ WHERE p.pronamespace = 'loyalty'::regnamespace
+ ORDER BY 1;
+
+-- Test helper: the SQLSTATE and message a statement fails with, or 'ok'.
+CREATE FUNCTION public.sqlstate_of(statement text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE statement;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;
