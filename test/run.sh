@@ -10,19 +10,14 @@ setup_toolchain 'postgresql-@V@-pgtap' 'postgresql-@V@-cron' \
 build_install
 start_cluster "max_prepared_transactions=10"
 
-passed=0
-failed=0
-failures=()
+failed_suites=()
+LOG=$ROOT/.tmp/test-run.log
+: >"$LOG"
 suite() {
 	local name=$1
 	shift
 	log "suite: $name"
-	if "$@"; then
-		passed=$((passed + 1))
-	else
-		failed=$((failed + 1))
-		failures+=("$name")
-	fi
+	"$@" 2>&1 | tee -a "$LOG" || failed_suites+=("$name")
 }
 
 regress() {
@@ -36,7 +31,7 @@ regress() {
 pgtap() {
 	psql_q -d postgres -c 'DROP DATABASE IF EXISTS loyalty_tap' -c 'CREATE DATABASE loyalty_tap'
 	psql_q -d loyalty_tap -c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION loyalty'
-	pg_prove --dbname loyalty_tap --ext .sql "$ROOT"/test/pgtap/
+	pg_prove --dbname loyalty_tap "$ROOT"/test/pgtap/*.sql
 }
 
 # TAP tests start clusters of their own with PostgreSQL::Test::Cluster, so
@@ -49,7 +44,7 @@ tap() {
 	[ "$(id -u)" -eq 0 ] && chown -R "$(cluster_user)" "$dir"
 	(cd "$dir" && run_as_cluster_user env PATH="$PG_BIN:$PATH" TESTDIR="$dir" \
 		PG_REGRESS="$("$PG_CONFIG" --pgxs | sed 's|src/makefiles/pgxs.mk|src/test/regress/pg_regress|')" \
-		PGHOST= PGPORT= PGUSER= prove -I "$("$PG_CONFIG" --pgxs | sed 's|makefiles/pgxs.mk|test/perl|')" t/)
+		PGHOST= PGPORT= PGUSER= prove --ext=.pl -I "$("$PG_CONFIG" --pgxs | sed 's|makefiles/pgxs.mk|test/perl|')" t/)
 }
 
 suite "pg_regress + isolation (make installcheck)" regress
@@ -57,6 +52,12 @@ suite "pgTAP (pg_prove)" pgtap
 suite "TAP (prove, PostgreSQL::Test::Cluster)" tap
 
 log "summary"
-for f in "${failures[@]}"; do echo "FAILED: $f"; done
-echo "suites: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+# One line per test file in every runner's output: "test x ... ok" (pg_regress,
+# isolation) and "file.sql .. ok" (pg_prove, prove).
+# pg_regress 16+ prints "ok 1 - x" / "not ok 1 - x" instead.
+passed=$(grep -cE '^test .*\.\.\. +ok|^ok [0-9]+ +- |^\S+\.(sql|pl) \.+ ok$' "$LOG" || true)
+failed=$(grep -cE '\.\.\. +FAILED|^not ok [0-9]+ +- |^\S+\.(sql|pl) \.+ (Failed|Dubious)' "$LOG" || true)
+for f in "${failed_suites[@]}"; do echo "FAILED suite: $f"; done
+[ ${#failed_suites[@]} -gt 0 ] && [ "$failed" -eq 0 ] && failed=${#failed_suites[@]}
+echo "tests: $passed passed, $failed failed"
+[ ${#failed_suites[@]} -eq 0 ]

@@ -1,0 +1,84 @@
+-- pgTAP: the extension's objects, their properties and their privileges.
+BEGIN;
+SELECT plan(63);
+
+SELECT has_schema('loyalty');
+SELECT tables_are('loyalty', ARRAY['program', 'member', 'ledger', 'lot', 'lot_use', 'order_earning',
+                                   'fx_rate', 'order_source', 'dead_letter']);
+SELECT col_is_pk('loyalty', 'program', 'code'::name, 'program code is the key');
+SELECT col_is_pk('loyalty', 'member', ARRAY['program', 'member_id']::name[], 'members are keyed by program and id');
+SELECT col_is_pk('loyalty', 'order_earning', ARRAY['program', 'order_id']::name[], 'one state row per order');
+SELECT col_is_pk('loyalty', 'fx_rate', ARRAY['from_currency', 'to_currency', 'valid_from']::name[], 'one rate per pair and start');
+SELECT has_index('loyalty', 'ledger', 'ledger_ref_key', 'references are unique per program');
+SELECT has_index('loyalty', 'ledger', 'ledger_unredeem_key', 'a redemption is cancelled at most once');
+SELECT has_trigger('loyalty', 'ledger', 'ledger_append_only'::name, 'UPDATE and DELETE refused');
+SELECT has_trigger('loyalty', 'ledger', 'ledger_no_truncate'::name, 'TRUNCATE refused');
+SELECT col_not_null('loyalty', 'ledger', 'occurred_at', 'every ledger row has a time');
+SELECT col_type_is('loyalty', 'ledger', 'points', 'bigint', 'points are whole numbers');
+SELECT col_type_is('loyalty', 'fx_rate', 'rate', 'numeric', 'rates are exact');
+SELECT col_type_is('loyalty', 'order_earning', 'amount', 'numeric', 'amounts are exact');
+
+-- Roles exist and cannot log in.
+SELECT has_role('loyalty_admin');
+SELECT has_role('loyalty_app');
+SELECT has_role('loyalty_reader');
+SELECT is((SELECT bool_or(rolcanlogin) FROM pg_roles WHERE rolname LIKE 'loyalty\_%'), false, 'loyalty roles cannot log in');
+
+-- The application's functions: present, SECURITY DEFINER, volatile as they write.
+SELECT has_function('loyalty', 'balance', ARRAY['text', 'text', 'timestamp with time zone']);
+SELECT has_function('loyalty', 'redeem', ARRAY['text', 'text', 'bigint', 'text', 'timestamp with time zone']);
+SELECT has_function('loyalty', 'earn', ARRAY['text', 'text', 'bigint', 'text', 'text', 'timestamp with time zone']);
+SELECT has_function('loyalty', 'cancel_redemption', ARRAY['text', 'text']);
+SELECT has_function('loyalty', 'enroll', ARRAY['text', 'text', 'jsonb']);
+SELECT has_function('loyalty', 'history', ARRAY['text', 'text']);
+SELECT is_definer('loyalty', 'balance', ARRAY['text', 'text', 'timestamp with time zone']);
+SELECT is_definer('loyalty', 'redeem', ARRAY['text', 'text', 'bigint', 'text', 'timestamp with time zone']);
+SELECT is_definer('loyalty', 'earn', ARRAY['text', 'text', 'bigint', 'text', 'text', 'timestamp with time zone']);
+SELECT is_definer('loyalty', 'cancel_redemption', ARRAY['text', 'text']);
+SELECT is_definer('loyalty', 'enroll', ARRAY['text', 'text', 'jsonb']);
+SELECT is_definer('loyalty', 'orders_trigger', ARRAY[]::text[]);
+SELECT volatility_is('loyalty', 'balance', ARRAY['text', 'text', 'timestamp with time zone'], 'stable');
+SELECT volatility_is('loyalty', 'history', ARRAY['text', 'text'], 'stable');
+SELECT volatility_is('loyalty', 'verify', ARRAY['text'], 'stable');
+SELECT volatility_is('loyalty', 'redeem', ARRAY['text', 'text', 'bigint', 'text', 'timestamp with time zone'], 'volatile');
+SELECT volatility_is('loyalty', 'expire_points', ARRAY['text', 'timestamp with time zone'], 'volatile');
+SELECT function_lang_is('loyalty', 'redeem', ARRAY['text', 'text', 'bigint', 'text', 'timestamp with time zone'], 'c');
+SELECT function_lang_is('loyalty', 'orders_trigger', ARRAY[]::text[], 'c');
+SELECT function_returns('loyalty', 'expire_points', ARRAY['text', 'timestamp with time zone'], 'bigint');
+
+-- Admin functions.
+SELECT has_function('loyalty', 'create_program', ARRAY['text', 'text', 'numeric', 'integer', 'interval', 'text', 'text']);
+SELECT has_function('loyalty', 'attach_orders', ARRAY['text', 'regclass', 'text', 'text', 'text', 'text', 'text', 'text', 'text']);
+SELECT has_function('loyalty', 'detach_orders', ARRAY['text', 'regclass']);
+SELECT has_function('loyalty', 'set_fx_rate', ARRAY['text', 'text', 'numeric', 'timestamp with time zone']);
+SELECT has_function('loyalty', 'retry_dead_letters', ARRAY['text']);
+SELECT has_function('loyalty', 'expire_points', ARRAY['text', 'timestamp with time zone']);
+SELECT has_function('loyalty', 'verify', ARRAY['text']);
+
+-- Privileges: the application calls functions and writes no table.
+SELECT function_privs_are('loyalty', 'redeem', ARRAY['text', 'text', 'bigint', 'text', 'timestamp with time zone'],
+                          'loyalty_app', ARRAY['EXECUTE']);
+SELECT function_privs_are('loyalty', 'redeem', ARRAY['text', 'text', 'bigint', 'text', 'timestamp with time zone'],
+                          'loyalty_reader', ARRAY[]::text[]);
+SELECT function_privs_are('loyalty', 'redeem', ARRAY['text', 'text', 'bigint', 'text', 'timestamp with time zone'],
+                          'public', ARRAY[]::text[]);
+SELECT function_privs_are('loyalty', 'create_program', ARRAY['text', 'text', 'numeric', 'integer', 'interval', 'text', 'text'],
+                          'loyalty_app', ARRAY[]::text[]);
+SELECT function_privs_are('loyalty', 'create_program', ARRAY['text', 'text', 'numeric', 'integer', 'interval', 'text', 'text'],
+                          'loyalty_admin', ARRAY['EXECUTE']);
+SELECT function_privs_are('loyalty', 'orders_trigger', ARRAY[]::text[], 'public', ARRAY[]::text[]);
+SELECT function_privs_are('loyalty', 'verify', ARRAY['text'], 'loyalty_app', ARRAY[]::text[]);
+SELECT table_privs_are('loyalty', 'ledger', 'loyalty_app', ARRAY[]::text[]);
+SELECT table_privs_are('loyalty', 'member', 'loyalty_app', ARRAY[]::text[]);
+SELECT table_privs_are('loyalty', 'lot', 'loyalty_app', ARRAY[]::text[]);
+SELECT table_privs_are('loyalty', 'order_earning', 'loyalty_app', ARRAY[]::text[]);
+SELECT table_privs_are('loyalty', 'program', 'loyalty_app', ARRAY['SELECT']);
+SELECT table_privs_are('loyalty', 'ledger', 'loyalty_admin', ARRAY['SELECT']);
+SELECT table_privs_are('loyalty', 'ledger', 'loyalty_reader', ARRAY[]::text[]);
+SELECT table_privs_are('loyalty', 'program', 'loyalty_reader', ARRAY['SELECT']);
+SELECT table_privs_are('loyalty', 'ledger', 'public', ARRAY[]::text[]);
+SELECT schema_privs_are('loyalty', 'loyalty_app', ARRAY['USAGE']);
+SELECT schema_privs_are('loyalty', 'public', ARRAY[]::text[]);
+
+SELECT * FROM finish();
+ROLLBACK;
