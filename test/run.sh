@@ -21,9 +21,15 @@ suite() {
 }
 
 regress() {
-	make -C "$ROOT" -s PG_CONFIG="$PG_CONFIG" installcheck || {
-		[ -f "$ROOT/regression.diffs" ] && cat "$ROOT/regression.diffs"
-		[ -f "$ROOT/test/isolation/output/regression.diffs" ] && cat "$ROOT/test/isolation/output/regression.diffs"
+	make -C "$ROOT" -s PG_CONFIG="$PG_CONFIG" installcheck ISOLATION= || {
+		cat "$ROOT/regression.diffs"
+		return 1
+	}
+}
+
+isolation() {
+	make -C "$ROOT" -s PG_CONFIG="$PG_CONFIG" installcheck REGRESS= || {
+		cat "$ROOT/test/isolation/output/regression.diffs"
 		return 1
 	}
 }
@@ -47,7 +53,8 @@ tap() {
 		PGHOST= PGPORT= PGUSER= prove --ext=.pl -I "$("$PG_CONFIG" --pgxs | sed 's|makefiles/pgxs.mk|test/perl|')" t/)
 }
 
-suite "pg_regress + isolation (make installcheck)" regress
+suite "pg_regress (sql/, expected/)" regress
+suite "isolation (test/isolation)" isolation
 suite "pgTAP (pg_prove)" pgtap
 suite "TAP (prove, PostgreSQL::Test::Cluster)" tap
 

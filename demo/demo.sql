@@ -1,0 +1,149 @@
+-- The loyalty demo on the UCI "Online Retail" data set (demo/data/README.md):
+-- a UK giftware shop's real invoices flow into its own orders table, the
+-- accrual trigger earns points as they arrive, cancellations refund, members
+-- redeem, points expire, and the books prove out.
+\set ON_ERROR_STOP 1
+\pset footer off
+SET client_min_messages = warning;
+SET timezone = 'Europe/London';
+SET datestyle = 'ISO, DMY';
+
+\echo
+\echo '== 1. Install the extension and create the program'
+\echo '   1 point per GBP 1, 7 days pending (the return window), points expire after a year,'
+\echo '   a refund after spending leaves a debt, order times are London local time.'
+CREATE EXTENSION loyalty;
+SELECT loyalty.create_program('uk_gifts', base_currency => 'GBP', earn_rate => 1, pending_days => 7,
+                              expire_after => '1 year', refund_policy => 'debt',
+                              timezone => 'Europe/London') AS program;
+
+\echo
+\echo '== 2. The shop''s own tables; attach the accrual trigger to its orders'
+CREATE SCHEMA shop;
+CREATE TABLE shop.invoice_lines (
+    invoice_no text, stock_code text, description text, quantity integer,
+    invoice_date timestamp, unit_price numeric(12, 3), customer_id integer, country text);
+\copy shop.invoice_lines FROM PROGRAM 'gzip -dc demo/data/online_retail.csv.gz' WITH (FORMAT csv, HEADER)
+CREATE TABLE shop.orders (
+    order_no    text PRIMARY KEY,
+    customer_id integer,             -- NULL: a guest order
+    country     text,
+    total       numeric(12, 2),
+    currency    text NOT NULL DEFAULT 'GBP',
+    status      text NOT NULL DEFAULT 'paid',
+    refunded    numeric(12, 2) NOT NULL DEFAULT 0,
+    placed_at   timestamp NOT NULL   -- shop-local time
+);
+SELECT loyalty.attach_orders('uk_gifts', 'shop.orders', order_id => 'order_no', member_id => 'customer_id',
+                             amount => 'total', currency => 'currency', status => 'status',
+                             refunded_amount => 'refunded', created_at => 'placed_at') AS trigger;
+SELECT count(*) AS invoice_lines, count(DISTINCT invoice_no) AS invoices,
+       count(DISTINCT customer_id) AS customers
+  FROM shop.invoice_lines;
+
+\echo
+\echo '== 3. A year of orders, one per invoice, inserted in time order: the trigger earns on each'
+\timing on
+INSERT INTO shop.orders (order_no, customer_id, country, total, placed_at)
+SELECT invoice_no, min(customer_id), min(country), sum(quantity * unit_price), min(invoice_date)
+  FROM shop.invoice_lines
+ WHERE invoice_no NOT LIKE 'C%'
+ GROUP BY invoice_no
+ ORDER BY min(invoice_date), invoice_no;
+\timing off
+SELECT count(*) AS orders,
+       count(*) FILTER (WHERE customer_id IS NULL) AS guest_orders,
+       count(*) FILTER (WHERE total <= 0) AS non_positive_orders,
+       (SELECT count(*) FROM loyalty.member WHERE program = 'uk_gifts') AS members_enrolled,
+       (SELECT sum(points) FROM loyalty.ledger WHERE program = 'uk_gifts' AND kind = 'earn') AS points_earned
+  FROM shop.orders;
+
+\echo
+\echo '== 4. Cancellation invoices refund the customer''s latest earlier order: points are reversed'
+WITH cancellation AS (
+    SELECT invoice_no, min(customer_id) AS customer_id, -sum(quantity * unit_price) AS amount,
+           min(invoice_date) AS at
+      FROM shop.invoice_lines
+     WHERE invoice_no LIKE 'C%' AND customer_id IS NOT NULL
+     GROUP BY invoice_no
+), refund AS (
+    SELECT o.order_no, sum(c.amount) AS amount
+      FROM cancellation c
+      CROSS JOIN LATERAL (SELECT order_no FROM shop.orders o
+                           WHERE o.customer_id = c.customer_id AND o.placed_at <= c.at AND o.total > 0
+                           ORDER BY o.placed_at DESC LIMIT 1) o
+     GROUP BY o.order_no
+)
+UPDATE shop.orders o
+   SET refunded = least(o.total, r.amount),
+       status = CASE WHEN r.amount >= o.total THEN 'refunded' ELSE o.status END
+  FROM refund r
+ WHERE o.order_no = r.order_no;
+SELECT count(*) FILTER (WHERE status = 'refunded') AS orders_fully_refunded,
+       count(*) FILTER (WHERE status <> 'refunded' AND refunded > 0) AS orders_partly_refunded,
+       (SELECT -sum(points) FROM loyalty.ledger WHERE program = 'uk_gifts' AND kind = 'reverse') AS points_reversed,
+       (SELECT count(*) FROM loyalty.member WHERE program = 'uk_gifts' AND debt > 0) AS members_in_debt
+  FROM shop.orders;
+
+\echo
+\echo '== 5. A cross-border order (illustrative, not in the data set): EUR before its FX rate exists'
+\echo '   The insert succeeds; the event waits in loyalty.dead_letter until the rate is set.'
+INSERT INTO shop.orders (order_no, customer_id, country, total, currency, placed_at)
+VALUES ('EU-0001', 12347, 'Iceland', 120.00, 'EUR', '2011-12-09 10:00');
+SELECT order_id, currency, reason, sqlstate FROM loyalty.dead_letter WHERE resolved_at IS NULL;
+SELECT loyalty.set_fx_rate('GBP', 'EUR', 1.17, '2011-01-01');
+SELECT loyalty.retry_dead_letters('uk_gifts') AS letters_resolved;
+SELECT order_id, amount, currency, round(fx_rate, 4) AS fx_rate, points
+  FROM loyalty.order_earning WHERE order_id = 'EU-0001';
+
+\echo
+\echo '== 6. The five biggest balances redeem 500 points each on 9 Dec 2011; one is cancelled'
+SELECT m.member_id, loyalty.redeem('uk_gifts', m.member_id, 500, 'voucher-' || m.member_id,
+                                   '2011-12-09 18:00') AS ledger_id
+  FROM (SELECT member_id FROM loyalty.member WHERE program = 'uk_gifts'
+         ORDER BY balance DESC, member_id LIMIT 5) m
+ ORDER BY 1;
+SELECT loyalty.cancel_redemption('uk_gifts', 'voucher-14646') AS unredeem_id;
+
+\echo
+\echo '== 7. Expiry on 10 Dec 2011: points earned more than a year ago leave the balance'
+SELECT loyalty.expire_points('uk_gifts', '2011-12-10') AS points_expired;
+
+\echo
+\echo '== 8. Top members, balances as of 10 Dec 2011'
+SELECT m.member_id, o.country, o.orders, b.available, b.pending, b.lifetime_earned, b.lifetime_redeemed,
+       b.next_expiry::date AS next_expiry, b.next_expiry_points
+  FROM loyalty.member m
+  CROSS JOIN LATERAL loyalty.balance('uk_gifts', m.member_id, '2011-12-10') b
+  JOIN (SELECT customer_id::text AS member_id, min(country) AS country, count(*) AS orders
+          FROM shop.orders GROUP BY 1) o USING (member_id)
+ WHERE m.program = 'uk_gifts'
+ ORDER BY b.available DESC, m.member_id
+ LIMIT 10;
+
+\echo
+\echo '== 9. Points by country (members, outstanding points, share of all points)'
+SELECT o.country, count(*) AS members, sum(m.balance) AS points_outstanding,
+       sum(m.lifetime_earned) AS points_earned,
+       round(100.0 * sum(m.balance) / sum(sum(m.balance)) OVER (), 1) AS pct_outstanding
+  FROM loyalty.member m
+  JOIN (SELECT DISTINCT ON (customer_id) customer_id::text AS member_id, country
+          FROM shop.orders WHERE customer_id IS NOT NULL ORDER BY customer_id, placed_at DESC) o USING (member_id)
+ WHERE m.program = 'uk_gifts'
+ GROUP BY o.country
+ ORDER BY points_outstanding DESC
+ LIMIT 12;
+
+\echo
+\echo '== 10. The points liability on the balance sheet (valued at GBP 0.01 per point)'
+SELECT count(*) AS members,
+       sum(balance) AS points_outstanding,
+       sum(debt) AS points_owed_by_members,
+       to_char(sum(balance) * 0.01, 'FM999,999,990.00') AS liability_gbp,
+       sum(lifetime_earned) AS earned, sum(lifetime_redeemed) AS redeemed,
+       sum(lifetime_reversed) AS reversed, sum(lifetime_expired) AS expired
+  FROM loyalty.member WHERE program = 'uk_gifts';
+
+\echo
+\echo '== 11. The books: loyalty.verify() proves cached balances equal the ledger'
+SELECT * FROM loyalty.verify();
