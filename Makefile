@@ -10,6 +10,7 @@ OBJS = \
 	src/lots.o \
 	src/ledger.o \
 	src/order_event.o \
+	src/order_batch.o \
 	src/dead_letter.o \
 	src/accrual_trigger.o \
 	src/earn.o \

@@ -59,8 +59,9 @@ SELECT * FROM loyalty.balance('perm', 'pat');
 RESET ROLE;
 SELECT available FROM loyalty.balance('perm', 'pat');
 
--- Every function callable by the application runs as the extension owner
--- with a pinned search_path.
+-- Every function callable by the application pins its search_path, and those
+-- that touch balances run as the extension owner.  fx_quote is the exception
+-- on purpose: fully qualified and without SET, so it can be inlined.
 SELECT p.proname, p.prosecdef, p.proconfig
   FROM pg_proc p
  WHERE p.pronamespace = 'loyalty'::regnamespace

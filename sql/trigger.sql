@@ -50,6 +50,24 @@ SELECT id, member_id, kind, points, order_id, occurred_at FROM loyalty.ledger WH
 SELECT id, member_id, order_id, earned, remaining, available_at, expires_at FROM loyalty.lot WHERE program = 'shop' ORDER BY id;
 SELECT order_id, member_id, points, closed FROM loyalty.order_earning WHERE program = 'shop' ORDER BY order_id;
 
+-- One statement, many rows (the batch path): a repeated order id earns once,
+-- a row inserted already half refunded earns and gives half back, a guest
+-- earns nothing; COPY takes the same path.
+INSERT INTO app.orders (order_no, customer_id, total, refunded, placed_at) VALUES
+    ('B-1', 45, 10, 0, '2024-03-03 09:00'),
+    ('B-1', 45, 99, 0, '2024-03-03 09:00'),
+    ('B-2', 45, 10, 5, '2024-03-03 09:00'),
+    ('B-3', NULL, 10, 0, '2024-03-03 09:00');
+COPY app.orders (order_no, customer_id, total, placed_at) FROM stdin;
+C-1	46	20.00	2024-03-04 10:00
+C-2	46	40.00	2024-03-04 11:00
+C-1	46	60.00	2024-03-04 12:00
+\.
+SELECT member_id, kind, points, order_id FROM loyalty.ledger
+ WHERE program = 'shop' AND member_id IN ('45', '46') ORDER BY id;
+SELECT order_id, member_id, points, reversed_target FROM loyalty.order_earning
+ WHERE program = 'shop' AND order_id ~ '^[BC]-' ORDER BY order_id;
+
 -- Pending until 14 days after the order; then available.
 SELECT available, pending, lifetime_earned FROM loyalty.balance('shop', '42', '2024-03-10');
 SELECT available, pending, next_expiry, next_expiry_points FROM loyalty.balance('shop', '42', '2024-03-16 00:00+00');

@@ -2,12 +2,18 @@
  * accrual_trigger.c
  *		The AFTER ROW trigger on the application's orders table.
  *
- * Created by loyalty.attach_orders() with arguments: program, then the
- * column names of order id, member id, amount, currency, status, refunded
- * amount and created at ('' where not mapped).  It reads those columns,
- * hands the event to OrderEventApply() and, when the program's configuration
- * cannot price the order, keeps the event in loyalty.dead_letter with a
- * WARNING: a valid order insert never fails because of loyalty.
+ * loyalty.attach_orders() creates two triggers with this function and the
+ * same arguments: program, then the column names of order id, member id,
+ * amount, currency, status, refunded amount and created at ('' where not
+ * mapped).
+ *   - AFTER INSERT FOR EACH STATEMENT, with the new rows as a transition
+ *     table: new orders are priced row by row and earned in batches
+ *     (order_batch.c), so a bulk INSERT or COPY costs a few statements.
+ *   - AFTER UPDATE OR DELETE FOR EACH ROW: refunds, cancels, moves, through
+ *     OrderEventApply().
+ * When the program's configuration cannot price an order, the event is
+ * kept in loyalty.dead_letter with a WARNING: a valid order insert never
+ * fails because of loyalty.
  */
 #include "postgres.h"
 
@@ -15,16 +21,22 @@
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgrprotos.h"
+#include "utils/memutils.h"
+#include "utils/tuplestore.h"
 #include "utils/formatting.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
 #include "dead_letter.h"
 #include "loyalty.h"
+#include "order_batch.h"
 #include "order_event.h"
 #include "program.h"
 #include "spi_util.h"
@@ -221,18 +233,116 @@ static void
 CheckTriggerCall(FunctionCallInfo fcinfo)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
+	bool		statement_insert;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("loyalty.orders_trigger() must be called as a trigger")));
-	if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
+	statement_insert = TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) &&
+		TRIGGER_FIRED_BY_INSERT(td->tg_event) && td->tg_newtable != NULL;
+	if (!TRIGGER_FIRED_AFTER(td->tg_event) ||
+		!(TRIGGER_FIRED_FOR_ROW(td->tg_event) || statement_insert) ||
 		td->tg_trigger->tgnargs != TRIGGER_NARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("loyalty.orders_trigger() must be an AFTER ROW trigger with %d arguments",
+				 errmsg("loyalty.orders_trigger() must be an AFTER ROW trigger, or an AFTER INSERT statement trigger with a transition table, with %d arguments",
 						TRIGGER_NARGS),
 				 errhint("Install it with loyalty.attach_orders().")));
+}
+
+/* Keeps an event loyalty cannot apply now, with a WARNING. */
+static void
+KeepDeadLetter(const char *program, OrderEventKind kind, const OrderRow *row,
+			   const OrderProblem *problem)
+{
+	DeadLetterWrite(program, kind, row, problem);
+	ereport(WARNING,
+			(errcode(problem->sqlstate),
+			 errmsg("loyalty: %s of order \"%s\" kept in loyalty.dead_letter: %s",
+					OrderEventName(kind), row->order_id ? row->order_id : "(null)",
+					problem->reason),
+			 errhint("Fix the program's configuration, then run loyalty.retry_dead_letters('%s').",
+					 program)));
+}
+
+/*
+ * Loads the program and checks the table is one of its order sources.
+ * False, with the problem set, when the program is missing; false without a
+ * problem (and a WARNING) when the table is not attached: such events are
+ * not the program's, so nothing is kept that a retry could turn into points.
+ */
+static bool
+TriggerProgram(TriggerData *td, char **args, LoyaltyProgram *prog, OrderProblem *problem)
+{
+	if (!LoyaltyProgramLoadCached(args[ARG_PROGRAM], RelationGetRelid(td->tg_relation), prog))
+	{
+		problem->sqlstate = ERRCODE_UNDEFINED_OBJECT;
+		problem->reason = psprintf("program \"%s\" does not exist", args[ARG_PROGRAM]);
+		prog->timezone = "UTC";
+		return false;
+	}
+	if (!prog->attached)
+		ereport(WARNING,
+				(errcode(ERRCODE_LOYALTY_SOURCE_NOT_ATTACHED),
+				 errmsg("loyalty: relation \"%s\" is not attached to program \"%s\"; event ignored",
+						RelationGetRelationName(td->tg_relation), args[ARG_PROGRAM]),
+				 errhint("Attach order tables with loyalty.attach_orders(), not CREATE TRIGGER.")));
+	return prog->attached;
+}
+
+/*
+ * INSERT, once per statement: prices every new row and earns them in
+ * batches.  A single row (the usual web order), and rows inserted already
+ * refunded, take the lighter one-row path; rows that cannot be priced go to
+ * the dead letters.
+ */
+static void
+AccrueNewRows(TriggerData *td, char **args, const LoyaltyProgram *prog, bool prog_ok,
+			  const OrderProblem *prog_problem)
+{
+	Tuplestorestate *rows = td->tg_newtable;
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(td->tg_relation),
+													&TTSOpsMinimalTuple);
+	OrderBatch *batch = OrderBatchCreate();
+	MemoryContext batch_context = AllocSetContextCreate(CurrentMemoryContext,
+														"loyalty order batch",
+														ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(batch_context);
+	bool		single = tuplestore_tuple_count(rows) == 1;
+
+	tuplestore_select_read_pointer(rows, tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND));
+	tuplestore_rescan(rows);
+	while (tuplestore_gettupleslot(rows, true, false, slot))
+	{
+		HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, NULL);
+		OrderRow	row;
+		OrderTarget target;
+		OrderProblem problem = *prog_problem;
+
+		if (!ReadOrderRow(td->tg_relation, tuple, args, prog->timezone, &row, &problem) ||
+			!prog_ok || !OrderInsertTarget(prog, &row, &target, &problem))
+			KeepDeadLetter(args[ARG_PROGRAM], ORDER_INSERT, &row, &problem);
+		else if (target.reversal > 0 || single)
+		{
+			/* Refunded already, or a one-row INSERT: the one-statement path. */
+			OrderBatchFlush(batch, prog);
+			if (!OrderEventApply(prog, ORDER_INSERT, &row, false, &problem))
+				KeepDeadLetter(args[ARG_PROGRAM], ORDER_INSERT, &row, &problem);
+		}
+		else
+			OrderBatchAdd(batch, prog, &row, &target);
+
+		if (batch->n == ORDER_BATCH_SIZE)
+			OrderBatchFlush(batch, prog);
+		if (batch->n == 0)
+			MemoryContextReset(batch_context);	/* nothing refers to it now */
+		CHECK_FOR_INTERRUPTS();
+	}
+	OrderBatchFlush(batch, prog);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(batch_context);
+	ExecDropSingleTupleTableSlot(slot);
 }
 
 PG_FUNCTION_INFO_V1(loyalty_orders_trigger);
@@ -262,37 +372,18 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 
 	SPI_connect();
-	ok = LoyaltyProgramLoad(args[ARG_PROGRAM], RelationGetRelid(td->tg_relation), &prog);
-	if (ok && !prog.attached)
+	ok = TriggerProgram(td, args, &prog, &problem);
+	if (!ok && problem.reason == NULL)
+		;						/* not attached: ignored */
+	else if (TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
+		AccrueNewRows(td, args, &prog, ok, &problem);
+	else
 	{
-		/* Not an order source of the program: nothing to keep or replay. */
-		ereport(WARNING,
-				(errcode(ERRCODE_LOYALTY_SOURCE_NOT_ATTACHED),
-				 errmsg("loyalty: relation \"%s\" is not attached to program \"%s\"; event ignored",
-						RelationGetRelationName(td->tg_relation), args[ARG_PROGRAM]),
-				 errhint("Attach order tables with loyalty.attach_orders(), not CREATE TRIGGER.")));
-		SPI_finish();
-		return PointerGetDatum(NULL);
-	}
-	ok = ReadOrderRow(td->tg_relation, tuple, args, ok ? prog.timezone : "UTC", &row, &problem) && ok;
-	if (problem.reason == NULL && !ok)
-	{
-		problem.sqlstate = ERRCODE_UNDEFINED_OBJECT;
-		problem.reason = psprintf("program \"%s\" does not exist", args[ARG_PROGRAM]);
-	}
-
-	if (ok)
-		ok = OrderEventApply(&prog, kind, &row, false, &problem);
-	if (!ok)
-	{
-		DeadLetterWrite(args[ARG_PROGRAM], kind, &row, &problem);
-		ereport(WARNING,
-				(errcode(problem.sqlstate),
-				 errmsg("loyalty: %s of order \"%s\" kept in loyalty.dead_letter: %s",
-						OrderEventName(kind), row.order_id ? row.order_id : "(null)",
-						problem.reason),
-				 errhint("Fix the program's configuration, then run loyalty.retry_dead_letters('%s').",
-						 args[ARG_PROGRAM])));
+		ok = ReadOrderRow(td->tg_relation, tuple, args, prog.timezone, &row, &problem) && ok;
+		if (ok)
+			ok = OrderEventApply(&prog, kind, &row, false, &problem);
+		if (!ok)
+			KeepDeadLetter(args[ARG_PROGRAM], kind, &row, &problem);
 	}
 	SPI_finish();
 	return PointerGetDatum(NULL);

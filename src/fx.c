@@ -10,6 +10,7 @@
 
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/timestamp.h"
 #include "utils/fmgrprotos.h"
 #include "utils/numeric.h"
@@ -57,6 +58,7 @@ LoyaltyPointsFor(const LoyaltyProgram *prog, Datum amount, const char *currency,
 	Datum		zero = NumericFromInt64(0);
 	Datum		value = DirectFunctionCall2(numeric_mul, amount, prog->earn_rate);
 	Datum		args[3];
+	bool		inverse;
 
 	*points = 0;
 	*rate = NumericFromInt64(1);
@@ -71,8 +73,11 @@ LoyaltyPointsFor(const LoyaltyProgram *prog, Datum amount, const char *currency,
 		LoyaltyRun(&fx_query, args, NULL, SPI_OK_SELECT);
 		if (SPI_processed == 0)
 			return POINTS_NO_RATE;
-		*rate = LoyaltyGetDatum(0, 1);
-		if (LoyaltyGetBool(0, 2))
+		/* Copied out so the result can be freed: batches price many rows. */
+		*rate = datumCopy(LoyaltyGetDatum(0, 1), false, -1);
+		inverse = LoyaltyGetBool(0, 2);
+		SPI_freetuptable(SPI_tuptable);
+		if (inverse)
 		{
 			value = DirectFunctionCall2(numeric_div_trunc, value, *rate);
 			*rate = DirectFunctionCall2(numeric_div, NumericFromInt64(1), *rate);

@@ -9,8 +9,17 @@
 #include "utils/timestamp.h"
 
 #include "loyalty.h"
+#include "program.h"
 
 PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	LoyaltyProgramCacheInit();
+}
 
 /*
  * A required text argument: NULL or empty is an error naming the argument,

@@ -42,16 +42,6 @@ typedef struct OrderState
 	TimestampTz ordered_at;
 } OrderState;
 
-/* What the row says the order should hold. */
-typedef struct OrderTarget
-{
-	char	   *member_id;
-	bool		closed;
-	int64		points;
-	Datum		rate;
-	int64		reversal;
-	TimestampTz ordered_at;
-} OrderTarget;
 
 static LoyaltyQuery state_load = {
 	"SELECT member_id, points, generation, reversed_target, earned_total, reversed_total,"
@@ -60,14 +50,32 @@ static LoyaltyQuery state_load = {
 	2, {TEXTOID, TEXTOID}
 };
 
-/* The first sight of an order; the primary key makes the first one win. */
-static LoyaltyQuery state_insert = {
-	"INSERT INTO loyalty.order_earning (program, order_id, member_id, amount, currency, fx_rate,"
-	"       points, refunded_amount, reversed_target, earned_total, closed, ordered_at)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 0), 0, $9, $10, $11)"
-	" ON CONFLICT (program, order_id) DO NOTHING",
-	11, {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, NUMERICOID, INT8OID, NUMERICOID,
-	INT8OID, BOOLOID, TIMESTAMPTZOID}
+/*
+ * The first sight of an order, in one statement (the accrual hot path): its
+ * state row, and when it earns, the ledger row, the lot and the member
+ * (enrolled on first earn; the upsert locks its row).  The primary key of
+ * order_earning makes the first of two sessions win; the loser's CTEs see
+ * no row and write nothing.  Returns the ledger id (0: nothing earned or
+ * the order was seen already) and whether the state row was written.
+ */
+static LoyaltyQuery first_seen = {
+	"WITH s AS (INSERT INTO loyalty.order_earning (program, order_id, member_id, amount, currency,"
+	"             fx_rate, points, refunded_amount, reversed_target, earned_total, closed, ordered_at)"
+	"           VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 0), 0, $7, $9, $10)"
+	"           ON CONFLICT (program, order_id) DO NOTHING RETURNING points),"
+	" e AS (INSERT INTO loyalty.ledger (program, member_id, kind, points, order_id, occurred_at)"
+	"       SELECT $1, $3, 'earn', s.points, $2, $10 FROM s WHERE s.points > 0 RETURNING id),"
+	" l AS (INSERT INTO loyalty.lot (id, program, member_id, order_id, earned, remaining,"
+	"                                available_at, expires_at)"
+	"       SELECT e.id, $1, $3, $2, $7, $7, $11, $12 FROM e),"
+	" acct AS (INSERT INTO loyalty.member AS m (program, member_id, balance, lifetime_earned)"
+	"          SELECT $1, $3, $7, $7 FROM e"
+	"          ON CONFLICT (program, member_id) DO UPDATE"
+	"          SET balance = m.balance + excluded.balance,"
+	"              lifetime_earned = m.lifetime_earned + excluded.lifetime_earned)"
+	" SELECT (SELECT count(*) FROM s), coalesce((SELECT id FROM e), 0)",
+	12, {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, NUMERICOID, INT8OID, NUMERICOID,
+	BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
 };
 
 static LoyaltyQuery state_save = {
@@ -183,6 +191,16 @@ OrderTargetCompute(const LoyaltyProgram *prog, OrderEventKind kind, const OrderR
 	return true;
 }
 
+/* What a newly inserted row should earn (see OrderTargetCompute). */
+bool
+OrderInsertTarget(const LoyaltyProgram *prog, const OrderRow *row, OrderTarget *target,
+				  OrderProblem *problem)
+{
+	OrderState	none = {0};
+
+	return OrderTargetCompute(prog, ORDER_INSERT, row, &none, target, problem);
+}
+
 /* Reverses the current generation up to target points taken back in all. */
 static void
 OrderReverseTo(const LoyaltyProgram *prog, const char *order_id, OrderState *state,
@@ -244,14 +262,15 @@ OrderStateSave(const LoyaltyProgram *prog, const OrderRow *row, const OrderState
 }
 
 /*
- * The first event of an order.  The state row is written first so that of
- * two sessions inserting the same order id only one earns.
+ * The first event of an order: record it and earn, in one statement.  A
+ * refund already on the row is reversed at once.
  */
 static void
 OrderFirstSeen(const LoyaltyProgram *prog, const OrderRow *row, const OrderTarget *target)
 {
-	Datum		args[11];
-	char		nulls[11];
+	Datum		args[12];
+	char		nulls[12];
+	TimestampTz expires_at = 0;
 	OrderState	state = {0};
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -266,19 +285,25 @@ OrderFirstSeen(const LoyaltyProgram *prog, const OrderRow *row, const OrderTarge
 	args[6] = Int64GetDatum(target->points);
 	args[7] = row->refunded;
 	nulls[7] = row->has_refunded ? ' ' : 'n';
-	args[8] = Int64GetDatum(target->points);
-	args[9] = BoolGetDatum(target->closed);
-	args[10] = TimestampTzGetDatum(target->ordered_at);
-	LoyaltyRun(&state_insert, args, nulls, SPI_OK_INSERT);
-	if (SPI_processed == 0)
-		return;					/* the order was seen already */
+	args[8] = BoolGetDatum(target->closed);
+	args[9] = TimestampTzGetDatum(target->ordered_at);
+	args[10] = TimestampTzGetDatum(LoyaltyAvailableAt(prog, target->ordered_at));
+	if (!LoyaltyExpiresAt(prog, target->ordered_at, &expires_at))
+		nulls[11] = 'n';
+	args[11] = TimestampTzGetDatum(expires_at);
+	LoyaltyRun(&first_seen, args, nulls, SPI_OK_SELECT);
+	if (LoyaltyGetInt64(0, 1) == 0 || target->reversal == 0)
+		return;					/* seen already, or nothing to take back */
 
+	/* Inserted already (partly) refunded. */
 	state.exists = true;
+	state.member_id = target->member_id;
+	state.points = target->points;
 	state.generation = 1;
-	state.closed = target->closed;
-	OrderEarn(prog, row->order_id, &state, target);
-	if (state.reversed_target > 0)	/* inserted already (partly) refunded */
-		OrderStateSave(prog, row, &state, target);
+	state.earned_total = target->points;
+	state.ordered_at = target->ordered_at;
+	OrderReverseTo(prog, row->order_id, &state, target->reversal);
+	OrderStateSave(prog, row, &state, target);
 }
 
 /*
@@ -293,10 +318,18 @@ OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 	OrderState	state;
 	OrderTarget target;
 
+	if (kind == ORDER_INSERT)
+	{
+		/* An order earns once: first_seen writes nothing for a known id. */
+		memset(&state, 0, sizeof(state));
+		if (!OrderTargetCompute(prog, kind, row, &state, &target, problem))
+			return false;
+		OrderFirstSeen(prog, row, &target);
+		return true;
+	}
+
 	OrderStateLoad(prog->code, row->order_id, &state);
-	if (kind == ORDER_INSERT && state.exists)
-		return true;			/* an order earns once */
-	if (kind != ORDER_INSERT && !state.exists)
+	if (!state.exists)
 	{
 		if (!replaying && DeadLetterPending(prog->code, row->order_id))
 			return SetProblem(problem, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -304,17 +337,11 @@ OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 									   row->order_id));
 		return true;			/* the order predates the attachment */
 	}
-	if (state.exists && state.closed)
+	if (state.closed)
 		return true;			/* cancelled or deleted: nothing more to do */
 
 	if (!OrderTargetCompute(prog, kind, row, &state, &target, problem))
 		return false;
-
-	if (!state.exists)
-	{
-		OrderFirstSeen(prog, row, &target);
-		return true;
-	}
 
 	if (target.closed)
 	{

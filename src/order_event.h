@@ -40,7 +40,20 @@ typedef struct OrderProblem
 	char	   *reason;
 } OrderProblem;
 
+/* What a row says its order should hold. */
+typedef struct OrderTarget
+{
+	char	   *member_id;
+	bool		closed;
+	int64		points;
+	Datum		rate;			/* numeric, 0 when no rate was needed */
+	int64		reversal;		/* points its refunds call for */
+	TimestampTz ordered_at;
+} OrderTarget;
+
 extern const char *OrderEventName(OrderEventKind kind);
+extern bool OrderInsertTarget(const LoyaltyProgram *prog, const OrderRow *row,
+							  OrderTarget *target, OrderProblem *problem);
 extern bool OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind,
 							OrderRow *row, bool replaying, OrderProblem *problem);
 

@@ -4,8 +4,11 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "program.h"
@@ -57,6 +60,81 @@ LoyaltyProgramRequire(const char *code, LoyaltyProgram *prog)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("program \"%s\" does not exist", code),
 				 errhint("Create it with loyalty.create_program().")));
+}
+
+/*
+ * The accrual trigger reads the same program for every row of a statement:
+ * keep the last one for the rest of the transaction.  Programs cannot be
+ * changed by the API, only created, so a cached copy cannot go stale
+ * within a transaction; it is dropped at its end (and on any subtransaction
+ * abort, in case the program was created in it).
+ */
+static bool program_cache_valid = false;
+static Oid	program_cache_relid = InvalidOid;
+static LoyaltyProgram program_cache;
+
+static void
+ProgramCacheReset(void)
+{
+	program_cache_valid = false;
+}
+
+static void
+ProgramCacheXactCallback(XactEvent event, void *arg)
+{
+	ProgramCacheReset();
+}
+
+static void
+ProgramCacheSubXactCallback(SubXactEvent event, SubTransactionId my_subid,
+							SubTransactionId parent_subid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		ProgramCacheReset();
+}
+
+void
+LoyaltyProgramCacheInit(void)
+{
+	RegisterXactCallback(ProgramCacheXactCallback, NULL);
+	RegisterSubXactCallback(ProgramCacheSubXactCallback, NULL);
+}
+
+/*
+ * LoyaltyProgramLoad for the trigger: served from the transaction's cache
+ * when the same program and table were attached-checked before.
+ */
+bool
+LoyaltyProgramLoadCached(const char *code, Oid orders_relid, LoyaltyProgram *prog)
+{
+	MemoryContext old;
+
+	if (program_cache_valid && program_cache_relid == orders_relid &&
+		strcmp(program_cache.code, code) == 0)
+	{
+		*prog = program_cache;
+		return true;
+	}
+	if (!LoyaltyProgramLoad(code, orders_relid, prog))
+		return false;
+	if (!prog->attached)
+		return true;			/* not worth keeping: no trigger should fire */
+
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	program_cache.code = pstrdup(prog->code);
+	program_cache.base_currency = pstrdup(prog->base_currency);
+	program_cache.earn_rate = datumCopy(prog->earn_rate, false, -1);
+	program_cache.pending_days = prog->pending_days;
+	program_cache.expires = prog->expires;
+	program_cache.expire_after = prog->expires ?
+		datumCopy(prog->expire_after, false, sizeof(Interval)) : (Datum) 0;
+	program_cache.within_balance = prog->within_balance;
+	program_cache.timezone = pstrdup(prog->timezone);
+	program_cache.attached = true;
+	MemoryContextSwitchTo(old);
+	program_cache_relid = orders_relid;
+	program_cache_valid = true;
+	return true;
 }
 
 /* Points earned at earned_at may be spent pending_days later. */

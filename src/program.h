@@ -24,6 +24,8 @@ typedef struct LoyaltyProgram
 
 extern bool LoyaltyProgramLoad(const char *code, Oid orders_relid, LoyaltyProgram *prog);
 extern void LoyaltyProgramRequire(const char *code, LoyaltyProgram *prog);
+extern bool LoyaltyProgramLoadCached(const char *code, Oid orders_relid, LoyaltyProgram *prog);
+extern void LoyaltyProgramCacheInit(void);
 
 extern TimestampTz LoyaltyAvailableAt(const LoyaltyProgram *prog, TimestampTz earned_at);
 extern bool LoyaltyExpiresAt(const LoyaltyProgram *prog, TimestampTz earned_at,

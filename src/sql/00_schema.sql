@@ -160,6 +160,7 @@ CREATE TABLE @extschema@.order_source (
     refunded_amount_column  name,
     created_at_column       name,
     trigger_name            name NOT NULL,
+    reversal_trigger_name   name NOT NULL,
     attached_at             timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (program, orders)
 );

@@ -190,21 +190,24 @@ COMMENT ON FUNCTION @extschema@.set_fx_rate(text, text, numeric, timestamptz) IS
     'Sets the rate of from_currency in to_currency from valid_from on (replaces the rate of the same start)';
 
 -- The newest rate valid at a time: the direct pair, else the reverse pair
--- (inverse = true: divide by rate).  No row when neither exists.
+-- (inverse = true: divide by rate).  No row when neither exists (NULLs too).
+-- Deliberately neither STRICT nor with a SET clause: PostgreSQL then inlines
+-- it into the accrual trigger's cached plan instead of planning it per call.
 CREATE FUNCTION @extschema@.fx_quote(from_currency text, to_currency text, at timestamptz,
                                      OUT rate numeric, OUT inverse boolean)
 RETURNS SETOF record
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, @extschema@
+LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
     SELECT c.rate, c.inverse FROM (
         SELECT f.rate, f.valid_from, false AS inverse FROM loyalty.fx_rate f
-         WHERE f.from_currency = fx_quote.from_currency AND f.to_currency = fx_quote.to_currency
-           AND f.valid_from <= at
+         WHERE f.from_currency OPERATOR(pg_catalog.=) fx_quote.from_currency
+           AND f.to_currency OPERATOR(pg_catalog.=) fx_quote.to_currency
+           AND f.valid_from OPERATOR(pg_catalog.<=) fx_quote.at
         UNION ALL
         SELECT f.rate, f.valid_from, true FROM loyalty.fx_rate f
-         WHERE f.from_currency = fx_quote.to_currency AND f.to_currency = fx_quote.from_currency
-           AND f.valid_from <= at
+         WHERE f.from_currency OPERATOR(pg_catalog.=) fx_quote.to_currency
+           AND f.to_currency OPERATOR(pg_catalog.=) fx_quote.from_currency
+           AND f.valid_from OPERATOR(pg_catalog.<=) fx_quote.at
     ) c ORDER BY c.valid_from DESC, c.inverse LIMIT 1
 $$;
 COMMENT ON FUNCTION @extschema@.fx_quote(text, text, timestamptz) IS

@@ -1,9 +1,11 @@
 -- Attaching the accrual trigger to the application's own orders table.
 
--- The C trigger.  Arguments: program, then the mapped column names
--- (order id, member id, amount, currency, status, refunded amount, created at;
--- '' where not mapped).  SECURITY DEFINER so the application's role needs no
--- rights on the loyalty tables.
+-- The C trigger, installed twice by attach_orders(): AFTER INSERT for each
+-- statement (new rows earn in batches) and AFTER UPDATE OR DELETE for each
+-- row (refunds, cancels, moves).  Arguments: program, then the mapped column
+-- names (order id, member id, amount, currency, status, refunded amount,
+-- created at; '' where not mapped).  SECURITY DEFINER so the application's
+-- role needs no rights on the loyalty tables.
 CREATE FUNCTION @extschema@.orders_trigger() RETURNS trigger
 LANGUAGE c SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@
@@ -57,6 +59,8 @@ DECLARE
     time_types regtype[] := ARRAY['timestamp with time zone', 'timestamp without time zone', 'date']::regtype[];
     src loyalty.order_source;
     tg name;
+    tg_reversal name;
+    trigger_args text;
 BEGIN
     PERFORM loyalty.require_program(program);
     IF orders IS NULL THEN
@@ -66,6 +70,7 @@ BEGIN
         RAISE EXCEPTION '% is not a table', orders USING ERRCODE = '42809';
     END IF;
     tg := left('loyalty_accrual_' || program, 63);
+    tg_reversal := left('loyalty_reversal_' || program, 63);
     src := ROW(program, orders,
         loyalty.check_order_column(orders, 'order_id', order_id),
         loyalty.check_order_column(orders, 'member_id', member_id),
@@ -74,24 +79,28 @@ BEGIN
         CASE WHEN status IS NOT NULL THEN loyalty.check_order_column(orders, 'status', status) END,
         CASE WHEN refunded_amount IS NOT NULL THEN loyalty.check_order_column(orders, 'refunded_amount', refunded_amount, amount_types) END,
         CASE WHEN created_at IS NOT NULL THEN loyalty.check_order_column(orders, 'created_at', created_at, time_types) END,
-        tg, now());
+        tg, tg_reversal, now());
 
     IF EXISTS (SELECT 1 FROM loyalty.order_source s WHERE s.program = src.program AND s.orders = src.orders) THEN
         RAISE EXCEPTION 'program "%" is already attached to %', program, orders
             USING ERRCODE = '42710', HINT = 'Detach it first with loyalty.detach_orders().';
     END IF;
     INSERT INTO loyalty.order_source VALUES (src.*);
-    EXECUTE pg_catalog.format(
-        'CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW '
-        'EXECUTE FUNCTION loyalty.orders_trigger(%L, %L, %L, %L, %L, %L, %L, %L)',
-        tg, orders, program, src.order_id_column, src.member_id_column, src.amount_column,
+    trigger_args := pg_catalog.format('%L, %L, %L, %L, %L, %L, %L, %L',
+        program, src.order_id_column, src.member_id_column, src.amount_column,
         coalesce(src.currency_column, ''), coalesce(src.status_column, ''),
         coalesce(src.refunded_amount_column, ''), coalesce(src.created_at_column, ''));
+    EXECUTE pg_catalog.format(
+        'CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS loyalty_new_orders '
+        'FOR EACH STATEMENT EXECUTE FUNCTION loyalty.orders_trigger(%s)', tg, orders, trigger_args);
+    EXECUTE pg_catalog.format(
+        'CREATE TRIGGER %I AFTER UPDATE OR DELETE ON %s '
+        'FOR EACH ROW EXECUTE FUNCTION loyalty.orders_trigger(%s)', tg_reversal, orders, trigger_args);
     RETURN tg;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text) IS
-    'Installs the accrual trigger on an application orders table, mapping its columns; returns the trigger name';
+    'Installs the accrual triggers on an application orders table (INSERT per statement, UPDATE/DELETE per row), mapping its columns; returns the INSERT trigger''s name';
 
 CREATE FUNCTION @extschema@.detach_orders(program text, orders regclass)
 RETURNS boolean
@@ -100,13 +109,15 @@ SET search_path = pg_catalog, @extschema@
 AS $$
 DECLARE
     tg name;
+    tg_reversal name;
 BEGIN
     DELETE FROM loyalty.order_source s WHERE s.program = detach_orders.program AND s.orders = detach_orders.orders
-    RETURNING s.trigger_name INTO tg;
+    RETURNING s.trigger_name, s.reversal_trigger_name INTO tg, tg_reversal;
     IF tg IS NULL THEN
         RETURN false;
     END IF;
     EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', tg, orders);
+    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', tg_reversal, orders);
     RETURN true;
 END
 $$;

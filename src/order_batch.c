@@ -1,0 +1,155 @@
+/*
+ * order_batch.c
+ *		Newly inserted orders, earned in one set-based statement.
+ *
+ * The INSERT side of the accrual trigger is a statement trigger: it works
+ * out each new row's points in C (OrderInsertTarget, the same rule as
+ * every other path), collects them here, and writes them all at once:
+ * order states, ledger rows, lots, and one upsert per member (in member
+ * order, so concurrent batches lock members in the same order).  A known
+ * order id earns nothing again (ON CONFLICT DO NOTHING), a repeated id
+ * within the batch counts once.  Rows inserted already refunded take the
+ * one-by-one path (OrderEventApply), which reverses at once.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "order_batch.h"
+#include "spi_util.h"
+
+static LoyaltyQuery batch_insert = {
+	"WITH input AS ("
+	"  SELECT DISTINCT ON (u.order_id) u.*"
+	"    FROM unnest($2::text[], $3::text[], $4::numeric[], $5::text[], $6::numeric[], $7::int8[],"
+	"                $8::numeric[], $9::bool[], $10::timestamptz[], $11::timestamptz[],"
+	"                $12::timestamptz[])"
+	"         WITH ORDINALITY AS u(order_id, member_id, amount, currency, fx_rate, points, refunded,"
+	"                              closed, ordered_at, available_at, expires_at, ord)"
+	"   ORDER BY u.order_id, u.ord),"
+	" s AS (INSERT INTO loyalty.order_earning (program, order_id, member_id, amount, currency, fx_rate,"
+	"         points, refunded_amount, reversed_target, earned_total, closed, ordered_at)"
+	"       SELECT $1, order_id, member_id, amount, currency, fx_rate, points, coalesce(refunded, 0),"
+	"              0, points, closed, ordered_at"
+	"         FROM input ORDER BY ord"
+	"       ON CONFLICT (program, order_id) DO NOTHING RETURNING order_id),"
+	" earned AS MATERIALIZED (SELECT i.* FROM input i JOIN s USING (order_id) WHERE i.points > 0),"
+	" e AS (INSERT INTO loyalty.ledger (program, member_id, kind, points, order_id, occurred_at)"
+	"       SELECT $1, member_id, 'earn', points, order_id, ordered_at FROM earned ORDER BY ord"
+	"       RETURNING id, order_id),"
+	" l AS (INSERT INTO loyalty.lot (id, program, member_id, order_id, earned, remaining,"
+	"                                available_at, expires_at)"
+	"       SELECT e.id, $1, x.member_id, x.order_id, x.points, x.points, x.available_at, x.expires_at"
+	"         FROM e JOIN earned x USING (order_id)),"
+	" acct AS (INSERT INTO loyalty.member AS m (program, member_id, balance, lifetime_earned)"
+	"          SELECT $1, member_id, sum(points), sum(points) FROM earned"
+	"           GROUP BY member_id ORDER BY member_id"
+	"          ON CONFLICT (program, member_id) DO UPDATE"
+	"          SET balance = m.balance + excluded.balance,"
+	"              lifetime_earned = m.lifetime_earned + excluded.lifetime_earned)"
+	" SELECT count(*) FROM s",
+	12, {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, NUMERICARRAYOID, TEXTARRAYOID, NUMERICARRAYOID,
+	INT8ARRAYOID, NUMERICARRAYOID, BOOLARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
+	TIMESTAMPTZARRAYOID}
+};
+
+#define BATCH_ALLOC(type) palloc(sizeof(type) * ORDER_BATCH_SIZE)
+
+OrderBatch *
+OrderBatchCreate(void)
+{
+	OrderBatch *b = palloc0(sizeof(OrderBatch));
+
+	b->order_id = BATCH_ALLOC(Datum);
+	b->member_id = BATCH_ALLOC(Datum);
+	b->member_null = BATCH_ALLOC(bool);
+	b->amount = BATCH_ALLOC(Datum);
+	b->amount_null = BATCH_ALLOC(bool);
+	b->currency = BATCH_ALLOC(Datum);
+	b->currency_null = BATCH_ALLOC(bool);
+	b->rate = BATCH_ALLOC(Datum);
+	b->rate_null = BATCH_ALLOC(bool);
+	b->points = BATCH_ALLOC(Datum);
+	b->refunded = BATCH_ALLOC(Datum);
+	b->refunded_null = BATCH_ALLOC(bool);
+	b->closed = BATCH_ALLOC(Datum);
+	b->ordered_at = BATCH_ALLOC(Datum);
+	b->available_at = BATCH_ALLOC(Datum);
+	b->expires_at = BATCH_ALLOC(Datum);
+	b->expires_null = BATCH_ALLOC(bool);
+	return b;
+}
+
+/* Adds a new order; the caller flushes when n reaches ORDER_BATCH_SIZE. */
+void
+OrderBatchAdd(OrderBatch *b, const LoyaltyProgram *prog, const OrderRow *row,
+			  const OrderTarget *target)
+{
+	int			i = b->n++;
+	TimestampTz expires_at = 0;
+
+	Assert(i < ORDER_BATCH_SIZE);
+	b->order_id[i] = CStringGetTextDatum(row->order_id);
+	b->member_null[i] = target->member_id == NULL;
+	b->member_id[i] = b->member_null[i] ? (Datum) 0 : CStringGetTextDatum(target->member_id);
+	b->amount_null[i] = !row->has_amount;
+	b->amount[i] = row->amount;
+	b->currency_null[i] = row->currency == NULL;
+	b->currency[i] = b->currency_null[i] ? (Datum) 0 : CStringGetTextDatum(row->currency);
+	b->rate_null[i] = target->rate == (Datum) 0;
+	b->rate[i] = target->rate;
+	b->points[i] = Int64GetDatum(target->points);
+	b->refunded_null[i] = !row->has_refunded;
+	b->refunded[i] = row->refunded;
+	b->closed[i] = BoolGetDatum(target->closed);
+	b->ordered_at[i] = TimestampTzGetDatum(target->ordered_at);
+	b->available_at[i] = TimestampTzGetDatum(LoyaltyAvailableAt(prog, target->ordered_at));
+	b->expires_null[i] = !LoyaltyExpiresAt(prog, target->ordered_at, &expires_at);
+	b->expires_at[i] = TimestampTzGetDatum(expires_at);
+}
+
+static Datum
+BatchArray(Datum *values, bool *nulls, int n, Oid elemtype)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, elemtype,
+											  typlen, typbyval, typalign));
+}
+
+/* Writes the batch and empties it; returns how many orders were new. */
+int64
+OrderBatchFlush(OrderBatch *b, const LoyaltyProgram *prog)
+{
+	Datum		args[12];
+	int64		recorded;
+
+	if (b->n == 0)
+		return 0;
+	args[0] = CStringGetTextDatum(prog->code);
+	args[1] = BatchArray(b->order_id, NULL, b->n, TEXTOID);
+	args[2] = BatchArray(b->member_id, b->member_null, b->n, TEXTOID);
+	args[3] = BatchArray(b->amount, b->amount_null, b->n, NUMERICOID);
+	args[4] = BatchArray(b->currency, b->currency_null, b->n, TEXTOID);
+	args[5] = BatchArray(b->rate, b->rate_null, b->n, NUMERICOID);
+	args[6] = BatchArray(b->points, NULL, b->n, INT8OID);
+	args[7] = BatchArray(b->refunded, b->refunded_null, b->n, NUMERICOID);
+	args[8] = BatchArray(b->closed, NULL, b->n, BOOLOID);
+	args[9] = BatchArray(b->ordered_at, NULL, b->n, TIMESTAMPTZOID);
+	args[10] = BatchArray(b->available_at, NULL, b->n, TIMESTAMPTZOID);
+	args[11] = BatchArray(b->expires_at, b->expires_null, b->n, TIMESTAMPTZOID);
+	LoyaltyRun(&batch_insert, args, NULL, SPI_OK_SELECT);
+	recorded = LoyaltyGetInt64(0, 1);
+	SPI_freetuptable(SPI_tuptable);
+	b->n = 0;
+	return recorded;
+}
