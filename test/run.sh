@@ -7,6 +7,7 @@
 
 setup_toolchain 'postgresql-@V@-pgtap' 'postgresql-@V@-cron' \
 	libtap-parser-sourcehandler-pgtap-perl libipc-run-perl
+bash "$ROOT/scripts/doc_examples.sh"
 build_install
 start_cluster "max_prepared_transactions=10"
 
