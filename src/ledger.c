@@ -18,7 +18,7 @@
 #include "spi_util.h"
 
 static LoyaltyQuery member_lock = {
-	"SELECT status, balance, debt FROM loyalty.member"
+	"SELECT status::text, balance, debt FROM loyalty.member"
 	" WHERE program = $1 AND member_id = $2 FOR UPDATE",
 	2, {TEXTOID, TEXTOID}
 };
@@ -38,14 +38,14 @@ static LoyaltyQuery member_apply = {
 };
 
 static LoyaltyQuery ledger_find_ref = {
-	"SELECT id, member_id, kind, points FROM loyalty.ledger WHERE program = $1 AND ref = $2",
+	"SELECT id, member_id, kind::text, points FROM loyalty.ledger WHERE program = $1 AND ref = $2",
 	2, {TEXTOID, TEXTOID}
 };
 
 static LoyaltyQuery ledger_insert = {
 	"INSERT INTO loyalty.ledger (program, member_id, kind, points, ref, order_id, lot_id,"
 	"                            related_id, reason, occurred_at)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+	" VALUES ($1, $2, $3::loyalty.ledger_kind, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
 	10, {TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, TEXTOID,
 	TIMESTAMPTZOID}
 };
@@ -58,7 +58,7 @@ static LoyaltyQuery ledger_insert = {
 static LoyaltyQuery credit_insert = {
 	"WITH e AS (INSERT INTO loyalty.ledger (program, member_id, kind, points, ref, order_id,"
 	"                                       reason, occurred_at)"
-	"           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id),"
+	"           VALUES ($1, $2, $3::loyalty.ledger_kind, $4, $5, $6, $7, $8) RETURNING id),"
 	" l AS (INSERT INTO loyalty.lot (id, program, member_id, order_id, earned, remaining,"
 	"                                available_at, expires_at)"
 	"       SELECT e.id, $1, $2, $6, $4, $4, $9, $10 FROM e),"

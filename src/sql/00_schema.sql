@@ -20,6 +20,14 @@ $roles$;
 
 GRANT USAGE ON SCHEMA @extschema@ TO loyalty_admin, loyalty_app, loyalty_reader;
 
+-- What a ledger row records, and the states of a member.
+CREATE TYPE @extschema@.ledger_kind AS ENUM ('earn', 'adjust', 'unredeem', 'redeem', 'reverse', 'expire');
+COMMENT ON TYPE @extschema@.ledger_kind IS
+    'Ledger row kinds: earn (order or named credit), adjust (manual credit), unredeem (cancelled redemption) add points; redeem, reverse (refund), expire take them';
+CREATE TYPE @extschema@.member_status AS ENUM ('active', 'held', 'forgotten');
+COMMENT ON TYPE @extschema@.member_status IS
+    'active; held: earns but cannot redeem (fraud review); forgotten: erased on request';
+
 -- A program: one loyalty scheme with its own currency, rates and policies.
 CREATE TABLE @extschema@.program (
     code            text PRIMARY KEY
@@ -41,8 +49,7 @@ CREATE TABLE @extschema@.member (
     program             text NOT NULL REFERENCES @extschema@.program (code),
     member_id           text NOT NULL,
     profile             jsonb NOT NULL DEFAULT '{}',
-    status              text NOT NULL DEFAULT 'active'
-                        CHECK (status IN ('active', 'held', 'forgotten')),
+    status              @extschema@.member_status NOT NULL DEFAULT 'active',
     enrolled_at         timestamptz NOT NULL DEFAULT now(),
     balance             bigint NOT NULL DEFAULT 0,
     debt                bigint NOT NULL DEFAULT 0 CHECK (debt >= 0),
@@ -63,8 +70,7 @@ CREATE TABLE @extschema@.ledger (
     id          bigint PRIMARY KEY DEFAULT nextval('@extschema@.ledger_id_seq'),
     program     text NOT NULL,
     member_id   text NOT NULL,
-    kind        text NOT NULL
-                CHECK (kind IN ('earn', 'adjust', 'redeem', 'unredeem', 'reverse', 'expire')),
+    kind        @extschema@.ledger_kind NOT NULL,
     points      bigint NOT NULL,
     ref         text,
     order_id    text,
@@ -73,7 +79,8 @@ CREATE TABLE @extschema@.ledger (
     reason      text,
     occurred_at timestamptz NOT NULL,
     recorded_at timestamptz NOT NULL DEFAULT now(),
-    CHECK (CASE WHEN kind IN ('earn', 'adjust', 'unredeem') THEN points > 0 ELSE points < 0 END)
+    -- Credits are positive, debits negative (the enum lists credits first).
+    CONSTRAINT ledger_sign CHECK ((points > 0) = (kind < 'redeem'))
 );
 ALTER SEQUENCE @extschema@.ledger_id_seq OWNED BY @extschema@.ledger.id;
 CREATE UNIQUE INDEX ledger_ref_key ON @extschema@.ledger (program, ref) WHERE ref IS NOT NULL;
@@ -88,10 +95,11 @@ CREATE TABLE @extschema@.lot (
     program         text NOT NULL,
     member_id       text NOT NULL,
     order_id        text,
-    earned          bigint NOT NULL CHECK (earned > 0),
-    remaining       bigint NOT NULL CHECK (remaining >= 0 AND remaining <= earned),
+    earned          bigint NOT NULL,
+    remaining       bigint NOT NULL,
     available_at    timestamptz NOT NULL,
-    expires_at      timestamptz
+    expires_at      timestamptz,
+    CONSTRAINT lot_remaining_range CHECK (remaining BETWEEN 0 AND earned)
 );
 CREATE INDEX lot_member_idx ON @extschema@.lot (program, member_id);
 CREATE INDEX lot_expiry_idx ON @extschema@.lot (expires_at) WHERE expires_at IS NOT NULL;
@@ -119,7 +127,7 @@ CREATE TABLE @extschema@.order_earning (
     amount          numeric,
     currency        text,
     fx_rate         numeric,
-    points          bigint NOT NULL DEFAULT 0 CHECK (points >= 0),
+    points          bigint NOT NULL DEFAULT 0,
     generation      integer NOT NULL DEFAULT 1,
     refunded_amount numeric NOT NULL DEFAULT 0,
     reversed_target bigint NOT NULL DEFAULT 0,
@@ -129,7 +137,8 @@ CREATE TABLE @extschema@.order_earning (
     ordered_at      timestamptz NOT NULL,
     updated_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (program, order_id),
-    CHECK (reversed_target <= points AND reversed_total <= earned_total)
+    CONSTRAINT order_earning_totals CHECK (reversed_target BETWEEN 0 AND points
+                                           AND reversed_total BETWEEN 0 AND earned_total)
 );
 COMMENT ON TABLE @extschema@.order_earning IS
     'One row per order seen by the accrual trigger: member and points of the current generation (a changed amount or member starts a new one), reversal the refunds call for, totals over all generations, closed (cancelled or deleted)';

@@ -150,7 +150,7 @@ BEGIN
         RAISE EXCEPTION 'unknown member status: "%"', coalesce(status, 'NULL')
             USING ERRCODE = '22023', HINT = 'Use active, held or forgotten.';
     END IF;
-    UPDATE loyalty.member m SET status = set_member_status.status
+    UPDATE loyalty.member m SET status = set_member_status.status::loyalty.member_status
      WHERE m.program = set_member_status.program AND m.member_id = set_member_status.member_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'member "%" is not enrolled in program "%"', member_id, program
