@@ -81,17 +81,25 @@ ColumnText(HeapTuple tuple, TupleDesc desc, int attnum)
 	return value;
 }
 
+/* A mapped column's value: false when not mapped, missing or NULL. */
+static bool
+ColumnValue(HeapTuple tuple, TupleDesc desc, int attnum, Datum *value)
+{
+	bool		isnull;
+
+	if (attnum <= 0)
+		return false;
+	*value = SPI_getbinval(tuple, desc, attnum, &isnull);
+	return !isnull;
+}
+
 /* An amount column (numeric, integer or float types) as numeric. */
 static bool
 ColumnNumeric(HeapTuple tuple, TupleDesc desc, int attnum, Datum *out)
 {
-	bool		isnull;
 	Datum		d;
 
-	if (attnum <= 0)
-		return false;
-	d = SPI_getbinval(tuple, desc, attnum, &isnull);
-	if (isnull)
+	if (!ColumnValue(tuple, desc, attnum, &d))
 		return false;
 	switch (SPI_gettypeid(desc, attnum))
 	{
@@ -127,14 +135,10 @@ static bool
 ColumnTime(HeapTuple tuple, TupleDesc desc, int attnum, const char *timezone,
 		   TimestampTz *out)
 {
-	bool		isnull;
 	Datum		d;
 	Datum		zone = CStringGetTextDatum(timezone);
 
-	if (attnum <= 0)
-		return false;
-	d = SPI_getbinval(tuple, desc, attnum, &isnull);
-	if (isnull)
+	if (!ColumnValue(tuple, desc, attnum, &d))
 		return false;
 	switch (SPI_gettypeid(desc, attnum))
 	{

@@ -233,6 +233,24 @@ OrderEarn(const LoyaltyProgram *prog, const char *order_id, OrderState *state,
 	OrderReverseTo(prog, order_id, state, target->reversal);
 }
 
+/*
+ * The first six arguments of state_save and first_seen: program, order id,
+ * member, amount, currency and rate.  nulls must be blank-filled.
+ */
+static void
+OrderArgs(Datum *args, char *nulls, const LoyaltyProgram *prog, const OrderRow *row,
+		  const char *member_id, const OrderTarget *target)
+{
+	args[0] = CStringGetTextDatum(prog->code);
+	args[1] = CStringGetTextDatum(row->order_id);
+	args[2] = LoyaltyTextOrNull(member_id, &nulls[2]);
+	args[3] = row->amount;
+	nulls[3] = row->has_amount ? ' ' : 'n';
+	args[4] = LoyaltyTextOrNull(row->currency, &nulls[4]);
+	args[5] = target->rate;
+	nulls[5] = target->rate ? ' ' : 'n';
+}
+
 static void
 OrderStateSave(const LoyaltyProgram *prog, const OrderRow *row, const OrderState *state,
 			   const OrderTarget *target)
@@ -241,14 +259,7 @@ OrderStateSave(const LoyaltyProgram *prog, const OrderRow *row, const OrderState
 	char		nulls[14];
 
 	memset(nulls, ' ', sizeof(nulls));
-	args[0] = CStringGetTextDatum(prog->code);
-	args[1] = CStringGetTextDatum(row->order_id);
-	args[2] = LoyaltyTextOrNull(state->member_id, &nulls[2]);
-	args[3] = row->amount;
-	nulls[3] = row->has_amount ? ' ' : 'n';
-	args[4] = LoyaltyTextOrNull(row->currency, &nulls[4]);
-	args[5] = target->rate;
-	nulls[5] = target->rate ? ' ' : 'n';
+	OrderArgs(args, nulls, prog, row, state->member_id, target);
 	args[6] = Int64GetDatum(state->points);
 	args[7] = Int32GetDatum(state->generation);
 	args[8] = row->refunded;
@@ -274,14 +285,7 @@ OrderFirstSeen(const LoyaltyProgram *prog, const OrderRow *row, const OrderTarge
 	OrderState	state = {0};
 
 	memset(nulls, ' ', sizeof(nulls));
-	args[0] = CStringGetTextDatum(prog->code);
-	args[1] = CStringGetTextDatum(row->order_id);
-	args[2] = LoyaltyTextOrNull(target->member_id, &nulls[2]);
-	args[3] = row->amount;
-	nulls[3] = row->has_amount ? ' ' : 'n';
-	args[4] = LoyaltyTextOrNull(row->currency, &nulls[4]);
-	args[5] = target->rate;
-	nulls[5] = target->rate ? ' ' : 'n';
+	OrderArgs(args, nulls, prog, row, target->member_id, target);
 	args[6] = Int64GetDatum(target->points);
 	args[7] = row->refunded;
 	nulls[7] = row->has_refunded ? ' ' : 'n';

@@ -5,7 +5,12 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/memutils.h"
@@ -63,26 +68,40 @@ LoyaltyProgramRequire(const char *code, LoyaltyProgram *prog)
 }
 
 /*
- * The accrual trigger reads the same program for every row of a statement:
- * keep the last one for the rest of the transaction.  Programs cannot be
- * changed by the API, only created, so a cached copy cannot go stale
- * within a transaction; it is dropped at its end (and on any subtransaction
- * abort, in case the program was created in it).
+ * The accrual trigger reads the same program for every order: keep the last
+ * one (and the table it was checked attached to) for the life of the
+ * backend.  A statement trigger on loyalty.program and loyalty.order_source
+ * (loyalty.invalidate_program_cache) sends a relcache invalidation for the
+ * changed table whenever a row changes; every backend then drops its copy.
  */
+static MemoryContext program_cache_context = NULL;
 static bool program_cache_valid = false;
 static Oid	program_cache_relid = InvalidOid;
+static Oid	program_table = InvalidOid;
+static Oid	source_table = InvalidOid;
 static LoyaltyProgram program_cache;
 
 static void
 ProgramCacheReset(void)
 {
 	program_cache_valid = false;
+	if (program_cache_context != NULL)
+		MemoryContextReset(program_cache_context);
 }
 
 static void
+ProgramCacheRelcacheCallback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == program_table || relid == source_table)
+		ProgramCacheReset();
+}
+
+/* An aborted transaction may have created what was cached. */
+static void
 ProgramCacheXactCallback(XactEvent event, void *arg)
 {
-	ProgramCacheReset();
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		ProgramCacheReset();
 }
 
 static void
@@ -96,31 +115,26 @@ ProgramCacheSubXactCallback(SubXactEvent event, SubTransactionId my_subid,
 void
 LoyaltyProgramCacheInit(void)
 {
+	CacheRegisterRelcacheCallback(ProgramCacheRelcacheCallback, (Datum) 0);
 	RegisterXactCallback(ProgramCacheXactCallback, NULL);
 	RegisterSubXactCallback(ProgramCacheSubXactCallback, NULL);
 }
 
-/*
- * LoyaltyProgramLoad for the trigger: served from the transaction's cache
- * when the same program and table were attached-checked before.
- */
-bool
-LoyaltyProgramLoadCached(const char *code, Oid orders_relid, LoyaltyProgram *prog)
+static void
+ProgramCacheStore(const LoyaltyProgram *prog, Oid orders_relid)
 {
 	MemoryContext old;
+	Oid			schema = get_namespace_oid("loyalty", false);
 
-	if (program_cache_valid && program_cache_relid == orders_relid &&
-		strcmp(program_cache.code, code) == 0)
-	{
-		*prog = program_cache;
-		return true;
-	}
-	if (!LoyaltyProgramLoad(code, orders_relid, prog))
-		return false;
-	if (!prog->attached)
-		return true;			/* not worth keeping: no trigger should fire */
+	if (program_cache_context == NULL)
+		program_cache_context = AllocSetContextCreate(CacheMemoryContext,
+													  "loyalty program cache",
+													  ALLOCSET_SMALL_SIZES);
+	ProgramCacheReset();
+	program_table = get_relname_relid("program", schema);
+	source_table = get_relname_relid("order_source", schema);
 
-	old = MemoryContextSwitchTo(TopTransactionContext);
+	old = MemoryContextSwitchTo(program_cache_context);
 	program_cache.code = pstrdup(prog->code);
 	program_cache.base_currency = pstrdup(prog->base_currency);
 	program_cache.earn_rate = datumCopy(prog->earn_rate, false, -1);
@@ -134,7 +148,39 @@ LoyaltyProgramLoadCached(const char *code, Oid orders_relid, LoyaltyProgram *pro
 	MemoryContextSwitchTo(old);
 	program_cache_relid = orders_relid;
 	program_cache_valid = true;
+}
+
+/*
+ * LoyaltyProgramLoad for the trigger: served from the cache when the same
+ * program and table were found attached before.
+ */
+bool
+LoyaltyProgramLoadCached(const char *code, Oid orders_relid, LoyaltyProgram *prog)
+{
+	if (program_cache_valid && program_cache_relid == orders_relid &&
+		strcmp(program_cache.code, code) == 0)
+	{
+		*prog = program_cache;
+		return true;
+	}
+	if (!LoyaltyProgramLoad(code, orders_relid, prog))
+		return false;
+	if (prog->attached)
+		ProgramCacheStore(prog, orders_relid);
 	return true;
+}
+
+PG_FUNCTION_INFO_V1(loyalty_invalidate_program_cache);
+/* Trigger on program and order_source: every backend drops its cached program. */
+Datum
+loyalty_invalidate_program_cache(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "loyalty.invalidate_program_cache() must be called as a trigger");
+	CacheInvalidateRelcache(td->tg_relation);
+	return PointerGetDatum(NULL);
 }
 
 /* Points earned at earned_at may be spent pending_days later. */

@@ -232,3 +232,14 @@ CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE ON @extschema@.ledger
     FOR EACH ROW EXECUTE FUNCTION @extschema@.refuse_ledger_change();
 CREATE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON @extschema@.ledger
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.refuse_ledger_change();
+
+-- Backends cache the program the accrual trigger reads; any change to
+-- programs or attachments tells every backend to drop its copy.
+CREATE FUNCTION @extschema@.invalidate_program_cache() RETURNS trigger
+LANGUAGE c AS 'MODULE_PATHNAME', 'loyalty_invalidate_program_cache';
+COMMENT ON FUNCTION @extschema@.invalidate_program_cache() IS
+    'Trigger: a change to loyalty.program or loyalty.order_source invalidates the program cache of every backend';
+CREATE TRIGGER program_cache_invalidation AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON @extschema@.program FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.invalidate_program_cache();
+CREATE TRIGGER order_source_cache_invalidation AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON @extschema@.order_source FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.invalidate_program_cache();
