@@ -113,6 +113,8 @@ stop_cluster() {
 	if [ -n "${PGDATA:-}" ] && [ -f "$PGDATA/postmaster.pid" ]; then
 		run_as_cluster_user "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1 || true
 	fi
+	# A fallback directory in /tmp is ours alone: leave nothing behind.
+	case "${WORK:-}" in /tmp/loyalty-cluster.*) rm -rf "$WORK" ;; esac
 	return $rc
 }
 
