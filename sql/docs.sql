@@ -62,6 +62,9 @@ SELECT available, lifetime_redeemed FROM loyalty.balance('docs_shop', 'ana', '20
 SELECT loyalty.expire_points('docs_shop', '2025-03-02 12:00+08');
 SELECT loyalty.expire_points('docs_shop', '2025-03-02 12:00+08');
 
+SELECT * FROM loyalty.expire_points_chunk('docs_shop', '2025-03-10', 100);
+CALL loyalty.expire_points_batched('docs_shop', '2025-03-10', 100);
+
 SELECT id - min(id) OVER () AS n, kind, points, balance_after, ref, order_id, reason
   FROM loyalty.history('docs_shop', 'ana');
 

@@ -45,6 +45,17 @@ SELECT loyalty.earn('exp2', 'zed', 5, 'z1', as_of => '2024-01-01') > 0 AS credit
 SELECT loyalty.expire_points(NULL, '2024-12-31');
 SELECT program, sum(-points) AS expired FROM loyalty.ledger WHERE kind = 'expire' GROUP BY 1 ORDER BY 1;
 
+-- In chunks: a chunk of two members, then the rest one member per committed
+-- chunk, with a NOTICE of progress after each.
+SELECT loyalty.create_program('exp3', 'USD', 1, 0, '10 days');
+SELECT count(loyalty.earn('exp3', m, 7, 'chunk-' || m, as_of => '2024-01-01')) AS credited
+  FROM unnest(ARRAY['u1', 'u2', 'u3']) AS m;
+SELECT * FROM loyalty.expire_points_chunk('exp3', '2024-02-01', 2);
+CALL loyalty.expire_points_batched('exp3', '2024-02-01', 1);
+CALL loyalty.expire_points_batched('exp3', '2024-02-01', 1);   -- nothing left
+SELECT member_id, balance, lifetime_expired FROM loyalty.member WHERE program = 'exp3' ORDER BY 1;
+SELECT * FROM loyalty.expire_points_chunk('exp3', '2024-02-01', 0);
+
 -- Bad input.
 SELECT loyalty.expire_points('nope', '2024-01-01');
 SELECT loyalty.expire_points('exp', NULL);

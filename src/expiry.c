@@ -10,6 +10,8 @@
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "funcapi.h"
+#include "access/htup_details.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -26,8 +28,8 @@
 static LoyaltyQuery members_with_expiry = {
 	"SELECT DISTINCT program, member_id FROM loyalty.lot"
 	" WHERE remaining > 0 AND expires_at <= $2 AND ($1::text IS NULL OR program = $1)"
-	" ORDER BY program, member_id",
-	2, {TEXTOID, TIMESTAMPTZOID}
+	" ORDER BY program, member_id LIMIT $3",
+	3, {TEXTOID, TIMESTAMPTZOID, INT4OID}
 };
 
 static LoyaltyQuery expire_member_lots = {
@@ -72,6 +74,43 @@ ExpireMember(const char *program, const char *member_id, TimestampTz as_of)
 	return delta.expired;
 }
 
+/*
+ * Expires the lots of up to max_members members (0: all) whose lots have
+ * expired by as_of, one member at a time.  Sets *members to how many were
+ * processed; returns the points expired.
+ */
+static int64
+ExpireMembers(const char *code, TimestampTz as_of, int32 max_members, int64 *members)
+{
+	Datum		args[3];
+	char		nulls[3] = "   ";
+	SPITupleTable *found;
+	uint64		nfound;
+	int64		expired = 0;
+
+	args[0] = LoyaltyTextOrNull(code, &nulls[0]);
+	args[1] = TimestampTzGetDatum(as_of);
+	args[2] = Int32GetDatum(max_members);
+	if (max_members <= 0)
+		nulls[2] = 'n';
+	LoyaltyRun(&members_with_expiry, args, nulls, SPI_OK_SELECT);
+	found = SPI_tuptable;
+	nfound = SPI_processed;
+
+	for (uint64 i = 0; i < nfound; i++)
+	{
+		SPI_tuptable = found;
+		expired += ExpireMember(LoyaltyGetText(i, 1), LoyaltyGetText(i, 2), as_of);
+		if ((i + 1) % EXPIRY_PROGRESS_EVERY == 0)
+			ereport(NOTICE,
+					(errmsg("loyalty: expiry %s: " UINT64_FORMAT " of " UINT64_FORMAT " members, " INT64_FORMAT " points expired",
+							code ? code : "all programs", i + 1, nfound, expired)));
+		CHECK_FOR_INTERRUPTS();
+	}
+	*members = (int64) nfound;
+	return expired;
+}
+
 PG_FUNCTION_INFO_V1(loyalty_expire_points);
 /* loyalty.expire_points(program, as_of) returns the points expired. */
 Datum
@@ -80,31 +119,43 @@ loyalty_expire_points(PG_FUNCTION_ARGS)
 	char	   *code = PG_ARGISNULL(0) ? NULL : LoyaltyTextArg(fcinfo, 0, "program");
 	TimestampTz as_of = LoyaltyTimestampArg(fcinfo, 1, "as_of");
 	LoyaltyProgram prog;
-	Datum		args[2];
-	char		nulls[2] = "  ";
-	SPITupleTable *members;
-	uint64		nmembers;
-	int64		expired = 0;
+	int64		members;
+	int64		expired;
 
 	SPI_connect();
 	if (code != NULL)
 		LoyaltyProgramRequire(code, &prog);
-	args[0] = LoyaltyTextOrNull(code, &nulls[0]);
-	args[1] = TimestampTzGetDatum(as_of);
-	LoyaltyRun(&members_with_expiry, args, nulls, SPI_OK_SELECT);
-	members = SPI_tuptable;
-	nmembers = SPI_processed;
-
-	for (uint64 i = 0; i < nmembers; i++)
-	{
-		SPI_tuptable = members;
-		expired += ExpireMember(LoyaltyGetText(i, 1), LoyaltyGetText(i, 2), as_of);
-		if ((i + 1) % EXPIRY_PROGRESS_EVERY == 0)
-			ereport(NOTICE,
-					(errmsg("loyalty: expiry %s: " UINT64_FORMAT " of " UINT64_FORMAT " members, " INT64_FORMAT " points expired",
-							code ? code : "all programs", i + 1, nmembers, expired)));
-		CHECK_FOR_INTERRUPTS();
-	}
+	expired = ExpireMembers(code, as_of, 0, &members);
 	SPI_finish();
 	PG_RETURN_INT64(expired);
+}
+
+PG_FUNCTION_INFO_V1(loyalty_expire_points_chunk);
+/* loyalty.expire_points_chunk(program, as_of, max_members) returns (members, points). */
+Datum
+loyalty_expire_points_chunk(PG_FUNCTION_ARGS)
+{
+	char	   *code = PG_ARGISNULL(0) ? NULL : LoyaltyTextArg(fcinfo, 0, "program");
+	TimestampTz as_of = LoyaltyTimestampArg(fcinfo, 1, "as_of");
+	int32		max_members = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2);
+	LoyaltyProgram prog;
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	int64		members;
+
+	if (max_members <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_members must be positive, not %d", max_members)));
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "loyalty: expire_points_chunk must return a row");
+
+	SPI_connect();
+	if (code != NULL)
+		LoyaltyProgramRequire(code, &prog);
+	values[1] = Int64GetDatum(ExpireMembers(code, as_of, max_members, &members));
+	values[0] = Int64GetDatum(members);
+	SPI_finish();
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

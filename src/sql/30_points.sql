@@ -40,6 +40,42 @@ AS 'MODULE_PATHNAME', 'loyalty_expire_points';
 COMMENT ON FUNCTION @extschema@.expire_points(text, timestamptz) IS
     'Expires what is left of lots whose expiry is at or before as_of (all programs when program is NULL); idempotent; returns the points expired';
 
+-- Not STRICT: NULL program means every program.
+CREATE FUNCTION @extschema@.expire_points_chunk(program text, as_of timestamptz, max_members integer,
+                                               OUT members bigint, OUT points bigint)
+LANGUAGE c VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@
+AS 'MODULE_PATHNAME', 'loyalty_expire_points_chunk';
+COMMENT ON FUNCTION @extschema@.expire_points_chunk(text, timestamptz, integer) IS
+    'Expires the lots of at most max_members members (the first by program and member id); returns the members done and the points expired';
+
+-- For very large programs: expiry in chunks of members, each committed.
+-- A procedure that commits can be neither SECURITY DEFINER nor carry a SET
+-- clause: it runs as the caller, names everything in full, and the chunk
+-- function does the privileged work.
+CREATE PROCEDURE @extschema@.expire_points_batched(program text DEFAULT NULL, as_of timestamptz DEFAULT now(),
+                                                  chunk_members integer DEFAULT 10000)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    chunk record;
+    members bigint := 0;
+    points bigint := 0;
+BEGIN
+    LOOP
+        SELECT * INTO chunk FROM loyalty.expire_points_chunk(program, as_of, chunk_members);
+        EXIT WHEN chunk.members = 0;
+        members := members + chunk.members;
+        points := points + chunk.points;
+        RAISE NOTICE 'loyalty: expiry %: % members, % points expired so far',
+            coalesce(program, 'all programs'), members, points;
+        COMMIT;
+    END LOOP;
+END
+$$;
+COMMENT ON PROCEDURE @extschema@.expire_points_batched(text, timestamptz, integer) IS
+    'Runs loyalty.expire_points in chunks of chunk_members members, committing after each, with a NOTICE of progress';
+
 CREATE FUNCTION @extschema@.balance(program text, member_id text, as_of timestamptz DEFAULT now())
 RETURNS TABLE (available bigint, pending bigint, lifetime_earned bigint, lifetime_redeemed bigint,
                next_expiry timestamptz, next_expiry_points bigint)

@@ -113,8 +113,11 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.detach_orders(text, regclass),
     @extschema@.retry_dead_letters(text),
     @extschema@.expire_points(text, timestamptz),
+    @extschema@.expire_points_chunk(text, timestamptz, integer),
     @extschema@.verify(text)
 TO loyalty_admin;
+REVOKE ALL ON PROCEDURE @extschema@.expire_points_batched(text, timestamptz, integer) FROM PUBLIC;
+GRANT EXECUTE ON PROCEDURE @extschema@.expire_points_batched(text, timestamptz, integer) TO loyalty_admin;
 
 -- orders_trigger() stays unexecutable by PUBLIC: only attach_orders() may
 -- create triggers with it, and the trigger checks its table is attached.
