@@ -66,6 +66,7 @@ SELECT p.proname, p.prosecdef, p.proconfig
   FROM pg_proc p
  WHERE p.pronamespace = 'loyalty'::regnamespace
    AND has_function_privilege('loyalty_app', p.oid, 'EXECUTE')
+   AND NOT has_function_privilege('public', p.oid, 'EXECUTE')   -- type support functions are public
  ORDER BY 1;
 
 DROP TABLE perm_orders;

@@ -1,0 +1,256 @@
+/*
+ * rfm_score.c
+ *		loyalty.score_rfm(): recency, frequency and monetary scores for
+ *		every member of a program, in one pass.
+ *
+ * One aggregate query reads the orders in the window (net of refunds,
+ * cancelled orders left out); ranks and quintile scores are computed here in
+ * C; the results are written in batches with the segment looked up in a
+ * 125-entry table built once per pass.
+ *
+ * score = 1 + floor(5 * (rank - 1) / n), rank being the 1-based rank() of
+ * the member's value ordered worst first (oldest last order, fewest orders,
+ * least spend), so ties share a score and the best get 5.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "loyalty.h"
+#include "program.h"
+#include "rfm.h"
+#include "spi_util.h"
+
+/* Members per INSERT, and per NOTICE of progress. */
+#define RFM_WRITE_BATCH 50000
+
+static LoyaltyQuery rfm_aggregates = {
+	"SELECT member_id,"
+	"       floor(extract(epoch FROM $2 - max(ordered_at)) / 86400)::integer,"
+	"       count(*)::integer,"
+	"       sum((amount - refunded_amount) * fx_rate)"
+	"  FROM loyalty.order_earning"
+	" WHERE program = $1 AND member_id IS NOT NULL AND NOT closed"
+	"   AND amount > 0 AND refunded_amount < amount AND fx_rate IS NOT NULL"
+	"   AND ordered_at > $2 - $3 AND ordered_at <= $2"
+	" GROUP BY member_id"
+	" HAVING sum((amount - refunded_amount) * fx_rate) > 0",
+	3, {TEXTOID, TIMESTAMPTZOID, INTERVALOID}
+};
+
+/* The segment of every one of the 125 values, in r, f, m order. */
+static LoyaltyQuery rfm_segments = {
+	"SELECT loyalty.rfm_segment(loyalty.rfm(r, f, m), $1)"
+	"  FROM generate_series(1, 5) r, generate_series(1, 5) f, generate_series(1, 5) m"
+	" ORDER BY r, f, m",
+	1, {TEXTOID}
+};
+
+static LoyaltyQuery rfm_clear = {
+	"DELETE FROM loyalty.member_rfm WHERE program = $1",
+	1, {TEXTOID}
+};
+
+static LoyaltyQuery rfm_write = {
+	"INSERT INTO loyalty.member_rfm (program, member_id, recency_days, frequency, monetary,"
+	"                                rfm, segment, scored_at)"
+	"SELECT $1, u.member_id, u.recency_days, u.frequency, u.monetary,"
+	"       u.score::loyalty.rfm, u.segment, $2"
+	"  FROM unnest($3::text[], $4::integer[], $5::integer[], $6::numeric[], $7::text[], $8::text[])"
+	"       AS u(member_id, recency_days, frequency, monetary, score, segment)",
+	8, {TEXTOID, TIMESTAMPTZOID, TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID, NUMERICARRAYOID,
+	TEXTARRAYOID, TEXTARRAYOID}
+};
+
+typedef struct RfmMember
+{
+	Datum		member_id;		/* text */
+	int32		recency_days;
+	int32		frequency;
+	Datum		monetary;		/* numeric */
+	int			r;
+	int			f;
+	int			m;
+} RfmMember;
+
+typedef int (*RfmOrder) (const RfmMember *a, const RfmMember *b);
+
+/* Worst first: the oldest last order, the fewest orders, the least spend. */
+static int
+RecencyWorstFirst(const RfmMember *a, const RfmMember *b)
+{
+	return (a->recency_days < b->recency_days) - (a->recency_days > b->recency_days);
+}
+
+static int
+FrequencyWorstFirst(const RfmMember *a, const RfmMember *b)
+{
+	return (a->frequency > b->frequency) - (a->frequency < b->frequency);
+}
+
+static int
+MonetaryWorstFirst(const RfmMember *a, const RfmMember *b)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, a->monetary, b->monetary));
+}
+
+static int
+CompareByOrder(const void *a, const void *b, void *arg)
+{
+	return ((RfmOrder) arg) (*(RfmMember *const *) a, *(RfmMember *const *) b);
+}
+
+/*
+ * Scores one dimension: sorts the members worst first and gives each
+ * 1 + floor(5 * (rank - 1) / n), ties sharing the rank of the first of them.
+ */
+static void
+ScoreDimension(RfmMember **sorted, int n, RfmOrder order, size_t score_offset)
+{
+	int			rank = 1;
+
+	qsort_arg(sorted, n, sizeof(RfmMember *), CompareByOrder, (void *) order);
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0 && order(sorted[i - 1], sorted[i]) != 0)
+			rank = i + 1;
+		*(int *) ((char *) sorted[i] + score_offset) = 1 + (int) ((5 * (int64) (rank - 1)) / n);
+	}
+}
+
+static Datum
+ArrayOf(Datum *values, int n, Oid elemtype)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_array(values, n, elemtype, typlen, typbyval, typalign));
+}
+
+/* Writes members[from, to) with their scores and segments. */
+static void
+WriteScores(const char *program, TimestampTz as_of, RfmMember *members, int from, int to,
+			Datum *segments)
+{
+	int			n = to - from;
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum	   *recency = palloc(sizeof(Datum) * n);
+	Datum	   *frequency = palloc(sizeof(Datum) * n);
+	Datum	   *monetary = palloc(sizeof(Datum) * n);
+	Datum	   *scores = palloc(sizeof(Datum) * n);
+	Datum	   *segment = palloc(sizeof(Datum) * n);
+	Datum		args[8];
+
+	for (int i = 0; i < n; i++)
+	{
+		RfmMember  *mem = &members[from + i];
+
+		ids[i] = mem->member_id;
+		recency[i] = Int32GetDatum(mem->recency_days);
+		frequency[i] = Int32GetDatum(mem->frequency);
+		monetary[i] = mem->monetary;
+		scores[i] = CStringGetTextDatum(psprintf("%d%d%d", mem->r, mem->f, mem->m));
+		segment[i] = segments[(mem->r - 1) * 25 + (mem->f - 1) * 5 + (mem->m - 1)];
+	}
+	args[0] = CStringGetTextDatum(program);
+	args[1] = TimestampTzGetDatum(as_of);
+	args[2] = ArrayOf(ids, n, TEXTOID);
+	args[3] = ArrayOf(recency, n, INT4OID);
+	args[4] = ArrayOf(frequency, n, INT4OID);
+	args[5] = ArrayOf(monetary, n, NUMERICOID);
+	args[6] = ArrayOf(scores, n, TEXTOID);
+	args[7] = ArrayOf(segment, n, TEXTOID);
+	LoyaltyRun(&rfm_write, args, NULL, SPI_OK_INSERT);
+}
+
+/* The 125 segments of the program's map (NULL where no rule matches). */
+static Datum *
+SegmentTable(const char *program)
+{
+	Datum	   *segments = palloc0(sizeof(Datum) * 125);
+
+	LoyaltyRun(&rfm_segments, (Datum[]) {CStringGetTextDatum(program)}, NULL, SPI_OK_SELECT);
+	for (int i = 0; i < 125; i++)
+		segments[i] = LoyaltyIsNull(i, 1) ? CStringGetTextDatum("") :
+			datumCopy(LoyaltyGetDatum(i, 1), false, -1);
+	return segments;
+}
+
+PG_FUNCTION_INFO_V1(loyalty_score_rfm);
+/* loyalty.score_rfm(program, as_of, window) returns the members scored. */
+Datum
+loyalty_score_rfm(PG_FUNCTION_ARGS)
+{
+	char	   *code = LoyaltyTextArg(fcinfo, 0, "program");
+	TimestampTz as_of = LoyaltyTimestampArg(fcinfo, 1, "as_of");
+	Interval   *window;
+	LoyaltyProgram prog;
+	RfmMember  *members;
+	RfmMember **sorted;
+	Datum	   *segments;
+	Datum		args[3];
+	int			n;
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("window must not be null")));
+	window = PG_GETARG_INTERVAL_P(2);
+	if (window->month < 0 || window->day < 0 || window->time < 0 ||
+		(window->month == 0 && window->day == 0 && window->time == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("window must be a positive interval, not %s",
+						DatumGetCString(DirectFunctionCall1(interval_out, PointerGetDatum(window)))),
+				 errhint("Use for example '365 days' or '1 year'.")));
+
+	SPI_connect();
+	LoyaltyProgramRequire(code, &prog);
+	segments = SegmentTable(code);
+
+	args[0] = CStringGetTextDatum(code);
+	args[1] = TimestampTzGetDatum(as_of);
+	args[2] = PointerGetDatum(window);
+	LoyaltyRun(&rfm_aggregates, args, NULL, SPI_OK_SELECT);
+	n = (int) SPI_processed;
+	members = palloc(sizeof(RfmMember) * Max(n, 1));
+	sorted = palloc(sizeof(RfmMember *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		members[i].member_id = LoyaltyGetDatum(i, 1);
+		members[i].recency_days = LoyaltyGetInt32(i, 2);
+		members[i].frequency = LoyaltyGetInt32(i, 3);
+		members[i].monetary = LoyaltyGetDatum(i, 4);
+		sorted[i] = &members[i];
+	}
+	ereport(NOTICE,
+			(errmsg("loyalty: score_rfm %s: %d members with orders in the window", code, n)));
+
+	ScoreDimension(sorted, n, RecencyWorstFirst, offsetof(RfmMember, r));
+	ScoreDimension(sorted, n, FrequencyWorstFirst, offsetof(RfmMember, f));
+	ScoreDimension(sorted, n, MonetaryWorstFirst, offsetof(RfmMember, m));
+	CHECK_FOR_INTERRUPTS();
+
+	LoyaltyRun(&rfm_clear, args, NULL, SPI_OK_DELETE);
+	for (int from = 0; from < n; from += RFM_WRITE_BATCH)
+	{
+		int			to = Min(n, from + RFM_WRITE_BATCH);
+
+		WriteScores(code, as_of, members, from, to, segments);
+		if (n > RFM_WRITE_BATCH)
+			ereport(NOTICE,
+					(errmsg("loyalty: score_rfm %s: %d of %d members written", code, to, n)));
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_finish();
+	PG_RETURN_INT64(n);
+}
