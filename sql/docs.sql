@@ -70,3 +70,19 @@ SELECT id - min(id) OVER () AS n, kind, points, balance_after, ref, order_id, re
 
 SELECT * FROM loyalty.verify('docs_shop');
 
+SET search_path = public, loyalty;
+SELECT '543'::loyalty.rfm AS v, loyalty.r('543'), loyalty.f('543'), loyalty.m('543'),
+       loyalty.rfm(5, 5, 1) > '544' AS ordered_as_the_number;
+
+SELECT v, loyalty.rfm_segment(v) FROM unnest('{555,411,231,112}'::loyalty.rfm[]) v;
+INSERT INTO loyalty.rfm_segment_rule (program, priority, segment, r_min) VALUES
+    ('docs_shop', 1, 'Active', 4);
+INSERT INTO loyalty.rfm_segment_rule (program, priority, segment) VALUES
+    ('docs_shop', 2, 'Inactive');
+SELECT loyalty.rfm_segment('555', 'docs_shop') AS own_map, loyalty.rfm_segment('555') AS default_map;
+
+SELECT loyalty.score_rfm('docs_shop', '2024-03-20');
+SELECT member_id, recency_days, frequency, monetary, rfm, segment
+  FROM loyalty.member_rfm WHERE program = 'docs_shop';
+RESET search_path;
+

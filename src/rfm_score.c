@@ -35,13 +35,13 @@ static LoyaltyQuery rfm_aggregates = {
 	"SELECT member_id,"
 	"       floor(extract(epoch FROM $2 - max(ordered_at)) / 86400)::integer,"
 	"       count(*)::integer,"
-	"       sum((amount - refunded_amount) * fx_rate)"
+	"       round(sum((amount - refunded_amount) * fx_rate), 4)"
 	"  FROM loyalty.order_earning"
 	" WHERE program = $1 AND member_id IS NOT NULL AND NOT closed"
 	"   AND amount > 0 AND refunded_amount < amount AND fx_rate IS NOT NULL"
 	"   AND ordered_at > $2 - $3 AND ordered_at <= $2"
 	" GROUP BY member_id"
-	" HAVING sum((amount - refunded_amount) * fx_rate) > 0",
+	" HAVING round(sum((amount - refunded_amount) * fx_rate), 4) > 0",
 	3, {TEXTOID, TIMESTAMPTZOID, INTERVALOID}
 };
 

@@ -181,7 +181,7 @@ COMMENT ON TABLE @extschema@.member_rfm IS
     'RFM per member as of the last loyalty.score_rfm(): recency in whole days, distinct orders, net spend in base currency, scores and segment';
 COMMENT ON COLUMN @extschema@.member_rfm.recency_days IS 'Whole days from the member''s last order in the window to scored_at';
 COMMENT ON COLUMN @extschema@.member_rfm.frequency IS 'Distinct orders in the window with something left after refunds';
-COMMENT ON COLUMN @extschema@.member_rfm.monetary IS 'Net spend in the window in the program''s base currency (amount - refunded, at the order''s FX rate)';
+COMMENT ON COLUMN @extschema@.member_rfm.monetary IS 'Net spend in the window in the program''s base currency (amount - refunded, at the order''s FX rate), rounded to 4 decimals';
 COMMENT ON COLUMN @extschema@.member_rfm.scored_at IS 'The as_of of the scoring pass';
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.member_rfm', '');
 
