@@ -145,5 +145,16 @@ SELECT count(*) AS members,
   FROM loyalty.member WHERE program = 'uk_gifts';
 
 \echo
-\echo '== 11. The books: loyalty.verify() proves cached balances equal the ledger'
+\echo '== 11. RFM: every member scored as of the day after the last invoice, over a year'
+SELECT loyalty.score_rfm('uk_gifts', '2011-12-10 00:00 Europe/London', '365 days') AS members_scored;
+SELECT segment, count(*) AS members,
+       round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct_members,
+       round(avg(recency_days)) AS avg_recency_days, round(avg(frequency), 1) AS avg_orders,
+       round(avg(monetary), 2) AS avg_spend_gbp,
+       round(100.0 * sum(monetary) / sum(sum(monetary)) OVER (), 1) AS pct_revenue
+  FROM loyalty.member_rfm WHERE program = 'uk_gifts'
+ GROUP BY segment ORDER BY members DESC;
+
+\echo
+\echo '== 12. The books: loyalty.verify() proves cached balances equal the ledger'
 SELECT * FROM loyalty.verify();

@@ -1,10 +1,18 @@
 -- pgTAP: the extension's objects, their properties and their privileges.
 BEGIN;
-SELECT plan(63);
+SELECT plan(70);
 
 SELECT has_schema('loyalty');
 SELECT tables_are('loyalty', ARRAY['program', 'member', 'ledger', 'lot', 'lot_use', 'order_earning',
-                                   'fx_rate', 'order_source', 'dead_letter']);
+                                   'fx_rate', 'order_source', 'dead_letter', 'rfm_segment_rule', 'member_rfm']);
+SELECT has_type('loyalty', 'rfm', 'the rfm type');
+SELECT has_opclass('loyalty', 'rfm_ops', 'rfm btree operator class');
+SELECT has_opclass('loyalty', 'rfm_hash_ops', 'rfm hash operator class');
+SELECT enum_has_labels('loyalty', 'ledger_kind', ARRAY['earn', 'adjust', 'unredeem', 'redeem', 'reverse', 'expire']);
+SELECT enum_has_labels('loyalty', 'member_status', ARRAY['active', 'held', 'forgotten']);
+SELECT function_privs_are('loyalty', 'score_rfm', ARRAY['text', 'timestamp with time zone', 'interval'],
+                          'loyalty_app', ARRAY[]::text[]);
+SELECT table_privs_are('loyalty', 'member_rfm', 'loyalty_reader', ARRAY['SELECT']);
 SELECT col_is_pk('loyalty', 'program', 'code'::name, 'program code is the key');
 SELECT col_is_pk('loyalty', 'member', ARRAY['program', 'member_id']::name[], 'members are keyed by program and id');
 SELECT col_is_pk('loyalty', 'order_earning', ARRAY['program', 'order_id']::name[], 'one state row per order');
