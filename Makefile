@@ -17,7 +17,8 @@ OBJS = \
 	src/redeem.o \
 	src/expiry.o \
 	src/rfm.o \
-	src/rfm_score.o
+	src/rfm_score.o \
+	src/tier_ladder.o
 
 SQL_PIECES = $(sort $(wildcard src/sql/[0-9]*.sql))
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
@@ -26,7 +27,7 @@ EXTRA_CLEAN = $(DATA_built)
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS  += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers $(if $(WERROR),-Werror)
 
-REGRESS      = setup programs members fx trigger refunds redeem expiry errors verify roles rfm docs
+REGRESS      = setup programs members fx trigger refunds redeem expiry errors verify roles rfm tiers docs
 ISOLATION      = redeem_race same_ref refund_vs_redeem program_cache
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output
 

@@ -93,8 +93,14 @@ BEGIN
             USING ERRCODE = '22023', HINT = 'Use a name from pg_timezone_names, such as Europe/London or Asia/Ho_Chi_Minh.';
     END IF;
 
-    wanted := ROW(code, loyalty.check_currency(base_currency, 'base currency'), earn_rate, pending_days,
-                  expire_after, refund_policy, timezone, now());
+    wanted.code := code;
+    wanted.base_currency := loyalty.check_currency(base_currency, 'base currency');
+    wanted.earn_rate := earn_rate;
+    wanted.pending_days := pending_days;
+    wanted.expire_after := expire_after;
+    wanted.refund_policy := refund_policy;
+    wanted.timezone := timezone;
+    wanted.created_at := now();
     INSERT INTO loyalty.program VALUES (wanted.*) ON CONFLICT DO NOTHING;
     IF NOT FOUND THEN
         -- Creating the same program twice is fine; creating it differently is not.
