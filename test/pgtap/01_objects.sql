@@ -1,11 +1,16 @@
 -- pgTAP: the extension's objects, their properties and their privileges.
 BEGIN;
-SELECT plan(70);
+SELECT plan(75);
 
 SELECT has_schema('loyalty');
 SELECT tables_are('loyalty', ARRAY['program', 'member', 'ledger', 'lot', 'lot_use', 'order_earning',
                                    'fx_rate', 'order_source', 'dead_letter', 'rfm_segment_rule', 'member_rfm']);
 SELECT has_type('loyalty', 'rfm', 'the rfm type');
+SELECT has_type('loyalty', 'tier_ladder', 'the tier_ladder type');
+SELECT has_view('loyalty', 'program_tier', 'tier ladders as rows');
+SELECT has_column('loyalty', 'program', 'tier_ladder', 'a program has a ladder');
+SELECT table_privs_are('loyalty', 'program_tier', 'loyalty_reader', ARRAY['SELECT']);
+SELECT function_privs_are('loyalty', 'set_tier_ladder', ARRAY['text', 'loyalty.tier_ladder'], 'loyalty_app', ARRAY[]::text[]);
 SELECT has_opclass('loyalty', 'rfm_ops', 'rfm btree operator class');
 SELECT has_opclass('loyalty', 'rfm_hash_ops', 'rfm hash operator class');
 SELECT enum_has_labels('loyalty', 'ledger_kind', ARRAY['earn', 'adjust', 'unredeem', 'redeem', 'reverse', 'expire']);
