@@ -101,7 +101,11 @@ BEGIN
     wanted.refund_policy := refund_policy;
     wanted.timezone := timezone;
     wanted.created_at := now();
-    INSERT INTO loyalty.program VALUES (wanted.*) ON CONFLICT DO NOTHING;
+    INSERT INTO loyalty.program (code, base_currency, earn_rate, pending_days, expire_after,
+                                 refund_policy, timezone, created_at)
+    VALUES (wanted.code, wanted.base_currency, wanted.earn_rate, wanted.pending_days,
+            wanted.expire_after, wanted.refund_policy, wanted.timezone, wanted.created_at)
+    ON CONFLICT DO NOTHING;
     IF NOT FOUND THEN
         -- Creating the same program twice is fine; creating it differently is not.
         SELECT * INTO existing FROM loyalty.program p WHERE p.code = wanted.code;

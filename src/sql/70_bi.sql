@@ -1,0 +1,272 @@
+-- Lifecycle stages and the BI views (readable by loyalty_reader).
+
+ALTER TABLE @extschema@.program
+    ADD COLUMN new_days integer NOT NULL DEFAULT 30,
+    ADD COLUMN at_risk_days integer NOT NULL DEFAULT 60,
+    ADD COLUMN dormant_days integer NOT NULL DEFAULT 120,
+    ADD COLUMN churned_days integer NOT NULL DEFAULT 365,
+    ADD COLUMN point_value numeric NOT NULL DEFAULT 0.01,
+    ADD CONSTRAINT program_lifecycle_days CHECK (
+        0 < new_days AND 0 < at_risk_days AND at_risk_days < dormant_days AND dormant_days < churned_days),
+    ADD CONSTRAINT program_point_value CHECK (point_value >= 0);
+COMMENT ON COLUMN @extschema@.program.new_days IS 'A member is new up to this many days after the first order';
+COMMENT ON COLUMN @extschema@.program.at_risk_days IS 'At risk after this many days without an order';
+COMMENT ON COLUMN @extschema@.program.dormant_days IS 'Dormant after this many days without an order';
+COMMENT ON COLUMN @extschema@.program.churned_days IS 'Churned after this many days without an order';
+COMMENT ON COLUMN @extschema@.program.point_value IS 'What one point costs the shop, in base currency: values the points liability';
+
+CREATE FUNCTION @extschema@.set_lifecycle(program text, new_days integer, at_risk_days integer,
+                                         dormant_days integer, churned_days integer)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@
+AS $$
+BEGIN
+    PERFORM loyalty.require_program(program);
+    IF new_days IS NULL OR at_risk_days IS NULL OR dormant_days IS NULL OR churned_days IS NULL
+       OR new_days <= 0 OR at_risk_days <= 0 OR at_risk_days >= dormant_days OR dormant_days >= churned_days THEN
+        RAISE EXCEPTION 'invalid lifecycle thresholds: new %, at risk %, dormant %, churned %',
+            coalesce(new_days::text, 'NULL'), coalesce(at_risk_days::text, 'NULL'),
+            coalesce(dormant_days::text, 'NULL'), coalesce(churned_days::text, 'NULL')
+            USING ERRCODE = '22023',
+                  DETAIL = 'Each is a number of days: new above 0, and 0 < at risk < dormant < churned.';
+    END IF;
+    UPDATE loyalty.program p
+       SET new_days = set_lifecycle.new_days, at_risk_days = set_lifecycle.at_risk_days,
+           dormant_days = set_lifecycle.dormant_days, churned_days = set_lifecycle.churned_days
+     WHERE p.code = set_lifecycle.program;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_lifecycle(text, integer, integer, integer, integer) IS
+    'Sets a program''s lifecycle thresholds in days (defaults: new 30, at risk 60, dormant 120, churned 365)';
+
+CREATE FUNCTION @extschema@.set_point_value(program text, point_value numeric)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@
+AS $$
+BEGIN
+    PERFORM loyalty.require_program(program);
+    IF point_value IS NULL OR point_value < 0 OR point_value = 'NaN' THEN
+        RAISE EXCEPTION 'invalid point value: %', coalesce(point_value::text, 'NULL')
+            USING ERRCODE = '22023', DETAIL = 'A point value is what one point costs the shop, in base currency, zero or more.';
+    END IF;
+    UPDATE loyalty.program p SET point_value = set_point_value.point_value WHERE p.code = set_point_value.program;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_point_value(text, numeric) IS
+    'Sets what one point costs the shop in base currency (default 0.01), used to value the liability';
+
+-- An order's value in base currency: amount (gross) and net of refunds.
+-- Orders priced by the trigger carry their rate; guests' orders are
+-- converted at the rate valid at the order's time.
+CREATE VIEW @extschema@.order_value AS
+    SELECT o.program, o.order_id, o.member_id, o.ordered_at, o.closed,
+           o.amount * r.rate AS gross,
+           CASE WHEN o.closed THEN 0 ELSE (o.amount - least(o.refunded_amount, o.amount)) * r.rate END AS net
+      FROM @extschema@.order_earning o
+      JOIN @extschema@.program p ON p.code = o.program
+     CROSS JOIN LATERAL (SELECT coalesce(o.fx_rate,
+                                         @extschema@.fx_rate_at(coalesce(o.currency, p.base_currency),
+                                                                p.base_currency, o.ordered_at)) AS rate) r
+     WHERE o.amount > 0;
+COMMENT ON VIEW @extschema@.order_value IS 'Every order with a positive amount, valued in its program''s base currency';
+COMMENT ON COLUMN @extschema@.order_value.program IS 'Program code';
+COMMENT ON COLUMN @extschema@.order_value.order_id IS 'Order id in the application''s table';
+COMMENT ON COLUMN @extschema@.order_value.member_id IS 'Member of the current generation; NULL for a guest';
+COMMENT ON COLUMN @extschema@.order_value.ordered_at IS 'The order''s time';
+COMMENT ON COLUMN @extschema@.order_value.closed IS 'Cancelled, fully refunded by status, or deleted';
+COMMENT ON COLUMN @extschema@.order_value.gross IS 'Amount in base currency (NULL when no FX rate is known)';
+COMMENT ON COLUMN @extschema@.order_value.net IS 'Amount less refunds in base currency; 0 when cancelled';
+
+-- Lifecycle stage of every member at a time.
+CREATE FUNCTION @extschema@.member_lifecycle_at(program text DEFAULT NULL, as_of timestamptz DEFAULT now())
+RETURNS TABLE (program text, member_id text, stage text, first_order_at timestamptz,
+               last_order_at timestamptz, days_since_first integer, days_since_last integer)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@
+AS $$
+    WITH orders AS (
+        SELECT v.program, v.member_id, min(v.ordered_at) AS first_at, max(v.ordered_at) AS last_at
+          FROM loyalty.order_value v
+         WHERE v.member_id IS NOT NULL AND v.net > 0 AND v.ordered_at <= as_of
+           AND (member_lifecycle_at.program IS NULL OR v.program = member_lifecycle_at.program)
+         GROUP BY 1, 2
+    ), days AS (
+        SELECT m.program, m.member_id, o.first_at, o.last_at,
+               floor(extract(epoch FROM as_of - o.first_at) / 86400)::integer AS since_first,
+               floor(extract(epoch FROM as_of - o.last_at) / 86400)::integer AS since_last,
+               p.new_days, p.at_risk_days, p.dormant_days, p.churned_days
+          FROM loyalty.member m
+          JOIN loyalty.program p ON p.code = m.program
+          LEFT JOIN orders o ON o.program = m.program AND o.member_id = m.member_id
+         WHERE member_lifecycle_at.program IS NULL OR m.program = member_lifecycle_at.program
+    )
+    SELECT d.program, d.member_id,
+           CASE WHEN d.last_at IS NULL THEN 'registered'
+                WHEN d.since_last > d.churned_days THEN 'churned'
+                WHEN d.since_last > d.dormant_days THEN 'dormant'
+                WHEN d.since_last > d.at_risk_days THEN 'at_risk'
+                WHEN d.since_first <= d.new_days THEN 'new'
+                ELSE 'active' END,
+           d.first_at, d.last_at, d.since_first, d.since_last
+      FROM days d
+$$;
+COMMENT ON FUNCTION @extschema@.member_lifecycle_at(text, timestamptz) IS
+    'Lifecycle stage of each member at as_of: registered (no order), new, active, at_risk, dormant, churned, by the program''s thresholds';
+
+CREATE VIEW @extschema@.member_lifecycle AS
+    SELECT * FROM @extschema@.member_lifecycle_at(NULL, now());
+COMMENT ON VIEW @extschema@.member_lifecycle IS 'Lifecycle stage of every member now (see member_lifecycle_at for another time)';
+COMMENT ON COLUMN @extschema@.member_lifecycle.program IS 'Program code';
+COMMENT ON COLUMN @extschema@.member_lifecycle.member_id IS 'Member id';
+COMMENT ON COLUMN @extschema@.member_lifecycle.first_order_at IS 'First order with something left after refunds';
+COMMENT ON COLUMN @extschema@.member_lifecycle.last_order_at IS 'Last order with something left after refunds';
+COMMENT ON COLUMN @extschema@.member_lifecycle.stage IS 'registered, new, active, at_risk, dormant or churned';
+COMMENT ON COLUMN @extschema@.member_lifecycle.days_since_first IS 'Whole days since the first order';
+COMMENT ON COLUMN @extschema@.member_lifecycle.days_since_last IS 'Whole days since the last order';
+
+CREATE VIEW @extschema@.member_360 AS
+    WITH orders AS (
+        SELECT v.program, v.member_id, count(*) FILTER (WHERE v.net > 0) AS orders,
+               coalesce(sum(v.net), 0) AS net_spend
+          FROM @extschema@.order_value v WHERE v.member_id IS NOT NULL GROUP BY 1, 2
+    ), lots AS (
+        SELECT l.program, l.member_id,
+               sum(l.remaining) FILTER (WHERE l.available_at <= now()
+                                        AND (l.expires_at IS NULL OR l.expires_at > now())) AS available,
+               sum(l.remaining) FILTER (WHERE l.available_at > now()
+                                        AND (l.expires_at IS NULL OR l.expires_at > now())) AS pending
+          FROM @extschema@.lot l WHERE l.remaining > 0 GROUP BY 1, 2
+    )
+    SELECT m.program, m.member_id, m.status::text AS status, m.enrolled_at,
+           coalesce(l.available, 0) - m.debt AS available_points,
+           coalesce(l.pending, 0) AS pending_points,
+           m.debt AS debt_points,
+           m.lifetime_earned, m.lifetime_redeemed,
+           r.rfm::text AS rfm, r.segment, r.scored_at AS rfm_scored_at,
+           c.stage AS lifecycle_stage, c.first_order_at, c.last_order_at,
+           coalesce(o.orders, 0) AS orders, coalesce(o.net_spend, 0) AS net_spend
+      FROM @extschema@.member m
+      LEFT JOIN lots l ON l.program = m.program AND l.member_id = m.member_id
+      LEFT JOIN orders o ON o.program = m.program AND o.member_id = m.member_id
+      LEFT JOIN @extschema@.member_rfm r ON r.program = m.program AND r.member_id = m.member_id
+      LEFT JOIN @extschema@.member_lifecycle c ON c.program = m.program AND c.member_id = m.member_id;
+COMMENT ON VIEW @extschema@.member_360 IS 'One row per member: balances, RFM and segment (last score_rfm), lifecycle stage, orders and net spend';
+COMMENT ON COLUMN @extschema@.member_360.program IS 'Program code';
+COMMENT ON COLUMN @extschema@.member_360.member_id IS 'Member id';
+COMMENT ON COLUMN @extschema@.member_360.status IS 'active, held or forgotten';
+COMMENT ON COLUMN @extschema@.member_360.enrolled_at IS 'When the member was enrolled';
+COMMENT ON COLUMN @extschema@.member_360.available_points IS 'Points spendable now, less debt';
+COMMENT ON COLUMN @extschema@.member_360.pending_points IS 'Points still in their pending days';
+COMMENT ON COLUMN @extschema@.member_360.debt_points IS 'Points owed from refunds after spending';
+COMMENT ON COLUMN @extschema@.member_360.lifetime_earned IS 'Points ever earned';
+COMMENT ON COLUMN @extschema@.member_360.lifetime_redeemed IS 'Points ever redeemed, net of cancellations';
+COMMENT ON COLUMN @extschema@.member_360.rfm IS 'RFM scores of the last score_rfm pass, as text (''543'')';
+COMMENT ON COLUMN @extschema@.member_360.segment IS 'RFM segment of the last score_rfm pass';
+COMMENT ON COLUMN @extschema@.member_360.rfm_scored_at IS 'as_of of the last score_rfm pass';
+COMMENT ON COLUMN @extschema@.member_360.lifecycle_stage IS 'registered, new, active, at_risk, dormant or churned, now';
+COMMENT ON COLUMN @extschema@.member_360.first_order_at IS 'First order with something left after refunds';
+COMMENT ON COLUMN @extschema@.member_360.last_order_at IS 'Last order with something left after refunds';
+COMMENT ON COLUMN @extschema@.member_360.orders IS 'Orders with something left after refunds';
+COMMENT ON COLUMN @extschema@.member_360.net_spend IS 'Net spend in base currency, all time';
+
+CREATE VIEW @extschema@.segment_summary AS
+    SELECT r.program, r.segment, count(*) AS members,
+           round(count(*) / sum(count(*)) OVER (PARTITION BY r.program), 4) AS member_share,
+           round(avg(r.recency_days), 1) AS avg_recency_days,
+           round(avg(r.frequency), 2) AS avg_frequency,
+           round(avg(r.monetary), 2) AS avg_monetary,
+           round(sum(r.monetary) / nullif(sum(sum(r.monetary)) OVER (PARTITION BY r.program), 0), 4) AS revenue_share
+      FROM @extschema@.member_rfm r
+     GROUP BY r.program, r.segment;
+COMMENT ON VIEW @extschema@.segment_summary IS 'Per program and RFM segment (last score_rfm pass): members, their share, average recency, frequency and monetary, share of revenue';
+COMMENT ON COLUMN @extschema@.segment_summary.program IS 'Program code';
+COMMENT ON COLUMN @extschema@.segment_summary.segment IS 'RFM segment';
+COMMENT ON COLUMN @extschema@.segment_summary.members IS 'Scored members in the segment';
+COMMENT ON COLUMN @extschema@.segment_summary.avg_recency_days IS 'Average days since the last order';
+COMMENT ON COLUMN @extschema@.segment_summary.avg_frequency IS 'Average orders in the window';
+COMMENT ON COLUMN @extschema@.segment_summary.avg_monetary IS 'Average net spend in the window, base currency';
+COMMENT ON COLUMN @extschema@.segment_summary.member_share IS 'Share of the program''s scored members, 0 to 1';
+COMMENT ON COLUMN @extschema@.segment_summary.revenue_share IS 'Share of the scored members'' net spend, 0 to 1';
+
+CREATE VIEW @extschema@.kpi_daily AS
+    WITH orders AS (
+        SELECT v.program, (v.ordered_at AT TIME ZONE p.timezone)::date AS day, v.member_id, v.gross,
+               v.ordered_at
+          FROM @extschema@.order_value v JOIN @extschema@.program p ON p.code = v.program
+         WHERE NOT v.closed
+    ), firsts AS (
+        SELECT program, member_id, min(day) AS first_day FROM orders WHERE member_id IS NOT NULL GROUP BY 1, 2
+    ), order_days AS (
+        SELECT o.program, o.day, count(*) AS orders, sum(o.gross) AS gmv,
+               count(DISTINCT o.member_id) AS active_members,
+               count(DISTINCT o.member_id) FILTER (WHERE f.first_day = o.day) AS new_members
+          FROM orders o LEFT JOIN firsts f ON f.program = o.program AND f.member_id = o.member_id
+         GROUP BY 1, 2
+    ), repurchase AS (
+        SELECT b.program, b.day,
+               avg((EXISTS (SELECT 1 FROM orders a
+                             WHERE a.program = b.program AND a.member_id = b.member_id
+                               AND a.day > b.day AND a.day <= b.day + 30))::integer) AS rate
+          FROM (SELECT DISTINCT program, day, member_id FROM orders WHERE member_id IS NOT NULL) b
+         GROUP BY 1, 2
+    ), points AS (
+        SELECT l.program, (l.occurred_at AT TIME ZONE p.timezone)::date AS day,
+               coalesce(sum(l.points) FILTER (WHERE l.kind IN ('earn', 'adjust')), 0) AS earned,
+               coalesce(-sum(l.points) FILTER (WHERE l.kind IN ('redeem', 'unredeem')), 0) AS redeemed,
+               coalesce(-sum(l.points) FILTER (WHERE l.kind = 'expire'), 0) AS expired,
+               coalesce(-sum(l.points) FILTER (WHERE l.kind = 'reverse'), 0) AS reversed,
+               sum(l.points) AS net
+          FROM @extschema@.ledger l JOIN @extschema@.program p ON p.code = l.program
+         GROUP BY 1, 2
+    ), days AS (
+        SELECT program, day FROM order_days UNION SELECT program, day FROM points
+    )
+    SELECT d.program, d.day,
+           coalesce(o.orders, 0) AS orders,
+           coalesce(o.gmv, 0) AS gmv,
+           round(o.gmv / nullif(o.orders, 0), 2) AS aov,
+           coalesce(o.active_members, 0) AS active_members,
+           coalesce(o.new_members, 0) AS new_members,
+           round(r.rate, 4) AS repurchase_rate_30d,
+           coalesce(pt.earned, 0) AS points_earned,
+           coalesce(pt.redeemed, 0) AS points_redeemed,
+           coalesce(pt.expired, 0) AS points_expired,
+           coalesce(pt.reversed, 0) AS points_reversed,
+           round(pt.redeemed::numeric / nullif(pt.earned, 0), 4) AS redemption_rate,
+           sum(coalesce(pt.net, 0)) OVER w AS points_outstanding,
+           sum(coalesce(pt.net, 0)) OVER w * p.point_value AS liability
+      FROM days d
+      JOIN @extschema@.program p ON p.code = d.program
+      LEFT JOIN order_days o ON o.program = d.program AND o.day = d.day
+      LEFT JOIN repurchase r ON r.program = d.program AND r.day = d.day
+      LEFT JOIN points pt ON pt.program = d.program AND pt.day = d.day
+    WINDOW w AS (PARTITION BY d.program ORDER BY d.day);
+COMMENT ON VIEW @extschema@.kpi_daily IS
+    'Per program and day in the program''s time zone: orders, GMV, AOV, active and new members, 30-day repurchase rate, points earned/redeemed/expired/reversed, redemption rate, points outstanding and the liability at point_value';
+COMMENT ON COLUMN @extschema@.kpi_daily.program IS 'Program code';
+COMMENT ON COLUMN @extschema@.kpi_daily.day IS 'Day in the program''s time zone';
+COMMENT ON COLUMN @extschema@.kpi_daily.orders IS 'Orders placed that day and not cancelled (guests included)';
+COMMENT ON COLUMN @extschema@.kpi_daily.gmv IS 'Their gross amount in base currency';
+COMMENT ON COLUMN @extschema@.kpi_daily.aov IS 'GMV / orders';
+COMMENT ON COLUMN @extschema@.kpi_daily.active_members IS 'Members who ordered that day';
+COMMENT ON COLUMN @extschema@.kpi_daily.new_members IS 'Members whose first order was that day';
+COMMENT ON COLUMN @extschema@.kpi_daily.repurchase_rate_30d IS 'Share of that day''s ordering members who ordered again within the next 30 days';
+COMMENT ON COLUMN @extschema@.kpi_daily.points_earned IS 'Points credited that day (earn and adjust)';
+COMMENT ON COLUMN @extschema@.kpi_daily.points_redeemed IS 'Points redeemed that day, net of cancellations';
+COMMENT ON COLUMN @extschema@.kpi_daily.points_expired IS 'Points expired that day';
+COMMENT ON COLUMN @extschema@.kpi_daily.points_reversed IS 'Points taken back by refunds that day';
+COMMENT ON COLUMN @extschema@.kpi_daily.redemption_rate IS 'points_redeemed / points_earned that day';
+COMMENT ON COLUMN @extschema@.kpi_daily.points_outstanding IS 'Points outstanding at the end of the day (every ledger row up to it)';
+COMMENT ON COLUMN @extschema@.kpi_daily.liability IS 'points_outstanding x the program''s point_value, in base currency';
+
+REVOKE ALL ON FUNCTION @extschema@.set_lifecycle(text, integer, integer, integer, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.set_point_value(text, numeric) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.member_lifecycle_at(text, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.set_lifecycle(text, integer, integer, integer, integer),
+                          @extschema@.set_point_value(text, numeric) TO loyalty_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.member_lifecycle_at(text, timestamptz) TO loyalty_admin, loyalty_reader;
+GRANT SELECT ON @extschema@.order_value, @extschema@.member_lifecycle, @extschema@.member_360,
+                @extschema@.segment_summary, @extschema@.kpi_daily
+   TO loyalty_admin, loyalty_reader;
