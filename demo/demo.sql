@@ -156,5 +156,16 @@ SELECT segment, count(*) AS members,
  GROUP BY segment ORDER BY members DESC;
 
 \echo
-\echo '== 12. The books: loyalty.verify() proves cached balances equal the ledger'
+\echo '== 12. KPIs by month (from loyalty.kpi_daily) and lifecycle stages on 10 Dec 2011'
+SELECT to_char(day, 'YYYY-MM') AS month, sum(orders) AS orders, round(sum(gmv)) AS gmv_gbp,
+       round(sum(gmv) / nullif(sum(orders), 0), 2) AS aov_gbp, sum(new_members) AS new_members,
+       sum(points_earned) AS points_earned
+  FROM loyalty.kpi_daily WHERE program = 'uk_gifts' AND day < '2012-01-01'
+ GROUP BY 1 ORDER BY 1;
+SELECT stage, count(*) AS members
+  FROM loyalty.member_lifecycle_at('uk_gifts', '2011-12-10 00:00 Europe/London')
+ GROUP BY stage ORDER BY members DESC;
+
+\echo
+\echo '== 13. The books: loyalty.verify() proves cached balances equal the ledger'
 SELECT * FROM loyalty.verify();

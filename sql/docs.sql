@@ -94,3 +94,14 @@ SELECT loyalty.set_tier_ladder('docs_shop', 'basis=spend window=365d grace=30d |
 SELECT level, tier, threshold, multiplier, basis, window_days, grace_days, downgrade
   FROM loyalty.program_tier WHERE program = 'docs_shop' ORDER BY level;
 
+SELECT loyalty.set_lifecycle('docs_shop', 30, 60, 120, 365);
+SELECT member_id, stage, days_since_first, days_since_last
+  FROM loyalty.member_lifecycle_at('docs_shop', '2024-06-01');
+
+SELECT loyalty.set_point_value('docs_shop', 0.005);
+SELECT day, orders, gmv, active_members, new_members, points_earned, points_redeemed,
+       points_outstanding, liability
+  FROM loyalty.kpi_daily WHERE program = 'docs_shop' AND day < '2025-01-01' ORDER BY day;
+SELECT member_id, available_points, lifetime_earned, rfm, segment, lifecycle_stage, orders, net_spend
+  FROM loyalty.member_360 WHERE program = 'docs_shop';
+

@@ -62,8 +62,8 @@ COMMENT ON FUNCTION @extschema@.set_point_value(text, numeric) IS
 -- converted at the rate valid at the order's time.
 CREATE VIEW @extschema@.order_value AS
     SELECT o.program, o.order_id, o.member_id, o.ordered_at, o.closed,
-           o.amount * r.rate AS gross,
-           CASE WHEN o.closed THEN 0 ELSE (o.amount - least(o.refunded_amount, o.amount)) * r.rate END AS net
+           round(o.amount * r.rate, 4) AS gross,
+           CASE WHEN o.closed THEN 0 ELSE round((o.amount - least(o.refunded_amount, o.amount)) * r.rate, 4) END AS net
       FROM @extschema@.order_earning o
       JOIN @extschema@.program p ON p.code = o.program
      CROSS JOIN LATERAL (SELECT coalesce(o.fx_rate,
@@ -76,8 +76,8 @@ COMMENT ON COLUMN @extschema@.order_value.order_id IS 'Order id in the applicati
 COMMENT ON COLUMN @extschema@.order_value.member_id IS 'Member of the current generation; NULL for a guest';
 COMMENT ON COLUMN @extschema@.order_value.ordered_at IS 'The order''s time';
 COMMENT ON COLUMN @extschema@.order_value.closed IS 'Cancelled, fully refunded by status, or deleted';
-COMMENT ON COLUMN @extschema@.order_value.gross IS 'Amount in base currency (NULL when no FX rate is known)';
-COMMENT ON COLUMN @extschema@.order_value.net IS 'Amount less refunds in base currency; 0 when cancelled';
+COMMENT ON COLUMN @extschema@.order_value.gross IS 'Amount in base currency, 4 decimals (NULL when no FX rate is known)';
+COMMENT ON COLUMN @extschema@.order_value.net IS 'Amount less refunds in base currency, 4 decimals; 0 when cancelled';
 
 -- Lifecycle stage of every member at a time.
 CREATE FUNCTION @extschema@.member_lifecycle_at(program text DEFAULT NULL, as_of timestamptz DEFAULT now())

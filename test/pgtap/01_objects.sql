@@ -1,6 +1,6 @@
 -- pgTAP: the extension's objects, their properties and their privileges.
 BEGIN;
-SELECT plan(75);
+SELECT plan(79);
 
 SELECT has_schema('loyalty');
 SELECT tables_are('loyalty', ARRAY['program', 'member', 'ledger', 'lot', 'lot_use', 'order_earning',
@@ -8,6 +8,11 @@ SELECT tables_are('loyalty', ARRAY['program', 'member', 'ledger', 'lot', 'lot_us
 SELECT has_type('loyalty', 'rfm', 'the rfm type');
 SELECT has_type('loyalty', 'tier_ladder', 'the tier_ladder type');
 SELECT has_view('loyalty', 'program_tier', 'tier ladders as rows');
+SELECT views_are('loyalty', ARRAY['program_tier', 'order_value', 'member_lifecycle', 'member_360',
+                                  'segment_summary', 'kpi_daily']);
+SELECT table_privs_are('loyalty', 'member_360', 'loyalty_reader', ARRAY['SELECT']);
+SELECT table_privs_are('loyalty', 'kpi_daily', 'loyalty_reader', ARRAY['SELECT']);
+SELECT table_privs_are('loyalty', 'kpi_daily', 'loyalty_app', ARRAY[]::text[]);
 SELECT has_column('loyalty', 'program', 'tier_ladder', 'a program has a ladder');
 SELECT table_privs_are('loyalty', 'program_tier', 'loyalty_reader', ARRAY['SELECT']);
 SELECT function_privs_are('loyalty', 'set_tier_ladder', ARRAY['text', 'loyalty.tier_ladder'], 'loyalty_app', ARRAY[]::text[]);
