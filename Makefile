@@ -18,7 +18,8 @@ OBJS = \
 	src/expiry.o \
 	src/rfm.o \
 	src/rfm_score.o \
-	src/tier_ladder.o
+	src/tier_ladder.o \
+	src/tier_state.o
 
 SQL_PIECES = $(sort $(wildcard src/sql/[0-9]*.sql))
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql

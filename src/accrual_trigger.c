@@ -279,6 +279,7 @@ KeepDeadLetter(const char *program, OrderEventKind kind, const OrderRow *row,
 static bool
 TriggerProgram(TriggerData *td, char **args, LoyaltyProgram *prog, OrderProblem *problem)
 {
+	memset(prog, 0, sizeof(*prog));
 	if (!LoyaltyProgramLoadCached(args[ARG_PROGRAM], RelationGetRelid(td->tg_relation), prog))
 	{
 		problem->sqlstate = ERRCODE_UNDEFINED_OBJECT;
@@ -313,7 +314,8 @@ AccrueNewRows(TriggerData *td, char **args, const LoyaltyProgram *prog, bool pro
 														"loyalty order batch",
 														ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(batch_context);
-	bool		single = tuplestore_tuple_count(rows) == 1;
+	/* Tiered programs price each order at its member's tier: one by one. */
+	bool		single = tuplestore_tuple_count(rows) == 1 || prog->ladder != NULL;
 
 	tuplestore_select_read_pointer(rows, tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND));
 	tuplestore_rescan(rows);

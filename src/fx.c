@@ -2,9 +2,9 @@
  * fx.c
  *		Points for an amount in any currency, in exact numeric arithmetic.
  *
- * points = floor(amount x rate x earn_rate), or, when only the reverse pair
- * is known, floor(amount x earn_rate / rate): dividing last keeps the floor
- * exact (1/rate is never rounded first).
+ * points = floor(amount x rate x earn_rate x multiplier), or, when only the
+ * reverse pair is known, floor(amount x earn_rate x multiplier / rate):
+ * dividing last keeps the floor exact (1/rate is never rounded first).
  */
 #include "postgres.h"
 
@@ -48,15 +48,18 @@ NumericFloorToInt64(Datum n, int64 *out)
 }
 
 /*
- * Points the program gives for amount in currency at time at.  Sets *rate to
- * the rate used (1 in the base currency).  A non-positive amount earns 0.
+ * Points the program gives for amount in currency at time at, times the
+ * member's tier multiplier (numeric, 1 without tiers).  Sets *rate to the
+ * rate used (1 in the base currency).  A non-positive amount earns 0.
  */
 PointsResult
 LoyaltyPointsFor(const LoyaltyProgram *prog, Datum amount, const char *currency,
-				 TimestampTz at, int64 *points, Datum *rate)
+				 TimestampTz at, Datum multiplier, int64 *points, Datum *rate)
 {
 	Datum		zero = NumericFromInt64(0);
-	Datum		value = DirectFunctionCall2(numeric_mul, amount, prog->earn_rate);
+	Datum		value = DirectFunctionCall2(numeric_mul,
+											DirectFunctionCall2(numeric_mul, amount, prog->earn_rate),
+											multiplier);
 	Datum		args[3];
 	bool		inverse;
 

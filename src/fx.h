@@ -17,7 +17,7 @@ typedef enum PointsResult
 } PointsResult;
 
 extern PointsResult LoyaltyPointsFor(const LoyaltyProgram *prog, Datum amount,
-									 const char *currency, TimestampTz at,
+									 const char *currency, TimestampTz at, Datum multiplier,
 									 int64 *points, Datum *rate);
 extern int64 LoyaltyShareOf(int64 points, Datum part, Datum whole);
 

@@ -27,6 +27,7 @@
 #include "loyalty.h"
 #include "order_event.h"
 #include "spi_util.h"
+#include "tier_state.h"
 
 /* What loyalty recorded for an order. */
 typedef struct OrderState
@@ -40,12 +41,13 @@ typedef struct OrderState
 	int64		reversed_total;
 	bool		closed;
 	TimestampTz ordered_at;
+	Datum		multiplier;		/* numeric: what the current generation earned at */
 } OrderState;
 
 
 static LoyaltyQuery state_load = {
 	"SELECT member_id, points, generation, reversed_target, earned_total, reversed_total,"
-	"       closed, ordered_at"
+	"       closed, ordered_at, multiplier"
 	"  FROM loyalty.order_earning WHERE program = $1 AND order_id = $2 FOR UPDATE",
 	2, {TEXTOID, TEXTOID}
 };
@@ -60,8 +62,9 @@ static LoyaltyQuery state_load = {
  */
 static LoyaltyQuery first_seen = {
 	"WITH s AS (INSERT INTO loyalty.order_earning (program, order_id, member_id, amount, currency,"
-	"             fx_rate, points, refunded_amount, reversed_target, earned_total, closed, ordered_at)"
-	"           VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 0), 0, $7, $9, $10)"
+	"             fx_rate, points, refunded_amount, reversed_target, earned_total, closed, ordered_at,"
+	"             multiplier)"
+	"           VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 0), 0, $7, $9, $10, $13)"
 	"           ON CONFLICT (program, order_id) DO NOTHING RETURNING points),"
 	" e AS (INSERT INTO loyalty.ledger (program, member_id, kind, points, order_id, occurred_at)"
 	"       SELECT $1, $3, 'earn', s.points, $2, $10 FROM s WHERE s.points > 0 RETURNING id),"
@@ -74,8 +77,8 @@ static LoyaltyQuery first_seen = {
 	"          SET balance = m.balance + excluded.balance,"
 	"              lifetime_earned = m.lifetime_earned + excluded.lifetime_earned)"
 	" SELECT (SELECT count(*) FROM s), coalesce((SELECT id FROM e), 0)",
-	12, {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, NUMERICOID, INT8OID, NUMERICOID,
-	BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+	13, {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, NUMERICOID, INT8OID, NUMERICOID,
+	BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, NUMERICOID}
 };
 
 static LoyaltyQuery state_save = {
@@ -83,10 +86,10 @@ static LoyaltyQuery state_save = {
 	"   SET member_id = $3, amount = $4, currency = $5, fx_rate = coalesce($6, fx_rate),"
 	"       points = $7, generation = $8, refunded_amount = coalesce($9, refunded_amount),"
 	"       reversed_target = $10, earned_total = $11, reversed_total = $12, closed = $13,"
-	"       ordered_at = $14, updated_at = now()"
+	"       ordered_at = $14, multiplier = $15, updated_at = now()"
 	" WHERE program = $1 AND order_id = $2",
-	14, {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, NUMERICOID, INT8OID, INT4OID,
-	NUMERICOID, INT8OID, INT8OID, INT8OID, BOOLOID, TIMESTAMPTZOID}
+	15, {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, NUMERICOID, INT8OID, INT4OID,
+	NUMERICOID, INT8OID, INT8OID, INT8OID, BOOLOID, TIMESTAMPTZOID, NUMERICOID}
 };
 
 const char *
@@ -138,6 +141,7 @@ OrderStateLoad(const char *program, const char *order_id, OrderState *state)
 	state->reversed_total = LoyaltyGetInt64(0, 6);
 	state->closed = LoyaltyGetBool(0, 7);
 	state->ordered_at = DatumGetTimestampTz(LoyaltyGetDatum(0, 8));
+	state->multiplier = LoyaltyGetDatum(0, 9);
 }
 
 static bool
@@ -157,6 +161,7 @@ OrderTargetCompute(const LoyaltyProgram *prog, OrderEventKind kind, const OrderR
 				   const OrderState *state, OrderTarget *target, OrderProblem *problem)
 {
 	memset(target, 0, sizeof(*target));
+	target->multiplier = DirectFunctionCall1(int4_numeric, Int32GetDatum(1));
 	target->member_id = row->member_id;
 	target->closed = (kind == ORDER_DELETE) || StatusCloses(row->status);
 	if (row->has_time)
@@ -170,8 +175,13 @@ OrderTargetCompute(const LoyaltyProgram *prog, OrderEventKind kind, const OrderR
 	if (target->closed || target->member_id == NULL || !row->has_amount)
 		return true;
 
+	/* An order keeps the multiplier it earned at while its member stays. */
+	if (state->exists && state->member_id != NULL && strcmp(state->member_id, target->member_id) == 0)
+		target->multiplier = state->multiplier;
+	else
+		target->multiplier = TierMemberMultiplier(prog, target->member_id);
 	switch (LoyaltyPointsFor(prog, row->amount, row->currency, target->ordered_at,
-							 &target->points, &target->rate))
+							 target->multiplier, &target->points, &target->rate))
 	{
 		case POINTS_OK:
 			break;
@@ -224,6 +234,7 @@ OrderEarn(const LoyaltyProgram *prog, const char *order_id, OrderState *state,
 	state->points = target->points;
 	state->reversed_target = 0;
 	state->ordered_at = target->ordered_at;
+	state->multiplier = target->multiplier;
 	if (target->points > 0)
 	{
 		LedgerCredit(prog, target->member_id, "earn", target->points, NULL, order_id,
@@ -255,8 +266,8 @@ static void
 OrderStateSave(const LoyaltyProgram *prog, const OrderRow *row, const OrderState *state,
 			   const OrderTarget *target)
 {
-	Datum		args[14];
-	char		nulls[14];
+	Datum		args[15];
+	char		nulls[15];
 
 	memset(nulls, ' ', sizeof(nulls));
 	OrderArgs(args, nulls, prog, row, state->member_id, target);
@@ -269,6 +280,7 @@ OrderStateSave(const LoyaltyProgram *prog, const OrderRow *row, const OrderState
 	args[11] = Int64GetDatum(state->reversed_total);
 	args[12] = BoolGetDatum(state->closed);
 	args[13] = TimestampTzGetDatum(state->ordered_at);
+	args[14] = state->multiplier;
 	LoyaltyRun(&state_save, args, nulls, SPI_OK_UPDATE);
 }
 
@@ -279,8 +291,8 @@ OrderStateSave(const LoyaltyProgram *prog, const OrderRow *row, const OrderState
 static void
 OrderFirstSeen(const LoyaltyProgram *prog, const OrderRow *row, const OrderTarget *target)
 {
-	Datum		args[12];
-	char		nulls[12];
+	Datum		args[13];
+	char		nulls[13];
 	TimestampTz expires_at = 0;
 	OrderState	state = {0};
 
@@ -295,9 +307,14 @@ OrderFirstSeen(const LoyaltyProgram *prog, const OrderRow *row, const OrderTarge
 	if (!LoyaltyExpiresAt(prog, target->ordered_at, &expires_at))
 		nulls[11] = 'n';
 	args[11] = TimestampTzGetDatum(expires_at);
+	args[12] = target->multiplier;
 	LoyaltyRun(&first_seen, args, nulls, SPI_OK_SELECT);
-	if (LoyaltyGetInt64(0, 1) == 0 || target->reversal == 0)
-		return;					/* seen already, or nothing to take back */
+	if (LoyaltyGetInt64(0, 1) == 0)
+		return;					/* seen already */
+	if (!target->closed)
+		TierUpgradeCheck(prog, target->member_id, target->ordered_at);
+	if (target->reversal == 0)
+		return;
 
 	/* Inserted already (partly) refunded. */
 	state.exists = true;
@@ -306,6 +323,7 @@ OrderFirstSeen(const LoyaltyProgram *prog, const OrderRow *row, const OrderTarge
 	state.generation = 1;
 	state.earned_total = target->points;
 	state.ordered_at = target->ordered_at;
+	state.multiplier = target->multiplier;
 	OrderReverseTo(prog, row->order_id, &state, target->reversal);
 	OrderStateSave(prog, row, &state, target);
 }
@@ -362,6 +380,7 @@ OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 		OrderReverseTo(prog, row->order_id, &state, state.points);
 		state.generation++;
 		OrderEarn(prog, row->order_id, &state, &target);
+		TierUpgradeCheck(prog, target.member_id, target.ordered_at);
 	}
 	OrderStateSave(prog, row, &state, &target);
 	return true;

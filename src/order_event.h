@@ -47,6 +47,7 @@ typedef struct OrderTarget
 	bool		closed;
 	int64		points;
 	Datum		rate;			/* numeric, 0 when no rate was needed */
+	Datum		multiplier;		/* numeric: the member's tier multiplier, 1 without tiers */
 	int64		reversal;		/* points its refunds call for */
 	TimestampTz ordered_at;
 } OrderTarget;

@@ -17,11 +17,12 @@
 #include "utils/timestamp.h"
 
 #include "program.h"
+#include "tier_ladder.h"
 #include "spi_util.h"
 
 static LoyaltyQuery program_query = {
 	"SELECT p.code, p.base_currency, p.earn_rate, p.pending_days, p.expire_after,"
-	"       p.refund_policy = 'within_balance', p.timezone, s.orders IS NOT NULL"
+	"       p.refund_policy = 'within_balance', p.timezone, s.orders IS NOT NULL, p.tier_ladder"
 	"  FROM loyalty.program p"
 	"  LEFT JOIN loyalty.order_source s ON s.program = p.code AND s.orders = $2"
 	" WHERE p.code = $1",
@@ -53,6 +54,7 @@ LoyaltyProgramLoad(const char *code, Oid orders_relid, LoyaltyProgram *prog)
 	prog->within_balance = LoyaltyGetBool(0, 6);
 	prog->timezone = LoyaltyGetText(0, 7);
 	prog->attached = LoyaltyGetBool(0, 8);
+	prog->ladder = LoyaltyIsNull(0, 9) ? NULL : DatumGetTierLadderP(LoyaltyGetDatum(0, 9));
 	return true;
 }
 
@@ -145,6 +147,8 @@ ProgramCacheStore(const LoyaltyProgram *prog, Oid orders_relid)
 	program_cache.within_balance = prog->within_balance;
 	program_cache.timezone = pstrdup(prog->timezone);
 	program_cache.attached = true;
+	program_cache.ladder = prog->ladder == NULL ? NULL :
+		(TierLadder *) DatumGetPointer(datumCopy(PointerGetDatum(prog->ladder), false, -1));
 	MemoryContextSwitchTo(old);
 	program_cache_relid = orders_relid;
 	program_cache_valid = true;

@@ -20,6 +20,7 @@ typedef struct LoyaltyProgram
 	bool		within_balance; /* refund_policy: true = within_balance */
 	char	   *timezone;
 	bool		attached;		/* the relation asked about is attached */
+	struct TierLadder *ladder;	/* NULL: the program has no tiers */
 } LoyaltyProgram;
 
 extern bool LoyaltyProgramLoad(const char *code, Oid orders_relid, LoyaltyProgram *prog);

@@ -305,6 +305,26 @@ LevelName(const TierLadder *ladder, int level)
 					ladder->levels[level].name_length);
 }
 
+char *
+TierLevelName(const TierLadder *ladder, int level)
+{
+	return LevelName(ladder, level);
+}
+
+/* The level of a tier name; 0 (the first level) for NULL or a name not on the ladder. */
+int
+TierLevelNamed(const TierLadder *ladder, const char *name)
+{
+	if (name == NULL)
+		return 0;
+	for (int i = 0; i < ladder->nlevels; i++)
+		if (ladder->levels[i].name_length == strlen(name) &&
+			memcmp(TierNames(ladder) + ladder->levels[i].name_offset, name,
+				   ladder->levels[i].name_length) == 0)
+			return i;
+	return 0;
+}
+
 /* The highest level whose threshold is at most value (x TIER_THRESHOLD_SCALE). */
 int
 TierLevelFor(const TierLadder *ladder, int64 value_scaled)
@@ -426,8 +446,8 @@ tier_ladder_send(PG_FUNCTION_ARGS)
 }
 
 /* A numeric as a threshold-scaled integer, floored, clamped to int64; NaN reaches nothing. */
-static int64
-ScaledValue(Datum value)
+int64
+TierScaledValue(Datum value)
 {
 	Datum		scaled = DirectFunctionCall1(numeric_floor,
 											 DirectFunctionCall2(numeric_mul, value,
@@ -450,7 +470,7 @@ tier_of(PG_FUNCTION_ARGS)
 	TierLadder *ladder = PG_GETARG_TIER_LADDER_P(0);
 
 	PG_RETURN_TEXT_P(cstring_to_text(LevelName(ladder,
-											   TierLevelFor(ladder, ScaledValue(PG_GETARG_DATUM(1))))));
+											   TierLevelFor(ladder, TierScaledValue(PG_GETARG_DATUM(1))))));
 }
 
 /* A fixed point integer as a numeric without trailing zeros. */
@@ -459,6 +479,13 @@ FixedNumeric(int64 value, int decimals)
 {
 	return DirectFunctionCall3(numeric_in, CStringGetDatum(FormatFixed(value, decimals)),
 							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+
+/* A level's points multiplier as numeric. */
+Datum
+TierMultiplier(const TierLadder *ladder, int level)
+{
+	return FixedNumeric(ladder->levels[level].multiplier, 3);
 }
 
 PG_FUNCTION_INFO_V1(tier_levels);

@@ -62,5 +62,9 @@ TierNames(const TierLadder *ladder)
 }
 
 extern int	TierLevelFor(const TierLadder *ladder, int64 value_scaled);
+extern int	TierLevelNamed(const TierLadder *ladder, const char *name);
+extern char *TierLevelName(const TierLadder *ladder, int level);
+extern Datum TierMultiplier(const TierLadder *ladder, int level);
+extern int64 TierScaledValue(Datum value);
 
 #endif							/* LOYALTY_TIER_LADDER_H */

@@ -83,3 +83,112 @@ COMMENT ON COLUMN @extschema@.program_tier.downgrade IS 'step: one level at a ti
 REVOKE ALL ON FUNCTION @extschema@.set_tier_ladder(text, @extschema@.tier_ladder) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.set_tier_ladder(text, @extschema@.tier_ladder) TO loyalty_admin;
 GRANT SELECT ON @extschema@.program_tier TO loyalty_admin, loyalty_app, loyalty_reader;
+
+-- A member's tier: the level it holds, since when, when it fell below it
+-- (grace running), and a floor support can guarantee until a date.
+ALTER TABLE @extschema@.member
+    ADD COLUMN tier text,
+    ADD COLUMN tier_since timestamptz,
+    ADD COLUMN tier_below_since timestamptz,
+    ADD COLUMN tier_floor text,
+    ADD COLUMN tier_floor_until timestamptz;
+COMMENT ON COLUMN @extschema@.member.tier IS 'Tier held (a level name of the program''s ladder); NULL: the first level';
+COMMENT ON COLUMN @extschema@.member.tier_since IS 'When the member reached its tier';
+COMMENT ON COLUMN @extschema@.member.tier_below_since IS 'When the member fell below its tier''s threshold: the downgrade grace runs from here';
+COMMENT ON COLUMN @extschema@.member.tier_floor IS 'A tier guaranteed by loyalty.set_tier_floor() until tier_floor_until';
+COMMENT ON COLUMN @extschema@.member.tier_floor_until IS 'End of the guaranteed tier';
+
+ALTER TABLE @extschema@.order_earning ADD COLUMN multiplier numeric NOT NULL DEFAULT 1;
+COMMENT ON COLUMN @extschema@.order_earning.multiplier IS 'Tier multiplier the current generation earned at (kept for refunds)';
+
+CREATE SEQUENCE @extschema@.tier_history_id_seq;
+CREATE TABLE @extschema@.tier_history (
+    id          bigint PRIMARY KEY DEFAULT nextval('@extschema@.tier_history_id_seq'),
+    program     text NOT NULL,
+    member_id   text NOT NULL,
+    from_tier   text,
+    to_tier     text NOT NULL,
+    reason      text NOT NULL CHECK (reason IN ('upgrade', 'downgrade', 'floor')),
+    basis_value numeric,
+    changed_at  timestamptz NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+);
+ALTER SEQUENCE @extschema@.tier_history_id_seq OWNED BY @extschema@.tier_history.id;
+CREATE INDEX tier_history_member_idx ON @extschema@.tier_history (program, member_id, id);
+COMMENT ON TABLE @extschema@.tier_history IS
+    'Every tier change: from and to, why (upgrade, downgrade after the grace, floor), the basis value then, when';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.tier_history', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.tier_history_id_seq', '');
+
+-- Not STRICT: NULL arguments are errors.
+CREATE FUNCTION @extschema@.recalculate_tiers(program text, as_of timestamptz DEFAULT now(),
+                                             OUT members bigint, OUT upgraded bigint, OUT downgraded bigint,
+                                             OUT grace_started bigint, OUT unchanged bigint)
+LANGUAGE c VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@
+AS 'MODULE_PATHNAME', 'loyalty_recalculate_tiers';
+COMMENT ON FUNCTION @extschema@.recalculate_tiers(text, timestamptz) IS
+    'Recomputes every member''s tier on the ladder''s rolling window at as_of: upgrades at once, downgrades after the grace (one level, or straight down with downgrade=drop), floors respected; returns a summary';
+
+CREATE FUNCTION @extschema@.set_tier_floor(program text, member_id text, tier text, "until" timestamptz)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@
+AS $$
+DECLARE
+    p loyalty.program := loyalty.require_program(program);
+    floor_level integer;
+    current_level integer;
+    m loyalty.member;
+BEGIN
+    IF p.tier_ladder IS NULL THEN
+        RAISE EXCEPTION 'program "%" has no tier ladder', program
+            USING ERRCODE = '55000', HINT = 'Set one with loyalty.set_tier_ladder().';
+    END IF;
+    IF member_id IS NULL OR tier IS NULL OR "until" IS NULL THEN
+        RAISE EXCEPTION 'member_id, tier and until must not be null' USING ERRCODE = '22004';
+    END IF;
+    SELECT l.level INTO floor_level FROM loyalty.tier_levels(p.tier_ladder) l WHERE l.tier = set_tier_floor.tier;
+    IF floor_level IS NULL THEN
+        RAISE EXCEPTION 'tier "%" is not a level of program "%"', tier, program
+            USING ERRCODE = '22023',
+                  HINT = pg_catalog.format('Levels: %s.', (SELECT string_agg(l.tier, ', ' ORDER BY l.level)
+                                                          FROM loyalty.tier_levels(p.tier_ladder) l));
+    END IF;
+    PERFORM loyalty.enroll(program, member_id);
+    SELECT * INTO m FROM loyalty.member x
+     WHERE x.program = set_tier_floor.program AND x.member_id = set_tier_floor.member_id FOR UPDATE;
+    SELECT coalesce((SELECT l.level FROM loyalty.tier_levels(p.tier_ladder) l WHERE l.tier = m.tier), 1)
+      INTO current_level;
+    UPDATE loyalty.member x SET tier_floor = set_tier_floor.tier, tier_floor_until = set_tier_floor."until"
+     WHERE x.program = set_tier_floor.program AND x.member_id = set_tier_floor.member_id;
+    IF floor_level > current_level AND "until" > now() THEN
+        UPDATE loyalty.member x SET tier = set_tier_floor.tier, tier_since = now(), tier_below_since = NULL
+         WHERE x.program = set_tier_floor.program AND x.member_id = set_tier_floor.member_id;
+        INSERT INTO loyalty.tier_history (program, member_id, from_tier, to_tier, reason, changed_at)
+        VALUES (program, member_id, m.tier, tier, 'floor', now());
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_tier_floor(text, text, text, timestamptz) IS
+    'Guarantees a member at least a tier until a time (support override); raises the member to it now if below';
+
+CREATE VIEW @extschema@.tier_distribution AS
+    SELECT m.program, coalesce(m.tier, l.tier) AS tier, l.level, count(*) AS members,
+           round(count(*) / sum(count(*)) OVER (PARTITION BY m.program), 4) AS member_share
+      FROM @extschema@.member m
+      JOIN @extschema@.program p ON p.code = m.program AND p.tier_ladder IS NOT NULL
+      JOIN LATERAL @extschema@.tier_levels(p.tier_ladder) l ON l.tier = coalesce(m.tier, (SELECT f.tier FROM @extschema@.tier_levels(p.tier_ladder) f WHERE f.level = 1))
+     GROUP BY m.program, coalesce(m.tier, l.tier), l.level;
+COMMENT ON VIEW @extschema@.tier_distribution IS 'Members per tier of each program with a ladder (members without a tier count in the first level)';
+COMMENT ON COLUMN @extschema@.tier_distribution.program IS 'Program code';
+COMMENT ON COLUMN @extschema@.tier_distribution.tier IS 'Level name';
+COMMENT ON COLUMN @extschema@.tier_distribution.level IS 'Level number, 1 the lowest';
+COMMENT ON COLUMN @extschema@.tier_distribution.members IS 'Members holding the tier';
+COMMENT ON COLUMN @extschema@.tier_distribution.member_share IS 'Share of the program''s members, 0 to 1';
+
+REVOKE ALL ON FUNCTION @extschema@.recalculate_tiers(text, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.set_tier_floor(text, text, text, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.recalculate_tiers(text, timestamptz),
+                          @extschema@.set_tier_floor(text, text, text, timestamptz) TO loyalty_admin;
+GRANT SELECT ON @extschema@.tier_history, @extschema@.tier_distribution TO loyalty_admin, loyalty_reader;

@@ -146,13 +146,17 @@ CREATE VIEW @extschema@.member_360 AS
            m.lifetime_earned, m.lifetime_redeemed,
            r.rfm::text AS rfm, r.segment, r.scored_at AS rfm_scored_at,
            c.stage AS lifecycle_stage, c.first_order_at, c.last_order_at,
-           coalesce(o.orders, 0) AS orders, coalesce(o.net_spend, 0) AS net_spend
+           coalesce(o.orders, 0) AS orders, coalesce(o.net_spend, 0) AS net_spend,
+           CASE WHEN p.tier_ladder IS NOT NULL
+                THEN coalesce(m.tier, (SELECT f.tier FROM @extschema@.tier_levels(p.tier_ladder) f WHERE f.level = 1))
+           END AS tier
       FROM @extschema@.member m
+      JOIN @extschema@.program p ON p.code = m.program
       LEFT JOIN lots l ON l.program = m.program AND l.member_id = m.member_id
       LEFT JOIN orders o ON o.program = m.program AND o.member_id = m.member_id
       LEFT JOIN @extschema@.member_rfm r ON r.program = m.program AND r.member_id = m.member_id
       LEFT JOIN @extschema@.member_lifecycle c ON c.program = m.program AND c.member_id = m.member_id;
-COMMENT ON VIEW @extschema@.member_360 IS 'One row per member: balances, RFM and segment (last score_rfm), lifecycle stage, orders and net spend';
+COMMENT ON VIEW @extschema@.member_360 IS 'One row per member: balances, RFM and segment (last score_rfm), lifecycle stage, orders, net spend and tier';
 COMMENT ON COLUMN @extschema@.member_360.program IS 'Program code';
 COMMENT ON COLUMN @extschema@.member_360.member_id IS 'Member id';
 COMMENT ON COLUMN @extschema@.member_360.status IS 'active, held or forgotten';
@@ -170,6 +174,7 @@ COMMENT ON COLUMN @extschema@.member_360.first_order_at IS 'First order with som
 COMMENT ON COLUMN @extschema@.member_360.last_order_at IS 'Last order with something left after refunds';
 COMMENT ON COLUMN @extschema@.member_360.orders IS 'Orders with something left after refunds';
 COMMENT ON COLUMN @extschema@.member_360.net_spend IS 'Net spend in base currency, all time';
+COMMENT ON COLUMN @extschema@.member_360.tier IS 'Tier held (NULL when the program has no ladder)';
 
 CREATE VIEW @extschema@.segment_summary AS
     SELECT r.program, r.segment, count(*) AS members,

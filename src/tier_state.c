@@ -1,0 +1,362 @@
+/*
+ * tier_state.c
+ *		Members' tiers: the multiplier an order earns at, the upgrade a
+ *		qualifying order gives at once, and loyalty.recalculate_tiers().
+ *
+ * A member's basis value is measured over the ladder's rolling window
+ * ending at a time: net spend in base currency (orders less refunds),
+ * orders with something left after refunds, or points earned (less
+ * reversals).  Upgrades happen at once; downgrades only in a
+ * recalculation, after the grace period, one level at a time (downgrade
+ * step) or straight to the qualifying level (downgrade drop), never below
+ * a floor that support set.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "access/htup_details.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "loyalty.h"
+#include "program.h"
+#include "spi_util.h"
+#include "tier_ladder.h"
+#include "tier_state.h"
+
+/*
+ * A member's basis value over (as_of - window days, as_of], per basis:
+ * $1 program, $2 as_of, $3 window days.
+ */
+#define SPEND_BASIS \
+	"SELECT member_id, coalesce(sum(net), 0) AS value FROM loyalty.order_value" \
+	" WHERE program = $1 AND member_id IS NOT NULL" \
+	"   AND ordered_at > $2 - $3 * interval '1 day' AND ordered_at <= $2 GROUP BY member_id"
+#define POINTS_BASIS \
+	"SELECT member_id, sum(points)::numeric AS value FROM loyalty.ledger" \
+	" WHERE program = $1 AND kind IN ('earn', 'adjust', 'reverse')" \
+	"   AND occurred_at > $2 - $3 * interval '1 day' AND occurred_at <= $2 GROUP BY member_id"
+#define ORDERS_BASIS \
+	"SELECT member_id, (count(*) FILTER (WHERE net > 0))::numeric AS value FROM loyalty.order_value" \
+	" WHERE program = $1 AND member_id IS NOT NULL" \
+	"   AND ordered_at > $2 - $3 * interval '1 day' AND ordered_at <= $2 GROUP BY member_id"
+
+/* One member's value ($4 the member). */
+#define ONE_MEMBER(basis) \
+	"SELECT b.value FROM (" basis ") b WHERE b.member_id = $4"
+
+/* Every member of the program, its tier state and its value, in member order. */
+#define ALL_MEMBERS(basis) \
+	"SELECT m.member_id, m.tier, m.tier_below_since, m.tier_floor, m.tier_floor_until," \
+	"       coalesce(b.value, 0)" \
+	"  FROM loyalty.member m LEFT JOIN (" basis ") b USING (member_id)" \
+	" WHERE m.program = $1 ORDER BY m.member_id"
+
+static LoyaltyQuery member_basis[] = {
+	[TIER_BASIS_SPEND] = {ONE_MEMBER(SPEND_BASIS), 4, {TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID}},
+	[TIER_BASIS_POINTS] = {ONE_MEMBER(POINTS_BASIS), 4, {TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID}},
+	[TIER_BASIS_ORDERS] = {ONE_MEMBER(ORDERS_BASIS), 4, {TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID}},
+};
+
+static LoyaltyQuery members_basis[] = {
+	[TIER_BASIS_SPEND] = {ALL_MEMBERS(SPEND_BASIS), 3, {TEXTOID, TIMESTAMPTZOID, INT4OID}},
+	[TIER_BASIS_POINTS] = {ALL_MEMBERS(POINTS_BASIS), 3, {TEXTOID, TIMESTAMPTZOID, INT4OID}},
+	[TIER_BASIS_ORDERS] = {ALL_MEMBERS(ORDERS_BASIS), 3, {TEXTOID, TIMESTAMPTZOID, INT4OID}},
+};
+
+static LoyaltyQuery member_tier = {
+	"SELECT tier FROM loyalty.member WHERE program = $1 AND member_id = $2",
+	2, {TEXTOID, TEXTOID}
+};
+
+static LoyaltyQuery tier_change = {
+	"WITH u AS (SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::numeric[],"
+	"                               $8::timestamptz[], $9::boolean[])"
+	"             AS u(member_id, from_tier, to_tier, reason, basis_value, below_since, changed)),"
+	" h AS (INSERT INTO loyalty.tier_history (program, member_id, from_tier, to_tier, reason,"
+	"                                         basis_value, changed_at)"
+	"       SELECT $1, member_id, from_tier, to_tier, reason, basis_value, $2 FROM u WHERE changed)"
+	" UPDATE loyalty.member m"
+	"    SET tier = u.to_tier, tier_below_since = u.below_since,"
+	"        tier_since = CASE WHEN u.changed THEN $2 ELSE m.tier_since END"
+	"   FROM u WHERE m.program = $1 AND m.member_id = u.member_id",
+	9, {TEXTOID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	NUMERICARRAYOID, TIMESTAMPTZARRAYOID, BOOLARRAYOID}
+};
+
+/* The numeric 1: the multiplier without tiers. */
+static Datum
+NumericOne(void)
+{
+	return DirectFunctionCall1(int4_numeric, Int32GetDatum(1));
+}
+
+/* The multiplier the member's current tier earns at. */
+Datum
+TierMemberMultiplier(const LoyaltyProgram *prog, const char *member_id)
+{
+	Datum		args[2];
+
+	if (prog->ladder == NULL || member_id == NULL)
+		return NumericOne();
+	args[0] = CStringGetTextDatum(prog->code);
+	args[1] = CStringGetTextDatum(member_id);
+	LoyaltyRun(&member_tier, args, NULL, SPI_OK_SELECT);
+	return TierMultiplier(prog->ladder,
+						  SPI_processed == 0 ? 0 : TierLevelNamed(prog->ladder, LoyaltyGetText(0, 1)));
+}
+
+/* Runs the ladder's basis query for one member, or for all (member_id NULL). */
+static void
+RunBasis(const LoyaltyProgram *prog, const char *member_id, TimestampTz as_of)
+{
+	Datum		args[4];
+
+	args[0] = CStringGetTextDatum(prog->code);
+	args[1] = TimestampTzGetDatum(as_of);
+	args[2] = Int32GetDatum(prog->ladder->window_days);
+	if (member_id == NULL)
+		LoyaltyRun(&members_basis[prog->ladder->basis], args, NULL, SPI_OK_SELECT);
+	else
+	{
+		args[3] = CStringGetTextDatum(member_id);
+		LoyaltyRun(&member_basis[prog->ladder->basis], args, NULL, SPI_OK_SELECT);
+	}
+}
+
+/* One member's pending change, gathered for a single write. */
+typedef struct TierChanges
+{
+	int			n;
+	Datum	   *member_id;
+	Datum	   *from_tier;
+	bool	   *from_null;
+	Datum	   *to_tier;
+	Datum	   *reason;
+	bool	   *reason_null;
+	Datum	   *basis_value;
+	Datum	   *below_since;
+	bool	   *below_null;
+	Datum	   *changed;
+} TierChanges;
+
+static TierChanges *
+TierChangesCreate(int capacity)
+{
+	TierChanges *c = palloc0(sizeof(TierChanges));
+
+	capacity = Max(capacity, 1);
+	c->member_id = palloc(sizeof(Datum) * capacity);
+	c->from_tier = palloc(sizeof(Datum) * capacity);
+	c->from_null = palloc(sizeof(bool) * capacity);
+	c->to_tier = palloc(sizeof(Datum) * capacity);
+	c->reason = palloc(sizeof(Datum) * capacity);
+	c->reason_null = palloc(sizeof(bool) * capacity);
+	c->basis_value = palloc(sizeof(Datum) * capacity);
+	c->below_since = palloc(sizeof(Datum) * capacity);
+	c->below_null = palloc(sizeof(bool) * capacity);
+	c->changed = palloc(sizeof(Datum) * capacity);
+	return c;
+}
+
+static void
+TierChangesAdd(TierChanges *c, const char *member_id, const char *from_tier, const char *to_tier,
+			   const char *reason, Datum basis_value, bool has_below, TimestampTz below_since)
+{
+	int			i = c->n++;
+
+	c->member_id[i] = CStringGetTextDatum(member_id);
+	c->from_null[i] = from_tier == NULL;
+	c->from_tier[i] = from_tier ? CStringGetTextDatum(from_tier) : (Datum) 0;
+	c->to_tier[i] = CStringGetTextDatum(to_tier);
+	c->reason_null[i] = reason == NULL;
+	c->reason[i] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	c->basis_value[i] = basis_value;
+	c->below_null[i] = !has_below;
+	c->below_since[i] = TimestampTzGetDatum(below_since);
+	c->changed[i] = BoolGetDatum(reason != NULL);
+}
+
+static Datum
+ArrayOf(Datum *values, bool *nulls, int n, Oid elemtype)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, elemtype,
+											  typlen, typbyval, typalign));
+}
+
+static void
+TierChangesWrite(const TierChanges *c, const char *program, TimestampTz at)
+{
+	Datum		args[9];
+
+	if (c->n == 0)
+		return;
+	args[0] = CStringGetTextDatum(program);
+	args[1] = TimestampTzGetDatum(at);
+	args[2] = ArrayOf(c->member_id, NULL, c->n, TEXTOID);
+	args[3] = ArrayOf(c->from_tier, c->from_null, c->n, TEXTOID);
+	args[4] = ArrayOf(c->to_tier, NULL, c->n, TEXTOID);
+	args[5] = ArrayOf(c->reason, c->reason_null, c->n, TEXTOID);
+	args[6] = ArrayOf(c->basis_value, NULL, c->n, NUMERICOID);
+	args[7] = ArrayOf(c->below_since, c->below_null, c->n, TIMESTAMPTZOID);
+	args[8] = ArrayOf(c->changed, NULL, c->n, BOOLOID);
+	LoyaltyRun(&tier_change, args, NULL, SPI_OK_UPDATE);
+}
+
+/*
+ * After an order: if the member's basis value at the order's time reaches
+ * a higher level than it holds, it moves up now.  The caller holds the
+ * member's row (its earning locked it).
+ */
+void
+TierUpgradeCheck(const LoyaltyProgram *prog, const char *member_id, TimestampTz at)
+{
+	TierChanges *changes;
+	char	   *tier;
+	int			current;
+	int			reached;
+	Datum		value;
+
+	if (prog->ladder == NULL || member_id == NULL)
+		return;
+	RunBasis(prog, member_id, at);
+	if (SPI_processed == 0)
+		return;
+	value = LoyaltyGetDatum(0, 1);
+	reached = TierLevelFor(prog->ladder, TierScaledValue(value));
+
+	LoyaltyRun(&member_tier, (Datum[]) {CStringGetTextDatum(prog->code),
+		CStringGetTextDatum(member_id)}, NULL, SPI_OK_SELECT);
+	tier = SPI_processed > 0 ? LoyaltyGetText(0, 1) : NULL;
+	current = TierLevelNamed(prog->ladder, tier);
+	if (reached <= current)
+		return;
+
+	changes = TierChangesCreate(1);
+	TierChangesAdd(changes, member_id, tier, TierLevelName(prog->ladder, reached), "upgrade",
+				   value, false, 0);
+	TierChangesWrite(changes, prog->code, at);
+}
+
+/*
+ * One member's recalculation: the level it keeps or moves to, why, and the
+ * grace clock.  Returns the reason of a change, NULL when the tier stays.
+ */
+static const char *
+TierDecide(const TierLadder *ladder, int current, int qualifying, int floor_level,
+		   bool *has_below, TimestampTz *below_since, TimestampTz as_of, int *next)
+{
+	int			target = Max(qualifying, floor_level);
+	int64		grace = (int64) ladder->grace_days * USECS_PER_DAY;
+
+	*next = current;
+	if (target > current)
+	{
+		*next = target;
+		*has_below = false;
+		return floor_level > qualifying ? "floor" : "upgrade";
+	}
+	if (target == current)
+	{
+		*has_below = false;
+		return NULL;
+	}
+	if (!*has_below)
+	{
+		*has_below = true;		/* fell below: the grace starts now */
+		*below_since = as_of;
+		return NULL;
+	}
+	if (as_of - *below_since < grace)
+		return NULL;
+	*next = ladder->downgrade == TIER_DOWNGRADE_STEP ? Max(current - 1, target) : target;
+	*has_below = *next > target;	/* still above: another grace before the next step */
+	*below_since = as_of;
+	return "downgrade";
+}
+
+/* A SQL-callable's program argument, which must have a ladder. */
+static void
+RequireLadder(const LoyaltyProgram *prog)
+{
+	if (prog->ladder == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("program \"%s\" has no tier ladder", prog->code),
+				 errhint("Set one with loyalty.set_tier_ladder().")));
+}
+
+PG_FUNCTION_INFO_V1(loyalty_recalculate_tiers);
+/* loyalty.recalculate_tiers(program, as_of) returns (members, upgraded, downgraded, grace_started, unchanged). */
+Datum
+loyalty_recalculate_tiers(PG_FUNCTION_ARGS)
+{
+	char	   *code = LoyaltyTextArg(fcinfo, 0, "program");
+	TimestampTz as_of = LoyaltyTimestampArg(fcinfo, 1, "as_of");
+	LoyaltyProgram prog;
+	int64		counts[5] = {0, 0, 0, 0, 0};	/* members, up, down, grace, unchanged */
+	TierChanges *changes;
+	TupleDesc	desc;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "loyalty: recalculate_tiers must return a row");
+	SPI_connect();
+	LoyaltyProgramRequire(code, &prog);
+	RequireLadder(&prog);
+
+	RunBasis(&prog, NULL, as_of);
+	changes = TierChangesCreate((int) SPI_processed);
+	ereport(NOTICE,
+			(errmsg("loyalty: recalculate_tiers %s: " UINT64_FORMAT " members", code, SPI_processed)));
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *member_id = LoyaltyGetText(i, 1);
+		char	   *tier = LoyaltyGetText(i, 2);
+		bool		has_below = !LoyaltyIsNull(i, 3);
+		TimestampTz below = has_below ? DatumGetTimestampTz(LoyaltyGetDatum(i, 3)) : 0;
+		char	   *floor_tier = LoyaltyGetText(i, 4);
+		bool		floor_on = floor_tier != NULL && !LoyaltyIsNull(i, 5) &&
+			DatumGetTimestampTz(LoyaltyGetDatum(i, 5)) > as_of;
+		Datum		value = LoyaltyGetDatum(i, 6);
+		bool		had_below = has_below;
+		int			current = TierLevelNamed(prog.ladder, tier);
+		int			next;
+		const char *reason;
+
+		reason = TierDecide(prog.ladder, current, TierLevelFor(prog.ladder, TierScaledValue(value)),
+							floor_on ? TierLevelNamed(prog.ladder, floor_tier) : 0,
+							&has_below, &below, as_of, &next);
+		counts[0]++;
+		if (reason != NULL)
+			counts[strcmp(reason, "downgrade") == 0 ? 2 : 1]++;
+		else if (has_below && !had_below)
+			counts[3]++;
+		else
+			counts[4]++;
+		if (reason != NULL || has_below != had_below)
+			TierChangesAdd(changes, member_id, tier, TierLevelName(prog.ladder, next), reason,
+						   value, has_below, below);
+		CHECK_FOR_INTERRUPTS();
+	}
+	TierChangesWrite(changes, code, as_of);
+	SPI_finish();
+
+	for (int i = 0; i < 5; i++)
+		values[i] = Int64GetDatum(counts[i]);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
