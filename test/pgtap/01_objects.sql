@@ -1,15 +1,19 @@
 -- pgTAP: the extension's objects, their properties and their privileges.
 BEGIN;
-SELECT plan(79);
+SELECT plan(81);
 
 SELECT has_schema('loyalty');
 SELECT tables_are('loyalty', ARRAY['program', 'member', 'ledger', 'lot', 'lot_use', 'order_earning',
-                                   'fx_rate', 'order_source', 'dead_letter', 'rfm_segment_rule', 'member_rfm']);
+                                   'fx_rate', 'order_source', 'dead_letter', 'rfm_segment_rule', 'member_rfm',
+                                   'tier_history']);
 SELECT has_type('loyalty', 'rfm', 'the rfm type');
 SELECT has_type('loyalty', 'tier_ladder', 'the tier_ladder type');
 SELECT has_view('loyalty', 'program_tier', 'tier ladders as rows');
 SELECT views_are('loyalty', ARRAY['program_tier', 'order_value', 'member_lifecycle', 'member_360',
-                                  'segment_summary', 'kpi_daily']);
+                                  'segment_summary', 'kpi_daily', 'tier_distribution']);
+SELECT function_privs_are('loyalty', 'recalculate_tiers', ARRAY['text', 'timestamp with time zone'],
+                          'loyalty_app', ARRAY[]::text[]);
+SELECT table_privs_are('loyalty', 'tier_distribution', 'loyalty_reader', ARRAY['SELECT']);
 SELECT table_privs_are('loyalty', 'member_360', 'loyalty_reader', ARRAY['SELECT']);
 SELECT table_privs_are('loyalty', 'kpi_daily', 'loyalty_reader', ARRAY['SELECT']);
 SELECT table_privs_are('loyalty', 'kpi_daily', 'loyalty_app', ARRAY[]::text[]);
