@@ -94,6 +94,13 @@ SELECT loyalty.set_tier_ladder('docs_shop', 'basis=spend window=365d grace=30d |
 SELECT level, tier, threshold, multiplier, basis, window_days, grace_days, downgrade
   FROM loyalty.program_tier WHERE program = 'docs_shop' ORDER BY level;
 
+SELECT members, upgraded, downgraded, grace_started, unchanged
+  FROM loyalty.recalculate_tiers('docs_shop', '2024-03-20');
+SELECT loyalty.set_tier_floor('docs_shop', 'ana', 'Silver', '2030-01-01');
+SELECT member_id, tier, tier_floor FROM loyalty.member WHERE program = 'docs_shop';
+SELECT from_tier, to_tier, reason FROM loyalty.tier_history WHERE program = 'docs_shop';
+SELECT tier, level, members, member_share FROM loyalty.tier_distribution WHERE program = 'docs_shop';
+
 SELECT loyalty.set_lifecycle('docs_shop', 30, 60, 120, 365);
 SELECT member_id, stage, days_since_first, days_since_last
   FROM loyalty.member_lifecycle_at('docs_shop', '2024-06-01');
