@@ -16,6 +16,10 @@ CREATE EXTENSION loyalty;
 SELECT loyalty.create_program('uk_gifts', base_currency => 'GBP', earn_rate => 1, pending_days => 7,
                               expire_after => '1 year', refund_policy => 'debt',
                               timezone => 'Europe/London') AS program;
+\echo '   A 4-level ladder on 12 months of net spend: higher tiers earn more points per GBP.'
+SELECT loyalty.set_tier_ladder('uk_gifts',
+    'basis=spend window=365d grace=30d | Member 0 x1 | Silver 500 x1.25 | Gold 2000 x1.5 | Platinum 10000 x2');
+SELECT level, tier, threshold, multiplier FROM loyalty.program_tier WHERE program = 'uk_gifts' ORDER BY level;
 
 \echo
 \echo '== 2. The shop''s own tables; attach the accrual trigger to its orders'
@@ -156,7 +160,14 @@ SELECT segment, count(*) AS members,
  GROUP BY segment ORDER BY members DESC;
 
 \echo
-\echo '== 12. KPIs by month (from loyalty.kpi_daily) and lifecycle stages on 10 Dec 2011'
+\echo '== 12. Tiers: recalculated on 10 Dec 2011 (downgrades wait 30 days of grace)'
+SELECT * FROM loyalty.recalculate_tiers('uk_gifts', '2011-12-10 00:00 Europe/London');
+SELECT tier, members, round(100 * member_share, 1) AS pct_members
+  FROM loyalty.tier_distribution WHERE program = 'uk_gifts' ORDER BY level;
+SELECT reason, count(*) AS changes FROM loyalty.tier_history WHERE program = 'uk_gifts' GROUP BY 1 ORDER BY 1;
+
+\echo
+\echo '== 13. KPIs by month (from loyalty.kpi_daily) and lifecycle stages on 10 Dec 2011'
 SELECT to_char(day, 'YYYY-MM') AS month, sum(orders) AS orders, round(sum(gmv)) AS gmv_gbp,
        round(sum(gmv) / nullif(sum(orders), 0), 2) AS aov_gbp, sum(new_members) AS new_members,
        sum(points_earned) AS points_earned
@@ -167,5 +178,5 @@ SELECT stage, count(*) AS members
  GROUP BY stage ORDER BY members DESC;
 
 \echo
-\echo '== 13. The books: loyalty.verify() proves cached balances equal the ledger'
+\echo '== 14. The books: loyalty.verify() proves cached balances equal the ledger'
 SELECT * FROM loyalty.verify();

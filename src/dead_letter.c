@@ -24,7 +24,7 @@
 static LoyaltyQuery letter_pending = {
 	"SELECT 1 FROM loyalty.dead_letter"
 	" WHERE program = $1 AND order_id = $2 AND resolved_at IS NULL LIMIT 1",
-	2, {TEXTOID, TEXTOID}
+	2, {TEXTOID, TEXTOID}, true
 };
 
 static LoyaltyQuery letter_insert = {

@@ -44,7 +44,7 @@ static LoyaltyQuery expire_member_lots = {
 	" INSERT INTO loyalty.lot_use (lot_id, ledger_id, program, member_id, points)"
 	" SELECT e.lot_id, e.id, $1, $2, e.points FROM e"
 	" RETURNING points",
-	3, {TEXTOID, TEXTOID, TIMESTAMPTZOID}
+	3, {TEXTOID, TEXTOID, TIMESTAMPTZOID}, true
 };
 
 /* Expires one member's lots under the member's lock; returns the points. */

@@ -20,7 +20,7 @@
 static LoyaltyQuery member_lock = {
 	"SELECT status::text, balance, debt FROM loyalty.member"
 	" WHERE program = $1 AND member_id = $2 FOR UPDATE",
-	2, {TEXTOID, TEXTOID}
+	2, {TEXTOID, TEXTOID}, true
 };
 
 static LoyaltyQuery member_insert = {
@@ -39,7 +39,7 @@ static LoyaltyQuery member_apply = {
 
 static LoyaltyQuery ledger_find_ref = {
 	"SELECT id, member_id, kind::text, points FROM loyalty.ledger WHERE program = $1 AND ref = $2",
-	2, {TEXTOID, TEXTOID}
+	2, {TEXTOID, TEXTOID}, true
 };
 
 static LoyaltyQuery ledger_insert = {

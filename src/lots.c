@@ -28,7 +28,7 @@ static LoyaltyQuery lots_available = {
 	"SELECT coalesce(sum(remaining), 0)::bigint FROM loyalty.lot"
 	" WHERE program = $1 AND member_id = $2 AND remaining > 0"
 	"   AND available_at <= $3 AND (expires_at IS NULL OR expires_at > $3)",
-	3, {TEXTOID, TEXTOID, TIMESTAMPTZOID}
+	3, {TEXTOID, TEXTOID, TIMESTAMPTZOID}, true
 };
 
 /*
@@ -42,7 +42,7 @@ static LoyaltyQuery lots_to_take = {
 	"       WHEN 2 THEN expires_at <= $4"
 	"       ELSE available_at <= $4 AND (expires_at IS NULL OR expires_at > $4) END"
 	" ORDER BY (order_id = $5) IS TRUE DESC, expires_at NULLS LAST, available_at, id",
-	5, {TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID}
+	5, {TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID}, true
 };
 
 static LoyaltyQuery lots_use = {

@@ -49,7 +49,7 @@ static LoyaltyQuery state_load = {
 	"SELECT member_id, points, generation, reversed_target, earned_total, reversed_total,"
 	"       closed, ordered_at, multiplier"
 	"  FROM loyalty.order_earning WHERE program = $1 AND order_id = $2 FOR UPDATE",
-	2, {TEXTOID, TEXTOID}
+	2, {TEXTOID, TEXTOID}, true
 };
 
 /*

@@ -23,7 +23,8 @@ LoyaltyRun(LoyaltyQuery *query, Datum *values, const char *nulls, int expected_r
 
 	if (query->plan == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(query->sql, query->nargs, query->argtypes);
+		SPIPlanPtr	plan = SPI_prepare_cursor(query->sql, query->nargs, query->argtypes,
+											  query->by_member ? CURSOR_OPT_CUSTOM_PLAN : 0);
 
 		if (plan == NULL)
 			elog(ERROR, "loyalty: could not prepare \"%s\": %s",

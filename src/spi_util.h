@@ -14,12 +14,20 @@
 /*
  * One statement the extension runs: its text and argument types, and the
  * plan prepared (and kept) on first use in this backend.
+ *
+ * by_member: a lookup of one member's or one order's rows.  PostgreSQL
+ * would settle on one generic plan after five runs; made while a table is
+ * still small (a bulk load into a new program) that plan scans the whole
+ * table, and keeps doing so as the table grows inside the load.  These
+ * queries are cheap to plan, so they are planned for their arguments on
+ * every run instead (CURSOR_OPT_CUSTOM_PLAN).
  */
 typedef struct LoyaltyQuery
 {
 	const char *sql;
 	int			nargs;
 	Oid			argtypes[LOYALTY_MAX_ARGS];
+	bool		by_member;
 	SPIPlanPtr	plan;
 } LoyaltyQuery;
 

@@ -46,9 +46,19 @@
 	" WHERE program = $1 AND member_id IS NOT NULL" \
 	"   AND ordered_at > $2 - $3 * interval '1 day' AND ordered_at <= $2 GROUP BY member_id"
 
-/* One member's value ($4 the member). */
-#define ONE_MEMBER(basis) \
-	"SELECT b.value FROM (" basis ") b WHERE b.member_id = $4"
+/* One member's value ($4 the member), straight from its orders or ledger rows. */
+#define MEMBER_ORDERS(value) \
+	"SELECT " value " FROM loyalty.order_earning" \
+	" WHERE program = $1 AND member_id = $4 AND NOT closed AND amount > 0" \
+	"   AND ordered_at > $2 - $3 * interval '1 day' AND ordered_at <= $2"
+#define MEMBER_SPEND \
+	MEMBER_ORDERS("coalesce(sum(round((amount - least(refunded_amount, amount)) * fx_rate, 4)), 0)")
+#define MEMBER_ORDER_COUNT \
+	MEMBER_ORDERS("count(*) FILTER (WHERE refunded_amount < amount)::numeric")
+#define MEMBER_POINTS \
+	"SELECT coalesce(sum(points), 0)::numeric FROM loyalty.ledger" \
+	" WHERE program = $1 AND member_id = $4 AND kind IN ('earn', 'adjust', 'reverse')" \
+	"   AND occurred_at > $2 - $3 * interval '1 day' AND occurred_at <= $2"
 
 /* Every member of the program, its tier state and its value, in member order. */
 #define ALL_MEMBERS(basis) \
@@ -58,9 +68,9 @@
 	" WHERE m.program = $1 ORDER BY m.member_id"
 
 static LoyaltyQuery member_basis[] = {
-	[TIER_BASIS_SPEND] = {ONE_MEMBER(SPEND_BASIS), 4, {TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID}},
-	[TIER_BASIS_POINTS] = {ONE_MEMBER(POINTS_BASIS), 4, {TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID}},
-	[TIER_BASIS_ORDERS] = {ONE_MEMBER(ORDERS_BASIS), 4, {TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID}},
+	[TIER_BASIS_SPEND] = {MEMBER_SPEND, 4, {TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID}, true},
+	[TIER_BASIS_POINTS] = {MEMBER_POINTS, 4, {TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID}, true},
+	[TIER_BASIS_ORDERS] = {MEMBER_ORDER_COUNT, 4, {TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID}, true},
 };
 
 static LoyaltyQuery members_basis[] = {
@@ -71,7 +81,7 @@ static LoyaltyQuery members_basis[] = {
 
 static LoyaltyQuery member_tier = {
 	"SELECT tier FROM loyalty.member WHERE program = $1 AND member_id = $2",
-	2, {TEXTOID, TEXTOID}
+	2, {TEXTOID, TEXTOID}, true
 };
 
 static LoyaltyQuery tier_change = {

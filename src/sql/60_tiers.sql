@@ -99,6 +99,8 @@ COMMENT ON COLUMN @extschema@.member.tier_floor IS 'A tier guaranteed by loyalty
 COMMENT ON COLUMN @extschema@.member.tier_floor_until IS 'End of the guaranteed tier';
 
 ALTER TABLE @extschema@.order_earning ADD COLUMN multiplier numeric NOT NULL DEFAULT 1;
+-- A member's orders in a window: tier basis values, lifecycle.
+CREATE INDEX order_earning_member_idx ON @extschema@.order_earning (program, member_id, ordered_at);
 COMMENT ON COLUMN @extschema@.order_earning.multiplier IS 'Tier multiplier the current generation earned at (kept for refunds)';
 
 CREATE SEQUENCE @extschema@.tier_history_id_seq;
