@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): loyalty.score_rfm and loyalty.recalculate_tiers
+# against plain SQL doing the same work, in one run on one throwaway cluster.
+#
+# Data generator: MEMBERS members and ORDERS orders over 400 days, order
+# counts per member Zipf-like (member = floor(MEMBERS * u^2.5)), amounts
+# 5..500 USD, 5% partly refunded, 2% cancelled.  The orders are written
+# straight into loyalty.order_earning (the state the accrual trigger keeps),
+# which is what both passes read: generating 10 million orders through the
+# trigger would measure the trigger, not the scoring.
+#
+# Prints, for each pass: seconds for loyalty, seconds for plain SQL, the
+# ratio, and whether both gave the same result for every member.
+# Usage: bash bench/rfm_tiers.sh [members] [orders]    (default 1000000 10000000)
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+
+MEMBERS=${1:-1000000}
+ORDERS=${2:-10000000}
+setup_toolchain
+ensure_packages bc
+build_install
+start_cluster "shared_buffers=2GB" "work_mem=256MB" "maintenance_work_mem=1GB" "max_wal_size=8GB" \
+	"checkpoint_timeout=30min" "synchronous_commit=off"
+DB=loyalty_bench
+psql_q -d postgres -c "CREATE DATABASE $DB"
+
+log "generating $MEMBERS members and $ORDERS orders"
+SECONDS=0
+psql_q -d "$DB" <<SQL
+SET client_min_messages = warning;
+CREATE EXTENSION loyalty;
+SELECT loyalty.create_program('bench', 'USD', 1);
+SELECT loyalty.set_tier_ladder('bench',
+    'basis=spend window=365d grace=30d | Member 0 x1 | Silver 500 x1.25 | Gold 2000 x1.5 | Platinum 10000 x2');
+INSERT INTO loyalty.member (program, member_id)
+SELECT 'bench', 'm' || g FROM generate_series(1, $MEMBERS) g;
+INSERT INTO loyalty.order_earning (program, order_id, member_id, amount, currency, fx_rate, points,
+                                   refunded_amount, closed, ordered_at)
+SELECT 'bench', 'o' || g, 'm' || (1 + floor($MEMBERS * random() ^ 2.5))::bigint, a, 'USD', 1, floor(a),
+       CASE WHEN r < 0.05 THEN round(a * 0.3, 2) ELSE 0 END, r > 0.98,
+       '2024-01-01'::timestamptz + random() * interval '400 days'
+  FROM (SELECT g, round((5 + random() * 495)::numeric, 2) AS a, random() AS r
+          FROM generate_series(1, $ORDERS) g) s;
+VACUUM ANALYZE loyalty.member, loyalty.order_earning;
+SQL
+log "generated in ${SECONDS}s"
+
+timed() {
+	psql_q -d "$DB" -At <<SQL | tail -n 1
+SET client_min_messages = warning;
+SELECT clock_timestamp() AS t0 \gset
+$1
+SELECT round(extract(epoch FROM clock_timestamp() - :'t0')::numeric, 2);
+SQL
+}
+
+AS_OF="'2025-02-04 00:00+00'"
+
+log "score_rfm against a plain SQL window-function query with the same scores and segments"
+rfm_loyalty=$(timed "SELECT loyalty.score_rfm('bench', $AS_OF, '365 days');")
+rfm_plain=$(timed "
+CREATE TABLE rfm_plain AS
+WITH per_member AS (
+    SELECT member_id,
+           floor(extract(epoch FROM $AS_OF::timestamptz - max(ordered_at)) / 86400)::integer AS recency_days,
+           count(*)::integer AS frequency,
+           round(sum((amount - refunded_amount) * fx_rate), 4) AS monetary
+      FROM loyalty.order_earning
+     WHERE program = 'bench' AND member_id IS NOT NULL AND NOT closed AND amount > 0
+       AND refunded_amount < amount AND fx_rate IS NOT NULL
+       AND ordered_at > $AS_OF::timestamptz - interval '365 days' AND ordered_at <= $AS_OF::timestamptz
+     GROUP BY member_id
+    HAVING round(sum((amount - refunded_amount) * fx_rate), 4) > 0
+), ranked AS (
+    SELECT *, count(*) OVER () AS n,
+           rank() OVER (ORDER BY recency_days DESC) AS r_rank,
+           rank() OVER (ORDER BY frequency) AS f_rank,
+           rank() OVER (ORDER BY monetary) AS m_rank
+      FROM per_member
+), segments AS (
+    SELECT loyalty.rfm(r, f, m) AS rfm, loyalty.rfm_segment(loyalty.rfm(r, f, m), 'bench') AS segment
+      FROM generate_series(1, 5) r, generate_series(1, 5) f, generate_series(1, 5) m
+)
+SELECT x.member_id, x.recency_days, x.frequency, x.monetary, x.rfm, s.segment
+  FROM (SELECT member_id, recency_days, frequency, monetary,
+               loyalty.rfm((1 + 5 * (r_rank - 1) / n)::int, (1 + 5 * (f_rank - 1) / n)::int,
+                           (1 + 5 * (m_rank - 1) / n)::int) AS rfm
+          FROM ranked) x
+  JOIN segments s ON s.rfm::text = x.rfm::text;")
+rfm_diff=$(psql_q -d "$DB" -At -c "
+SELECT count(*) FROM loyalty.member_rfm l FULL JOIN rfm_plain p USING (member_id)
+ WHERE l.member_id IS NULL OR p.member_id IS NULL
+    OR (l.recency_days, l.frequency, l.monetary, l.rfm::text, l.segment)
+       IS DISTINCT FROM (p.recency_days, p.frequency, p.monetary, p.rfm::text, p.segment)")
+scored=$(psql_q -d "$DB" -At -c "SELECT count(*) FROM loyalty.member_rfm WHERE program = 'bench'")
+
+log "recalculate_tiers against a plain SQL UPDATE setting the same tiers (from no tiers)"
+tiers_loyalty=$(timed "SELECT * FROM loyalty.recalculate_tiers('bench', $AS_OF);")
+psql_q -d "$DB" -c "CREATE TABLE tiers_loyalty AS SELECT member_id, tier FROM loyalty.member WHERE program = 'bench'" \
+	-c "UPDATE loyalty.member SET tier = NULL, tier_since = NULL, tier_below_since = NULL WHERE program = 'bench'" \
+	-c "TRUNCATE loyalty.tier_history" -c "VACUUM ANALYZE loyalty.member"
+tiers_plain=$(timed "
+WITH p AS (SELECT tier_ladder FROM loyalty.program WHERE code = 'bench'),
+spend AS (
+    SELECT member_id, sum(round((amount - least(refunded_amount, amount)) * fx_rate, 4)) AS value
+      FROM loyalty.order_earning
+     WHERE program = 'bench' AND member_id IS NOT NULL AND NOT closed AND amount > 0
+       AND ordered_at > $AS_OF::timestamptz - interval '365 days' AND ordered_at <= $AS_OF::timestamptz
+     GROUP BY member_id
+), target AS (
+    SELECT m.member_id, m.tier AS from_tier, loyalty.tier_of(p.tier_ladder, coalesce(s.value, 0)) AS to_tier,
+           coalesce(s.value, 0) AS value
+      FROM loyalty.member m CROSS JOIN p LEFT JOIN spend s USING (member_id)
+     WHERE m.program = 'bench'
+), changed AS (
+    SELECT * FROM target WHERE to_tier IS DISTINCT FROM coalesce(from_tier, 'Member')
+), h AS (
+    INSERT INTO loyalty.tier_history (program, member_id, from_tier, to_tier, reason, basis_value, changed_at)
+    SELECT 'bench', member_id, from_tier, to_tier, 'upgrade', value, $AS_OF::timestamptz FROM changed
+)
+UPDATE loyalty.member m SET tier = c.to_tier, tier_since = $AS_OF::timestamptz
+  FROM changed c WHERE m.program = 'bench' AND m.member_id = c.member_id;")
+tiers_diff=$(psql_q -d "$DB" -At -c "
+SELECT count(*) FROM tiers_loyalty l JOIN loyalty.member m ON m.program = 'bench' AND m.member_id = l.member_id
+ WHERE l.tier IS DISTINCT FROM m.tier")
+
+ratio() { echo "scale=2; $2 / $1" | bc; }
+log "results ($MEMBERS members, $ORDERS orders, $scored members scored)"
+printf 'score_rfm          loyalty %8.2f s   plain SQL %8.2f s   ratio %sx   differing members %s\n' \
+	"$rfm_loyalty" "$rfm_plain" "$(ratio "$rfm_loyalty" "$rfm_plain")" "$rfm_diff"
+printf 'recalculate_tiers  loyalty %8.2f s   plain SQL %8.2f s   ratio %sx   differing members %s\n' \
+	"$tiers_loyalty" "$tiers_plain" "$(ratio "$tiers_loyalty" "$tiers_plain")" "$tiers_diff"
