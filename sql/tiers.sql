@@ -141,6 +141,29 @@ SELECT * FROM loyalty.recalculate_tiers('tier_drop', '2024-03-01');   -- grace 0
 SELECT * FROM loyalty.recalculate_tiers('tier_drop', '2024-03-02');   -- straight to New
 SELECT from_tier, to_tier, reason FROM loyalty.tier_history WHERE program = 'tier_drop' ORDER BY id;
 
+-- In committed chunks: the same result as one pass.  Two programs get the
+-- same orders; one is recalculated at once, the other two members at a time.
+SELECT loyalty.create_program(p, 'USD', 1) FROM unnest(ARRAY['tier_one', 'tier_chunked']) p;
+SELECT loyalty.set_tier_ladder(p, 'basis=spend window=365d grace=0d | Member 0 x1 | Silver 500 x1.25 | Gold 2000 x1.5')
+  FROM unnest(ARRAY['tier_one', 'tier_chunked']) p;
+CREATE TABLE one_orders (id text, member text, amount numeric, at timestamptz);
+CREATE TABLE chunked_orders (LIKE one_orders);
+SELECT loyalty.attach_orders('tier_one', 'one_orders', 'id', 'member', 'amount', created_at => 'at');
+SELECT loyalty.attach_orders('tier_chunked', 'chunked_orders', 'id', 'member', 'amount', created_at => 'at');
+INSERT INTO one_orders SELECT 'c' || g, 'k' || (g % 5), 150 * (g % 5 + 1), '2024-01-01'::timestamptz + g * interval '1 day'
+  FROM generate_series(1, 20) g;
+INSERT INTO chunked_orders SELECT * FROM one_orders;
+SELECT * FROM loyalty.recalculate_tiers('tier_one', '2025-01-10');
+CALL loyalty.recalculate_tiers_batched('tier_chunked', '2025-01-10', 2);
+SELECT (SELECT array_agg(member_id || ':' || coalesce(tier, '-') || ':' || coalesce(tier_below_since::text, '-') ORDER BY member_id)
+          FROM loyalty.member WHERE program = 'tier_one') =
+       (SELECT array_agg(member_id || ':' || coalesce(tier, '-') || ':' || coalesce(tier_below_since::text, '-') ORDER BY member_id)
+          FROM loyalty.member WHERE program = 'tier_chunked') AS same_tiers;
+SELECT member_id, tier, tier_below_since FROM loyalty.member WHERE program = 'tier_chunked' ORDER BY 1;
+-- The chunk function itself: after the last member there is nothing left.
+SELECT * FROM loyalty.recalculate_tiers_chunk('tier_chunked', '2025-01-10', 'k4', 2);
+SELECT * FROM loyalty.recalculate_tiers_chunk('tier_chunked', '2025-01-10', NULL, 0);
+
 -- Bad input.
 SELECT loyalty.recalculate_tiers('tiered', '2024-01-01');
 SELECT loyalty.recalculate_tiers('nope', '2024-01-01');

@@ -21,6 +21,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "loyalty.h"
@@ -47,18 +48,29 @@
 	"   AND ordered_at > $2 - $3 * interval '1 day' AND ordered_at <= $2 GROUP BY member_id"
 
 /* One member's value ($4 the member), straight from its orders or ledger rows. */
-#define MEMBER_ORDERS(value) \
-	"SELECT " value " FROM loyalty.order_earning" \
-	" WHERE program = $1 AND member_id = $4 AND NOT closed AND amount > 0" \
-	"   AND ordered_at > $2 - $3 * interval '1 day' AND ordered_at <= $2"
-#define MEMBER_SPEND \
-	MEMBER_ORDERS("coalesce(sum(round((amount - least(refunded_amount, amount)) * fx_rate, 4)), 0)")
-#define MEMBER_ORDER_COUNT \
-	MEMBER_ORDERS("count(*) FILTER (WHERE refunded_amount < amount)::numeric")
-#define MEMBER_POINTS \
-	"SELECT coalesce(sum(points), 0)::numeric FROM loyalty.ledger" \
-	" WHERE program = $1 AND member_id = $4 AND kind IN ('earn', 'adjust', 'reverse')" \
-	"   AND occurred_at > $2 - $3 * interval '1 day' AND occurred_at <= $2"
+#define MEMBER_ORDERS(value, who) \
+	"SELECT " value " FROM loyalty.order_earning o" \
+	" WHERE o.program = $1 AND o.member_id = " who " AND NOT o.closed AND o.amount > 0" \
+	"   AND o.ordered_at > $2 - $3 * interval '1 day' AND o.ordered_at <= $2"
+#define MEMBER_SPEND(who) \
+	MEMBER_ORDERS("coalesce(sum(round((o.amount - least(o.refunded_amount, o.amount)) * o.fx_rate, 4)), 0)", who)
+#define MEMBER_ORDER_COUNT(who) \
+	MEMBER_ORDERS("count(*) FILTER (WHERE o.refunded_amount < o.amount)::numeric", who)
+#define MEMBER_POINTS(who) \
+	"SELECT coalesce(sum(l.points), 0)::numeric FROM loyalty.ledger l" \
+	" WHERE l.program = $1 AND l.member_id = " who " AND l.kind IN ('earn', 'adjust', 'reverse')" \
+	"   AND l.occurred_at > $2 - $3 * interval '1 day' AND l.occurred_at <= $2"
+
+/*
+ * A chunk of members after $4 (at most $5), each with its value from its own
+ * rows (an index scan per member), for runs in committed chunks.
+ */
+#define CHUNK_MEMBERS(basis) \
+	"SELECT m.member_id, m.tier, m.tier_below_since, m.tier_floor, m.tier_floor_until," \
+	"       (" basis ")" \
+	"  FROM (SELECT * FROM loyalty.member WHERE program = $1 AND member_id > $4" \
+	"         ORDER BY member_id LIMIT $5) m" \
+	" ORDER BY m.member_id"
 
 /* Every member of the program, its tier state and its value, in member order. */
 #define ALL_MEMBERS(basis) \
@@ -68,9 +80,18 @@
 	" WHERE m.program = $1 ORDER BY m.member_id"
 
 static LoyaltyQuery member_basis[] = {
-	[TIER_BASIS_SPEND] = {MEMBER_SPEND, 4, {TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID}, true},
-	[TIER_BASIS_POINTS] = {MEMBER_POINTS, 4, {TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID}, true},
-	[TIER_BASIS_ORDERS] = {MEMBER_ORDER_COUNT, 4, {TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID}, true},
+	[TIER_BASIS_SPEND] = {MEMBER_SPEND("$4"), 4, {TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID}, true},
+	[TIER_BASIS_POINTS] = {MEMBER_POINTS("$4"), 4, {TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID}, true},
+	[TIER_BASIS_ORDERS] = {MEMBER_ORDER_COUNT("$4"), 4, {TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID}, true},
+};
+
+static LoyaltyQuery chunk_basis[] = {
+	[TIER_BASIS_SPEND] = {CHUNK_MEMBERS(MEMBER_SPEND("m.member_id")), 5,
+	{TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID, INT4OID}},
+	[TIER_BASIS_POINTS] = {CHUNK_MEMBERS(MEMBER_POINTS("m.member_id")), 5,
+	{TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID, INT4OID}},
+	[TIER_BASIS_ORDERS] = {CHUNK_MEMBERS(MEMBER_ORDER_COUNT("m.member_id")), 5,
+	{TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID, INT4OID}},
 };
 
 static LoyaltyQuery members_basis[] = {
@@ -308,30 +329,17 @@ RequireLadder(const LoyaltyProgram *prog)
 				 errhint("Set one with loyalty.set_tier_ladder().")));
 }
 
-PG_FUNCTION_INFO_V1(loyalty_recalculate_tiers);
-/* loyalty.recalculate_tiers(program, as_of) returns (members, upgraded, downgraded, grace_started, unchanged). */
-Datum
-loyalty_recalculate_tiers(PG_FUNCTION_ARGS)
+/*
+ * Decides and writes the tiers of the members the last query returned
+ * (member_id, tier, tier_below_since, tier_floor, tier_floor_until, value).
+ * Adds to counts (members, upgraded, downgraded, grace started, unchanged);
+ * returns the last member id seen, NULL when there was none.
+ */
+static char *
+RecalculateRows(const LoyaltyProgram *prog, TimestampTz as_of, int64 *counts)
 {
-	char	   *code = LoyaltyTextArg(fcinfo, 0, "program");
-	TimestampTz as_of = LoyaltyTimestampArg(fcinfo, 1, "as_of");
-	LoyaltyProgram prog;
-	int64		counts[5] = {0, 0, 0, 0, 0};	/* members, up, down, grace, unchanged */
-	TierChanges *changes;
-	TupleDesc	desc;
-	Datum		values[5];
-	bool		nulls[5] = {false, false, false, false, false};
-
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "loyalty: recalculate_tiers must return a row");
-	SPI_connect();
-	LoyaltyProgramRequire(code, &prog);
-	RequireLadder(&prog);
-
-	RunBasis(&prog, NULL, as_of);
-	changes = TierChangesCreate((int) SPI_processed);
-	ereport(NOTICE,
-			(errmsg("loyalty: recalculate_tiers %s: " UINT64_FORMAT " members", code, SPI_processed)));
+	TierChanges *changes = TierChangesCreate((int) SPI_processed);
+	char	   *last = NULL;
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -344,12 +352,12 @@ loyalty_recalculate_tiers(PG_FUNCTION_ARGS)
 			DatumGetTimestampTz(LoyaltyGetDatum(i, 5)) > as_of;
 		Datum		value = LoyaltyGetDatum(i, 6);
 		bool		had_below = has_below;
-		int			current = TierLevelNamed(prog.ladder, tier);
+		int			current = TierLevelNamed(prog->ladder, tier);
 		int			next;
 		const char *reason;
 
-		reason = TierDecide(prog.ladder, current, TierLevelFor(prog.ladder, TierScaledValue(value)),
-							floor_on ? TierLevelNamed(prog.ladder, floor_tier) : 0,
+		reason = TierDecide(prog->ladder, current, TierLevelFor(prog->ladder, TierScaledValue(value)),
+							floor_on ? TierLevelNamed(prog->ladder, floor_tier) : 0,
 							&has_below, &below, as_of, &next);
 		counts[0]++;
 		if (reason != NULL)
@@ -359,14 +367,88 @@ loyalty_recalculate_tiers(PG_FUNCTION_ARGS)
 		else
 			counts[4]++;
 		if (reason != NULL || has_below != had_below)
-			TierChangesAdd(changes, member_id, tier, TierLevelName(prog.ladder, next), reason,
+			TierChangesAdd(changes, member_id, tier, TierLevelName(prog->ladder, next), reason,
 						   value, has_below, below);
+		last = member_id;
 		CHECK_FOR_INTERRUPTS();
 	}
-	TierChangesWrite(changes, code, as_of);
-	SPI_finish();
+	TierChangesWrite(changes, prog->code, as_of);
+	return last;
+}
 
+/* The summary row of a recalculation, with the last member first when asked. */
+static Datum
+SummaryRow(FunctionCallInfo fcinfo, const int64 *counts, bool with_last, const char *last)
+{
+	TupleDesc	desc;
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
+	int			k = 0;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "loyalty: a tier recalculation must return a row");
+	if (with_last)
+	{
+		nulls[0] = last == NULL;
+		values[k++] = last ? CStringGetTextDatum(last) : (Datum) 0;
+	}
 	for (int i = 0; i < 5; i++)
-		values[i] = Int64GetDatum(counts[i]);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+		values[k++] = Int64GetDatum(counts[i]);
+	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
+}
+
+PG_FUNCTION_INFO_V1(loyalty_recalculate_tiers);
+/* loyalty.recalculate_tiers(program, as_of) returns (members, upgraded, downgraded, grace_started, unchanged). */
+Datum
+loyalty_recalculate_tiers(PG_FUNCTION_ARGS)
+{
+	char	   *code = LoyaltyTextArg(fcinfo, 0, "program");
+	TimestampTz as_of = LoyaltyTimestampArg(fcinfo, 1, "as_of");
+	LoyaltyProgram prog;
+	int64		counts[5] = {0, 0, 0, 0, 0};
+
+	SPI_connect();
+	LoyaltyProgramRequire(code, &prog);
+	RequireLadder(&prog);
+	RunBasis(&prog, NULL, as_of);
+	ereport(NOTICE,
+			(errmsg("loyalty: recalculate_tiers %s: " UINT64_FORMAT " members", code, SPI_processed)));
+	RecalculateRows(&prog, as_of, counts);
+	SPI_finish();
+	PG_RETURN_DATUM(SummaryRow(fcinfo, counts, false, NULL));
+}
+
+PG_FUNCTION_INFO_V1(loyalty_recalculate_tiers_chunk);
+/* loyalty.recalculate_tiers_chunk(program, as_of, after, max_members): the next chunk of members. */
+Datum
+loyalty_recalculate_tiers_chunk(PG_FUNCTION_ARGS)
+{
+	char	   *code = LoyaltyTextArg(fcinfo, 0, "program");
+	TimestampTz as_of = LoyaltyTimestampArg(fcinfo, 1, "as_of");
+	char	   *after = PG_ARGISNULL(2) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	int32		max_members = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3);
+	LoyaltyProgram prog;
+	int64		counts[5] = {0, 0, 0, 0, 0};
+	Datum		args[5];
+	char	   *last;
+	MemoryContext caller = CurrentMemoryContext;
+
+	if (max_members <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_members must be positive, not %d", max_members)));
+	SPI_connect();
+	LoyaltyProgramRequire(code, &prog);
+	RequireLadder(&prog);
+	args[0] = CStringGetTextDatum(code);
+	args[1] = TimestampTzGetDatum(as_of);
+	args[2] = Int32GetDatum(prog.ladder->window_days);
+	args[3] = CStringGetTextDatum(after);
+	args[4] = Int32GetDatum(max_members);
+	LoyaltyRun(&chunk_basis[prog.ladder->basis], args, NULL, SPI_OK_SELECT);
+	last = RecalculateRows(&prog, as_of, counts);
+	if (last != NULL)
+		last = MemoryContextStrdup(caller, last);	/* outlives SPI_finish */
+	SPI_finish();
+	PG_RETURN_DATUM(SummaryRow(fcinfo, counts, true, last));
 }

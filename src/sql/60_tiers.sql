@@ -194,3 +194,49 @@ REVOKE ALL ON FUNCTION @extschema@.set_tier_floor(text, text, text, timestamptz)
 GRANT EXECUTE ON FUNCTION @extschema@.recalculate_tiers(text, timestamptz),
                           @extschema@.set_tier_floor(text, text, text, timestamptz) TO loyalty_admin;
 GRANT SELECT ON @extschema@.tier_history, @extschema@.tier_distribution TO loyalty_admin, loyalty_reader;
+
+-- For very large programs: recalculation in chunks of members, each committed.
+CREATE FUNCTION @extschema@.recalculate_tiers_chunk(program text, as_of timestamptz, after_member text,
+                                                   max_members integer,
+                                                   OUT last_member text, OUT members bigint, OUT upgraded bigint,
+                                                   OUT downgraded bigint, OUT grace_started bigint,
+                                                   OUT unchanged bigint)
+LANGUAGE c VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@
+AS 'MODULE_PATHNAME', 'loyalty_recalculate_tiers_chunk';
+COMMENT ON FUNCTION @extschema@.recalculate_tiers_chunk(text, timestamptz, text, integer) IS
+    'recalculate_tiers for at most max_members members after after_member (in member id order; NULL: from the start); returns the last member done and the counts';
+
+-- A procedure that commits can be neither SECURITY DEFINER nor carry a SET
+-- clause: it runs as the caller, names everything in full.
+CREATE PROCEDURE @extschema@.recalculate_tiers_batched(program text, as_of timestamptz DEFAULT now(),
+                                                      chunk_members integer DEFAULT 10000)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    chunk record;
+    after text;
+    done bigint := 0;
+    up bigint := 0;
+    down bigint := 0;
+BEGIN
+    LOOP
+        SELECT * INTO chunk FROM loyalty.recalculate_tiers_chunk(program, as_of, after, chunk_members);
+        EXIT WHEN chunk.members = 0;
+        after := chunk.last_member;
+        done := done + chunk.members;
+        up := up + chunk.upgraded;
+        down := down + chunk.downgraded;
+        RAISE NOTICE 'loyalty: recalculate_tiers %: % members done, % upgraded, % downgraded',
+            program, done, up, down;
+        COMMIT;
+    END LOOP;
+END
+$$;
+COMMENT ON PROCEDURE @extschema@.recalculate_tiers_batched(text, timestamptz, integer) IS
+    'Runs loyalty.recalculate_tiers in chunks of chunk_members members, committing after each, with a NOTICE of progress';
+
+REVOKE ALL ON FUNCTION @extschema@.recalculate_tiers_chunk(text, timestamptz, text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.recalculate_tiers_chunk(text, timestamptz, text, integer) TO loyalty_admin;
+REVOKE ALL ON PROCEDURE @extschema@.recalculate_tiers_batched(text, timestamptz, integer) FROM PUBLIC;
+GRANT EXECUTE ON PROCEDURE @extschema@.recalculate_tiers_batched(text, timestamptz, integer) TO loyalty_admin;
