@@ -21,6 +21,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "loyalty.h"
@@ -74,7 +75,8 @@ typedef struct RfmMember
 	Datum		member_id;		/* text */
 	int32		recency_days;
 	int32		frequency;
-	Datum		monetary;		/* numeric */
+	Datum		monetary;		/* numeric, 4 decimals */
+	int64		monetary_e4;	/* the same x 10^4, for fast comparison */
 	int			r;
 	int			f;
 	int			m;
@@ -98,7 +100,36 @@ FrequencyWorstFirst(const RfmMember *a, const RfmMember *b)
 static int
 MonetaryWorstFirst(const RfmMember *a, const RfmMember *b)
 {
+	return (a->monetary_e4 > b->monetary_e4) - (a->monetary_e4 < b->monetary_e4);
+}
+
+/* Spend of more than 10^14 in base currency no longer fits: compare as numeric. */
+static int
+MonetaryWorstFirstExact(const RfmMember *a, const RfmMember *b)
+{
 	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, a->monetary, b->monetary));
+}
+
+/* monetary x 10^4 as int64 (exact: it has 4 decimals); false when it does not fit. */
+static bool
+MonetaryScaled(Datum monetary, int64 *out)
+{
+	static Datum limit = (Datum) 0;
+	Datum		scaled;
+
+	if (limit == (Datum) 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		limit = DirectFunctionCall1(int8_numeric, Int64GetDatum(PG_INT64_MAX / 10000));
+		MemoryContextSwitchTo(old);
+	}
+	if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, monetary, limit)) >= 0)
+		return false;
+	scaled = DirectFunctionCall2(numeric_mul, monetary,
+								 DirectFunctionCall1(int8_numeric, Int64GetDatum(10000)));
+	*out = DatumGetInt64(DirectFunctionCall1(numeric_int8, scaled));
+	return true;
 }
 
 static int
@@ -199,6 +230,7 @@ loyalty_score_rfm(PG_FUNCTION_ARGS)
 	Datum	   *segments;
 	Datum		args[3];
 	int			n;
+	bool		exact = false;
 
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -230,6 +262,8 @@ loyalty_score_rfm(PG_FUNCTION_ARGS)
 		members[i].recency_days = LoyaltyGetInt32(i, 2);
 		members[i].frequency = LoyaltyGetInt32(i, 3);
 		members[i].monetary = LoyaltyGetDatum(i, 4);
+		if (!MonetaryScaled(members[i].monetary, &members[i].monetary_e4))
+			exact = true;
 		sorted[i] = &members[i];
 	}
 	ereport(NOTICE,
@@ -237,7 +271,8 @@ loyalty_score_rfm(PG_FUNCTION_ARGS)
 
 	ScoreDimension(sorted, n, RecencyWorstFirst, offsetof(RfmMember, r));
 	ScoreDimension(sorted, n, FrequencyWorstFirst, offsetof(RfmMember, f));
-	ScoreDimension(sorted, n, MonetaryWorstFirst, offsetof(RfmMember, m));
+	ScoreDimension(sorted, n, exact ? MonetaryWorstFirstExact : MonetaryWorstFirst,
+				   offsetof(RfmMember, m));
 	CHECK_FOR_INTERRUPTS();
 
 	LoyaltyRun(&rfm_clear, args, NULL, SPI_OK_DELETE);
