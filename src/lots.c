@@ -98,20 +98,6 @@ LotsAvailable(const char *program, const char *member_id, TimestampTz as_of)
 	return LoyaltyGetInt64(0, 1);
 }
 
-static Datum
-Int64ArrayDatum(int64 *values, int n)
-{
-	Datum	   *elems = palloc(sizeof(Datum) * n);
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-
-	for (int i = 0; i < n; i++)
-		elems[i] = Int64GetDatum(values[i]);
-	get_typlenbyvalalign(INT8OID, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_array(elems, n, INT8OID, typlen, typbyval, typalign));
-}
-
 /*
  * Takes up to points from a member's lots in spending order and records the
  * uses against ledger_id (0: a debt settlement, recorded with NULL).
@@ -123,8 +109,8 @@ LotsTake(const char *program, const char *member_id, int64 points, LotScope scop
 {
 	Datum		args[5];
 	char		nulls[5] = "     ";
-	int64	   *ids;
-	int64	   *takes;
+	Datum	   *ids;
+	Datum	   *takes;
 	int			n = 0;
 	int64		left = points;
 
@@ -138,23 +124,23 @@ LotsTake(const char *program, const char *member_id, int64 points, LotScope scop
 	args[4] = LoyaltyTextOrNull(first_order, &nulls[4]);
 	LoyaltyRun(&lots_to_take, args, nulls, SPI_OK_SELECT);
 
-	ids = palloc(sizeof(int64) * (SPI_processed + 1));
-	takes = palloc(sizeof(int64) * (SPI_processed + 1));
+	ids = palloc(sizeof(Datum) * (SPI_processed + 1));
+	takes = palloc(sizeof(Datum) * (SPI_processed + 1));
 	for (uint64 i = 0; i < SPI_processed && left > 0; i++)
 	{
-		int64		remaining = LoyaltyGetInt64(i, 2);
+		int64		take = Min(LoyaltyGetInt64(i, 2), left);
 
-		ids[n] = LoyaltyGetInt64(i, 1);
-		takes[n] = Min(remaining, left);
-		left -= takes[n];
+		ids[n] = LoyaltyGetDatum(i, 1);
+		takes[n] = Int64GetDatum(take);
+		left -= take;
 		n++;
 	}
 	if (n == 0)
 		return 0;
 
 	memset(nulls, ' ', sizeof(nulls));
-	args[0] = Int64ArrayDatum(ids, n);
-	args[1] = Int64ArrayDatum(takes, n);
+	args[0] = LoyaltyArray(ids, NULL, n, INT8OID);
+	args[1] = LoyaltyArray(takes, NULL, n, INT8OID);
 	args[2] = Int64GetDatum(ledger_id);
 	if (ledger_id == 0)
 		nulls[2] = 'n';

@@ -112,20 +112,6 @@ OrderBatchAdd(OrderBatch *b, const LoyaltyProgram *prog, const OrderRow *row,
 	b->expires_at[i] = TimestampTzGetDatum(expires_at);
 }
 
-static Datum
-BatchArray(Datum *values, bool *nulls, int n, Oid elemtype)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, elemtype,
-											  typlen, typbyval, typalign));
-}
-
 /* Writes the batch and empties it; returns how many orders were new. */
 int64
 OrderBatchFlush(OrderBatch *b, const LoyaltyProgram *prog)
@@ -136,17 +122,17 @@ OrderBatchFlush(OrderBatch *b, const LoyaltyProgram *prog)
 	if (b->n == 0)
 		return 0;
 	args[0] = CStringGetTextDatum(prog->code);
-	args[1] = BatchArray(b->order_id, NULL, b->n, TEXTOID);
-	args[2] = BatchArray(b->member_id, b->member_null, b->n, TEXTOID);
-	args[3] = BatchArray(b->amount, b->amount_null, b->n, NUMERICOID);
-	args[4] = BatchArray(b->currency, b->currency_null, b->n, TEXTOID);
-	args[5] = BatchArray(b->rate, b->rate_null, b->n, NUMERICOID);
-	args[6] = BatchArray(b->points, NULL, b->n, INT8OID);
-	args[7] = BatchArray(b->refunded, b->refunded_null, b->n, NUMERICOID);
-	args[8] = BatchArray(b->closed, NULL, b->n, BOOLOID);
-	args[9] = BatchArray(b->ordered_at, NULL, b->n, TIMESTAMPTZOID);
-	args[10] = BatchArray(b->available_at, NULL, b->n, TIMESTAMPTZOID);
-	args[11] = BatchArray(b->expires_at, b->expires_null, b->n, TIMESTAMPTZOID);
+	args[1] = LoyaltyArray(b->order_id, NULL, b->n, TEXTOID);
+	args[2] = LoyaltyArray(b->member_id, b->member_null, b->n, TEXTOID);
+	args[3] = LoyaltyArray(b->amount, b->amount_null, b->n, NUMERICOID);
+	args[4] = LoyaltyArray(b->currency, b->currency_null, b->n, TEXTOID);
+	args[5] = LoyaltyArray(b->rate, b->rate_null, b->n, NUMERICOID);
+	args[6] = LoyaltyArray(b->points, NULL, b->n, INT8OID);
+	args[7] = LoyaltyArray(b->refunded, b->refunded_null, b->n, NUMERICOID);
+	args[8] = LoyaltyArray(b->closed, NULL, b->n, BOOLOID);
+	args[9] = LoyaltyArray(b->ordered_at, NULL, b->n, TIMESTAMPTZOID);
+	args[10] = LoyaltyArray(b->available_at, NULL, b->n, TIMESTAMPTZOID);
+	args[11] = LoyaltyArray(b->expires_at, b->expires_null, b->n, TIMESTAMPTZOID);
 	LoyaltyRun(&batch_insert, args, NULL, SPI_OK_SELECT);
 	recorded = LoyaltyGetInt64(0, 1);
 	SPI_freetuptable(SPI_tuptable);

@@ -156,17 +156,6 @@ ScoreDimension(RfmMember **sorted, int n, RfmOrder order, size_t score_offset)
 	}
 }
 
-static Datum
-ArrayOf(Datum *values, int n, Oid elemtype)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_array(values, n, elemtype, typlen, typbyval, typalign));
-}
-
 /* Writes members[from, to) with their scores and segments. */
 static void
 WriteScores(const char *program, TimestampTz as_of, RfmMember *members, int from, int to,
@@ -194,12 +183,12 @@ WriteScores(const char *program, TimestampTz as_of, RfmMember *members, int from
 	}
 	args[0] = CStringGetTextDatum(program);
 	args[1] = TimestampTzGetDatum(as_of);
-	args[2] = ArrayOf(ids, n, TEXTOID);
-	args[3] = ArrayOf(recency, n, INT4OID);
-	args[4] = ArrayOf(frequency, n, INT4OID);
-	args[5] = ArrayOf(monetary, n, NUMERICOID);
-	args[6] = ArrayOf(scores, n, TEXTOID);
-	args[7] = ArrayOf(segment, n, TEXTOID);
+	args[2] = LoyaltyArray(ids, NULL, n, TEXTOID);
+	args[3] = LoyaltyArray(recency, NULL, n, INT4OID);
+	args[4] = LoyaltyArray(frequency, NULL, n, INT4OID);
+	args[5] = LoyaltyArray(monetary, NULL, n, NUMERICOID);
+	args[6] = LoyaltyArray(scores, NULL, n, TEXTOID);
+	args[7] = LoyaltyArray(segment, NULL, n, TEXTOID);
 	LoyaltyRun(&rfm_write, args, NULL, SPI_OK_INSERT);
 }
 

@@ -8,7 +8,9 @@
  */
 #include "postgres.h"
 
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 
 #include "spi_util.h"
 
@@ -99,4 +101,19 @@ LoyaltyTextOrNull(const char *str, char *null_flag)
 {
 	*null_flag = (str == NULL) ? 'n' : ' ';
 	return (str == NULL) ? (Datum) 0 : CStringGetTextDatum(str);
+}
+
+/* Arrays carry a batch of rows into one statement (unnest on the SQL side). */
+Datum
+LoyaltyArray(Datum *values, bool *nulls, int n, Oid elemtype)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, elemtype,
+											  typlen, typbyval, typalign));
 }

@@ -41,6 +41,9 @@ extern bool LoyaltyGetBool(int row, int col);
 extern char *LoyaltyGetText(int row, int col);
 extern Datum LoyaltyGetDatum(int row, int col);
 
+/* A one-dimensional array of n values (nulls may be NULL: none) for a query argument. */
+extern Datum LoyaltyArray(Datum *values, bool *nulls, int n, Oid elemtype);
+
 /* Build a text Datum, or mark the argument NULL when str is NULL. */
 extern Datum LoyaltyTextOrNull(const char *str, char *null_flag);
 

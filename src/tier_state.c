@@ -213,20 +213,6 @@ TierChangesAdd(TierChanges *c, const char *member_id, const char *from_tier, con
 	c->changed[i] = BoolGetDatum(reason != NULL);
 }
 
-static Datum
-ArrayOf(Datum *values, bool *nulls, int n, Oid elemtype)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, elemtype,
-											  typlen, typbyval, typalign));
-}
-
 static void
 TierChangesWrite(const TierChanges *c, const char *program, TimestampTz at)
 {
@@ -236,13 +222,13 @@ TierChangesWrite(const TierChanges *c, const char *program, TimestampTz at)
 		return;
 	args[0] = CStringGetTextDatum(program);
 	args[1] = TimestampTzGetDatum(at);
-	args[2] = ArrayOf(c->member_id, NULL, c->n, TEXTOID);
-	args[3] = ArrayOf(c->from_tier, c->from_null, c->n, TEXTOID);
-	args[4] = ArrayOf(c->to_tier, NULL, c->n, TEXTOID);
-	args[5] = ArrayOf(c->reason, c->reason_null, c->n, TEXTOID);
-	args[6] = ArrayOf(c->basis_value, NULL, c->n, NUMERICOID);
-	args[7] = ArrayOf(c->below_since, c->below_null, c->n, TIMESTAMPTZOID);
-	args[8] = ArrayOf(c->changed, NULL, c->n, BOOLOID);
+	args[2] = LoyaltyArray(c->member_id, NULL, c->n, TEXTOID);
+	args[3] = LoyaltyArray(c->from_tier, c->from_null, c->n, TEXTOID);
+	args[4] = LoyaltyArray(c->to_tier, NULL, c->n, TEXTOID);
+	args[5] = LoyaltyArray(c->reason, c->reason_null, c->n, TEXTOID);
+	args[6] = LoyaltyArray(c->basis_value, NULL, c->n, NUMERICOID);
+	args[7] = LoyaltyArray(c->below_since, c->below_null, c->n, TIMESTAMPTZOID);
+	args[8] = LoyaltyArray(c->changed, NULL, c->n, BOOLOID);
 	LoyaltyRun(&tier_change, args, NULL, SPI_OK_UPDATE);
 }
 
