@@ -179,7 +179,10 @@ OrderTargetCompute(const LoyaltyProgram *prog, OrderEventKind kind, const OrderR
 	if (state->exists && state->member_id != NULL && strcmp(state->member_id, target->member_id) == 0)
 		target->multiplier = state->multiplier;
 	else
-		target->multiplier = TierMemberMultiplier(prog, target->member_id);
+	{
+		target->multiplier = TierMemberMultiplier(prog, target->member_id, &target->tier);
+		target->tier_known = true;
+	}
 	switch (LoyaltyPointsFor(prog, row->amount, row->currency, target->ordered_at,
 							 target->multiplier, &target->points, &target->rate))
 	{
@@ -312,7 +315,8 @@ OrderFirstSeen(const LoyaltyProgram *prog, const OrderRow *row, const OrderTarge
 	if (LoyaltyGetInt64(0, 1) == 0)
 		return;					/* seen already */
 	if (!target->closed)
-		TierUpgradeCheck(prog, target->member_id, target->ordered_at);
+		TierUpgradeCheck(prog, target->member_id, target->tier_known, target->tier,
+						 target->ordered_at);
 	if (target->reversal == 0)
 		return;
 
@@ -380,7 +384,8 @@ OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 		OrderReverseTo(prog, row->order_id, &state, state.points);
 		state.generation++;
 		OrderEarn(prog, row->order_id, &state, &target);
-		TierUpgradeCheck(prog, target.member_id, target.ordered_at);
+		TierUpgradeCheck(prog, target.member_id, target.tier_known, target.tier,
+						 target.ordered_at);
 	}
 	OrderStateSave(prog, row, &state, &target);
 	return true;

@@ -48,6 +48,8 @@ typedef struct OrderTarget
 	int64		points;
 	Datum		rate;			/* numeric, 0 when no rate was needed */
 	Datum		multiplier;		/* numeric: the member's tier multiplier, 1 without tiers */
+	bool		tier_known;		/* tier was read while pricing */
+	char	   *tier;			/* the member's tier then (NULL: the first level) */
 	int64		reversal;		/* points its refunds call for */
 	TimestampTz ordered_at;
 } OrderTarget;

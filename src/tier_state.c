@@ -127,19 +127,30 @@ NumericOne(void)
 	return DirectFunctionCall1(int4_numeric, Int32GetDatum(1));
 }
 
-/* The multiplier the member's current tier earns at. */
-Datum
-TierMemberMultiplier(const LoyaltyProgram *prog, const char *member_id)
+/* The tier a member holds (NULL: the first level, or not enrolled yet). */
+static char *
+MemberTier(const LoyaltyProgram *prog, const char *member_id)
 {
 	Datum		args[2];
 
-	if (prog->ladder == NULL || member_id == NULL)
-		return NumericOne();
 	args[0] = CStringGetTextDatum(prog->code);
 	args[1] = CStringGetTextDatum(member_id);
 	LoyaltyRun(&member_tier, args, NULL, SPI_OK_SELECT);
-	return TierMultiplier(prog->ladder,
-						  SPI_processed == 0 ? 0 : TierLevelNamed(prog->ladder, LoyaltyGetText(0, 1)));
+	return SPI_processed > 0 ? LoyaltyGetText(0, 1) : NULL;
+}
+
+/*
+ * The multiplier the member's current tier earns at.  Sets *tier to that
+ * tier, so TierUpgradeCheck need not read it again.
+ */
+Datum
+TierMemberMultiplier(const LoyaltyProgram *prog, const char *member_id, char **tier)
+{
+	*tier = NULL;
+	if (prog->ladder == NULL || member_id == NULL)
+		return NumericOne();
+	*tier = MemberTier(prog, member_id);
+	return TierMultiplier(prog->ladder, TierLevelNamed(prog->ladder, *tier));
 }
 
 /* Runs the ladder's basis query for one member, or for all (member_id NULL). */
@@ -235,13 +246,14 @@ TierChangesWrite(const TierChanges *c, const char *program, TimestampTz at)
 /*
  * After an order: if the member's basis value at the order's time reaches
  * a higher level than it holds, it moves up now.  The caller holds the
- * member's row (its earning locked it).
+ * member's row (its earning locked it); tier_known: the caller read the
+ * member's tier (tier) while pricing the order.
  */
 void
-TierUpgradeCheck(const LoyaltyProgram *prog, const char *member_id, TimestampTz at)
+TierUpgradeCheck(const LoyaltyProgram *prog, const char *member_id, bool tier_known,
+				 const char *tier, TimestampTz at)
 {
 	TierChanges *changes;
-	char	   *tier;
 	int			current;
 	int			reached;
 	Datum		value;
@@ -254,9 +266,8 @@ TierUpgradeCheck(const LoyaltyProgram *prog, const char *member_id, TimestampTz 
 	value = LoyaltyGetDatum(0, 1);
 	reached = TierLevelFor(prog->ladder, TierScaledValue(value));
 
-	LoyaltyRun(&member_tier, (Datum[]) {CStringGetTextDatum(prog->code),
-		CStringGetTextDatum(member_id)}, NULL, SPI_OK_SELECT);
-	tier = SPI_processed > 0 ? LoyaltyGetText(0, 1) : NULL;
+	if (!tier_known)
+		tier = MemberTier(prog, member_id);
 	current = TierLevelNamed(prog->ladder, tier);
 	if (reached <= current)
 		return;

@@ -11,7 +11,9 @@
 
 #include "program.h"
 
-extern Datum TierMemberMultiplier(const LoyaltyProgram *prog, const char *member_id);
-extern void TierUpgradeCheck(const LoyaltyProgram *prog, const char *member_id, TimestampTz at);
+extern Datum TierMemberMultiplier(const LoyaltyProgram *prog, const char *member_id,
+								  char **tier);
+extern void TierUpgradeCheck(const LoyaltyProgram *prog, const char *member_id, bool tier_known,
+							 const char *tier, TimestampTz at);
 
 #endif							/* LOYALTY_TIER_STATE_H */
