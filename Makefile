@@ -16,6 +16,7 @@ OBJS = \
 	src/earn.o \
 	src/redeem.o \
 	src/expiry.o \
+	src/activity.o \
 	src/rfm.o \
 	src/rfm_score.o \
 	src/tier_ladder.o \
@@ -28,7 +29,7 @@ EXTRA_CLEAN = $(DATA_built)
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS  += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers $(if $(WERROR),-Werror)
 
-REGRESS      = setup programs members fx trigger refunds redeem expiry errors verify roles rfm tiers bi docs
+REGRESS      = setup programs members fx trigger refunds redeem expiry errors verify roles rfm tiers activity bi docs
 ISOLATION      = redeem_race same_ref refund_vs_redeem program_cache
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output
 

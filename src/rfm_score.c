@@ -3,10 +3,11 @@
  *		loyalty.score_rfm(): recency, frequency and monetary scores for
  *		every member of a program, in one pass.
  *
- * One aggregate query reads the orders in the window (net of refunds,
- * cancelled orders left out); ranks and quintile scores are computed here in
- * C; the results are written in batches with the segment looked up in a
- * 125-entry table built once per pass.
+ * The counted orders per member in the window come from the activity the
+ * trigger keeps (one row per member, see activity.c; old days are folded
+ * first); ranks and quintile scores are computed here in C; the results are
+ * written in batches with the segment looked up in a 125-entry table built
+ * once per pass.
  *
  * score = 1 + floor(5 * (rank - 1) / n), rank being the 1-based rank() of
  * the member's value ordered worst first (oldest last order, fewest orders,
@@ -24,6 +25,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "activity.h"
 #include "loyalty.h"
 #include "program.h"
 #include "rfm.h"
@@ -32,17 +34,12 @@
 /* Members per INSERT, and per NOTICE of progress. */
 #define RFM_WRITE_BATCH 50000
 
+/* Counted orders per member in the window, from the activity the trigger keeps. */
 static LoyaltyQuery rfm_aggregates = {
-	"SELECT member_id,"
-	"       floor(extract(epoch FROM $2 - max(ordered_at)) / 86400)::integer,"
-	"       count(*)::integer,"
-	"       round(sum((amount - refunded_amount) * fx_rate), 4)"
-	"  FROM loyalty.order_earning"
-	" WHERE program = $1 AND member_id IS NOT NULL AND NOT closed"
-	"   AND amount > 0 AND refunded_amount < amount AND fx_rate IS NOT NULL"
-	"   AND ordered_at > $2 - $3 AND ordered_at <= $2"
-	" GROUP BY member_id"
-	" HAVING round(sum((amount - refunded_amount) * fx_rate), 4) > 0",
+	"SELECT member_id, floor(extract(epoch FROM $2 - last_order_at) / 86400)::integer,"
+	"       orders::integer, net_spend"
+	"  FROM loyalty.member_activity($1, $2 - $3, $2)"
+	" WHERE net_spend > 0",
 	3, {TEXTOID, TIMESTAMPTZOID, INTERVALOID}
 };
 
@@ -237,6 +234,9 @@ loyalty_score_rfm(PG_FUNCTION_ARGS)
 	SPI_connect();
 	LoyaltyProgramRequire(code, &prog);
 	segments = SegmentTable(code);
+	ActivityFoldBefore(code, DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+																	  TimestampTzGetDatum(as_of),
+																	  PointerGetDatum(window))));
 
 	args[0] = CStringGetTextDatum(code);
 	args[1] = TimestampTzGetDatum(as_of);

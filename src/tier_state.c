@@ -24,6 +24,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "activity.h"
 #include "loyalty.h"
 #include "program.h"
 #include "spi_util.h"
@@ -32,20 +33,19 @@
 
 /*
  * A member's basis value over (as_of - window days, as_of], per basis:
- * $1 program, $2 as_of, $3 window days.
+ * $1 program, $2 as_of, $3 window days.  Spend and orders come from the
+ * activity the trigger keeps (one row per member), points from the ledger.
  */
 #define SPEND_BASIS \
-	"SELECT member_id, coalesce(sum(net), 0) AS value FROM loyalty.order_value" \
-	" WHERE program = $1 AND member_id IS NOT NULL" \
-	"   AND ordered_at > $2 - $3 * interval '1 day' AND ordered_at <= $2 GROUP BY member_id"
+	"SELECT member_id, net_spend AS value" \
+	"  FROM loyalty.member_activity($1, $2 - $3 * interval '1 day', $2)"
 #define POINTS_BASIS \
 	"SELECT member_id, sum(points)::numeric AS value FROM loyalty.ledger" \
 	" WHERE program = $1 AND kind IN ('earn', 'adjust', 'reverse')" \
 	"   AND occurred_at > $2 - $3 * interval '1 day' AND occurred_at <= $2 GROUP BY member_id"
 #define ORDERS_BASIS \
-	"SELECT member_id, (count(*) FILTER (WHERE net > 0))::numeric AS value FROM loyalty.order_value" \
-	" WHERE program = $1 AND member_id IS NOT NULL" \
-	"   AND ordered_at > $2 - $3 * interval '1 day' AND ordered_at <= $2 GROUP BY member_id"
+	"SELECT member_id, orders::numeric AS value" \
+	"  FROM loyalty.member_activity($1, $2 - $3 * interval '1 day', $2)"
 
 /* One member's value ($4 the member), straight from its orders or ledger rows. */
 #define MEMBER_ORDERS(value, who) \
@@ -407,6 +407,8 @@ loyalty_recalculate_tiers(PG_FUNCTION_ARGS)
 	SPI_connect();
 	LoyaltyProgramRequire(code, &prog);
 	RequireLadder(&prog);
+	if (prog.ladder->basis != TIER_BASIS_POINTS)
+		ActivityFoldBefore(code, as_of - (TimestampTz) prog.ladder->window_days * USECS_PER_DAY);
 	RunBasis(&prog, NULL, as_of);
 	ereport(NOTICE,
 			(errmsg("loyalty: recalculate_tiers %s: " UINT64_FORMAT " members", code, SPI_processed)));

@@ -63,6 +63,36 @@ AS $$
                 OR coalesce(p.reversed, 0) <> o.reversed_total)
     ), bad_reversal AS (
         SELECT p.program, p.order_id FROM order_points p WHERE p.reversed > p.earned
+    ), counted AS (
+        SELECT o.program, o.member_id, count(*) AS orders,
+               sum(round((o.amount - o.refunded_amount) * o.fx_rate, 4)) AS net_spend,
+               max(o.ordered_at) AS last_order_at
+          FROM loyalty.order_earning o
+         WHERE (verify.program IS NULL OR o.program = verify.program)
+           AND o.member_id IS NOT NULL AND NOT o.closed AND o.amount > 0
+           AND o.refunded_amount < o.amount AND o.fx_rate IS NOT NULL
+         GROUP BY 1, 2
+    ), bad_activity AS (
+        SELECT coalesce(t.program, c.program) AS program, coalesce(t.member_id, c.member_id) AS member_id
+          FROM (SELECT * FROM loyalty.activity_total a
+                 WHERE verify.program IS NULL OR a.program = verify.program) t
+          FULL JOIN counted c USING (program, member_id)
+         WHERE (coalesce(t.orders, 0), coalesce(t.net_spend, 0), t.last_order_at)
+               IS DISTINCT FROM (coalesce(c.orders, 0), coalesce(c.net_spend, 0), c.last_order_at)
+    ), activity_parts AS (
+        SELECT x.program, x.member_id, sum(x.orders) AS orders, sum(x.net_spend) AS net_spend
+          FROM (SELECT d.program, d.member_id, d.orders, d.net_spend FROM loyalty.activity_day d
+                UNION ALL
+                SELECT b.program, b.member_id, b.orders, b.net_spend FROM loyalty.activity_before b) x
+         WHERE verify.program IS NULL OR x.program = verify.program
+         GROUP BY 1, 2
+    ), bad_activity_parts AS (
+        SELECT coalesce(t.program, p.program) AS program, coalesce(t.member_id, p.member_id) AS member_id
+          FROM (SELECT * FROM loyalty.activity_total a
+                 WHERE verify.program IS NULL OR a.program = verify.program) t
+          FULL JOIN activity_parts p USING (program, member_id)
+         WHERE (coalesce(t.orders, 0), coalesce(t.net_spend, 0))
+               IS DISTINCT FROM (coalesce(p.orders, 0), coalesce(p.net_spend, 0))
     )
     SELECT 'balance_equals_ledger', NOT EXISTS (SELECT 1 FROM bad_balance),
            (SELECT pg_catalog.format('%s member(s) differ, e.g. %s/%s cached %s, ledger %s',
@@ -87,9 +117,17 @@ AS $$
     SELECT 'no_reversal_above_earning', NOT EXISTS (SELECT 1 FROM bad_reversal),
            (SELECT pg_catalog.format('%s order(s) reversed more than they earned, e.g. %s/%s',
                    count(*), min(program), min(order_id)) FROM bad_reversal HAVING count(*) > 0)
+    UNION ALL
+    SELECT 'activity_equals_orders', NOT EXISTS (SELECT 1 FROM bad_activity),
+           (SELECT pg_catalog.format('%s member(s) whose activity differs from their orders, e.g. %s/%s; run loyalty.rebuild_activity()',
+                   count(*), min(program), min(member_id)) FROM bad_activity HAVING count(*) > 0)
+    UNION ALL
+    SELECT 'activity_days_add_up', NOT EXISTS (SELECT 1 FROM bad_activity_parts),
+           (SELECT pg_catalog.format('%s member(s) whose days do not add up to their totals, e.g. %s/%s; run loyalty.rebuild_activity()',
+                   count(*), min(program), min(member_id)) FROM bad_activity_parts HAVING count(*) > 0)
 $$;
 COMMENT ON FUNCTION @extschema@.verify(text) IS
-    'Proves the books: cached balances and lifetime figures equal the ledger, lots match their uses, no order earned twice, no reversal above its earning';
+    'Proves the books: cached balances and lifetime figures equal the ledger, lots match their uses, no order earned twice, no reversal above its earning, per-member activity equals the orders';
 
 -- Privileges: nothing is public; each role gets what its job needs.
 REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM PUBLIC;
@@ -114,7 +152,9 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.retry_dead_letters(text),
     @extschema@.expire_points(text, timestamptz),
     @extschema@.expire_points_chunk(text, timestamptz, integer),
-    @extschema@.verify(text)
+    @extschema@.verify(text),
+    @extschema@.member_activity(text, timestamptz, timestamptz),
+    @extschema@.rebuild_activity(text)
 TO loyalty_admin;
 REVOKE ALL ON PROCEDURE @extschema@.expire_points_batched(text, timestamptz, integer) FROM PUBLIC;
 GRANT EXECUTE ON PROCEDURE @extschema@.expire_points_batched(text, timestamptz, integer) TO loyalty_admin;
