@@ -56,10 +56,8 @@ CREATE TABLE @extschema@.activity_horizon (
 COMMENT ON TABLE @extschema@.activity_horizon IS
     'Per program, the last UTC day folded into loyalty.activity_before';
 
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.activity_total', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.activity_day', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.activity_before', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.activity_horizon', '');
+-- Not dumped by pg_dump: restoring loyalty.order_earning runs the trigger
+-- below, which builds them again (all days as day rows; the next pass folds).
 
 -- The C trigger keeping the three tables; one per event, since a trigger
 -- with transition tables may have only one.
@@ -78,40 +76,14 @@ CREATE TRIGGER activity_delete AFTER DELETE ON @extschema@.order_earning
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.activity_trigger();
 
 -- Every member's counted orders in (after, upto].  Inlined into the caller's
--- query.  The fast path needs the horizon before the UTC day of after and
--- the window to span two days or more; otherwise the orders are read.
+-- query, so that with known bounds the day rows are read by index ranges and
+-- the edge-day orders by member.  The fast path needs the horizon before the
+-- UTC day of after and the window to span two days or more; otherwise the
+-- orders are read.
 CREATE FUNCTION @extschema@.member_activity(program text, after timestamptz, upto timestamptz)
 RETURNS TABLE (member_id text, orders bigint, net_spend numeric, last_order_at timestamptz)
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-    WITH bounds AS MATERIALIZED (
-        SELECT (after AT TIME ZONE 'UTC')::date AS lo_day, (upto AT TIME ZONE 'UTC')::date AS hi_day,
-               coalesce((SELECT h.through FROM loyalty.activity_horizon h
-                          WHERE h.program = member_activity.program), '-infinity') AS through
-    ), fast AS MATERIALIZED (
-        SELECT b.*, b.through < b.lo_day AND b.lo_day < b.hi_day AS ok FROM bounds b
-    ), outside AS (
-        -- Folded days, day rows outside the window, edge-day orders inside it (negated).
-        SELECT a.member_id, a.orders, a.net_spend
-          FROM loyalty.activity_before a
-         WHERE a.program = member_activity.program
-        UNION ALL
-        SELECT d.member_id, d.orders, d.net_spend
-          FROM loyalty.activity_day d, fast f
-         WHERE d.program = member_activity.program AND (d.day <= f.lo_day OR d.day >= f.hi_day)
-        UNION ALL
-        SELECT o.member_id, -1, -round((o.amount - o.refunded_amount) * o.fx_rate, 4)
-          FROM loyalty.order_earning o, fast f
-         WHERE o.program = member_activity.program
-           AND o.member_id IN (SELECT d.member_id FROM loyalty.activity_day d
-                                WHERE d.program = member_activity.program AND d.day IN (f.lo_day, f.hi_day))
-           AND NOT o.closed AND o.amount > 0 AND o.refunded_amount < o.amount AND o.fx_rate IS NOT NULL
-           AND ((o.ordered_at > after AND o.ordered_at < ((f.lo_day + 1)::timestamp AT TIME ZONE 'UTC'))
-                OR (o.ordered_at >= (f.hi_day::timestamp AT TIME ZONE 'UTC') AND o.ordered_at <= upto))
-    ), outside_sum AS (
-        SELECT x.member_id, sum(x.orders) AS orders, sum(x.net_spend) AS net_spend
-          FROM outside x GROUP BY x.member_id
-    )
     SELECT t.member_id, t.orders - coalesce(x.orders, 0), t.net_spend - coalesce(x.net_spend, 0),
            CASE WHEN t.last_order_at <= upto THEN t.last_order_at
                 ELSE (SELECT max(o.ordered_at) FROM loyalty.order_earning o
@@ -119,13 +91,53 @@ AS $$
                          AND NOT o.closed AND o.amount > 0 AND o.refunded_amount < o.amount
                          AND o.fx_rate IS NOT NULL AND o.ordered_at <= upto) END
       FROM loyalty.activity_total t
-      LEFT JOIN outside_sum x USING (member_id)
-     WHERE t.program = member_activity.program AND (SELECT ok FROM fast)
+      LEFT JOIN (
+        -- What lies outside the window: folded days, day rows up to the first
+        -- day and from the last day on, less the orders of those two days
+        -- that are inside it.
+        SELECT y.member_id, sum(y.orders) AS orders, sum(y.net_spend) AS net_spend
+          FROM (SELECT a.member_id, a.orders, a.net_spend
+                  FROM loyalty.activity_before a
+                 WHERE a.program = member_activity.program
+                UNION ALL
+                SELECT d.member_id, d.orders, d.net_spend
+                  FROM loyalty.activity_day d
+                 WHERE d.program = member_activity.program AND d.day <= (after AT TIME ZONE 'UTC')::date
+                UNION ALL
+                SELECT d.member_id, d.orders, d.net_spend
+                  FROM loyalty.activity_day d
+                 WHERE d.program = member_activity.program AND d.day >= (upto AT TIME ZONE 'UTC')::date
+                UNION ALL
+                SELECT o.member_id, -1, -round((o.amount - o.refunded_amount) * o.fx_rate, 4)
+                  FROM loyalty.activity_day d
+                  JOIN loyalty.order_earning o ON o.program = d.program AND o.member_id = d.member_id
+                 WHERE d.program = member_activity.program AND d.day = (after AT TIME ZONE 'UTC')::date
+                   AND o.ordered_at > after
+                   AND o.ordered_at < (((after AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC')
+                   AND NOT o.closed AND o.amount > 0 AND o.refunded_amount < o.amount AND o.fx_rate IS NOT NULL
+                UNION ALL
+                SELECT o.member_id, -1, -round((o.amount - o.refunded_amount) * o.fx_rate, 4)
+                  FROM loyalty.activity_day d
+                  JOIN loyalty.order_earning o ON o.program = d.program AND o.member_id = d.member_id
+                 WHERE d.program = member_activity.program AND d.day = (upto AT TIME ZONE 'UTC')::date
+                   AND o.ordered_at >= ((upto AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC')
+                   AND o.ordered_at <= upto
+                   AND NOT o.closed AND o.amount > 0 AND o.refunded_amount < o.amount AND o.fx_rate IS NOT NULL
+               ) y
+         GROUP BY y.member_id
+      ) x USING (member_id)
+     WHERE t.program = member_activity.program
+       AND (SELECT coalesce(max(h.through), '-infinity') FROM loyalty.activity_horizon h
+             WHERE h.program = member_activity.program) < (after AT TIME ZONE 'UTC')::date
+       AND (after AT TIME ZONE 'UTC')::date < (upto AT TIME ZONE 'UTC')::date
        AND t.orders - coalesce(x.orders, 0) > 0
     UNION ALL
     SELECT o.member_id, count(*), sum(round((o.amount - o.refunded_amount) * o.fx_rate, 4)), max(o.ordered_at)
       FROM loyalty.order_earning o
-     WHERE o.program = member_activity.program AND NOT (SELECT ok FROM fast)
+     WHERE o.program = member_activity.program
+       AND NOT ((SELECT coalesce(max(h.through), '-infinity') FROM loyalty.activity_horizon h
+                  WHERE h.program = member_activity.program) < (after AT TIME ZONE 'UTC')::date
+                AND (after AT TIME ZONE 'UTC')::date < (upto AT TIME ZONE 'UTC')::date)
        AND o.member_id IS NOT NULL AND NOT o.closed AND o.amount > 0
        AND o.refunded_amount < o.amount AND o.fx_rate IS NOT NULL
        AND o.ordered_at > after AND o.ordered_at <= upto

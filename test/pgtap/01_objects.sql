@@ -1,11 +1,12 @@
 -- pgTAP: the extension's objects, their properties and their privileges.
 BEGIN;
-SELECT plan(81);
+SELECT plan(88);
 
 SELECT has_schema('loyalty');
 SELECT tables_are('loyalty', ARRAY['program', 'member', 'ledger', 'lot', 'lot_use', 'order_earning',
                                    'fx_rate', 'order_source', 'dead_letter', 'rfm_segment_rule', 'member_rfm',
-                                   'tier_history']);
+                                   'tier_history', 'activity_total', 'activity_day', 'activity_before',
+                                   'activity_horizon']);
 SELECT has_type('loyalty', 'rfm', 'the rfm type');
 SELECT has_type('loyalty', 'tier_ladder', 'the tier_ladder type');
 SELECT has_view('loyalty', 'program_tier', 'tier ladders as rows');
@@ -31,6 +32,15 @@ SELECT col_is_pk('loyalty', 'program', 'code'::name, 'program code is the key');
 SELECT col_is_pk('loyalty', 'member', ARRAY['program', 'member_id']::name[], 'members are keyed by program and id');
 SELECT col_is_pk('loyalty', 'order_earning', ARRAY['program', 'order_id']::name[], 'one state row per order');
 SELECT col_is_pk('loyalty', 'fx_rate', ARRAY['from_currency', 'to_currency', 'valid_from']::name[], 'one rate per pair and start');
+SELECT col_is_pk('loyalty', 'activity_day', ARRAY['program', 'day', 'member_id']::name[],
+                 'day rows are keyed for range scans by day');
+SELECT has_trigger('loyalty', 'order_earning', 'activity_insert'::name, 'new orders count');
+SELECT has_trigger('loyalty', 'order_earning', 'activity_update'::name, 'changed orders count again');
+SELECT has_trigger('loyalty', 'order_earning', 'activity_delete'::name, 'deleted orders stop counting');
+SELECT function_privs_are('loyalty', 'member_activity', ARRAY['text', 'timestamp with time zone', 'timestamp with time zone'],
+                          'loyalty_app', ARRAY[]::text[]);
+SELECT function_privs_are('loyalty', 'rebuild_activity', ARRAY['text'], 'loyalty_admin', ARRAY['EXECUTE']);
+SELECT table_privs_are('loyalty', 'activity_total', 'loyalty_app', ARRAY[]::text[]);
 SELECT has_index('loyalty', 'ledger', 'ledger_ref_key', 'references are unique per program');
 SELECT has_index('loyalty', 'ledger', 'ledger_unredeem_key', 'a redemption is cancelled at most once');
 SELECT has_trigger('loyalty', 'ledger', 'ledger_append_only'::name, 'UPDATE and DELETE refused');
