@@ -70,6 +70,11 @@ SELECT id - min(id) OVER () AS n, kind, points, balance_after, ref, order_id, re
 
 SELECT * FROM loyalty.verify('docs_shop');
 
+SELECT member_id, orders, net_spend, last_order_at
+  FROM loyalty.member_activity('docs_shop', '2024-01-01', '2024-03-20') ORDER BY member_id;
+
+SELECT loyalty.rebuild_activity('docs_shop') AS members;
+
 SET search_path = public, loyalty;
 SELECT '543'::loyalty.rfm AS v, loyalty.r('543'), loyalty.f('543'), loyalty.m('543'),
        loyalty.rfm(5, 5, 1) > '544' AS ordered_as_the_number;

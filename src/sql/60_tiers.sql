@@ -128,6 +128,8 @@ CREATE FUNCTION @extschema@.recalculate_tiers(program text, as_of timestamptz DE
                                              OUT grace_started bigint, OUT unchanged bigint)
 LANGUAGE c VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@
+-- JIT compiling the pass's million-row queries costs more than it saves.
+SET jit = off
 AS 'MODULE_PATHNAME', 'loyalty_recalculate_tiers';
 COMMENT ON FUNCTION @extschema@.recalculate_tiers(text, timestamptz) IS
     'Recomputes every member''s tier on the ladder''s rolling window at as_of: upgrades at once, downgrades after the grace (one level, or straight down with downgrade=drop), floors respected; returns a summary';
