@@ -19,6 +19,7 @@ OBJS = \
 	src/activity.o \
 	src/rfm.o \
 	src/rfm_score.o \
+	src/rfm_store.o \
 	src/tier_ladder.o \
 	src/tier_state.o
 

@@ -89,6 +89,7 @@ SELECT loyalty.rfm_segment('555', 'docs_shop') AS own_map, loyalty.rfm_segment('
 SELECT loyalty.score_rfm('docs_shop', '2024-03-20');
 SELECT member_id, recency_days, frequency, monetary, rfm, segment
   FROM loyalty.member_rfm WHERE program = 'docs_shop';
+SELECT scored_at, members, written FROM loyalty.rfm_pass WHERE program = 'docs_shop';
 RESET search_path;
 
 SELECT 'Member 0 x1 | Silver 500 x1.25 | Gold 2000 x1.5 | Platinum 10000 x2'::loyalty.tier_ladder;

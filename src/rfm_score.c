@@ -5,9 +5,9 @@
  *
  * The counted orders per member in the window come from the activity the
  * trigger keeps (one row per member, see activity.c; old days are folded
- * first); ranks and quintile scores are computed here in C; the results are
- * written in batches with the segment looked up in a 125-entry table built
- * once per pass.
+ * first); ranks and quintile scores are computed here in C, the segment
+ * looked up in a 125-entry table built once per pass; rfm_store.c writes
+ * what changed.
  *
  * score = 1 + floor(5 * (rank - 1) / n), rank being the 1-based rank() of
  * the member's value ordered worst first (oldest last order, fewest orders,
@@ -29,15 +29,13 @@
 #include "loyalty.h"
 #include "program.h"
 #include "rfm.h"
+#include "rfm_score.h"
 #include "spi_util.h"
-
-/* Members per INSERT, and per NOTICE of progress. */
-#define RFM_WRITE_BATCH 50000
 
 /* Counted orders per member in the window, from the activity the trigger keeps. */
 static LoyaltyQuery rfm_aggregates = {
 	"SELECT member_id, floor(extract(epoch FROM $2 - last_order_at) / 86400)::integer,"
-	"       orders::integer, net_spend"
+	"       orders::integer, net_spend, last_order_at"
 	"  FROM loyalty.member_activity($1, $2 - $3, $2)"
 	" WHERE net_spend > 0",
 	3, {TEXTOID, TIMESTAMPTZOID, INTERVALOID}
@@ -51,33 +49,6 @@ static LoyaltyQuery rfm_segments = {
 	1, {TEXTOID}
 };
 
-static LoyaltyQuery rfm_clear = {
-	"DELETE FROM loyalty.member_rfm WHERE program = $1",
-	1, {TEXTOID}
-};
-
-static LoyaltyQuery rfm_write = {
-	"INSERT INTO loyalty.member_rfm (program, member_id, recency_days, frequency, monetary,"
-	"                                rfm, segment, scored_at)"
-	"SELECT $1, u.member_id, u.recency_days, u.frequency, u.monetary,"
-	"       u.score::loyalty.rfm, u.segment, $2"
-	"  FROM unnest($3::text[], $4::integer[], $5::integer[], $6::numeric[], $7::text[], $8::text[])"
-	"       AS u(member_id, recency_days, frequency, monetary, score, segment)",
-	8, {TEXTOID, TIMESTAMPTZOID, TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID, NUMERICARRAYOID,
-	TEXTARRAYOID, TEXTARRAYOID}
-};
-
-typedef struct RfmMember
-{
-	Datum		member_id;		/* text */
-	int32		recency_days;
-	int32		frequency;
-	Datum		monetary;		/* numeric, 4 decimals */
-	int64		monetary_e4;	/* the same x 10^4, for fast comparison */
-	int			r;
-	int			f;
-	int			m;
-} RfmMember;
 
 typedef int (*RfmOrder) (const RfmMember *a, const RfmMember *b);
 
@@ -153,42 +124,6 @@ ScoreDimension(RfmMember **sorted, int n, RfmOrder order, size_t score_offset)
 	}
 }
 
-/* Writes members[from, to) with their scores and segments. */
-static void
-WriteScores(const char *program, TimestampTz as_of, RfmMember *members, int from, int to,
-			Datum *segments)
-{
-	int			n = to - from;
-	Datum	   *ids = palloc(sizeof(Datum) * n);
-	Datum	   *recency = palloc(sizeof(Datum) * n);
-	Datum	   *frequency = palloc(sizeof(Datum) * n);
-	Datum	   *monetary = palloc(sizeof(Datum) * n);
-	Datum	   *scores = palloc(sizeof(Datum) * n);
-	Datum	   *segment = palloc(sizeof(Datum) * n);
-	Datum		args[8];
-
-	for (int i = 0; i < n; i++)
-	{
-		RfmMember  *mem = &members[from + i];
-
-		ids[i] = mem->member_id;
-		recency[i] = Int32GetDatum(mem->recency_days);
-		frequency[i] = Int32GetDatum(mem->frequency);
-		monetary[i] = mem->monetary;
-		scores[i] = CStringGetTextDatum(psprintf("%d%d%d", mem->r, mem->f, mem->m));
-		segment[i] = segments[(mem->r - 1) * 25 + (mem->f - 1) * 5 + (mem->m - 1)];
-	}
-	args[0] = CStringGetTextDatum(program);
-	args[1] = TimestampTzGetDatum(as_of);
-	args[2] = LoyaltyArray(ids, NULL, n, TEXTOID);
-	args[3] = LoyaltyArray(recency, NULL, n, INT4OID);
-	args[4] = LoyaltyArray(frequency, NULL, n, INT4OID);
-	args[5] = LoyaltyArray(monetary, NULL, n, NUMERICOID);
-	args[6] = LoyaltyArray(scores, NULL, n, TEXTOID);
-	args[7] = LoyaltyArray(segment, NULL, n, TEXTOID);
-	LoyaltyRun(&rfm_write, args, NULL, SPI_OK_INSERT);
-}
-
 /* The 125 segments of the program's map (NULL where no rule matches). */
 static Datum *
 SegmentTable(const char *program)
@@ -216,6 +151,7 @@ loyalty_score_rfm(PG_FUNCTION_ARGS)
 	Datum	   *segments;
 	Datum		args[3];
 	int			n;
+	int64		written;
 	bool		exact = false;
 
 	if (PG_ARGISNULL(2))
@@ -251,6 +187,7 @@ loyalty_score_rfm(PG_FUNCTION_ARGS)
 		members[i].recency_days = LoyaltyGetInt32(i, 2);
 		members[i].frequency = LoyaltyGetInt32(i, 3);
 		members[i].monetary = LoyaltyGetDatum(i, 4);
+		members[i].last_order_at = DatumGetTimestampTz(LoyaltyGetDatum(i, 5));
 		if (!MonetaryScaled(members[i].monetary, &members[i].monetary_e4))
 			exact = true;
 		sorted[i] = &members[i];
@@ -264,17 +201,9 @@ loyalty_score_rfm(PG_FUNCTION_ARGS)
 				   offsetof(RfmMember, m));
 	CHECK_FOR_INTERRUPTS();
 
-	LoyaltyRun(&rfm_clear, args, NULL, SPI_OK_DELETE);
-	for (int from = 0; from < n; from += RFM_WRITE_BATCH)
-	{
-		int			to = Min(n, from + RFM_WRITE_BATCH);
-
-		WriteScores(code, as_of, members, from, to, segments);
-		if (n > RFM_WRITE_BATCH)
-			ereport(NOTICE,
-					(errmsg("loyalty: score_rfm %s: %d of %d members written", code, to, n)));
-		CHECK_FOR_INTERRUPTS();
-	}
+	written = RfmStore(code, as_of, window, members, n, segments);
+	ereport(NOTICE,
+			(errmsg("loyalty: score_rfm %s: " INT64_FORMAT " score rows written", code, written)));
 	SPI_finish();
 	PG_RETURN_INT64(n);
 }

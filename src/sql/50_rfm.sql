@@ -164,26 +164,55 @@ $$;
 COMMENT ON FUNCTION @extschema@.rfm_segment(@extschema@.rfm, text) IS
     'The segment of an RFM value: the program''s own map when it has one, else the default map (Champions, Loyal, Potential Loyalist, New, Promising, Need Attention, About to Sleep, At Risk, Cannot Lose Them, Hibernating, Lost)';
 
--- Scores per member, written by loyalty.score_rfm().
-CREATE TABLE @extschema@.member_rfm (
+-- Scores per member, written by loyalty.score_rfm().  A pass rewrites only
+-- the members whose figures changed: the scores keep the last order's time,
+-- and recency in days is worked out against the pass's time in the view
+-- loyalty.member_rfm, so a nightly pass does not touch every row.
+CREATE TABLE @extschema@.rfm_score (
     program         text NOT NULL,
     member_id       text NOT NULL,
-    recency_days    integer NOT NULL,
+    last_order_at   timestamptz NOT NULL,
     frequency       integer NOT NULL,
     monetary        numeric NOT NULL,
     rfm             @extschema@.rfm NOT NULL,
     segment         text,
-    scored_at       timestamptz NOT NULL,
     PRIMARY KEY (program, member_id)
 );
-CREATE INDEX member_rfm_rfm_idx ON @extschema@.member_rfm (program, rfm);
-COMMENT ON TABLE @extschema@.member_rfm IS
+CREATE INDEX rfm_score_rfm_idx ON @extschema@.rfm_score (program, rfm);
+COMMENT ON TABLE @extschema@.rfm_score IS
+    'RFM per member as of the program''s last loyalty.score_rfm() (read it through loyalty.member_rfm)';
+COMMENT ON COLUMN @extschema@.rfm_score.last_order_at IS 'Time of the member''s last counted order in the window';
+
+-- The last scoring pass of each program.
+CREATE TABLE @extschema@.rfm_pass (
+    program         text PRIMARY KEY,
+    scored_at       timestamptz NOT NULL,
+    "window"        interval NOT NULL,
+    members         bigint NOT NULL,
+    written         bigint NOT NULL
+);
+COMMENT ON TABLE @extschema@.rfm_pass IS
+    'The last loyalty.score_rfm() pass per program: its as_of, window, members scored and rows written';
+COMMENT ON COLUMN @extschema@.rfm_pass.written IS 'Score rows inserted, updated or deleted by the pass';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.rfm_score', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.rfm_pass', '');
+
+CREATE VIEW @extschema@.member_rfm AS
+    SELECT s.program, s.member_id,
+           floor(extract(epoch FROM p.scored_at - s.last_order_at) / 86400)::integer AS recency_days,
+           s.frequency, s.monetary, s.rfm, s.segment, p.scored_at
+      FROM @extschema@.rfm_score s
+      JOIN @extschema@.rfm_pass p ON p.program = s.program;
+COMMENT ON VIEW @extschema@.member_rfm IS
     'RFM per member as of the last loyalty.score_rfm(): recency in whole days, distinct orders, net spend in base currency, scores and segment';
+COMMENT ON COLUMN @extschema@.member_rfm.program IS 'Program code';
+COMMENT ON COLUMN @extschema@.member_rfm.member_id IS 'Member id';
 COMMENT ON COLUMN @extschema@.member_rfm.recency_days IS 'Whole days from the member''s last order in the window to scored_at';
 COMMENT ON COLUMN @extschema@.member_rfm.frequency IS 'Distinct orders in the window with something left after refunds';
-COMMENT ON COLUMN @extschema@.member_rfm.monetary IS 'Net spend in the window in the program''s base currency (amount - refunded, at the order''s FX rate), rounded to 4 decimals';
+COMMENT ON COLUMN @extschema@.member_rfm.monetary IS 'Net spend in the window in the program''s base currency: each order''s amount less refunds at its FX rate, rounded to 4 decimals, summed';
+COMMENT ON COLUMN @extschema@.member_rfm.rfm IS 'Recency, frequency and monetary scores, 1-5 each (quintiles, ties sharing a score)';
+COMMENT ON COLUMN @extschema@.member_rfm.segment IS 'Segment of the score in the program''s map (empty when no rule matches)';
 COMMENT ON COLUMN @extschema@.member_rfm.scored_at IS 'The as_of of the scoring pass';
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.member_rfm', '');
 
 -- Not STRICT: NULL arguments are errors.
 CREATE FUNCTION @extschema@.score_rfm(program text, as_of timestamptz DEFAULT now(),
@@ -199,5 +228,6 @@ COMMENT ON FUNCTION @extschema@.score_rfm(text, timestamptz, interval) IS
 
 REVOKE ALL ON FUNCTION @extschema@.score_rfm(text, timestamptz, interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.score_rfm(text, timestamptz, interval) TO loyalty_admin;
-GRANT SELECT ON @extschema@.member_rfm TO loyalty_admin, loyalty_reader;
+GRANT SELECT ON @extschema@.member_rfm, @extschema@.rfm_pass TO loyalty_admin, loyalty_reader;
+GRANT SELECT ON @extschema@.rfm_score TO loyalty_admin;
 GRANT SELECT ON @extschema@.rfm_segment_rule TO loyalty_admin, loyalty_app, loyalty_reader;

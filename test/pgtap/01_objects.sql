@@ -4,13 +4,13 @@ SELECT plan(88);
 
 SELECT has_schema('loyalty');
 SELECT tables_are('loyalty', ARRAY['program', 'member', 'ledger', 'lot', 'lot_use', 'order_earning',
-                                   'fx_rate', 'order_source', 'dead_letter', 'rfm_segment_rule', 'member_rfm',
+                                   'fx_rate', 'order_source', 'dead_letter', 'rfm_segment_rule', 'rfm_score', 'rfm_pass',
                                    'tier_history', 'activity_total', 'activity_day', 'activity_before',
                                    'activity_horizon']);
 SELECT has_type('loyalty', 'rfm', 'the rfm type');
 SELECT has_type('loyalty', 'tier_ladder', 'the tier_ladder type');
 SELECT has_view('loyalty', 'program_tier', 'tier ladders as rows');
-SELECT views_are('loyalty', ARRAY['program_tier', 'order_value', 'member_lifecycle', 'member_360',
+SELECT views_are('loyalty', ARRAY['member_rfm', 'program_tier', 'order_value', 'member_lifecycle', 'member_360',
                                   'segment_summary', 'kpi_daily', 'tier_distribution']);
 SELECT function_privs_are('loyalty', 'recalculate_tiers', ARRAY['text', 'timestamp with time zone'],
                           'loyalty_app', ARRAY[]::text[]);
