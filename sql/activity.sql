@@ -110,7 +110,7 @@ LANGUAGE sql AS $$
 $$;
 SELECT * FROM act_window_mismatches();
 
--- A pass folds the days up to a week before its window into one row per
+-- A pass folds the days up to three days before its window into one row per
 -- member; the window totals stay exact.
 SELECT loyalty.score_rfm('act', '2024-06-30 12:00', '120 days') AS scored;
 SELECT through FROM loyalty.activity_horizon WHERE program = 'act';

@@ -37,8 +37,11 @@
 /* Changes per upsert statement. */
 #define ACTIVITY_BATCH 10000
 
-/* Days kept as day rows before a pass's window, for passes a little earlier. */
-#define FOLD_MARGIN_DAYS 7
+/*
+ * Days kept as day rows before a pass's window, so that a pass as of a day
+ * or two earlier (a rerun) still reads the activity.
+ */
+#define FOLD_MARGIN_DAYS 2
 
 static LoyaltyQuery activity_add = {
 	"WITH c AS (SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::int4[], $5::numeric[],"

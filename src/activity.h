@@ -10,7 +10,7 @@
 #include "datatype/timestamp.h"
 
 /*
- * Folds the program's day rows up to a week before the UTC day of after
+ * Folds the program's day rows up to three days before the UTC day of after
  * into activity_before, so that a pass over the window (after, ...] reads
  * one row per member.  Skipped when another pass is folding.  Needs SPI.
  */

@@ -12,7 +12,7 @@
 -- program's horizon, folded into one row per member by the batch passes
 -- (which then delete those day rows).  The totals of a window (after, upto]
 -- are: all time, less the folded days, less the day rows outside the window,
--- plus the orders of the two edge days read one by one.
+-- less the orders of its edge days that fall outside it, read one by one.
 
 CREATE TABLE @extschema@.activity_total (
     program         text NOT NULL,
@@ -79,58 +79,58 @@ CREATE TRIGGER activity_delete AFTER DELETE ON @extschema@.order_earning
 -- query, so that with known bounds the day rows are read by index ranges and
 -- the edge-day orders by member.  The fast path needs the horizon before the
 -- UTC day of after and the window to span two days or more; otherwise the
--- orders are read.
+-- orders are read.  What lies outside the window: the folded days (one row
+-- per member), the day rows before the first day and after the last, and
+-- the orders of the first day up to after and of the last day after upto
+-- (found through the members with a row on those days; for a window ending
+-- now, or starting at midnight, there are none to read).
 CREATE FUNCTION @extschema@.member_activity(program text, after timestamptz, upto timestamptz)
 RETURNS TABLE (member_id text, orders bigint, net_spend numeric, last_order_at timestamptz)
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-    SELECT t.member_id, t.orders - coalesce(x.orders, 0), t.net_spend - coalesce(x.net_spend, 0),
+    SELECT t.member_id,
+           t.orders - coalesce(b.orders, 0) - coalesce(x.orders, 0),
+           t.net_spend - coalesce(b.net_spend, 0) - coalesce(x.net_spend, 0),
            CASE WHEN t.last_order_at <= upto THEN t.last_order_at
                 ELSE (SELECT max(o.ordered_at) FROM loyalty.order_earning o
                        WHERE o.program = member_activity.program AND o.member_id = t.member_id
                          AND NOT o.closed AND o.amount > 0 AND o.refunded_amount < o.amount
                          AND o.fx_rate IS NOT NULL AND o.ordered_at <= upto) END
       FROM loyalty.activity_total t
+      LEFT JOIN loyalty.activity_before b ON b.program = t.program AND b.member_id = t.member_id
       LEFT JOIN (
-        -- What lies outside the window: folded days, day rows up to the first
-        -- day and from the last day on, less the orders of those two days
-        -- that are inside it.
         SELECT y.member_id, sum(y.orders) AS orders, sum(y.net_spend) AS net_spend
-          FROM (SELECT a.member_id, a.orders, a.net_spend
-                  FROM loyalty.activity_before a
-                 WHERE a.program = member_activity.program
+          FROM (SELECT d.member_id, d.orders, d.net_spend
+                  FROM loyalty.activity_day d
+                 WHERE d.program = member_activity.program AND d.day < (after AT TIME ZONE 'UTC')::date
                 UNION ALL
                 SELECT d.member_id, d.orders, d.net_spend
                   FROM loyalty.activity_day d
-                 WHERE d.program = member_activity.program AND d.day <= (after AT TIME ZONE 'UTC')::date
+                 WHERE d.program = member_activity.program AND d.day > (upto AT TIME ZONE 'UTC')::date
                 UNION ALL
-                SELECT d.member_id, d.orders, d.net_spend
-                  FROM loyalty.activity_day d
-                 WHERE d.program = member_activity.program AND d.day >= (upto AT TIME ZONE 'UTC')::date
-                UNION ALL
-                SELECT o.member_id, -1, -round((o.amount - o.refunded_amount) * o.fx_rate, 4)
+                SELECT o.member_id, 1, round((o.amount - o.refunded_amount) * o.fx_rate, 4)
                   FROM loyalty.activity_day d
                   JOIN loyalty.order_earning o ON o.program = d.program AND o.member_id = d.member_id
                  WHERE d.program = member_activity.program AND d.day = (after AT TIME ZONE 'UTC')::date
-                   AND o.ordered_at > after
-                   AND o.ordered_at < (((after AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC')
+                   AND o.ordered_at >= ((after AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC')
+                   AND o.ordered_at <= after
                    AND NOT o.closed AND o.amount > 0 AND o.refunded_amount < o.amount AND o.fx_rate IS NOT NULL
                 UNION ALL
-                SELECT o.member_id, -1, -round((o.amount - o.refunded_amount) * o.fx_rate, 4)
+                SELECT o.member_id, 1, round((o.amount - o.refunded_amount) * o.fx_rate, 4)
                   FROM loyalty.activity_day d
                   JOIN loyalty.order_earning o ON o.program = d.program AND o.member_id = d.member_id
                  WHERE d.program = member_activity.program AND d.day = (upto AT TIME ZONE 'UTC')::date
-                   AND o.ordered_at >= ((upto AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC')
-                   AND o.ordered_at <= upto
+                   AND o.ordered_at > upto
+                   AND o.ordered_at < (((upto AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC')
                    AND NOT o.closed AND o.amount > 0 AND o.refunded_amount < o.amount AND o.fx_rate IS NOT NULL
                ) y
          GROUP BY y.member_id
-      ) x USING (member_id)
+      ) x ON x.member_id = t.member_id
      WHERE t.program = member_activity.program
        AND (SELECT coalesce(max(h.through), '-infinity') FROM loyalty.activity_horizon h
              WHERE h.program = member_activity.program) < (after AT TIME ZONE 'UTC')::date
        AND (after AT TIME ZONE 'UTC')::date < (upto AT TIME ZONE 'UTC')::date
-       AND t.orders - coalesce(x.orders, 0) > 0
+       AND t.orders - coalesce(b.orders, 0) - coalesce(x.orders, 0) > 0
     UNION ALL
     SELECT o.member_id, count(*), sum(round((o.amount - o.refunded_amount) * o.fx_rate, 4)), max(o.ordered_at)
       FROM loyalty.order_earning o
