@@ -16,6 +16,9 @@
 # Prints, for each pass: seconds for loyalty, seconds for plain SQL, the
 # ratio, and whether both gave the same result for every member; and the
 # read side alone: loyalty.member_activity() against the plain aggregate.
+# score_rfm runs as a nightly job would (yesterday's scores in place);
+# recalculate_tiers twice: from no tiers (every member written) and the next
+# night (tiers in place, the grace rules deciding).
 # Usage: bash bench/rfm_tiers.sh [members] [orders]    (default 1000000 10000000)
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
@@ -73,6 +76,9 @@ AS_OF="'2025-02-04 00:00+00'"
 
 log "yesterday's nightly pass (folds every day before its window once; timed apart)"
 first_pass=$(timed "SELECT loyalty.score_rfm('bench', $AS_OF::timestamptz - interval '1 day', '365 days');")
+# The fold deleted the day rows of ten months: autovacuum would clean them
+# before the next night; here it is done at once.
+psql_q -d "$DB" -c "VACUUM ANALYZE loyalty.activity_day, loyalty.activity_before, loyalty.rfm_score"
 
 log "the read side: member_activity() against the plain aggregate over the orders"
 read_loyalty=$(timed "CREATE TABLE read_loyalty AS
@@ -157,6 +163,68 @@ tiers_diff=$(psql_q -d "$DB" -At -c "
 SELECT count(*) FROM tiers_loyalty l JOIN loyalty.member m ON m.program = 'bench' AND m.member_id = l.member_id
  WHERE l.tier IS DISTINCT FROM m.tier")
 
+# The plain SQL applies the ladder's rules: upgrade at once, grace clock when
+# below, downgrade after the grace (step or drop); the program has no floors.
+log "recalculate_tiers the next night (tiers set) against a plain SQL UPDATE with the same grace rules"
+AS_OF2="'2025-02-05 00:00+00'"
+psql_q -d "$DB" -c "CREATE TABLE tiers_state AS SELECT member_id, tier, tier_since, tier_below_since FROM loyalty.member WHERE program = 'bench'"
+tiers2_loyalty=$(timed "SELECT * FROM loyalty.recalculate_tiers('bench', $AS_OF2);")
+psql_q -d "$DB" -c "CREATE TABLE tiers2_loyalty AS SELECT member_id, tier, tier_below_since FROM loyalty.member WHERE program = 'bench'" \
+	-c "UPDATE loyalty.member m SET tier = s.tier, tier_since = s.tier_since, tier_below_since = s.tier_below_since
+	      FROM tiers_state s WHERE m.program = 'bench' AND m.member_id = s.member_id
+	       AND (m.tier, m.tier_below_since) IS DISTINCT FROM (s.tier, s.tier_below_since)" \
+	-c "DELETE FROM loyalty.tier_history WHERE changed_at = $AS_OF2" -c "VACUUM ANALYZE loyalty.member"
+tiers2_plain=$(timed "
+WITH p AS (SELECT tier_ladder AS ladder FROM loyalty.program WHERE code = 'bench'),
+lv AS (SELECT v.level, v.tier, v.threshold FROM p, loyalty.tier_levels(p.ladder) v),
+opt AS (SELECT o.grace_days * interval '1 day' AS grace, o.downgrade FROM p, loyalty.tier_ladder_options(p.ladder) o),
+spend AS (
+    SELECT member_id, sum(round((amount - least(refunded_amount, amount)) * fx_rate, 4)) AS value
+      FROM loyalty.order_earning
+     WHERE program = 'bench' AND member_id IS NOT NULL AND NOT closed AND amount > 0
+       AND ordered_at > $AS_OF2::timestamptz - interval '365 days' AND ordered_at <= $AS_OF2::timestamptz
+     GROUP BY member_id
+), cur AS (
+    SELECT m.member_id, m.tier, m.tier_below_since, coalesce(c.level, 1) AS cur_level,
+           (SELECT max(q.level) FROM lv q WHERE q.threshold <= coalesce(s.value, 0)) AS q_level,
+           coalesce(s.value, 0) AS value
+      FROM loyalty.member m LEFT JOIN lv c ON c.tier = m.tier LEFT JOIN spend s USING (member_id)
+     WHERE m.program = 'bench'
+), step AS (
+    SELECT c.*, o.grace,
+           CASE WHEN o.downgrade = 'step' THEN greatest(c.cur_level - 1, c.q_level) ELSE c.q_level END AS down_level
+      FROM cur c CROSS JOIN opt o
+), decided AS (
+    SELECT s.*,
+           CASE WHEN q_level > cur_level THEN q_level
+                WHEN q_level = cur_level OR tier_below_since IS NULL
+                     OR $AS_OF2::timestamptz - tier_below_since < grace THEN cur_level
+                ELSE down_level END AS next_level,
+           CASE WHEN q_level >= cur_level THEN NULL
+                WHEN tier_below_since IS NULL THEN $AS_OF2::timestamptz
+                WHEN $AS_OF2::timestamptz - tier_below_since < grace THEN tier_below_since
+                WHEN down_level > q_level THEN $AS_OF2::timestamptz END AS next_below
+      FROM step s
+), changed AS (
+    SELECT d.*, lv.tier AS to_tier FROM decided d JOIN lv ON lv.level = d.next_level
+     WHERE d.next_level <> d.cur_level OR d.next_below IS DISTINCT FROM d.tier_below_since
+), h AS (
+    INSERT INTO loyalty.tier_history (program, member_id, from_tier, to_tier, reason, basis_value, changed_at)
+    SELECT 'bench', member_id, tier, to_tier,
+           CASE WHEN next_level > cur_level THEN 'upgrade' ELSE 'downgrade' END, value, $AS_OF2::timestamptz
+      FROM changed WHERE next_level <> cur_level
+)
+UPDATE loyalty.member m
+   SET tier = c.to_tier, tier_below_since = c.next_below,
+       tier_since = CASE WHEN c.next_level <> c.cur_level THEN $AS_OF2::timestamptz ELSE m.tier_since END
+  FROM changed c WHERE m.program = 'bench' AND m.member_id = c.member_id;")
+tiers2_diff=$(psql_q -d "$DB" -At -c "
+SELECT count(*) FROM tiers2_loyalty l JOIN loyalty.member m ON m.program = 'bench' AND m.member_id = l.member_id
+ WHERE (l.tier, l.tier_below_since) IS DISTINCT FROM (m.tier, m.tier_below_since)")
+tiers2_changed=$(psql_q -d "$DB" -At -c "
+SELECT count(*) FROM tiers2_loyalty l JOIN tiers_state s USING (member_id)
+ WHERE (l.tier, l.tier_below_since) IS DISTINCT FROM (s.tier, s.tier_below_since)")
+
 ratio() { echo "scale=2; $2 / $1" | bc; }
 log "results ($MEMBERS members, $ORDERS orders, $scored members scored)"
 printf 'activity rebuild   %8.2f s (once; the trigger keeps it after)\n' "$rebuild_seconds"
@@ -167,3 +235,5 @@ printf 'score_rfm          loyalty %8.2f s   plain SQL %8.2f s   ratio %sx   dif
 	"$rfm_loyalty" "$rfm_plain" "$(ratio "$rfm_loyalty" "$rfm_plain")" "$rfm_diff"
 printf 'recalculate_tiers  loyalty %8.2f s   plain SQL %8.2f s   ratio %sx   differing members %s\n' \
 	"$tiers_loyalty" "$tiers_plain" "$(ratio "$tiers_loyalty" "$tiers_plain")" "$tiers_diff"
+printf 'tiers, next night  loyalty %8.2f s   plain SQL %8.2f s   ratio %sx   differing members %s (%s members changed)\n' \
+	"$tiers2_loyalty" "$tiers2_plain" "$(ratio "$tiers2_loyalty" "$tiers2_plain")" "$tiers2_diff" "$tiers2_changed"

@@ -163,4 +163,7 @@ SELECT count(*) AS empty_window FROM loyalty.member_activity('act', '2025-01-01'
 CREATE TABLE act_other (x int);
 CREATE TRIGGER bad AFTER INSERT ON act_other FOR EACH ROW EXECUTE FUNCTION loyalty.activity_trigger();
 SELECT sqlstate_of($$INSERT INTO act_other VALUES (1)$$) AS row_trigger;
+DROP TRIGGER bad ON act_other;
+CREATE TRIGGER bad AFTER INSERT ON act_other FOR EACH STATEMENT EXECUTE FUNCTION loyalty.activity_trigger();
+SELECT sqlstate_of($$INSERT INTO act_other VALUES (1)$$) AS other_table;
 DROP TABLE act_other;

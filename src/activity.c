@@ -24,6 +24,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/lsyscache.h"
 #include "utils/datum.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
@@ -419,7 +420,15 @@ loyalty_activity_trigger(PG_FUNCTION_ARGS)
 		!TRIGGER_FIRED_AFTER(td->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("loyalty.activity_trigger() must be an AFTER ... FOR EACH STATEMENT trigger")));
+				 errmsg("loyalty.activity_trigger() must be an AFTER ... FOR EACH STATEMENT trigger"),
+				 errhint("The extension installs it on loyalty.order_earning; it serves no other table.")));
+	if (strcmp(RelationGetRelationName(td->tg_relation), "order_earning") != 0 ||
+		strcmp(get_namespace_name(RelationGetNamespace(td->tg_relation)), "loyalty") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("loyalty.activity_trigger() fired on \"%s\", not on loyalty.order_earning",
+						RelationGetRelationName(td->tg_relation)),
+				 errhint("The extension installs it on loyalty.order_earning; it serves no other table.")));
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 		return PointerGetDatum(NULL);
 
