@@ -132,6 +132,7 @@ SELECT count(*) FROM loyalty.member_rfm l FULL JOIN rfm_plain p USING (member_id
     OR (l.recency_days, l.frequency, l.monetary, l.rfm::text, l.segment)
        IS DISTINCT FROM (p.recency_days, p.frequency, p.monetary, p.rfm::text, p.segment)")
 scored=$(psql_q -d "$DB" -At -c "SELECT count(*) FROM loyalty.member_rfm WHERE program = 'bench'")
+rfm_written=$(psql_q -d "$DB" -At -c "SELECT written FROM loyalty.rfm_pass WHERE program = 'bench'")
 
 log "recalculate_tiers against a plain SQL UPDATE setting the same tiers (from no tiers)"
 tiers_loyalty=$(timed "SELECT * FROM loyalty.recalculate_tiers('bench', $AS_OF);")
@@ -233,6 +234,7 @@ printf 'window read        loyalty %8.2f s   plain SQL %8.2f s   ratio %sx   dif
 	"$read_loyalty" "$read_plain" "$(ratio "$read_loyalty" "$read_plain")" "$read_diff"
 printf 'score_rfm          loyalty %8.2f s   plain SQL %8.2f s   ratio %sx   differing members %s\n' \
 	"$rfm_loyalty" "$rfm_plain" "$(ratio "$rfm_loyalty" "$rfm_plain")" "$rfm_diff"
+printf '                   (score rows the nightly pass wrote: %s of %s)\n' "$rfm_written" "$scored"
 printf 'recalculate_tiers  loyalty %8.2f s   plain SQL %8.2f s   ratio %sx   differing members %s\n' \
 	"$tiers_loyalty" "$tiers_plain" "$(ratio "$tiers_loyalty" "$tiers_plain")" "$tiers_diff"
 printf 'tiers, next night  loyalty %8.2f s   plain SQL %8.2f s   ratio %sx   differing members %s (%s members changed)\n' \

@@ -184,6 +184,7 @@ loyalty_score_rfm(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 	{
 		members[i].member_id = LoyaltyGetDatum(i, 1);
+		RfmIdBytes(members[i].member_id, &members[i].id, &members[i].id_len);
 		members[i].recency_days = LoyaltyGetInt32(i, 2);
 		members[i].frequency = LoyaltyGetInt32(i, 3);
 		members[i].monetary = LoyaltyGetDatum(i, 4);

@@ -62,6 +62,8 @@ static LoyaltyQuery pass_record = {
 typedef struct StoredScore
 {
 	Datum		member_id;		/* text */
+	const char *id;				/* its bytes and length */
+	int			id_len;
 	TimestampTz last_order_at;
 	int32		frequency;
 	Datum		monetary;		/* numeric */
@@ -86,15 +88,20 @@ typedef struct ScoreWrites
 	int64		written;
 } ScoreWrites;
 
+void
+RfmIdBytes(Datum member_id, const char **id, int *id_len)
+{
+	text	   *t = DatumGetTextPP(member_id);
+
+	*id = VARDATA_ANY(t);
+	*id_len = VARSIZE_ANY_EXHDR(t);
+}
+
 /* Member ids in byte order (any fixed order serves a merge). */
 static int
-CompareIds(Datum a, Datum b)
+CompareIds(const char *a, int la, const char *b, int lb)
 {
-	text	   *ta = DatumGetTextPP(a);
-	text	   *tb = DatumGetTextPP(b);
-	int			la = VARSIZE_ANY_EXHDR(ta);
-	int			lb = VARSIZE_ANY_EXHDR(tb);
-	int			c = memcmp(VARDATA_ANY(ta), VARDATA_ANY(tb), Min(la, lb));
+	int			c = memcmp(a, b, Min(la, lb));
 
 	return c != 0 ? c : (la > lb) - (la < lb);
 }
@@ -102,13 +109,32 @@ CompareIds(Datum a, Datum b)
 static int
 CompareMembers(const void *a, const void *b)
 {
-	return CompareIds((*(RfmMember *const *) a)->member_id, (*(RfmMember *const *) b)->member_id);
+	const RfmMember *ma = *(RfmMember *const *) a;
+	const RfmMember *mb = *(RfmMember *const *) b;
+
+	return CompareIds(ma->id, ma->id_len, mb->id, mb->id_len);
 }
 
 static int
 CompareStored(const void *a, const void *b)
 {
-	return CompareIds(((const StoredScore *) a)->member_id, ((const StoredScore *) b)->member_id);
+	const StoredScore *sa = (const StoredScore *) a;
+	const StoredScore *sb = (const StoredScore *) b;
+
+	return CompareIds(sa->id, sa->id_len, sb->id, sb->id_len);
+}
+
+static bool
+SameText(Datum a, Datum b)
+{
+	const char *pa,
+			   *pb;
+	int			la,
+				lb;
+
+	RfmIdBytes(a, &pa, &la);
+	RfmIdBytes(b, &pb, &lb);
+	return la == lb && memcmp(pa, pb, la) == 0;
 }
 
 static Datum
@@ -124,7 +150,7 @@ ScoreChanged(const ScoreWrites *w, const RfmMember *mem, const StoredScore *old)
 		old->frequency != mem->frequency ||
 		old->rfm != RfmMake(mem->r, mem->f, mem->m) ||
 		old->segment == (Datum) 0 ||
-		CompareIds(old->segment, SegmentOf(w, mem)) != 0 ||
+		!SameText(old->segment, SegmentOf(w, mem)) ||
 		!DatumGetBool(DirectFunctionCall2(numeric_eq, old->monetary, mem->monetary));
 }
 
@@ -140,6 +166,7 @@ StoredScores(const char *program, int *n)
 	for (int i = 0; i < *n; i++)
 	{
 		stored[i].member_id = LoyaltyGetDatum(i, 1);
+		RfmIdBytes(stored[i].member_id, &stored[i].id, &stored[i].id_len);
 		stored[i].last_order_at = DatumGetTimestampTz(LoyaltyGetDatum(i, 2));
 		stored[i].frequency = LoyaltyGetInt32(i, 3);
 		stored[i].monetary = LoyaltyGetDatum(i, 4);
@@ -222,7 +249,7 @@ RfmStore(const char *program, TimestampTz as_of, Interval *window, RfmMember *me
 	while (i < n || j < nstored)
 	{
 		int			c = i >= n ? 1 : j >= nstored ? -1 :
-			CompareIds(by_id[i]->member_id, stored[j].member_id);
+			CompareIds(by_id[i]->id, by_id[i]->id_len, stored[j].id, stored[j].id_len);
 
 		if (c < 0)
 			WriteScore(w, by_id[i++]);
