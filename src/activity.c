@@ -69,10 +69,8 @@ static LoyaltyQuery activity_add = {
 /* Members that lost an order at or after their last order time: read it again. */
 static LoyaltyQuery activity_last_order = {
 	"UPDATE loyalty.activity_total t"
-	"   SET last_order_at = (SELECT max(o.ordered_at) FROM loyalty.order_earning o"
-	"                         WHERE o.program = t.program AND o.member_id = t.member_id"
-	"                           AND NOT o.closed AND o.amount > 0 AND o.refunded_amount < o.amount"
-	"                           AND o.fx_rate IS NOT NULL)"
+	"   SET last_order_at = (SELECT max(o.ordered_at) FROM loyalty.counted_order o"
+	"                         WHERE o.program = t.program AND o.member_id = t.member_id)"
 	"  FROM (SELECT program, member_id, max(removed_at) AS removed_at"
 	"          FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS r(program, member_id, removed_at)"
 	"         GROUP BY program, member_id) r"
@@ -220,7 +218,8 @@ NumericLess(Datum a, Datum b)
 /*
  * What a row counts for: once, at its net value rounded to 4 decimals, when
  * it has a member, is open, has a positive amount, a rate, and something
- * left after refunds.  Values are copied: the slot is reused.
+ * left after refunds (the rule of the view loyalty.counted_order, which the
+ * SQL side reads).  Values are copied: the slot is reused.
  */
 static void
 CountRow(TupleTableSlot *slot, const ActivityColumns *col, Counted *out)

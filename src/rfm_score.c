@@ -49,7 +49,6 @@ static LoyaltyQuery rfm_segments = {
 	1, {TEXTOID}
 };
 
-
 typedef int (*RfmOrder) (const RfmMember *a, const RfmMember *b);
 
 /* Worst first: the oldest last order, the fewest orders, the least spend. */

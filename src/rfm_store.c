@@ -251,17 +251,16 @@ RfmStore(const char *program, TimestampTz as_of, Interval *window, RfmMember *me
 		int			c = i >= n ? 1 : j >= nstored ? -1 :
 			CompareIds(by_id[i]->id, by_id[i]->id_len, stored[j].id, stored[j].id_len);
 
-		if (c < 0)
-			WriteScore(w, by_id[i++]);
-		else if (c > 0)
-			DeleteScore(w, &stored[j++]);
-		else
+		if (c > 0)
 		{
-			if (ScoreChanged(w, by_id[i], &stored[j]))
-				WriteScore(w, by_id[i]);
-			i++, j++;
+			DeleteScore(w, &stored[j++]);	/* no longer scored */
+			continue;
 		}
-		if (i > 0 && i % RFM_WRITE_BATCH == 0 && (c <= 0))
+		if (c < 0 || ScoreChanged(w, by_id[i], &stored[j]))
+			WriteScore(w, by_id[i]);
+		if (c == 0)
+			j++;
+		if (++i % RFM_WRITE_BATCH == 0)
 			ereport(NOTICE,
 					(errmsg("loyalty: score_rfm %s: %d of %d members compared", program, i, n)));
 	}

@@ -59,6 +59,22 @@ COMMENT ON TABLE @extschema@.activity_horizon IS
 -- Not dumped by pg_dump: restoring loyalty.order_earning runs the trigger
 -- below, which builds them again (all days as day rows; the next pass folds).
 
+-- The orders that count, with their net value: the rule above, which the
+-- trigger applies row by row in C (CountRow in activity.c).
+CREATE VIEW @extschema@.counted_order AS
+    SELECT o.program, o.order_id, o.member_id, o.ordered_at,
+           round((o.amount - o.refunded_amount) * o.fx_rate, 4) AS net
+      FROM @extschema@.order_earning o
+     WHERE o.member_id IS NOT NULL AND NOT o.closed AND o.amount > 0
+       AND o.refunded_amount < o.amount AND o.fx_rate IS NOT NULL;
+COMMENT ON VIEW @extschema@.counted_order IS
+    'Orders that count in their member''s activity: a member, not closed, positive amount, an FX rate, something left after refunds';
+COMMENT ON COLUMN @extschema@.counted_order.program IS 'Program code';
+COMMENT ON COLUMN @extschema@.counted_order.order_id IS 'Order id in the application''s table';
+COMMENT ON COLUMN @extschema@.counted_order.member_id IS 'Member of the current generation';
+COMMENT ON COLUMN @extschema@.counted_order.ordered_at IS 'The order''s time';
+COMMENT ON COLUMN @extschema@.counted_order.net IS 'Amount less refunds in base currency at the order''s FX rate, rounded to 4 decimals';
+
 -- The C trigger keeping the three tables; one per event, since a trigger
 -- with transition tables may have only one.
 CREATE FUNCTION @extschema@.activity_trigger() RETURNS trigger
@@ -92,10 +108,9 @@ AS $$
            t.orders - coalesce(b.orders, 0) - coalesce(x.orders, 0),
            t.net_spend - coalesce(b.net_spend, 0) - coalesce(x.net_spend, 0),
            CASE WHEN t.last_order_at <= upto THEN t.last_order_at
-                ELSE (SELECT max(o.ordered_at) FROM loyalty.order_earning o
+                ELSE (SELECT max(o.ordered_at) FROM loyalty.counted_order o
                        WHERE o.program = member_activity.program AND o.member_id = t.member_id
-                         AND NOT o.closed AND o.amount > 0 AND o.refunded_amount < o.amount
-                         AND o.fx_rate IS NOT NULL AND o.ordered_at <= upto) END
+                         AND o.ordered_at <= upto) END
       FROM loyalty.activity_total t
       LEFT JOIN loyalty.activity_before b ON b.program = t.program AND b.member_id = t.member_id
       LEFT JOIN (
@@ -108,21 +123,19 @@ AS $$
                   FROM loyalty.activity_day d
                  WHERE d.program = member_activity.program AND d.day > (upto AT TIME ZONE 'UTC')::date
                 UNION ALL
-                SELECT o.member_id, 1, round((o.amount - o.refunded_amount) * o.fx_rate, 4)
+                SELECT o.member_id, 1, o.net
                   FROM loyalty.activity_day d
-                  JOIN loyalty.order_earning o ON o.program = d.program AND o.member_id = d.member_id
+                  JOIN loyalty.counted_order o ON o.program = d.program AND o.member_id = d.member_id
                  WHERE d.program = member_activity.program AND d.day = (after AT TIME ZONE 'UTC')::date
                    AND o.ordered_at >= ((after AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC')
                    AND o.ordered_at <= after
-                   AND NOT o.closed AND o.amount > 0 AND o.refunded_amount < o.amount AND o.fx_rate IS NOT NULL
                 UNION ALL
-                SELECT o.member_id, 1, round((o.amount - o.refunded_amount) * o.fx_rate, 4)
+                SELECT o.member_id, 1, o.net
                   FROM loyalty.activity_day d
-                  JOIN loyalty.order_earning o ON o.program = d.program AND o.member_id = d.member_id
+                  JOIN loyalty.counted_order o ON o.program = d.program AND o.member_id = d.member_id
                  WHERE d.program = member_activity.program AND d.day = (upto AT TIME ZONE 'UTC')::date
                    AND o.ordered_at > upto
                    AND o.ordered_at < (((upto AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC')
-                   AND NOT o.closed AND o.amount > 0 AND o.refunded_amount < o.amount AND o.fx_rate IS NOT NULL
                ) y
          GROUP BY y.member_id
       ) x ON x.member_id = t.member_id
@@ -132,14 +145,12 @@ AS $$
        AND (after AT TIME ZONE 'UTC')::date < (upto AT TIME ZONE 'UTC')::date
        AND t.orders - coalesce(b.orders, 0) - coalesce(x.orders, 0) > 0
     UNION ALL
-    SELECT o.member_id, count(*), sum(round((o.amount - o.refunded_amount) * o.fx_rate, 4)), max(o.ordered_at)
-      FROM loyalty.order_earning o
+    SELECT o.member_id, count(*), sum(o.net), max(o.ordered_at)
+      FROM loyalty.counted_order o
      WHERE o.program = member_activity.program
        AND NOT ((SELECT coalesce(max(h.through), '-infinity') FROM loyalty.activity_horizon h
                   WHERE h.program = member_activity.program) < (after AT TIME ZONE 'UTC')::date
                 AND (after AT TIME ZONE 'UTC')::date < (upto AT TIME ZONE 'UTC')::date)
-       AND o.member_id IS NOT NULL AND NOT o.closed AND o.amount > 0
-       AND o.refunded_amount < o.amount AND o.fx_rate IS NOT NULL
        AND o.ordered_at > after AND o.ordered_at <= upto
      GROUP BY o.member_id
 $$;
@@ -165,11 +176,9 @@ BEGIN
     DELETE FROM @extschema@.activity_day a WHERE a.program = rebuild_activity.program;
     DELETE FROM @extschema@.activity_before a WHERE a.program = rebuild_activity.program;
     WITH counted AS MATERIALIZED (
-        SELECT o.member_id, (o.ordered_at AT TIME ZONE 'UTC')::date AS day, o.ordered_at,
-               round((o.amount - o.refunded_amount) * o.fx_rate, 4) AS net
-          FROM @extschema@.order_earning o
-         WHERE o.program = rebuild_activity.program AND o.member_id IS NOT NULL AND NOT o.closed
-           AND o.amount > 0 AND o.refunded_amount < o.amount AND o.fx_rate IS NOT NULL
+        SELECT o.member_id, (o.ordered_at AT TIME ZONE 'UTC')::date AS day, o.ordered_at, o.net
+          FROM @extschema@.counted_order o
+         WHERE o.program = rebuild_activity.program
     ), days AS (
         INSERT INTO @extschema@.activity_day (program, day, member_id, orders, net_spend)
         SELECT rebuild_activity.program, c.day, c.member_id, count(*), sum(c.net)

@@ -64,13 +64,10 @@ AS $$
     ), bad_reversal AS (
         SELECT p.program, p.order_id FROM order_points p WHERE p.reversed > p.earned
     ), counted AS (
-        SELECT o.program, o.member_id, count(*) AS orders,
-               sum(round((o.amount - o.refunded_amount) * o.fx_rate, 4)) AS net_spend,
+        SELECT o.program, o.member_id, count(*) AS orders, sum(o.net) AS net_spend,
                max(o.ordered_at) AS last_order_at
-          FROM loyalty.order_earning o
-         WHERE (verify.program IS NULL OR o.program = verify.program)
-           AND o.member_id IS NOT NULL AND NOT o.closed AND o.amount > 0
-           AND o.refunded_amount < o.amount AND o.fx_rate IS NOT NULL
+          FROM loyalty.counted_order o
+         WHERE verify.program IS NULL OR o.program = verify.program
          GROUP BY 1, 2
     ), bad_activity AS (
         SELECT coalesce(t.program, c.program) AS program, coalesce(t.member_id, c.member_id) AS member_id

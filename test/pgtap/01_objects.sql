@@ -10,7 +10,7 @@ SELECT tables_are('loyalty', ARRAY['program', 'member', 'ledger', 'lot', 'lot_us
 SELECT has_type('loyalty', 'rfm', 'the rfm type');
 SELECT has_type('loyalty', 'tier_ladder', 'the tier_ladder type');
 SELECT has_view('loyalty', 'program_tier', 'tier ladders as rows');
-SELECT views_are('loyalty', ARRAY['member_rfm', 'program_tier', 'order_value', 'member_lifecycle', 'member_360',
+SELECT views_are('loyalty', ARRAY['counted_order', 'member_rfm', 'program_tier', 'order_value', 'member_lifecycle', 'member_360',
                                   'segment_summary', 'kpi_daily', 'tier_distribution']);
 SELECT function_privs_are('loyalty', 'recalculate_tiers', ARRAY['text', 'timestamp with time zone'],
                           'loyalty_app', ARRAY[]::text[]);
