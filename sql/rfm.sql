@@ -105,6 +105,19 @@ SELECT scored_at, "window", members, written FROM loyalty.rfm_pass WHERE program
 SELECT member_id, recency_days, rfm, scored_at FROM loyalty.member_rfm WHERE program = 'rfm_ties' ORDER BY member_id;
 INSERT INTO loyalty.rfm_segment_rule (program, priority, segment, r_min, r_max) VALUES ('rfm_ties', 3, 'Bad', 4, 2);
 
+-- Spend too large for the fast integer ranking (over 10^14 in base
+-- currency) is ranked as numeric, ties included: monetary 10, 10^14 + 0.5,
+-- 5 x 10^14, 2 x 10^15 (twice) rank 1, 2, 3, 4, 4: scores 1, 2, 3, 4, 4.
+SELECT loyalty.create_program('rfm_big', 'USD', 0.001);
+CREATE TABLE big_orders (id text, member text, amount numeric, at timestamptz);
+SELECT loyalty.attach_orders('rfm_big', 'big_orders', 'id', 'member', 'amount', created_at => 'at');
+INSERT INTO big_orders VALUES
+    ('b1', 'a', 2e15, '2024-06-01'), ('b2', 'b', 1e15, '2024-06-02'), ('b3', 'b', 1e15, '2024-06-03'),
+    ('b4', 'c', 5e14, '2024-06-04'), ('b5', 'd', 1e14 + 0.5, '2024-06-05'), ('b6', 'e', 10, '2024-06-06');
+SELECT loyalty.score_rfm('rfm_big', '2024-07-01');
+SELECT member_id, frequency, monetary, loyalty.m(rfm) AS m FROM loyalty.member_rfm
+ WHERE program = 'rfm_big' ORDER BY monetary, member_id;
+
 -- Empty programs score nobody; bad arguments are errors.
 SELECT loyalty.create_program('rfm_empty', 'USD');
 SELECT loyalty.score_rfm('rfm_empty', '2024-07-01');

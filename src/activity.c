@@ -15,7 +15,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -162,9 +161,9 @@ ActivityChangesCreate(int64 rows)
 	return c;
 }
 
-/* The UTC day of a time, as the date type counts (days from 2000-01-01). */
+/* The UTC date a time falls on, as the date type counts (days from 2000-01-01). */
 static DateADT
-UtcDay(TimestampTz t)
+UtcDate(TimestampTz t)
 {
 	if (TIMESTAMP_IS_NOBEGIN(t))
 	{
@@ -181,6 +180,17 @@ UtcDay(TimestampTz t)
 		return d;
 	}
 	return (DateADT) (t / USECS_PER_DAY - (t % USECS_PER_DAY < 0 ? 1 : 0));
+}
+
+/*
+ * The day row of an order time: the UTC day whose (midnight, next midnight]
+ * holds it, closed at the end like the windows (the SQL twin is
+ * loyalty.activity_day_of).
+ */
+static DateADT
+ActivityDayOf(TimestampTz t)
+{
+	return UtcDate(TIMESTAMP_NOT_FINITE(t) ? t : t - 1);
 }
 
 static int
@@ -284,7 +294,7 @@ ActivityAdd(ActivityChanges *c, const Counted *k, int orders, Datum net, bool ad
 
 	c->program[i] = k->program;
 	c->member_id[i] = k->member_id;
-	c->day[i] = DateADTGetDatum(UtcDay(k->ordered_at));
+	c->day[i] = DateADTGetDatum(ActivityDayOf(k->ordered_at));
 	c->orders[i] = Int32GetDatum(orders);
 	c->net[i] = net;
 	c->added_at[i] = TimestampTzGetDatum(k->ordered_at);
@@ -308,10 +318,11 @@ ActivityUncount(ActivityChanges *c, const Counted *k)
 	c->removed_at[i] = TimestampTzGetDatum(k->ordered_at);
 }
 
+/* Two text values with the same bytes. */
 static bool
 SameText(Datum a, Datum b)
 {
-	return DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, a, b));
+	return datum_image_eq(a, b, false, -1);
 }
 
 /* An order changed from old to new: the difference in what it counts for. */
@@ -440,7 +451,7 @@ loyalty_activity_trigger(PG_FUNCTION_ARGS)
 void
 ActivityFoldBefore(const char *program, TimestampTz after)
 {
-	DateADT		through = UtcDay(after);
+	DateADT		through = UtcDate(after);
 	Datum		args[2];
 
 	if (DATE_NOT_FINITE(through))

@@ -5,9 +5,10 @@
  *
  * The counted orders per member in the window come from the activity the
  * trigger keeps (one row per member, see activity.c; old days are folded
- * first); ranks and quintile scores are computed here in C, the segment
- * looked up in a 125-entry table built once per pass; rfm_store.c writes
- * what changed.
+ * first); ranks and quintile scores are computed here in C (sorted int64
+ * keys), the segment looked up in a 125-entry table built once per pass;
+ * rfm_store.c compares with what the last pass stored and writes what
+ * changed.
  *
  * score = 1 + floor(5 * (rank - 1) / n), rank being the 1-based rank() of
  * the member's value ordered worst first (oldest last order, fewest orders,
@@ -33,12 +34,18 @@
 #include "spi_util.h"
 
 /* Counted orders per member in the window, from the activity the trigger keeps. */
-static LoyaltyQuery rfm_aggregates = {
+static LoyaltyQuery rfm_window = {
 	"SELECT member_id, floor(extract(epoch FROM $2 - last_order_at) / 86400)::integer,"
 	"       orders::integer, net_spend, last_order_at"
 	"  FROM loyalty.member_activity($1, $2 - $3, $2)"
 	" WHERE net_spend > 0",
 	3, {TEXTOID, TIMESTAMPTZOID, INTERVALOID}
+};
+
+/* Its columns. */
+enum
+{
+	W_MEMBER, W_RECENCY, W_FREQUENCY, W_MONETARY, W_LAST_ORDER, W_COLUMNS
 };
 
 /* The segment of every one of the 125 values, in r, f, m order. */
@@ -49,32 +56,97 @@ static LoyaltyQuery rfm_segments = {
 	1, {TEXTOID}
 };
 
-typedef int (*RfmOrder) (const RfmMember *a, const RfmMember *b);
-
-/* Worst first: the oldest last order, the fewest orders, the least spend. */
-static int
-RecencyWorstFirst(const RfmMember *a, const RfmMember *b)
+/* A member's key and its place in the members array, sorted by key for ranking. */
+typedef struct RankedKey
 {
-	return (a->recency_days < b->recency_days) - (a->recency_days > b->recency_days);
+	int64		key;
+	int			member;
+} RankedKey;
+
+#define ST_SORT sort_ranked_keys
+#define ST_ELEMENT_TYPE RankedKey
+#define ST_COMPARE(a, b) (((a)->key > (b)->key) - ((a)->key < (b)->key))
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+/* A member's value as a key that grows with the better: more recent, more orders, more spend. */
+typedef int64 (*RfmKey) (const RfmMember *m);
+
+static int64
+RecencyKey(const RfmMember *m)
+{
+	return -(int64) m->recency_days;
+}
+
+static int64
+FrequencyKey(const RfmMember *m)
+{
+	return m->frequency;
+}
+
+static int64
+MonetaryKey(const RfmMember *m)
+{
+	return m->monetary_e4;
+}
+
+static void
+SetScore(RfmMember *m, size_t score_offset, int64 rank, int n)
+{
+	*(int *) ((char *) m + score_offset) = 1 + (int) ((5 * (rank - 1)) / n);
+}
+
+/*
+ * Scores one dimension: 1 + floor(5 * (rank - 1) / n), rank being 1 + the
+ * number of members with a worse value, so ties share the rank of the
+ * first of them (SQL's rank() ordered worst first).
+ */
+static void
+ScoreDimension(RfmMember *members, int n, RfmKey key, size_t score_offset)
+{
+	RankedKey  *sorted = palloc(sizeof(RankedKey) * Max(n, 1));
+	int			rank = 1;
+
+	for (int i = 0; i < n; i++)
+	{
+		sorted[i].key = key(&members[i]);
+		sorted[i].member = i;
+	}
+	sort_ranked_keys(sorted, n);
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0 && sorted[i].key != sorted[i - 1].key)
+			rank = i + 1;
+		SetScore(&members[sorted[i].member], score_offset, rank, n);
+	}
+	pfree(sorted);
 }
 
 static int
-FrequencyWorstFirst(const RfmMember *a, const RfmMember *b)
+MonetaryCompare(const void *a, const void *b)
 {
-	return (a->frequency > b->frequency) - (a->frequency < b->frequency);
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, (*(RfmMember *const *) a)->monetary,
+											 (*(RfmMember *const *) b)->monetary));
 }
 
-static int
-MonetaryWorstFirst(const RfmMember *a, const RfmMember *b)
+/* The monetary dimension when some spend (over 10^14) does not fit a key: as numeric. */
+static void
+ScoreMonetaryExact(RfmMember *members, int n)
 {
-	return (a->monetary_e4 > b->monetary_e4) - (a->monetary_e4 < b->monetary_e4);
-}
+	RfmMember **sorted = palloc(sizeof(RfmMember *) * Max(n, 1));
+	int			rank = 1;
 
-/* Spend of more than 10^14 in base currency no longer fits: compare as numeric. */
-static int
-MonetaryWorstFirstExact(const RfmMember *a, const RfmMember *b)
-{
-	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, a->monetary, b->monetary));
+	for (int i = 0; i < n; i++)
+		sorted[i] = &members[i];
+	qsort(sorted, n, sizeof(RfmMember *), MonetaryCompare);
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0 && MonetaryCompare(&sorted[i - 1], &sorted[i]) != 0)
+			rank = i + 1;
+		SetScore(sorted[i], offsetof(RfmMember, m), rank, n);
+	}
+	pfree(sorted);
 }
 
 /* monetary x 10^4 as int64 (exact: it has 4 decimals); false when it does not fit. */
@@ -82,45 +154,21 @@ static bool
 MonetaryScaled(Datum monetary, int64 *out)
 {
 	static Datum limit = (Datum) 0;
-	Datum		scaled;
+	static Datum scale = (Datum) 0;
 
 	if (limit == (Datum) 0)
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
 		limit = DirectFunctionCall1(int8_numeric, Int64GetDatum(PG_INT64_MAX / 10000));
+		scale = DirectFunctionCall1(int8_numeric, Int64GetDatum(10000));
 		MemoryContextSwitchTo(old);
 	}
 	if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, monetary, limit)) >= 0)
 		return false;
-	scaled = DirectFunctionCall2(numeric_mul, monetary,
-								 DirectFunctionCall1(int8_numeric, Int64GetDatum(10000)));
-	*out = DatumGetInt64(DirectFunctionCall1(numeric_int8, scaled));
+	*out = DatumGetInt64(DirectFunctionCall1(numeric_int8,
+											 DirectFunctionCall2(numeric_mul, monetary, scale)));
 	return true;
-}
-
-static int
-CompareByOrder(const void *a, const void *b, void *arg)
-{
-	return ((RfmOrder) arg) (*(RfmMember *const *) a, *(RfmMember *const *) b);
-}
-
-/*
- * Scores one dimension: sorts the members worst first and gives each
- * 1 + floor(5 * (rank - 1) / n), ties sharing the rank of the first of them.
- */
-static void
-ScoreDimension(RfmMember **sorted, int n, RfmOrder order, size_t score_offset)
-{
-	int			rank = 1;
-
-	qsort_arg(sorted, n, sizeof(RfmMember *), CompareByOrder, (void *) order);
-	for (int i = 0; i < n; i++)
-	{
-		if (i > 0 && order(sorted[i - 1], sorted[i]) != 0)
-			rank = i + 1;
-		*(int *) ((char *) sorted[i] + score_offset) = 1 + (int) ((5 * (int64) (rank - 1)) / n);
-	}
 }
 
 /* The 125 segments of the program's map (NULL where no rule matches). */
@@ -136,6 +184,51 @@ SegmentTable(const char *program)
 	return segments;
 }
 
+/* The members read so far. */
+typedef struct MemberReader
+{
+	RfmMember  *members;
+	int			n;
+	int			size;
+	bool		exact;			/* some spend does not fit monetary_e4 */
+} MemberReader;
+
+/* A row of rfm_window: a scored member's figures (values copied). */
+static void
+ReadMember(const Datum *v, const bool *isnull, void *arg)
+{
+	MemberReader *r = (MemberReader *) arg;
+	RfmMember  *m;
+
+	if (r->n == r->size)
+	{
+		r->size *= 2;
+		r->members = repalloc_huge(r->members, sizeof(RfmMember) * r->size);
+	}
+	m = &r->members[r->n++];
+	m->member_id = datumCopy(v[W_MEMBER], false, -1);
+	m->recency_days = DatumGetInt32(v[W_RECENCY]);
+	m->frequency = DatumGetInt32(v[W_FREQUENCY]);
+	m->monetary = datumCopy(v[W_MONETARY], false, -1);
+	m->last_order_at = DatumGetTimestampTz(v[W_LAST_ORDER]);
+	if (!MonetaryScaled(m->monetary, &m->monetary_e4))
+		r->exact = true;
+	if (r->n % 100000 == 0)
+		CHECK_FOR_INTERRUPTS();
+}
+
+/* Every member with orders in the window. */
+static RfmMember *
+ReadMembers(Datum *args, int *n, bool *exact)
+{
+	MemberReader r = {palloc(sizeof(RfmMember) * 1024), 0, 1024, false};
+
+	LoyaltyStream(&rfm_window, args, NULL, ReadMember, &r);
+	*n = r.n;
+	*exact = r.exact;
+	return r.members;
+}
+
 PG_FUNCTION_INFO_V1(loyalty_score_rfm);
 /* loyalty.score_rfm(program, as_of, window) returns the members scored. */
 Datum
@@ -146,12 +239,11 @@ loyalty_score_rfm(PG_FUNCTION_ARGS)
 	Interval   *window;
 	LoyaltyProgram prog;
 	RfmMember  *members;
-	RfmMember **sorted;
 	Datum	   *segments;
 	Datum		args[3];
 	int			n;
 	int64		written;
-	bool		exact = false;
+	bool		exact;
 
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -176,31 +268,17 @@ loyalty_score_rfm(PG_FUNCTION_ARGS)
 	args[0] = CStringGetTextDatum(code);
 	args[1] = TimestampTzGetDatum(as_of);
 	args[2] = PointerGetDatum(window);
-	LoyaltyRun(&rfm_aggregates, args, NULL, SPI_OK_SELECT);
-	n = (int) SPI_processed;
-	members = palloc(sizeof(RfmMember) * Max(n, 1));
-	sorted = palloc(sizeof(RfmMember *) * Max(n, 1));
-	for (int i = 0; i < n; i++)
-	{
-		members[i].member_id = LoyaltyGetDatum(i, 1);
-		RfmIdBytes(members[i].member_id, &members[i].id, &members[i].id_len);
-		members[i].recency_days = LoyaltyGetInt32(i, 2);
-		members[i].frequency = LoyaltyGetInt32(i, 3);
-		members[i].monetary = LoyaltyGetDatum(i, 4);
-		members[i].last_order_at = DatumGetTimestampTz(LoyaltyGetDatum(i, 5));
-		if (!MonetaryScaled(members[i].monetary, &members[i].monetary_e4))
-			exact = true;
-		sorted[i] = &members[i];
-	}
+	members = ReadMembers(args, &n, &exact);
 	ereport(NOTICE,
 			(errmsg("loyalty: score_rfm %s: %d members with orders in the window", code, n)));
 
-	ScoreDimension(sorted, n, RecencyWorstFirst, offsetof(RfmMember, r));
-	ScoreDimension(sorted, n, FrequencyWorstFirst, offsetof(RfmMember, f));
-	ScoreDimension(sorted, n, exact ? MonetaryWorstFirstExact : MonetaryWorstFirst,
-				   offsetof(RfmMember, m));
+	ScoreDimension(members, n, RecencyKey, offsetof(RfmMember, r));
+	ScoreDimension(members, n, FrequencyKey, offsetof(RfmMember, f));
+	if (exact)
+		ScoreMonetaryExact(members, n);
+	else
+		ScoreDimension(members, n, MonetaryKey, offsetof(RfmMember, m));
 	CHECK_FOR_INTERRUPTS();
-
 	written = RfmStore(code, as_of, window, members, n, segments);
 	ereport(NOTICE,
 			(errmsg("loyalty: score_rfm %s: " INT64_FORMAT " score rows written", code, written)));

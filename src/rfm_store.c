@@ -3,18 +3,22 @@
  *		Stores a scoring pass in loyalty.rfm_score, writing only the members
  *		whose figures changed, and records the pass in loyalty.rfm_pass.
  *
- * The program's stored scores are read, both sides are sorted by member
- * id and merged: new and changed members go to one upsert, members no
- * longer scored are deleted.  Recency in days is not stored (the view
- * loyalty.member_rfm works it out against the pass's time), so a nightly
- * pass rewrites the members who ordered, whose orders left the window or
- * whose score crossed a quintile boundary, not the whole table.
+ * The scored members go into a hash table by member id; the program's
+ * stored scores are streamed past it and each is looked up: changed
+ * members go to one upsert, members no longer scored are deleted, and the
+ * members not found among the stored are new (upserted too).
+ * Recency in days is not stored (the view loyalty.member_rfm works it out
+ * against the pass's time), so a nightly pass rewrites the members who
+ * ordered, whose orders left the window or whose score crossed a quintile
+ * boundary, not the whole table.
  */
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
@@ -29,6 +33,12 @@ static LoyaltyQuery stored_scores = {
 	"SELECT member_id, last_order_at, frequency, monetary, rfm, segment"
 	"  FROM loyalty.rfm_score WHERE program = $1",
 	1, {TEXTOID}
+};
+
+/* Its columns. */
+enum
+{
+	S_MEMBER, S_LAST_ORDER, S_FREQUENCY, S_MONETARY, S_RFM, S_SEGMENT, S_COLUMNS
 };
 
 static LoyaltyQuery scores_upsert = {
@@ -58,18 +68,45 @@ static LoyaltyQuery pass_record = {
 	5, {TEXTOID, TIMESTAMPTZOID, INTERVALOID, INT8OID, INT8OID}
 };
 
-/* A member's scores as the last pass stored them. */
+/* A member id's bytes. */
+typedef struct MemberKey
+{
+	const char *id;
+	int			len;
+} MemberKey;
+
+/* A member's scores as the last pass stored them (values of a streamed row). */
 typedef struct StoredScore
 {
 	Datum		member_id;		/* text */
-	const char *id;				/* its bytes and length */
-	int			id_len;
 	TimestampTz last_order_at;
 	int32		frequency;
 	Datum		monetary;		/* numeric */
 	Rfm			rfm;
 	Datum		segment;		/* text, 0 when NULL */
 } StoredScore;
+
+/* A hash table entry: a scored member's id and place in the members array. */
+typedef struct MemberEntry
+{
+	MemberKey	key;
+	uint32		hash;
+	int32		member;
+	char		status;			/* for simplehash */
+} MemberEntry;
+
+#define SH_PREFIX members
+#define SH_ELEMENT_TYPE MemberEntry
+#define SH_KEY_TYPE MemberKey
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) hash_bytes((const unsigned char *) (k).id, (k).len)
+#define SH_EQUAL(tb, a, b) ((a).len == (b).len && memcmp((a).id, (b).id, (a).len) == 0)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) ((a)->hash)
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
 
 /* Rows waiting for the next upsert and the next delete. */
 typedef struct ScoreWrites
@@ -88,59 +125,19 @@ typedef struct ScoreWrites
 	int64		written;
 } ScoreWrites;
 
-void
-RfmIdBytes(Datum member_id, const char **id, int *id_len)
-{
-	text	   *t = DatumGetTextPP(member_id);
-
-	*id = VARDATA_ANY(t);
-	*id_len = VARSIZE_ANY_EXHDR(t);
-}
-
-/* Member ids in byte order (any fixed order serves a merge). */
-static int
-CompareIds(const char *a, int la, const char *b, int lb)
-{
-	int			c = memcmp(a, b, Min(la, lb));
-
-	return c != 0 ? c : (la > lb) - (la < lb);
-}
-
-static int
-CompareMembers(const void *a, const void *b)
-{
-	const RfmMember *ma = *(RfmMember *const *) a;
-	const RfmMember *mb = *(RfmMember *const *) b;
-
-	return CompareIds(ma->id, ma->id_len, mb->id, mb->id_len);
-}
-
-static int
-CompareStored(const void *a, const void *b)
-{
-	const StoredScore *sa = (const StoredScore *) a;
-	const StoredScore *sb = (const StoredScore *) b;
-
-	return CompareIds(sa->id, sa->id_len, sb->id, sb->id_len);
-}
-
-static bool
-SameText(Datum a, Datum b)
-{
-	const char *pa,
-			   *pb;
-	int			la,
-				lb;
-
-	RfmIdBytes(a, &pa, &la);
-	RfmIdBytes(b, &pb, &lb);
-	return la == lb && memcmp(pa, pb, la) == 0;
-}
-
 static Datum
 SegmentOf(const ScoreWrites *w, const RfmMember *mem)
 {
 	return w->segments[(mem->r - 1) * 25 + (mem->f - 1) * 5 + (mem->m - 1)];
+}
+
+static MemberKey
+KeyOf(Datum member_id)
+{
+	text	   *t = DatumGetTextPP(member_id);
+	MemberKey	key = {VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)};
+
+	return key;
 }
 
 static bool
@@ -150,31 +147,77 @@ ScoreChanged(const ScoreWrites *w, const RfmMember *mem, const StoredScore *old)
 		old->frequency != mem->frequency ||
 		old->rfm != RfmMake(mem->r, mem->f, mem->m) ||
 		old->segment == (Datum) 0 ||
-		!SameText(old->segment, SegmentOf(w, mem)) ||
+		!datum_image_eq(old->segment, SegmentOf(w, mem), false, -1) ||
 		!DatumGetBool(DirectFunctionCall2(numeric_eq, old->monetary, mem->monetary));
 }
 
-/* The program's stored scores, sorted by member id. */
-static StoredScore *
-StoredScores(const char *program, int *n)
+/* The members by id. */
+static members_hash *
+MembersById(const RfmMember *members, int n)
 {
-	StoredScore *stored;
+	members_hash *by_id = members_create(CurrentMemoryContext, Max(n, 16), NULL);
 
-	LoyaltyRun(&stored_scores, (Datum[]) {CStringGetTextDatum(program)}, NULL, SPI_OK_SELECT);
-	*n = (int) SPI_processed;
-	stored = palloc(sizeof(StoredScore) * Max(*n, 1));
-	for (int i = 0; i < *n; i++)
+	for (int i = 0; i < n; i++)
 	{
-		stored[i].member_id = LoyaltyGetDatum(i, 1);
-		RfmIdBytes(stored[i].member_id, &stored[i].id, &stored[i].id_len);
-		stored[i].last_order_at = DatumGetTimestampTz(LoyaltyGetDatum(i, 2));
-		stored[i].frequency = LoyaltyGetInt32(i, 3);
-		stored[i].monetary = LoyaltyGetDatum(i, 4);
-		stored[i].rfm = DatumGetRfm(LoyaltyGetDatum(i, 5));
-		stored[i].segment = LoyaltyIsNull(i, 6) ? (Datum) 0 : LoyaltyGetDatum(i, 6);
+		bool		found;
+
+		members_insert(by_id, KeyOf(members[i].member_id), &found)->member = i;
 	}
-	qsort(stored, *n, sizeof(StoredScore), CompareStored);
-	return stored;
+	return by_id;
+}
+
+/* What the stored scores tell, gathered while they are read. */
+typedef struct StoredCompare
+{
+	ScoreWrites *w;
+	const RfmMember *members;
+	members_hash *by_id;
+	bool	   *found;			/* per member: it has stored scores */
+	int		   *changed;		/* members whose scores changed */
+	int			nchanged;
+	Datum	   *dropped;		/* stored members not scored now (ids copied) */
+	int			ndropped;
+	int			dropped_size;
+	int64		compared;
+} StoredCompare;
+
+/* A row of stored_scores, compared with the member's new scores. */
+static void
+CompareStored(const Datum *v, const bool *isnull, void *arg)
+{
+	StoredCompare *c = (StoredCompare *) arg;
+	StoredScore old;
+	MemberEntry *e;
+
+	old.member_id = v[S_MEMBER];
+	old.last_order_at = DatumGetTimestampTz(v[S_LAST_ORDER]);
+	old.frequency = DatumGetInt32(v[S_FREQUENCY]);
+	old.monetary = v[S_MONETARY];
+	old.rfm = DatumGetRfm(v[S_RFM]);
+	old.segment = isnull[S_SEGMENT] ? (Datum) 0 : v[S_SEGMENT];
+	e = members_lookup(c->by_id, KeyOf(old.member_id));
+	if (e == NULL)
+	{
+		if (c->ndropped == c->dropped_size)
+		{
+			c->dropped_size *= 2;
+			c->dropped = repalloc_huge(c->dropped, sizeof(Datum) * c->dropped_size);
+		}
+		c->dropped[c->ndropped++] = datumCopy(old.member_id, false, -1);
+	}
+	else
+	{
+		c->found[e->member] = true;
+		if (ScoreChanged(c->w, &c->members[e->member], &old))
+			c->changed[c->nchanged++] = e->member;
+	}
+	if (++c->compared % RFM_WRITE_BATCH == 0)
+	{
+		ereport(NOTICE,
+				(errmsg("loyalty: score_rfm %s: " INT64_FORMAT " stored scores compared",
+						c->w->program, c->compared)));
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 static void
@@ -220,50 +263,34 @@ WriteScore(ScoreWrites *w, const RfmMember *mem)
 }
 
 static void
-DeleteScore(ScoreWrites *w, const StoredScore *old)
+DeleteScore(ScoreWrites *w, Datum member_id)
 {
-	w->deleted[w->ndeleted++] = old->member_id;
+	w->deleted[w->ndeleted++] = member_id;
 	if (w->ndeleted == RFM_WRITE_BATCH)
 		FlushWrites(w);
 }
 
 int64
-RfmStore(const char *program, TimestampTz as_of, Interval *window, RfmMember *members, int n,
+RfmStore(const char *program, TimestampTz as_of, Interval *window, const RfmMember *members, int n,
 		 Datum *segments)
 {
 	ScoreWrites *w = palloc0(sizeof(ScoreWrites));
-	RfmMember **by_id = palloc(sizeof(RfmMember *) * Max(n, 1));
-	int			nstored;
-	StoredScore *stored = StoredScores(program, &nstored);
-	int			i = 0,
-				j = 0;
+	StoredCompare c = {w, members, MembersById(members, n), palloc0(sizeof(bool) * Max(n, 1)),
+	palloc(sizeof(int) * Max(n, 1)), 0, palloc(sizeof(Datum) * 1024), 0, 1024, 0};
 	int64		written;
 	Datum		args[5];
 
 	w->program = program;
 	w->segments = segments;
-	for (int k = 0; k < n; k++)
-		by_id[k] = &members[k];
-	qsort(by_id, n, sizeof(RfmMember *), CompareMembers);
-
-	while (i < n || j < nstored)
-	{
-		int			c = i >= n ? 1 : j >= nstored ? -1 :
-			CompareIds(by_id[i]->id, by_id[i]->id_len, stored[j].id, stored[j].id_len);
-
-		if (c > 0)
-		{
-			DeleteScore(w, &stored[j++]);	/* no longer scored */
-			continue;
-		}
-		if (c < 0 || ScoreChanged(w, by_id[i], &stored[j]))
-			WriteScore(w, by_id[i]);
-		if (c == 0)
-			j++;
-		if (++i % RFM_WRITE_BATCH == 0)
-			ereport(NOTICE,
-					(errmsg("loyalty: score_rfm %s: %d of %d members compared", program, i, n)));
-	}
+	LoyaltyStream(&stored_scores, (Datum[]) {CStringGetTextDatum(program)}, NULL, CompareStored, &c);
+	members_destroy(c.by_id);
+	for (int i = 0; i < c.nchanged; i++)
+		WriteScore(w, &members[c.changed[i]]);
+	for (int i = 0; i < n; i++)
+		if (!c.found[i])
+			WriteScore(w, &members[i]);	/* new */
+	for (int i = 0; i < c.ndropped; i++)
+		DeleteScore(w, c.dropped[i]);	/* no longer scored */
 	FlushWrites(w);
 	written = w->written;
 

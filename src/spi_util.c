@@ -8,21 +8,18 @@
  */
 #include "postgres.h"
 
+#include "nodes/params.h"
+#include "tcop/dest.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
 #include "spi_util.h"
 
-/*
- * Runs a query with its arguments and checks the SPI return code, so a
- * caller can trust SPI_tuptable afterwards.
- */
-int
-LoyaltyRun(LoyaltyQuery *query, Datum *values, const char *nulls, int expected_rc)
+/* The query's plan, prepared and kept on first use. */
+static SPIPlanPtr
+LoyaltyPlan(LoyaltyQuery *query)
 {
-	int			rc;
-
 	if (query->plan == NULL)
 	{
 		SPIPlanPtr	plan = SPI_prepare_cursor(query->sql, query->nargs, query->argtypes,
@@ -35,13 +32,89 @@ LoyaltyRun(LoyaltyQuery *query, Datum *values, const char *nulls, int expected_r
 			elog(ERROR, "loyalty: could not keep plan for \"%s\"", query->sql);
 		query->plan = plan;
 	}
+	return query->plan;
+}
 
-	rc = SPI_execute_plan(query->plan, values, nulls, false, 0);
+/*
+ * Runs a query with its arguments and checks the SPI return code, so a
+ * caller can trust SPI_tuptable afterwards.
+ */
+int
+LoyaltyRun(LoyaltyQuery *query, Datum *values, const char *nulls, int expected_rc)
+{
+	int			rc;
+
+	rc = SPI_execute_plan(LoyaltyPlan(query), values, nulls, false, 0);
 	if (rc != expected_rc)
 		elog(ERROR, "loyalty: \"%s\" returned %s, expected %s",
 			 query->sql, SPI_result_code_string(rc),
 			 SPI_result_code_string(expected_rc));
 	return rc;
+}
+
+/* Passes each result row of a streamed query to its callback. */
+typedef struct RowReceiver
+{
+	DestReceiver pub;
+	LoyaltyRowFn fn;
+	void	   *arg;
+	MemoryContext context;		/* the caller's, where the callback runs */
+	uint64		rows;
+} RowReceiver;
+
+static bool
+RowReceive(TupleTableSlot *slot, DestReceiver *self)
+{
+	RowReceiver *r = (RowReceiver *) self;
+	MemoryContext old = MemoryContextSwitchTo(r->context);
+
+	slot_getallattrs(slot);
+	r->fn(slot->tts_values, slot->tts_isnull, r->arg);
+	r->rows++;
+	MemoryContextSwitchTo(old);
+	return true;
+}
+
+static void
+RowStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+RowShutdown(DestReceiver *self)
+{
+}
+
+/*
+ * Runs a query and hands each row's values to fn (with arg), without
+ * collecting the rows in SPI_tuptable: for results of a million rows.
+ * fn runs in the caller's memory context and may not run statements; what
+ * it keeps of a row's values it must copy.  Returns the rows.
+ */
+uint64
+LoyaltyStream(LoyaltyQuery *query, Datum *values, const char *nulls, LoyaltyRowFn fn, void *arg)
+{
+	RowReceiver receiver = {{RowReceive, RowStartup, RowShutdown, RowShutdown, DestNone},
+	fn, arg, CurrentMemoryContext, 0};
+	ParamListInfo params = makeParamList(query->nargs);
+	SPIExecuteOptions options = {0};
+	int			rc;
+
+	for (int i = 0; i < query->nargs; i++)
+	{
+		params->params[i].value = values[i];
+		params->params[i].isnull = nulls != NULL && nulls[i] == 'n';
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = query->argtypes[i];
+	}
+	options.params = params;
+	options.dest = (DestReceiver *) &receiver;
+	/* A SELECT sending its rows elsewhere than SPI reports SPI_OK_UTILITY. */
+	rc = SPI_execute_plan_extended(LoyaltyPlan(query), &options);
+	if (rc != SPI_OK_UTILITY)
+		elog(ERROR, "loyalty: \"%s\" returned %s, expected SPI_OK_UTILITY",
+			 query->sql, SPI_result_code_string(rc));
+	return receiver.rows;
 }
 
 bool

@@ -34,6 +34,12 @@ typedef struct LoyaltyQuery
 extern int	LoyaltyRun(LoyaltyQuery *query, Datum *values, const char *nulls,
 					   int expected_rc);
 
+/* Called with each row's values (and nulls) of a streamed query. */
+typedef void (*LoyaltyRowFn) (const Datum *values, const bool *isnull, void *arg);
+
+extern uint64 LoyaltyStream(LoyaltyQuery *query, Datum *values, const char *nulls,
+							LoyaltyRowFn fn, void *arg);
+
 extern bool LoyaltyIsNull(int row, int col);
 extern int64 LoyaltyGetInt64(int row, int col);
 extern int32 LoyaltyGetInt32(int row, int col);

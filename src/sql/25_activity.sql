@@ -13,6 +13,11 @@
 -- (which then delete those day rows).  The totals of a window (after, upto]
 -- are: all time, less the folded days, less the day rows outside the window,
 -- less the orders of its edge days that fall outside it, read one by one.
+--
+-- A day row holds the orders of (midnight, next midnight] UTC, closed at
+-- its end like the windows, so that a window starting or ending at
+-- midnight (a nightly pass) is made of whole days: an order at exactly
+-- midnight belongs to the day that ends then.
 
 CREATE TABLE @extschema@.activity_total (
     program         text NOT NULL,
@@ -38,6 +43,15 @@ CREATE TABLE @extschema@.activity_day (
 );
 COMMENT ON TABLE @extschema@.activity_day IS
     'Each member''s counted orders per UTC day after the program''s horizon (and late changes to days before it)';
+COMMENT ON COLUMN @extschema@.activity_day.day IS 'UTC day: orders of (its midnight, the next midnight], see loyalty.activity_day_of';
+
+-- The day row of an order time: the UTC day whose (midnight, next midnight]
+-- holds it (the C twin is ActivityDayOf in activity.c).
+CREATE FUNCTION @extschema@.activity_day_of(t timestamptz) RETURNS date
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT ((t AT TIME ZONE 'UTC') - interval '1 microsecond')::date $$;
+COMMENT ON FUNCTION @extschema@.activity_day_of(timestamptz) IS
+    'The UTC day of loyalty.activity_day that holds an order time: (midnight, next midnight], closed at the end';
 
 CREATE TABLE @extschema@.activity_before (
     program         text NOT NULL,
@@ -94,12 +108,12 @@ CREATE TRIGGER activity_delete AFTER DELETE ON @extschema@.order_earning
 -- Every member's counted orders in (after, upto].  Inlined into the caller's
 -- query, so that with known bounds the day rows are read by index ranges and
 -- the edge-day orders by member.  The fast path needs the horizon before the
--- UTC day of after and the window to span two days or more; otherwise the
--- orders are read.  What lies outside the window: the folded days (one row
--- per member), the day rows before the first day and after the last, and
--- the orders of the first day up to after and of the last day after upto
--- (found through the members with a row on those days; for a window ending
--- now, or starting at midnight, there are none to read).
+-- UTC day of after (first) and after < upto; otherwise the orders are read.
+-- last, the day row holding upto, is activity_day_of(upto).  What lies
+-- outside the window: the folded days (one row per member), the day rows
+-- before first and after last, the orders of day first up to after (none
+-- when after is a midnight) and those of day last after upto (none when
+-- upto is a midnight), found through the members with a row on that day.
 CREATE FUNCTION @extschema@.member_activity(program text, after timestamptz, upto timestamptz)
 RETURNS TABLE (member_id text, orders bigint, net_spend numeric, last_order_at timestamptz)
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -121,28 +135,30 @@ AS $$
                 UNION ALL
                 SELECT d.member_id, d.orders, d.net_spend
                   FROM loyalty.activity_day d
-                 WHERE d.program = member_activity.program AND d.day > (upto AT TIME ZONE 'UTC')::date
+                 WHERE d.program = member_activity.program AND d.day > loyalty.activity_day_of(upto)
                 UNION ALL
                 SELECT o.member_id, 1, o.net
                   FROM loyalty.activity_day d
                   JOIN loyalty.counted_order o ON o.program = d.program AND o.member_id = d.member_id
                  WHERE d.program = member_activity.program AND d.day = (after AT TIME ZONE 'UTC')::date
-                   AND o.ordered_at >= ((after AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC')
+                   AND (after AT TIME ZONE 'UTC') > (after AT TIME ZONE 'UTC')::date
+                   AND o.ordered_at > ((after AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC')
                    AND o.ordered_at <= after
                 UNION ALL
                 SELECT o.member_id, 1, o.net
                   FROM loyalty.activity_day d
                   JOIN loyalty.counted_order o ON o.program = d.program AND o.member_id = d.member_id
-                 WHERE d.program = member_activity.program AND d.day = (upto AT TIME ZONE 'UTC')::date
+                 WHERE d.program = member_activity.program AND d.day = loyalty.activity_day_of(upto)
+                   AND (upto AT TIME ZONE 'UTC') > (upto AT TIME ZONE 'UTC')::date
                    AND o.ordered_at > upto
-                   AND o.ordered_at < (((upto AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC')
+                   AND o.ordered_at <= (((upto AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC')
                ) y
          GROUP BY y.member_id
       ) x ON x.member_id = t.member_id
      WHERE t.program = member_activity.program
        AND (SELECT coalesce(max(h.through), '-infinity') FROM loyalty.activity_horizon h
              WHERE h.program = member_activity.program) < (after AT TIME ZONE 'UTC')::date
-       AND (after AT TIME ZONE 'UTC')::date < (upto AT TIME ZONE 'UTC')::date
+       AND after < upto
        AND t.orders - coalesce(b.orders, 0) - coalesce(x.orders, 0) > 0
     UNION ALL
     SELECT o.member_id, count(*), sum(o.net), max(o.ordered_at)
@@ -150,7 +166,7 @@ AS $$
      WHERE o.program = member_activity.program
        AND NOT ((SELECT coalesce(max(h.through), '-infinity') FROM loyalty.activity_horizon h
                   WHERE h.program = member_activity.program) < (after AT TIME ZONE 'UTC')::date
-                AND (after AT TIME ZONE 'UTC')::date < (upto AT TIME ZONE 'UTC')::date)
+                AND after < upto)
        AND o.ordered_at > after AND o.ordered_at <= upto
      GROUP BY o.member_id
 $$;
@@ -176,13 +192,14 @@ BEGIN
     DELETE FROM @extschema@.activity_day a WHERE a.program = rebuild_activity.program;
     DELETE FROM @extschema@.activity_before a WHERE a.program = rebuild_activity.program;
     WITH counted AS MATERIALIZED (
-        SELECT o.member_id, (o.ordered_at AT TIME ZONE 'UTC')::date AS day, o.ordered_at, o.net
+        SELECT o.member_id, @extschema@.activity_day_of(o.ordered_at) AS day, o.ordered_at, o.net
           FROM @extschema@.counted_order o
          WHERE o.program = rebuild_activity.program
     ), days AS (
         INSERT INTO @extschema@.activity_day (program, day, member_id, orders, net_spend)
         SELECT rebuild_activity.program, c.day, c.member_id, count(*), sum(c.net)
           FROM counted c GROUP BY c.day, c.member_id
+         ORDER BY c.day, c.member_id    -- stored by day, as the trigger writes them over time
     )
     INSERT INTO @extschema@.activity_total (program, member_id, orders, net_spend, last_order_at)
     SELECT rebuild_activity.program, c.member_id, count(*), sum(c.net), max(c.ordered_at)
