@@ -15,7 +15,8 @@
 #
 # Prints, for each pass: seconds for loyalty, seconds for plain SQL, the
 # ratio, and whether both gave the same result for every member; and the
-# read side alone: loyalty.member_activity() against the plain aggregate.
+# read side alone: loyalty.member_activity() against the plain aggregate,
+# for a window from midnight to midnight and one with edges inside a day.
 # score_rfm runs as a nightly job would (yesterday's scores in place);
 # recalculate_tiers twice: from no tiers (every member written) and the next
 # night (tiers in place, the grace rules deciding).
@@ -93,6 +94,24 @@ SELECT member_id, count(*) AS orders, sum(round((amount - refunded_amount) * fx_
  GROUP BY member_id;")
 read_diff=$(psql_q -d "$DB" -At -c "
 SELECT count(*) FROM read_loyalty l FULL JOIN read_plain p USING (member_id)
+ WHERE (l.orders, l.net_spend, l.last_order_at) IS DISTINCT FROM (p.orders, p.net_spend, p.last_order_at)")
+
+# A window whose edges fall inside a day (as of 02:30): the orders of its
+# first day up to its start are read one by one.
+AS_OF_MID="'2025-02-03 02:30+00'"
+log "the read side with edges inside a day (as of 02:30)"
+read_mid_loyalty=$(timed "CREATE TABLE read_mid_loyalty AS
+SELECT * FROM loyalty.member_activity('bench', $AS_OF_MID::timestamptz - interval '365 days', $AS_OF_MID);")
+read_mid_plain=$(timed "CREATE TABLE read_mid_plain AS
+SELECT member_id, count(*) AS orders, sum(round((amount - refunded_amount) * fx_rate, 4)) AS net_spend,
+       max(ordered_at) AS last_order_at
+  FROM loyalty.order_earning
+ WHERE program = 'bench' AND member_id IS NOT NULL AND NOT closed AND amount > 0
+   AND refunded_amount < amount AND fx_rate IS NOT NULL
+   AND ordered_at > $AS_OF_MID::timestamptz - interval '365 days' AND ordered_at <= $AS_OF_MID::timestamptz
+ GROUP BY member_id;")
+read_mid_diff=$(psql_q -d "$DB" -At -c "
+SELECT count(*) FROM read_mid_loyalty l FULL JOIN read_mid_plain p USING (member_id)
  WHERE (l.orders, l.net_spend, l.last_order_at) IS DISTINCT FROM (p.orders, p.net_spend, p.last_order_at)")
 
 log "score_rfm against a plain SQL window-function query with the same scores and segments"
@@ -232,6 +251,8 @@ printf 'activity rebuild   %8.2f s (once; the trigger keeps it after)\n' "$rebui
 printf 'first pass (fold)  %8.2f s (score_rfm the day before: folds all days before the window)\n' "$first_pass"
 printf 'window read        loyalty %8.2f s   plain SQL %8.2f s   ratio %sx   differing members %s\n' \
 	"$read_loyalty" "$read_plain" "$(ratio "$read_loyalty" "$read_plain")" "$read_diff"
+printf 'window read, 02:30 loyalty %8.2f s   plain SQL %8.2f s   ratio %sx   differing members %s\n' \
+	"$read_mid_loyalty" "$read_mid_plain" "$(ratio "$read_mid_loyalty" "$read_mid_plain")" "$read_mid_diff"
 printf 'score_rfm          loyalty %8.2f s   plain SQL %8.2f s   ratio %sx   differing members %s\n' \
 	"$rfm_loyalty" "$rfm_plain" "$(ratio "$rfm_loyalty" "$rfm_plain")" "$rfm_diff"
 printf '                   (score rows the nightly pass wrote: %s of %s)\n' "$rfm_written" "$scored"

@@ -70,6 +70,9 @@ SELECT id - min(id) OVER () AS n, kind, points, balance_after, ref, order_id, re
 
 SELECT * FROM loyalty.verify('docs_shop');
 
+SELECT loyalty.activity_day_of('2024-03-01 00:00+00') AS at_midnight,
+       loyalty.activity_day_of('2024-03-01 00:00:01+00') AS just_after;
+
 SELECT member_id, orders, net_spend, last_order_at
   FROM loyalty.member_activity('docs_shop', '2024-01-01', '2024-03-20') ORDER BY member_id;
 
