@@ -70,6 +70,10 @@ CREATE TABLE @extschema@.activity_horizon (
 COMMENT ON TABLE @extschema@.activity_horizon IS
     'Per program, the last UTC day folded into loyalty.activity_before';
 
+-- The orders of a time range: the parts of a window's edge days that lie
+-- outside it, read by member_activity.
+CREATE INDEX order_earning_time_idx ON @extschema@.order_earning (program, ordered_at);
+
 -- Not dumped by pg_dump: restoring loyalty.order_earning runs the trigger
 -- below, which builds them again (all days as day rows; the next pass folds).
 
@@ -106,14 +110,14 @@ CREATE TRIGGER activity_delete AFTER DELETE ON @extschema@.order_earning
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.activity_trigger();
 
 -- Every member's counted orders in (after, upto].  Inlined into the caller's
--- query, so that with known bounds the day rows are read by index ranges and
--- the edge-day orders by member.  The fast path needs the horizon before the
--- UTC day of after (first) and after < upto; otherwise the orders are read.
--- last, the day row holding upto, is activity_day_of(upto).  What lies
--- outside the window: the folded days (one row per member), the day rows
--- before first and after last, the orders of day first up to after (none
--- when after is a midnight) and those of day last after upto (none when
--- upto is a midnight), found through the members with a row on that day.
+-- query, so that with known bounds the day rows and the edge-day orders are
+-- read by index ranges.  The fast path needs the horizon before the UTC day
+-- of after (first) and after < upto; otherwise the orders are read.  last,
+-- the day row holding upto, is activity_day_of(upto).  What lies outside the
+-- window: the folded days (one row per member), the day rows before first
+-- and after last, the orders of day first up to after (none when after is a
+-- midnight) and those of day last after upto (none when upto is a
+-- midnight), by time (order_earning_time_idx).
 CREATE FUNCTION @extschema@.member_activity(program text, after timestamptz, upto timestamptz)
 RETURNS TABLE (member_id text, orders bigint, net_spend numeric, last_order_at timestamptz)
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -138,17 +142,15 @@ AS $$
                  WHERE d.program = member_activity.program AND d.day > loyalty.activity_day_of(upto)
                 UNION ALL
                 SELECT o.member_id, 1, o.net
-                  FROM loyalty.activity_day d
-                  JOIN loyalty.counted_order o ON o.program = d.program AND o.member_id = d.member_id
-                 WHERE d.program = member_activity.program AND d.day = (after AT TIME ZONE 'UTC')::date
+                  FROM loyalty.counted_order o
+                 WHERE o.program = member_activity.program
                    AND (after AT TIME ZONE 'UTC') > (after AT TIME ZONE 'UTC')::date
                    AND o.ordered_at > ((after AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC')
                    AND o.ordered_at <= after
                 UNION ALL
                 SELECT o.member_id, 1, o.net
-                  FROM loyalty.activity_day d
-                  JOIN loyalty.counted_order o ON o.program = d.program AND o.member_id = d.member_id
-                 WHERE d.program = member_activity.program AND d.day = loyalty.activity_day_of(upto)
+                  FROM loyalty.counted_order o
+                 WHERE o.program = member_activity.program
                    AND (upto AT TIME ZONE 'UTC') > (upto AT TIME ZONE 'UTC')::date
                    AND o.ordered_at > upto
                    AND o.ordered_at <= (((upto AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC')
