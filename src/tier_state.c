@@ -20,6 +20,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -73,15 +74,15 @@
 	" ORDER BY m.member_id"
 
 /*
- * Every member of the program, its tier state and its value, in member
- * order (byte order: comparing a million ids by the locale's rules would
- * cost seconds and buy nothing here).
+ * Every member of the program, its tier state and its value, in no
+ * particular order (each member is decided alone; the changes are written
+ * in one statement).
  */
 #define ALL_MEMBERS(basis) \
 	"SELECT m.member_id, m.tier, m.tier_below_since, m.tier_floor, m.tier_floor_until," \
 	"       coalesce(b.value, 0)" \
 	"  FROM loyalty.member m LEFT JOIN (" basis ") b USING (member_id)" \
-	" WHERE m.program = $1 ORDER BY m.member_id COLLATE \"C\""
+	" WHERE m.program = $1"
 
 static LoyaltyQuery member_basis[] = {
 	[TIER_BASIS_SPEND] = {MEMBER_SPEND("$4"), 4, {TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID}, true},
@@ -157,7 +158,7 @@ TierMemberMultiplier(const LoyaltyProgram *prog, const char *member_id, char **t
 	return TierMultiplier(prog->ladder, TierLevelNamed(prog->ladder, *tier));
 }
 
-/* Runs the ladder's basis query for one member, or for all (member_id NULL). */
+/* Runs the ladder's basis query for one member. */
 static void
 RunBasis(const LoyaltyProgram *prog, const char *member_id, TimestampTz as_of)
 {
@@ -166,19 +167,15 @@ RunBasis(const LoyaltyProgram *prog, const char *member_id, TimestampTz as_of)
 	args[0] = CStringGetTextDatum(prog->code);
 	args[1] = TimestampTzGetDatum(as_of);
 	args[2] = Int32GetDatum(prog->ladder->window_days);
-	if (member_id == NULL)
-		LoyaltyRun(&members_basis[prog->ladder->basis], args, NULL, SPI_OK_SELECT);
-	else
-	{
-		args[3] = CStringGetTextDatum(member_id);
-		LoyaltyRun(&member_basis[prog->ladder->basis], args, NULL, SPI_OK_SELECT);
-	}
+	args[3] = CStringGetTextDatum(member_id);
+	LoyaltyRun(&member_basis[prog->ladder->basis], args, NULL, SPI_OK_SELECT);
 }
 
 /* One member's pending change, gathered for a single write. */
 typedef struct TierChanges
 {
 	int			n;
+	int			size;
 	Datum	   *member_id;
 	Datum	   *from_tier;
 	bool	   *from_null;
@@ -191,22 +188,32 @@ typedef struct TierChanges
 	Datum	   *changed;
 } TierChanges;
 
+/* Sets each array of c to room for size changes (keeping those there). */
+static void
+TierChangesResize(TierChanges *c, int size)
+{
+#define RESIZE(field, type) \
+	c->field = c->field ? repalloc_huge(c->field, sizeof(type) * size) : palloc(sizeof(type) * size)
+	RESIZE(member_id, Datum);
+	RESIZE(from_tier, Datum);
+	RESIZE(from_null, bool);
+	RESIZE(to_tier, Datum);
+	RESIZE(reason, Datum);
+	RESIZE(reason_null, bool);
+	RESIZE(basis_value, Datum);
+	RESIZE(below_since, Datum);
+	RESIZE(below_null, bool);
+	RESIZE(changed, Datum);
+#undef RESIZE
+	c->size = size;
+}
+
 static TierChanges *
 TierChangesCreate(int capacity)
 {
 	TierChanges *c = palloc0(sizeof(TierChanges));
 
-	capacity = Max(capacity, 1);
-	c->member_id = palloc(sizeof(Datum) * capacity);
-	c->from_tier = palloc(sizeof(Datum) * capacity);
-	c->from_null = palloc(sizeof(bool) * capacity);
-	c->to_tier = palloc(sizeof(Datum) * capacity);
-	c->reason = palloc(sizeof(Datum) * capacity);
-	c->reason_null = palloc(sizeof(bool) * capacity);
-	c->basis_value = palloc(sizeof(Datum) * capacity);
-	c->below_since = palloc(sizeof(Datum) * capacity);
-	c->below_null = palloc(sizeof(bool) * capacity);
-	c->changed = palloc(sizeof(Datum) * capacity);
+	TierChangesResize(c, Max(capacity, 1));
 	return c;
 }
 
@@ -214,8 +221,11 @@ static void
 TierChangesAdd(TierChanges *c, const char *member_id, const char *from_tier, const char *to_tier,
 			   const char *reason, Datum basis_value, bool has_below, TimestampTz below_since)
 {
-	int			i = c->n++;
+	int			i;
 
+	if (c->n == c->size)
+		TierChangesResize(c, 2 * c->size);
+	i = c->n++;
 	c->member_id[i] = CStringGetTextDatum(member_id);
 	c->from_null[i] = from_tier == NULL;
 	c->from_tier[i] = from_tier ? CStringGetTextDatum(from_tier) : (Datum) 0;
@@ -330,51 +340,98 @@ RequireLadder(const LoyaltyProgram *prog)
 				 errhint("Set one with loyalty.set_tier_ladder().")));
 }
 
+/* A recalculation under way: the decisions so far. */
+typedef struct TierPass
+{
+	const LoyaltyProgram *prog;
+	TimestampTz as_of;
+	int64	   *counts;			/* members, upgraded, downgraded, grace started, unchanged */
+	TierChanges *changes;
+	char	   *last;			/* the last member id seen */
+} TierPass;
+
+static char *
+TextOrNull(const Datum *v, const bool *isnull, int i)
+{
+	return isnull[i] ? NULL : TextDatumGetCString(v[i]);
+}
+
 /*
- * Decides and writes the tiers of the members the last query returned
- * (member_id, tier, tier_below_since, tier_floor, tier_floor_until, value).
- * Adds to counts (members, upgraded, downgraded, grace started, unchanged);
- * returns the last member id seen, NULL when there was none.
+ * Decides one member's tier from a row (member_id, tier, tier_below_since,
+ * tier_floor, tier_floor_until, value) and keeps the change, if any.
+ */
+static void
+DecideMember(const Datum *v, const bool *isnull, void *arg)
+{
+	TierPass   *p = (TierPass *) arg;
+	const TierLadder *ladder = p->prog->ladder;
+	char	   *member_id = TextDatumGetCString(v[0]);
+	char	   *tier = TextOrNull(v, isnull, 1);
+	bool		has_below = !isnull[2];
+	TimestampTz below = has_below ? DatumGetTimestampTz(v[2]) : 0;
+	char	   *floor_tier = TextOrNull(v, isnull, 3);
+	bool		floor_on = floor_tier != NULL && !isnull[4] && DatumGetTimestampTz(v[4]) > p->as_of;
+	bool		had_below = has_below;
+	int			current = TierLevelNamed(ladder, tier);
+	int			next;
+	const char *reason;
+
+	reason = TierDecide(ladder, current, TierLevelFor(ladder, TierScaledValue(v[5])),
+						floor_on ? TierLevelNamed(ladder, floor_tier) : 0,
+						&has_below, &below, p->as_of, &next);
+	p->counts[0]++;
+	if (reason != NULL)
+		p->counts[strcmp(reason, "downgrade") == 0 ? 2 : 1]++;
+	else if (has_below && !had_below)
+		p->counts[3]++;
+	else
+		p->counts[4]++;
+	if (reason != NULL || has_below != had_below)
+		TierChangesAdd(p->changes, member_id, tier, TierLevelName(ladder, next), reason,
+					   datumCopy(v[5], false, -1), has_below, below);
+	p->last = member_id;
+	if (p->counts[0] % 10000 == 0)
+		CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * Decides and writes the tiers of the members the last query returned (rows
+ * as DecideMember reads them), adding to counts; returns the last member id
+ * seen, NULL when there was none.
  */
 static char *
 RecalculateRows(const LoyaltyProgram *prog, TimestampTz as_of, int64 *counts)
 {
-	TierChanges *changes = TierChangesCreate((int) SPI_processed);
-	char	   *last = NULL;
+	TierPass	p = {prog, as_of, counts, TierChangesCreate((int) SPI_processed), NULL};
+	SPITupleTable *rows = SPI_tuptable;
+	uint64		n = SPI_processed;
 
-	for (uint64 i = 0; i < SPI_processed; i++)
+	for (uint64 i = 0; i < n; i++)
 	{
-		char	   *member_id = LoyaltyGetText(i, 1);
-		char	   *tier = LoyaltyGetText(i, 2);
-		bool		has_below = !LoyaltyIsNull(i, 3);
-		TimestampTz below = has_below ? DatumGetTimestampTz(LoyaltyGetDatum(i, 3)) : 0;
-		char	   *floor_tier = LoyaltyGetText(i, 4);
-		bool		floor_on = floor_tier != NULL && !LoyaltyIsNull(i, 5) &&
-			DatumGetTimestampTz(LoyaltyGetDatum(i, 5)) > as_of;
-		Datum		value = LoyaltyGetDatum(i, 6);
-		bool		had_below = has_below;
-		int			current = TierLevelNamed(prog->ladder, tier);
-		int			next;
-		const char *reason;
+		Datum		v[6];
+		bool		isnull[6];
 
-		reason = TierDecide(prog->ladder, current, TierLevelFor(prog->ladder, TierScaledValue(value)),
-							floor_on ? TierLevelNamed(prog->ladder, floor_tier) : 0,
-							&has_below, &below, as_of, &next);
-		counts[0]++;
-		if (reason != NULL)
-			counts[strcmp(reason, "downgrade") == 0 ? 2 : 1]++;
-		else if (has_below && !had_below)
-			counts[3]++;
-		else
-			counts[4]++;
-		if (reason != NULL || has_below != had_below)
-			TierChangesAdd(changes, member_id, tier, TierLevelName(prog->ladder, next), reason,
-						   value, has_below, below);
-		last = member_id;
-		CHECK_FOR_INTERRUPTS();
+		heap_deform_tuple(rows->vals[i], rows->tupdesc, v, isnull);
+		DecideMember(v, isnull, &p);
 	}
-	TierChangesWrite(changes, prog->code, as_of);
-	return last;
+	TierChangesWrite(p.changes, prog->code, as_of);
+	return p.last;
+}
+
+/* The same for every member of the program, streamed from the basis query. */
+static void
+RecalculateAll(const LoyaltyProgram *prog, TimestampTz as_of, int64 *counts)
+{
+	TierPass	p = {prog, as_of, counts, TierChangesCreate(1024), NULL};
+	Datum		args[3];
+
+	args[0] = CStringGetTextDatum(prog->code);
+	args[1] = TimestampTzGetDatum(as_of);
+	args[2] = Int32GetDatum(prog->ladder->window_days);
+	LoyaltyStream(&members_basis[prog->ladder->basis], args, NULL, DecideMember, &p);
+	ereport(NOTICE,
+			(errmsg("loyalty: recalculate_tiers %s: " INT64_FORMAT " members", prog->code, counts[0])));
+	TierChangesWrite(p.changes, prog->code, as_of);
 }
 
 /* The summary row of a recalculation, with the last member first when asked. */
@@ -413,10 +470,7 @@ loyalty_recalculate_tiers(PG_FUNCTION_ARGS)
 	RequireLadder(&prog);
 	if (prog.ladder->basis != TIER_BASIS_POINTS)
 		ActivityFoldBefore(code, as_of - (TimestampTz) prog.ladder->window_days * USECS_PER_DAY);
-	RunBasis(&prog, NULL, as_of);
-	ereport(NOTICE,
-			(errmsg("loyalty: recalculate_tiers %s: " UINT64_FORMAT " members", code, SPI_processed)));
-	RecalculateRows(&prog, as_of, counts);
+	RecalculateAll(&prog, as_of, counts);
 	SPI_finish();
 	PG_RETURN_DATUM(SummaryRow(fcinfo, counts, false, NULL));
 }
