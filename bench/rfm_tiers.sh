@@ -81,38 +81,32 @@ first_pass=$(timed "SELECT loyalty.score_rfm('bench', $AS_OF::timestamptz - inte
 # before the next night; here it is done at once.
 psql_q -d "$DB" -c "VACUUM ANALYZE loyalty.activity_day, loyalty.activity_before, loyalty.rfm_score"
 
-log "the read side: member_activity() against the plain aggregate over the orders"
-read_loyalty=$(timed "CREATE TABLE read_loyalty AS
-SELECT * FROM loyalty.member_activity('bench', $AS_OF::timestamptz - interval '365 days', $AS_OF);")
-read_plain=$(timed "CREATE TABLE read_plain AS
+# The read side of a window ending at $2 (tables read_$1_loyalty and
+# read_$1_plain): prints "loyalty-seconds plain-seconds differing-members".
+read_side() {
+	local l p d
+	l=$(timed "CREATE TABLE read_$1_loyalty AS
+SELECT * FROM loyalty.member_activity('bench', $2::timestamptz - interval '365 days', $2);")
+	p=$(timed "CREATE TABLE read_$1_plain AS
 SELECT member_id, count(*) AS orders, sum(round((amount - refunded_amount) * fx_rate, 4)) AS net_spend,
        max(ordered_at) AS last_order_at
   FROM loyalty.order_earning
  WHERE program = 'bench' AND member_id IS NOT NULL AND NOT closed AND amount > 0
    AND refunded_amount < amount AND fx_rate IS NOT NULL
-   AND ordered_at > $AS_OF::timestamptz - interval '365 days' AND ordered_at <= $AS_OF::timestamptz
+   AND ordered_at > $2::timestamptz - interval '365 days' AND ordered_at <= $2::timestamptz
  GROUP BY member_id;")
-read_diff=$(psql_q -d "$DB" -At -c "
-SELECT count(*) FROM read_loyalty l FULL JOIN read_plain p USING (member_id)
+	d=$(psql_q -d "$DB" -At -c "
+SELECT count(*) FROM read_$1_loyalty l FULL JOIN read_$1_plain p USING (member_id)
  WHERE (l.orders, l.net_spend, l.last_order_at) IS DISTINCT FROM (p.orders, p.net_spend, p.last_order_at)")
+	echo "$l $p $d"
+}
 
+log "the read side: member_activity() against the plain aggregate over the orders"
+read -r read_loyalty read_plain read_diff <<<"$(read_side midnight "$AS_OF")"
 # A window whose edges fall inside a day (as of 02:30): the orders of its
-# first day up to its start are read one by one.
-AS_OF_MID="'2025-02-03 02:30+00'"
+# first day up to its start are read by time.
 log "the read side with edges inside a day (as of 02:30)"
-read_mid_loyalty=$(timed "CREATE TABLE read_mid_loyalty AS
-SELECT * FROM loyalty.member_activity('bench', $AS_OF_MID::timestamptz - interval '365 days', $AS_OF_MID);")
-read_mid_plain=$(timed "CREATE TABLE read_mid_plain AS
-SELECT member_id, count(*) AS orders, sum(round((amount - refunded_amount) * fx_rate, 4)) AS net_spend,
-       max(ordered_at) AS last_order_at
-  FROM loyalty.order_earning
- WHERE program = 'bench' AND member_id IS NOT NULL AND NOT closed AND amount > 0
-   AND refunded_amount < amount AND fx_rate IS NOT NULL
-   AND ordered_at > $AS_OF_MID::timestamptz - interval '365 days' AND ordered_at <= $AS_OF_MID::timestamptz
- GROUP BY member_id;")
-read_mid_diff=$(psql_q -d "$DB" -At -c "
-SELECT count(*) FROM read_mid_loyalty l FULL JOIN read_mid_plain p USING (member_id)
- WHERE (l.orders, l.net_spend, l.last_order_at) IS DISTINCT FROM (p.orders, p.net_spend, p.last_order_at)")
+read -r read_mid_loyalty read_mid_plain read_mid_diff <<<"$(read_side mid "'2025-02-03 02:30+00'")"
 
 log "score_rfm against a plain SQL window-function query with the same scores and segments"
 rfm_loyalty=$(timed "SELECT loyalty.score_rfm('bench', $AS_OF, '365 days');")
