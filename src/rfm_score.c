@@ -191,6 +191,7 @@ typedef struct MemberReader
 	int			n;
 	int			size;
 	bool		exact;			/* some spend does not fit monetary_e4 */
+	MemoryContext row;			/* one row's temporaries, reset for each */
 } MemberReader;
 
 /* A row of rfm_window: a scored member's figures (values copied). */
@@ -199,6 +200,7 @@ ReadMember(const Datum *v, const bool *isnull, void *arg)
 {
 	MemberReader *r = (MemberReader *) arg;
 	RfmMember  *m;
+	MemoryContext caller;
 
 	if (r->n == r->size)
 	{
@@ -211,8 +213,11 @@ ReadMember(const Datum *v, const bool *isnull, void *arg)
 	m->frequency = DatumGetInt32(v[W_FREQUENCY]);
 	m->monetary = datumCopy(v[W_MONETARY], false, -1);
 	m->last_order_at = DatumGetTimestampTz(v[W_LAST_ORDER]);
+	caller = MemoryContextSwitchTo(r->row);
 	if (!MonetaryScaled(m->monetary, &m->monetary_e4))
 		r->exact = true;
+	MemoryContextSwitchTo(caller);
+	MemoryContextReset(r->row);
 	if (r->n % 100000 == 0)
 		CHECK_FOR_INTERRUPTS();
 }
@@ -221,7 +226,8 @@ ReadMember(const Datum *v, const bool *isnull, void *arg)
 static RfmMember *
 ReadMembers(Datum *args, int *n, bool *exact)
 {
-	MemberReader r = {palloc(sizeof(RfmMember) * 1024), 0, 1024, false};
+	MemberReader r = {palloc(sizeof(RfmMember) * 1024), 0, 1024, false,
+	AllocSetContextCreate(CurrentMemoryContext, "loyalty rfm row", ALLOCSET_SMALL_SIZES)};
 
 	LoyaltyStream(&rfm_window, args, NULL, ReadMember, &r);
 	*n = r.n;

@@ -346,9 +346,19 @@ typedef struct TierPass
 	const LoyaltyProgram *prog;
 	TimestampTz as_of;
 	int64	   *counts;			/* members, upgraded, downgraded, grace started, unchanged */
-	TierChanges *changes;
-	char	   *last;			/* the last member id seen */
+	TierChanges *changes;		/* in the pass's memory context */
+	MemoryContext pass;
+	MemoryContext row;			/* one member's temporaries, reset for each */
 } TierPass;
+
+static TierPass
+TierPassStart(const LoyaltyProgram *prog, TimestampTz as_of, int64 *counts, int capacity)
+{
+	TierPass	p = {prog, as_of, counts, TierChangesCreate(capacity), CurrentMemoryContext,
+	AllocSetContextCreate(CurrentMemoryContext, "loyalty tier row", ALLOCSET_SMALL_SIZES)};
+
+	return p;
+}
 
 static char *
 TextOrNull(const Datum *v, const bool *isnull, int i)
@@ -365,6 +375,7 @@ DecideMember(const Datum *v, const bool *isnull, void *arg)
 {
 	TierPass   *p = (TierPass *) arg;
 	const TierLadder *ladder = p->prog->ladder;
+	MemoryContext caller = MemoryContextSwitchTo(p->row);
 	char	   *member_id = TextDatumGetCString(v[0]);
 	char	   *tier = TextOrNull(v, isnull, 1);
 	bool		has_below = !isnull[2];
@@ -387,9 +398,13 @@ DecideMember(const Datum *v, const bool *isnull, void *arg)
 	else
 		p->counts[4]++;
 	if (reason != NULL || has_below != had_below)
+	{
+		MemoryContextSwitchTo(p->pass);
 		TierChangesAdd(p->changes, member_id, tier, TierLevelName(ladder, next), reason,
 					   datumCopy(v[5], false, -1), has_below, below);
-	p->last = member_id;
+	}
+	MemoryContextSwitchTo(caller);
+	MemoryContextReset(p->row);
 	if (p->counts[0] % 10000 == 0)
 		CHECK_FOR_INTERRUPTS();
 }
@@ -402,7 +417,7 @@ DecideMember(const Datum *v, const bool *isnull, void *arg)
 static char *
 RecalculateRows(const LoyaltyProgram *prog, TimestampTz as_of, int64 *counts)
 {
-	TierPass	p = {prog, as_of, counts, TierChangesCreate((int) SPI_processed), NULL};
+	TierPass	p = TierPassStart(prog, as_of, counts, (int) SPI_processed);
 	SPITupleTable *rows = SPI_tuptable;
 	uint64		n = SPI_processed;
 
@@ -415,14 +430,14 @@ RecalculateRows(const LoyaltyProgram *prog, TimestampTz as_of, int64 *counts)
 		DecideMember(v, isnull, &p);
 	}
 	TierChangesWrite(p.changes, prog->code, as_of);
-	return p.last;
+	return n > 0 ? SPI_getvalue(rows->vals[n - 1], rows->tupdesc, 1) : NULL;
 }
 
 /* The same for every member of the program, streamed from the basis query. */
 static void
 RecalculateAll(const LoyaltyProgram *prog, TimestampTz as_of, int64 *counts)
 {
-	TierPass	p = {prog, as_of, counts, TierChangesCreate(1024), NULL};
+	TierPass	p = TierPassStart(prog, as_of, counts, 1024);
 	Datum		args[3];
 
 	args[0] = CStringGetTextDatum(prog->code);
