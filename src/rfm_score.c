@@ -191,16 +191,15 @@ typedef struct MemberReader
 	int			n;
 	int			size;
 	bool		exact;			/* some spend does not fit monetary_e4 */
-	MemoryContext row;			/* one row's temporaries, reset for each */
 } MemberReader;
 
 /* A row of rfm_window: a scored member's figures (values copied). */
 static void
-ReadMember(const Datum *v, const bool *isnull, void *arg)
+ReadMember(const Datum *v, const bool *isnull, MemoryContext keep, void *arg)
 {
 	MemberReader *r = (MemberReader *) arg;
 	RfmMember  *m;
-	MemoryContext caller;
+	MemoryContext row;
 
 	if (r->n == r->size)
 	{
@@ -208,16 +207,15 @@ ReadMember(const Datum *v, const bool *isnull, void *arg)
 		r->members = repalloc_huge(r->members, sizeof(RfmMember) * r->size);
 	}
 	m = &r->members[r->n++];
+	row = MemoryContextSwitchTo(keep);
 	m->member_id = datumCopy(v[W_MEMBER], false, -1);
+	m->monetary = datumCopy(v[W_MONETARY], false, -1);
+	MemoryContextSwitchTo(row);
 	m->recency_days = DatumGetInt32(v[W_RECENCY]);
 	m->frequency = DatumGetInt32(v[W_FREQUENCY]);
-	m->monetary = datumCopy(v[W_MONETARY], false, -1);
 	m->last_order_at = DatumGetTimestampTz(v[W_LAST_ORDER]);
-	caller = MemoryContextSwitchTo(r->row);
 	if (!MonetaryScaled(m->monetary, &m->monetary_e4))
 		r->exact = true;
-	MemoryContextSwitchTo(caller);
-	MemoryContextReset(r->row);
 	if (r->n % 100000 == 0)
 		CHECK_FOR_INTERRUPTS();
 }
@@ -226,8 +224,7 @@ ReadMember(const Datum *v, const bool *isnull, void *arg)
 static RfmMember *
 ReadMembers(Datum *args, int *n, bool *exact)
 {
-	MemberReader r = {palloc(sizeof(RfmMember) * 1024), 0, 1024, false,
-	AllocSetContextCreate(CurrentMemoryContext, "loyalty rfm row", ALLOCSET_SMALL_SIZES)};
+	MemberReader r = {palloc(sizeof(RfmMember) * 1024), 0, 1024, false};
 
 	LoyaltyStream(&rfm_window, args, NULL, ReadMember, &r);
 	*n = r.n;

@@ -183,7 +183,7 @@ typedef struct StoredCompare
 
 /* A row of stored_scores, compared with the member's new scores. */
 static void
-CompareStored(const Datum *v, const bool *isnull, void *arg)
+CompareStored(const Datum *v, const bool *isnull, MemoryContext keep, void *arg)
 {
 	StoredCompare *c = (StoredCompare *) arg;
 	StoredScore old;
@@ -198,12 +198,15 @@ CompareStored(const Datum *v, const bool *isnull, void *arg)
 	e = members_lookup(c->by_id, KeyOf(old.member_id));
 	if (e == NULL)
 	{
+		MemoryContext row = MemoryContextSwitchTo(keep);
+
 		if (c->ndropped == c->dropped_size)
 		{
 			c->dropped_size *= 2;
 			c->dropped = repalloc_huge(c->dropped, sizeof(Datum) * c->dropped_size);
 		}
 		c->dropped[c->ndropped++] = datumCopy(old.member_id, false, -1);
+		MemoryContextSwitchTo(row);
 	}
 	else
 	{

@@ -13,6 +13,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "spi_util.h"
 
@@ -58,7 +59,8 @@ typedef struct RowReceiver
 	DestReceiver pub;
 	LoyaltyRowFn fn;
 	void	   *arg;
-	MemoryContext context;		/* the caller's, where the callback runs */
+	MemoryContext keep;			/* the caller's */
+	MemoryContext row;			/* where fn runs, reset after each row */
 	uint64		rows;
 } RowReceiver;
 
@@ -66,36 +68,40 @@ static bool
 RowReceive(TupleTableSlot *slot, DestReceiver *self)
 {
 	RowReceiver *r = (RowReceiver *) self;
-	MemoryContext old = MemoryContextSwitchTo(r->context);
+	MemoryContext old = MemoryContextSwitchTo(r->row);
 
 	slot_getallattrs(slot);
-	r->fn(slot->tts_values, slot->tts_isnull, r->arg);
+	r->fn(slot->tts_values, slot->tts_isnull, r->keep, r->arg);
 	r->rows++;
 	MemoryContextSwitchTo(old);
+	MemoryContextReset(r->row);
 	return true;
 }
 
+/* Nothing to set up, end or free: the receiver lives on LoyaltyStream's stack. */
 static void
 RowStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
 {
 }
 
 static void
-RowShutdown(DestReceiver *self)
+RowNothing(DestReceiver *self)
 {
 }
 
 /*
  * Runs a query and hands each row's values to fn (with arg), without
  * collecting the rows in SPI_tuptable: for results of a million rows.
- * fn runs in the caller's memory context and may not run statements; what
- * it keeps of a row's values it must copy.  Returns the rows.
+ * fn runs in a memory context reset after each row and may not run
+ * statements; what it keeps of a row it must allocate in keep (the
+ * caller's context).  Returns the rows.
  */
 uint64
 LoyaltyStream(LoyaltyQuery *query, Datum *values, const char *nulls, LoyaltyRowFn fn, void *arg)
 {
-	RowReceiver receiver = {{RowReceive, RowStartup, RowShutdown, RowShutdown, DestNone},
-	fn, arg, CurrentMemoryContext, 0};
+	RowReceiver receiver = {{RowReceive, RowStartup, RowNothing, RowNothing, DestNone},
+		fn, arg, CurrentMemoryContext,
+	AllocSetContextCreate(CurrentMemoryContext, "loyalty streamed row", ALLOCSET_SMALL_SIZES), 0};
 	ParamListInfo params = makeParamList(query->nargs);
 	SPIExecuteOptions options = {0};
 	int			rc;
@@ -114,6 +120,7 @@ LoyaltyStream(LoyaltyQuery *query, Datum *values, const char *nulls, LoyaltyRowF
 	if (rc != SPI_OK_UTILITY)
 		elog(ERROR, "loyalty: \"%s\" returned %s, expected SPI_OK_UTILITY",
 			 query->sql, SPI_result_code_string(rc));
+	MemoryContextDelete(receiver.row);
 	return receiver.rows;
 }
 

@@ -34,8 +34,12 @@ typedef struct LoyaltyQuery
 extern int	LoyaltyRun(LoyaltyQuery *query, Datum *values, const char *nulls,
 					   int expected_rc);
 
-/* Called with each row's values (and nulls) of a streamed query. */
-typedef void (*LoyaltyRowFn) (const Datum *values, const bool *isnull, void *arg);
+/*
+ * Called with each row's values (and nulls) of a streamed query; keep is
+ * the memory context for what outlives the row.
+ */
+typedef void (*LoyaltyRowFn) (const Datum *values, const bool *isnull, MemoryContext keep,
+							  void *arg);
 
 extern uint64 LoyaltyStream(LoyaltyQuery *query, Datum *values, const char *nulls,
 							LoyaltyRowFn fn, void *arg);

@@ -346,19 +346,8 @@ typedef struct TierPass
 	const LoyaltyProgram *prog;
 	TimestampTz as_of;
 	int64	   *counts;			/* members, upgraded, downgraded, grace started, unchanged */
-	TierChanges *changes;		/* in the pass's memory context */
-	MemoryContext pass;
-	MemoryContext row;			/* one member's temporaries, reset for each */
+	TierChanges *changes;
 } TierPass;
-
-static TierPass
-TierPassStart(const LoyaltyProgram *prog, TimestampTz as_of, int64 *counts, int capacity)
-{
-	TierPass	p = {prog, as_of, counts, TierChangesCreate(capacity), CurrentMemoryContext,
-	AllocSetContextCreate(CurrentMemoryContext, "loyalty tier row", ALLOCSET_SMALL_SIZES)};
-
-	return p;
-}
 
 static char *
 TextOrNull(const Datum *v, const bool *isnull, int i)
@@ -368,14 +357,13 @@ TextOrNull(const Datum *v, const bool *isnull, int i)
 
 /*
  * Decides one member's tier from a row (member_id, tier, tier_below_since,
- * tier_floor, tier_floor_until, value) and keeps the change, if any.
+ * tier_floor, tier_floor_until, value) and keeps the change, if any, in keep.
  */
 static void
-DecideMember(const Datum *v, const bool *isnull, void *arg)
+DecideMember(const Datum *v, const bool *isnull, MemoryContext keep, void *arg)
 {
 	TierPass   *p = (TierPass *) arg;
 	const TierLadder *ladder = p->prog->ladder;
-	MemoryContext caller = MemoryContextSwitchTo(p->row);
 	char	   *member_id = TextDatumGetCString(v[0]);
 	char	   *tier = TextOrNull(v, isnull, 1);
 	bool		has_below = !isnull[2];
@@ -399,12 +387,12 @@ DecideMember(const Datum *v, const bool *isnull, void *arg)
 		p->counts[4]++;
 	if (reason != NULL || has_below != had_below)
 	{
-		MemoryContextSwitchTo(p->pass);
+		MemoryContext row = MemoryContextSwitchTo(keep);
+
 		TierChangesAdd(p->changes, member_id, tier, TierLevelName(ladder, next), reason,
 					   datumCopy(v[5], false, -1), has_below, below);
+		MemoryContextSwitchTo(row);
 	}
-	MemoryContextSwitchTo(caller);
-	MemoryContextReset(p->row);
 	if (p->counts[0] % 10000 == 0)
 		CHECK_FOR_INTERRUPTS();
 }
@@ -417,7 +405,7 @@ DecideMember(const Datum *v, const bool *isnull, void *arg)
 static char *
 RecalculateRows(const LoyaltyProgram *prog, TimestampTz as_of, int64 *counts)
 {
-	TierPass	p = TierPassStart(prog, as_of, counts, (int) SPI_processed);
+	TierPass	p = {prog, as_of, counts, TierChangesCreate((int) SPI_processed)};
 	SPITupleTable *rows = SPI_tuptable;
 	uint64		n = SPI_processed;
 
@@ -427,7 +415,7 @@ RecalculateRows(const LoyaltyProgram *prog, TimestampTz as_of, int64 *counts)
 		bool		isnull[6];
 
 		heap_deform_tuple(rows->vals[i], rows->tupdesc, v, isnull);
-		DecideMember(v, isnull, &p);
+		DecideMember(v, isnull, CurrentMemoryContext, &p);
 	}
 	TierChangesWrite(p.changes, prog->code, as_of);
 	return n > 0 ? SPI_getvalue(rows->vals[n - 1], rows->tupdesc, 1) : NULL;
@@ -437,7 +425,7 @@ RecalculateRows(const LoyaltyProgram *prog, TimestampTz as_of, int64 *counts)
 static void
 RecalculateAll(const LoyaltyProgram *prog, TimestampTz as_of, int64 *counts)
 {
-	TierPass	p = TierPassStart(prog, as_of, counts, 1024);
+	TierPass	p = {prog, as_of, counts, TierChangesCreate(1024)};
 	Datum		args[3];
 
 	args[0] = CStringGetTextDatum(prog->code);

@@ -12,7 +12,7 @@
 -- program's horizon, folded into one row per member by the batch passes
 -- (which then delete those day rows).  The totals of a window (after, upto]
 -- are: all time, less the folded days, less the day rows outside the window,
--- less the orders of its edge days that fall outside it, read one by one.
+-- less the orders of its edge days that fall outside it, read by time.
 --
 -- A day row holds the orders of (midnight, next midnight] UTC, closed at
 -- its end like the windows, so that a window starting or ending at
