@@ -35,14 +35,16 @@ pg_major() {
 }
 
 # Server, compiler and the per-version packages given as NAME-@V@ patterns.
-# Sets PG_VERSION, PG_BIN, PG_CONFIG.
+# Sets PG_VERSION, PG_BIN, PG_CONFIG.  LOYALTY_PG_BIN points at the bin
+# directory of another (relocated) copy of the server, so that several
+# checkouts can build, install and test side by side.
 setup_toolchain() {
 	ensure_packages postgresql make gcc libc6-dev
 	PG_VERSION=$(pg_major)
 	local pkgs=("postgresql-server-dev-$PG_VERSION") p
 	for p in "$@"; do pkgs+=("${p//@V@/$PG_VERSION}"); done
 	ensure_packages "${pkgs[@]}"
-	PG_BIN=/usr/lib/postgresql/$PG_VERSION/bin
+	PG_BIN=${LOYALTY_PG_BIN:-/usr/lib/postgresql/$PG_VERSION/bin}
 	PG_CONFIG=$PG_BIN/pg_config
 	export PG_VERSION PG_BIN PG_CONFIG
 }

@@ -28,6 +28,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
 #include "utils/formatting.h"
@@ -297,10 +298,86 @@ TriggerProgram(TriggerData *td, char **args, LoyaltyProgram *prog, OrderProblem 
 }
 
 /*
+ * The member lock of a statement's new orders, in one statement: every
+ * member, enrolled if new, locked in member order.  Without it each batch
+ * locks its own members, and two bulk loads whose members come in opposite
+ * order deadlock on loyalty.member, which the application's own statements
+ * would not.  ON CONFLICT DO UPDATE ... WHERE false locks a known member's
+ * row without writing it.
+ */
+static LoyaltyQuery members_lock = {
+	"INSERT INTO loyalty.member AS m (program, member_id)"
+	" SELECT DISTINCT $1::pg_catalog.text, u.member_id"
+	"   FROM pg_catalog.unnest($2::pg_catalog.text[]) AS u(member_id)"
+	"  WHERE u.member_id IS NOT NULL"
+	"  ORDER BY 2"
+	" ON CONFLICT (program, member_id) DO UPDATE SET member_id = excluded.member_id WHERE false",
+	2, {TEXTOID, TEXTARRAYOID}
+};
+
+/*
+ * Locks the members of a statement's new rows (see members_lock).  A
+ * one-row statement locks its one member when it posts: nothing to order.
+ */
+static void
+LockNewRowsMembers(TriggerData *td, char **args, TupleTableSlot *slot)
+{
+	Tuplestorestate *rows = td->tg_newtable;
+	int64		nrows = tuplestore_tuple_count(rows);
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	int			attnum = MappedColumn(desc, args, ARG_MEMBER_ID);
+	MemoryContext scan_context;
+	MemoryContext old;
+	Datum	   *ids;
+	bool	   *nulls;
+	int64		n = 0;
+	Datum		qargs[2];
+	Oid			typoutput;
+	bool		typvarlena;
+
+	if (nrows <= 1 || attnum <= 0 || (Size) nrows > MaxAllocSize / sizeof(Datum))
+		return;
+	scan_context = AllocSetContextCreate(CurrentMemoryContext, "loyalty member lock",
+										 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(scan_context);
+	ids = palloc(sizeof(Datum) * nrows);
+	nulls = palloc(sizeof(bool) * nrows);
+	getTypeOutputInfo(TupleDescAttr(desc, attnum - 1)->atttypid, &typoutput, &typvarlena);
+	tuplestore_rescan(rows);
+	/* The slot owns what it fetches: fetch outside scan_context. */
+	MemoryContextSwitchTo(old);
+	while (tuplestore_gettupleslot(rows, true, false, slot))
+	{
+		bool		isnull;
+		Datum		value = slot_getattr(slot, attnum, &isnull);
+		char	   *text;
+
+		MemoryContextSwitchTo(scan_context);
+		text = isnull ? NULL : OidOutputFunctionCall(typoutput, value);
+		/* As ReadOrderRow reads it: an empty member id is a guest. */
+		nulls[n] = text == NULL || text[0] == '\0';
+		ids[n] = nulls[n] ? (Datum) 0 : CStringGetTextDatum(text);
+		n++;
+		MemoryContextSwitchTo(old);
+	}
+	MemoryContextSwitchTo(scan_context);
+	qargs[0] = CStringGetTextDatum(args[ARG_PROGRAM]);
+	qargs[1] = LoyaltyArray(ids, nulls, (int) n, TEXTOID);
+	LoyaltyRun(&members_lock, qargs, NULL, SPI_OK_INSERT);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(scan_context);
+}
+
+/*
  * INSERT, once per statement: prices every new row and earns them in
  * batches.  A single row (the usual web order), and rows inserted already
  * refunded, take the lighter one-row path; rows that cannot be priced go to
  * the dead letters.
+ *
+ * Memory: the slot owns each tuple it fetches from the transition table
+ * (read back from disk once the table outgrows work_mem) and frees it at
+ * the next fetch, so fetches happen in the trigger's context; what a row
+ * leaves for the batch lives in batch_context, emptied after each flush.
  */
 static void
 AccrueNewRows(TriggerData *td, char **args, const LoyaltyProgram *prog, bool prog_ok,
@@ -310,22 +387,26 @@ AccrueNewRows(TriggerData *td, char **args, const LoyaltyProgram *prog, bool pro
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(td->tg_relation),
 													&TTSOpsMinimalTuple);
 	OrderBatch *batch = OrderBatchCreate();
+	MemoryContext trigger_context = CurrentMemoryContext;
 	MemoryContext batch_context = AllocSetContextCreate(CurrentMemoryContext,
 														"loyalty order batch",
 														ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(batch_context);
 	/* Tiered programs price each order at its member's tier: one by one. */
 	bool		single = tuplestore_tuple_count(rows) == 1 || prog->ladder != NULL;
 
 	tuplestore_select_read_pointer(rows, tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND));
+	if (prog_ok)
+		LockNewRowsMembers(td, args, slot);
 	tuplestore_rescan(rows);
 	while (tuplestore_gettupleslot(rows, true, false, slot))
 	{
-		HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, NULL);
+		HeapTuple	tuple;
 		OrderRow	row;
 		OrderTarget target;
 		OrderProblem problem = *prog_problem;
 
+		MemoryContextSwitchTo(batch_context);
+		tuple = ExecFetchSlotHeapTuple(slot, false, NULL);
 		if (!ReadOrderRow(td->tg_relation, tuple, args, prog->timezone, &row, &problem) ||
 			!prog_ok || !OrderInsertTarget(prog, &row, &target, &problem))
 			KeepDeadLetter(args[ARG_PROGRAM], ORDER_INSERT, &row, &problem);
@@ -341,12 +422,14 @@ AccrueNewRows(TriggerData *td, char **args, const LoyaltyProgram *prog, bool pro
 
 		if (batch->n == ORDER_BATCH_SIZE)
 			OrderBatchFlush(batch, prog);
+		MemoryContextSwitchTo(trigger_context);
 		if (batch->n == 0)
 			MemoryContextReset(batch_context);	/* nothing refers to it now */
 		CHECK_FOR_INTERRUPTS();
 	}
+	MemoryContextSwitchTo(batch_context);
 	OrderBatchFlush(batch, prog);
-	MemoryContextSwitchTo(old);
+	MemoryContextSwitchTo(trigger_context);
 	MemoryContextDelete(batch_context);
 	ExecDropSingleTupleTableSlot(slot);
 }
