@@ -12,6 +12,7 @@ OBJS = \
 	src/order_event.o \
 	src/order_batch.o \
 	src/dead_letter.o \
+	src/accrual_hook.o \
 	src/accrual_trigger.o \
 	src/earn.o \
 	src/redeem.o \

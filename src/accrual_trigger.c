@@ -35,6 +35,7 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
+#include "accrual_hook.h"
 #include "dead_letter.h"
 #include "loyalty.h"
 #include "order_batch.h"
@@ -391,8 +392,8 @@ AccrueNewRows(TriggerData *td, char **args, const LoyaltyProgram *prog, bool pro
 	MemoryContext batch_context = AllocSetContextCreate(CurrentMemoryContext,
 														"loyalty order batch",
 														ALLOCSET_DEFAULT_SIZES);
-	/* Tiered programs price each order at its member's tier: one by one. */
-	bool		single = tuplestore_tuple_count(rows) == 1 || prog->ladder != NULL;
+	/* Where features price orders (tiers), orders go one by one. */
+	bool		single = tuplestore_tuple_count(rows) == 1 || AccrualHooksApply(prog);
 
 	tuplestore_select_read_pointer(rows, tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND));
 	if (prog_ok)
@@ -412,9 +413,11 @@ AccrueNewRows(TriggerData *td, char **args, const LoyaltyProgram *prog, bool pro
 			KeepDeadLetter(args[ARG_PROGRAM], ORDER_INSERT, &row, &problem);
 		else if (target.reversal > 0 || single)
 		{
+			bool		unrecorded;
+
 			/* Refunded already, or a one-row INSERT: the one-statement path. */
 			OrderBatchFlush(batch, prog);
-			if (!OrderEventApply(prog, ORDER_INSERT, &row, false, &problem))
+			if (!OrderEventApply(prog, ORDER_INSERT, &row, &unrecorded, &problem))
 				KeepDeadLetter(args[ARG_PROGRAM], ORDER_INSERT, &row, &problem);
 		}
 		else
@@ -447,6 +450,7 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 	OrderRow	row;
 	OrderProblem problem = {0};
 	bool		ok;
+	bool		unrecorded;
 
 	CheckTriggerCall(fcinfo);
 	args = td->tg_trigger->tgargs;
@@ -470,7 +474,15 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 	{
 		ok = ReadOrderRow(td->tg_relation, tuple, args, prog.timezone, &row, &problem) && ok;
 		if (ok)
-			ok = OrderEventApply(&prog, kind, &row, false, &problem);
+			ok = OrderEventApply(&prog, kind, &row, &unrecorded, &problem);
+		if (ok && unrecorded && DeadLetterPending(prog.code, row.order_id))
+		{
+			/* Its first event waits: this one waits behind it. */
+			problem.sqlstate = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+			problem.reason = psprintf("an earlier event of order \"%s\" waits in loyalty.dead_letter",
+									  row.order_id);
+			ok = false;
+		}
 		if (!ok)
 			KeepDeadLetter(args[ARG_PROGRAM], kind, &row, &problem);
 	}

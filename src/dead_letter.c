@@ -140,6 +140,7 @@ RetryLetter(const LoyaltyProgram *prog, SPITupleTable *letters, uint64 i,
 	OrderProblem problem = {0};
 	int64		id;
 	bool		done = false;
+	bool		unrecorded;
 
 	SPI_connect();
 	SPI_tuptable = letters;
@@ -147,7 +148,7 @@ RetryLetter(const LoyaltyProgram *prog, SPITupleTable *letters, uint64 i,
 	LetterRow(i, &row);
 	if (!ListHasString(*blocked, row.order_id))
 	{
-		done = OrderEventApply(prog, EventKindFromName(LoyaltyGetText(i, 2)), &row, true, &problem);
+		done = OrderEventApply(prog, EventKindFromName(LoyaltyGetText(i, 2)), &row, &unrecorded, &problem);
 		if (done)
 			LoyaltyRun(&letter_resolved, (Datum[]) {Int64GetDatum(id)}, NULL, SPI_OK_UPDATE);
 		else

@@ -17,13 +17,6 @@
 #include "lots.h"
 #include "spi_util.h"
 
-static LoyaltyQuery lot_insert = {
-	"INSERT INTO loyalty.lot (id, program, member_id, order_id, earned, remaining,"
-	"                         available_at, expires_at)"
-	" VALUES ($1, $2, $3, $4, $5, $5, $6, $7)",
-	7, {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID}
-};
-
 static LoyaltyQuery lots_available = {
 	"SELECT coalesce(sum(remaining), 0)::bigint FROM loyalty.lot"
 	" WHERE program = $1 AND member_id = $2 AND remaining > 0"
@@ -65,25 +58,6 @@ static LoyaltyQuery lots_give_back = {
 	" RETURNING -points",
 	2, {INT8OID, INT8OID}
 };
-
-void
-LotCreate(int64 id, const char *program, const char *member_id, const char *order_id,
-		  int64 points, TimestampTz available_at, bool expires, TimestampTz expires_at)
-{
-	Datum		args[7];
-	char		nulls[7] = "       ";
-
-	args[0] = Int64GetDatum(id);
-	args[1] = CStringGetTextDatum(program);
-	args[2] = CStringGetTextDatum(member_id);
-	args[3] = LoyaltyTextOrNull(order_id, &nulls[3]);
-	args[4] = Int64GetDatum(points);
-	args[5] = TimestampTzGetDatum(available_at);
-	args[6] = TimestampTzGetDatum(expires_at);
-	if (!expires)
-		nulls[6] = 'n';
-	LoyaltyRun(&lot_insert, args, nulls, SPI_OK_INSERT);
-}
 
 /* Points of a member's lots that can be spent at as_of (before debt). */
 int64

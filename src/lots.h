@@ -16,9 +16,6 @@ typedef enum LotScope
 	LOTS_EXPIRED = 2			/* expired at as_of, points still left */
 } LotScope;
 
-extern void LotCreate(int64 id, const char *program, const char *member_id,
-					  const char *order_id, int64 points, TimestampTz available_at,
-					  bool expires, TimestampTz expires_at);
 extern int64 LotsAvailable(const char *program, const char *member_id, TimestampTz as_of);
 extern int64 LotsTake(const char *program, const char *member_id, int64 points,
 					  LotScope scope, TimestampTz as_of, const char *first_order,

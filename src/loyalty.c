@@ -10,6 +10,7 @@
 
 #include "loyalty.h"
 #include "program.h"
+#include "tier_state.h"
 
 PG_MODULE_MAGIC;
 
@@ -19,6 +20,7 @@ void
 _PG_init(void)
 {
 	LoyaltyProgramCacheInit();
+	TierAccrualHookInit();
 }
 
 /*

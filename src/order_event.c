@@ -21,13 +21,11 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
-#include "dead_letter.h"
 #include "fx.h"
 #include "ledger.h"
 #include "loyalty.h"
 #include "order_event.h"
 #include "spi_util.h"
-#include "tier_state.h"
 
 /* What loyalty recorded for an order. */
 typedef struct OrderState
@@ -180,8 +178,8 @@ OrderTargetCompute(const LoyaltyProgram *prog, OrderEventKind kind, const OrderR
 		target->multiplier = state->multiplier;
 	else
 	{
-		target->multiplier = TierMemberMultiplier(prog, target->member_id, &target->tier);
-		target->tier_known = true;
+		AccrualPrice(prog, target->member_id, &target->pricing);
+		target->multiplier = target->pricing.multiplier;
 	}
 	switch (LoyaltyPointsFor(prog, row->amount, row->currency, target->ordered_at,
 							 target->multiplier, &target->points, &target->rate))
@@ -315,8 +313,7 @@ OrderFirstSeen(const LoyaltyProgram *prog, const OrderRow *row, const OrderTarge
 	if (LoyaltyGetInt64(0, 1) == 0)
 		return;					/* seen already */
 	if (!target->closed)
-		TierUpgradeCheck(prog, target->member_id, target->tier_known, target->tier,
-						 target->ordered_at);
+		AccrualPosted(prog, target->member_id, target->ordered_at, &target->pricing);
 	if (target->reversal == 0)
 		return;
 
@@ -334,16 +331,19 @@ OrderFirstSeen(const LoyaltyProgram *prog, const OrderRow *row, const OrderTarge
 
 /*
  * Applies one event.  Returns true when done (or nothing to do), false with
- * *problem set when it must wait in the dead letters.  replaying: called by
- * retry_dead_letters, which replays an order's letters in order itself.
+ * *problem set when it must wait in the dead letters.  *unrecorded is set
+ * when an UPDATE or DELETE found no record of the order: it predates the
+ * attachment, or its first event waits in the dead letters, which only the
+ * caller can tell (the dead letters replay through here).
  */
 bool
 OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
-				bool replaying, OrderProblem *problem)
+				bool *unrecorded, OrderProblem *problem)
 {
 	OrderState	state;
 	OrderTarget target;
 
+	*unrecorded = false;
 	if (kind == ORDER_INSERT)
 	{
 		/* An order earns once: first_seen writes nothing for a known id. */
@@ -357,11 +357,8 @@ OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 	OrderStateLoad(prog->code, row->order_id, &state);
 	if (!state.exists)
 	{
-		if (!replaying && DeadLetterPending(prog->code, row->order_id))
-			return SetProblem(problem, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-							  psprintf("an earlier event of order \"%s\" waits in loyalty.dead_letter",
-									   row->order_id));
-		return true;			/* the order predates the attachment */
+		*unrecorded = true;
+		return true;
 	}
 	if (state.closed)
 		return true;			/* cancelled or deleted: nothing more to do */
@@ -384,8 +381,7 @@ OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 		OrderReverseTo(prog, row->order_id, &state, state.points);
 		state.generation++;
 		OrderEarn(prog, row->order_id, &state, &target);
-		TierUpgradeCheck(prog, target.member_id, target.tier_known, target.tier,
-						 target.ordered_at);
+		AccrualPosted(prog, target.member_id, target.ordered_at, &target.pricing);
 	}
 	OrderStateSave(prog, row, &state, &target);
 	return true;

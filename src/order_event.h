@@ -9,6 +9,7 @@
 
 #include "datatype/timestamp.h"
 
+#include "accrual_hook.h"
 #include "program.h"
 
 typedef enum OrderEventKind
@@ -47,9 +48,8 @@ typedef struct OrderTarget
 	bool		closed;
 	int64		points;
 	Datum		rate;			/* numeric, 0 when no rate was needed */
-	Datum		multiplier;		/* numeric: the member's tier multiplier, 1 without tiers */
-	bool		tier_known;		/* tier was read while pricing */
-	char	   *tier;			/* the member's tier then (NULL: the first level) */
+	Datum		multiplier;		/* numeric: what the accrual hooks multiply by, 1 without */
+	AccrualPricing pricing;		/* what the hooks said (pricing.priced: asked now) */
 	int64		reversal;		/* points its refunds call for */
 	TimestampTz ordered_at;
 } OrderTarget;
@@ -58,6 +58,6 @@ extern const char *OrderEventName(OrderEventKind kind);
 extern bool OrderInsertTarget(const LoyaltyProgram *prog, const OrderRow *row,
 							  OrderTarget *target, OrderProblem *problem);
 extern bool OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind,
-							OrderRow *row, bool replaying, OrderProblem *problem);
+							OrderRow *row, bool *unrecorded, OrderProblem *problem);
 
 #endif							/* LOYALTY_ORDER_EVENT_H */

@@ -30,6 +30,7 @@
 #include "program.h"
 #include "spi_util.h"
 #include "tier_ladder.h"
+#include "accrual_hook.h"
 #include "tier_state.h"
 
 /*
@@ -125,13 +126,6 @@ static LoyaltyQuery tier_change = {
 	NUMERICARRAYOID, TIMESTAMPTZARRAYOID, BOOLARRAYOID}
 };
 
-/* The numeric 1: the multiplier without tiers. */
-static Datum
-NumericOne(void)
-{
-	return DirectFunctionCall1(int4_numeric, Int32GetDatum(1));
-}
-
 /* The tier a member holds (NULL: the first level, or not enrolled yet). */
 static char *
 MemberTier(const LoyaltyProgram *prog, const char *member_id)
@@ -144,18 +138,33 @@ MemberTier(const LoyaltyProgram *prog, const char *member_id)
 	return SPI_processed > 0 ? LoyaltyGetText(0, 1) : NULL;
 }
 
-/*
- * The multiplier the member's current tier earns at.  Sets *tier to that
- * tier, so TierUpgradeCheck need not read it again.
- */
-Datum
-TierMemberMultiplier(const LoyaltyProgram *prog, const char *member_id, char **tier)
+/* What the tier hook keeps between pricing an order and its posting. */
+typedef struct TierPriced
 {
-	*tier = NULL;
-	if (prog->ladder == NULL || member_id == NULL)
-		return NumericOne();
-	*tier = MemberTier(prog, member_id);
-	return TierMultiplier(prog->ladder, TierLevelNamed(prog->ladder, *tier));
+	char	   *tier;			/* the member's tier then (NULL: the first level) */
+} TierPriced;
+
+static bool
+TierApplies(const LoyaltyProgram *prog)
+{
+	return prog->ladder != NULL;
+}
+
+/*
+ * Pricing hook: the multiplier the member's current tier earns at.  Keeps
+ * that tier, so the upgrade check need not read it again.
+ */
+static Datum
+TierPrice(const LoyaltyProgram *prog, const char *member_id, Datum multiplier, void **state)
+{
+	TierPriced *priced = palloc0(sizeof(TierPriced));
+
+	*state = priced;
+	if (member_id == NULL)
+		return multiplier;
+	priced->tier = MemberTier(prog, member_id);
+	return DirectFunctionCall2(numeric_mul, multiplier,
+							   TierMultiplier(prog->ladder, TierLevelNamed(prog->ladder, priced->tier)));
 }
 
 /* Runs the ladder's basis query for one member. */
@@ -258,21 +267,22 @@ TierChangesWrite(const TierChanges *c, const char *program, TimestampTz at)
 }
 
 /*
- * After an order: if the member's basis value at the order's time reaches
- * a higher level than it holds, it moves up now.  The caller holds the
- * member's row (its earning locked it); tier_known: the caller read the
- * member's tier (tier) while pricing the order.
+ * Posting hook, after an order: if the member's basis value at the order's
+ * time reaches a higher level than it holds, it moves up now.  The caller
+ * holds the member's row (its earning locked it); state: the tier read
+ * while pricing the order, or NULL when it was not priced now.
  */
-void
-TierUpgradeCheck(const LoyaltyProgram *prog, const char *member_id, bool tier_known,
-				 const char *tier, TimestampTz at)
+static void
+TierPosted(const LoyaltyProgram *prog, const char *member_id, TimestampTz at, void *state)
 {
+	TierPriced *priced = (TierPriced *) state;
+	const char *tier;
 	TierChanges *changes;
 	int			current;
 	int			reached;
 	Datum		value;
 
-	if (prog->ladder == NULL || member_id == NULL)
+	if (member_id == NULL)
 		return;
 	RunBasis(prog, member_id, at);
 	if (SPI_processed == 0)
@@ -280,8 +290,7 @@ TierUpgradeCheck(const LoyaltyProgram *prog, const char *member_id, bool tier_kn
 	value = LoyaltyGetDatum(0, 1);
 	reached = TierLevelFor(prog->ladder, TierScaledValue(value));
 
-	if (!tier_known)
-		tier = MemberTier(prog, member_id);
+	tier = priced != NULL ? priced->tier : MemberTier(prog, member_id);
 	current = TierLevelNamed(prog->ladder, tier);
 	if (reached <= current)
 		return;
@@ -290,6 +299,15 @@ TierUpgradeCheck(const LoyaltyProgram *prog, const char *member_id, bool tier_kn
 	TierChangesAdd(changes, member_id, tier, TierLevelName(prog->ladder, reached), "upgrade",
 				   value, false, 0);
 	TierChangesWrite(changes, prog->code, at);
+}
+
+static const AccrualHook tier_hook = {"tiers", TierApplies, TierPrice, TierPosted};
+
+/* Plugs tiers into accrual (from _PG_init). */
+void
+TierAccrualHookInit(void)
+{
+	AccrualHookRegister(&tier_hook);
 }
 
 /*

@@ -1,6 +1,6 @@
 /*
  * tier_state.h
- *		Members' tiers at accrual time.
+ *		Members' tiers at accrual time, plugged in as an accrual hook.
  */
 #ifndef LOYALTY_TIER_STATE_H
 #define LOYALTY_TIER_STATE_H
@@ -11,9 +11,7 @@
 
 #include "program.h"
 
-extern Datum TierMemberMultiplier(const LoyaltyProgram *prog, const char *member_id,
-								  char **tier);
-extern void TierUpgradeCheck(const LoyaltyProgram *prog, const char *member_id, bool tier_known,
-							 const char *tier, TimestampTz at);
+/* Registers the tier multiplier and upgrade check as an accrual hook. */
+extern void TierAccrualHookInit(void);
 
 #endif							/* LOYALTY_TIER_STATE_H */
