@@ -9,6 +9,7 @@ OBJS = \
 	src/fx.o \
 	src/lots.o \
 	src/ledger.o \
+	src/credit.o \
 	src/order_event.o \
 	src/order_batch.o \
 	src/dead_letter.o \

@@ -8,6 +8,7 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 
+#include "credit.h"
 #include "ledger.h"
 #include "loyalty.h"
 #include "program.h"
@@ -41,7 +42,11 @@ loyalty_earn(PG_FUNCTION_ARGS)
 		id = first.id;
 	}
 	else
-		id = LedgerCredit(&prog, member_id, kind, points, ref, NULL, reason, as_of);
+	{
+		Credit		credit = {member_id, kind, points, ref, NULL, reason, as_of};
+
+		id = CreditPost(&prog, &credit);
+	}
 	SPI_finish();
 	PG_RETURN_INT64(id);
 }

@@ -50,28 +50,6 @@ static LoyaltyQuery ledger_insert = {
 	TIMESTAMPTZOID}
 };
 
-/*
- * A credit in one statement, the hot path of the accrual trigger: the ledger
- * row, its lot, and the member (enrolled on first earn, row locked by the
- * upsert) with balance and lifetime earned raised.
- */
-static LoyaltyQuery credit_insert = {
-	"WITH e AS (INSERT INTO loyalty.ledger (program, member_id, kind, points, ref, order_id,"
-	"                                       reason, occurred_at)"
-	"           VALUES ($1, $2, $3::loyalty.ledger_kind, $4, $5, $6, $7, $8) RETURNING id),"
-	" l AS (INSERT INTO loyalty.lot (id, program, member_id, order_id, earned, remaining,"
-	"                                available_at, expires_at)"
-	"       SELECT e.id, $1, $2, $6, $4, $4, $9, $10 FROM e),"
-	" acct AS (INSERT INTO loyalty.member AS m (program, member_id, balance, lifetime_earned)"
-	"       VALUES ($1, $2, $4, $4)"
-	"       ON CONFLICT (program, member_id) DO UPDATE"
-	"       SET balance = m.balance + excluded.balance,"
-	"           lifetime_earned = m.lifetime_earned + excluded.lifetime_earned)"
-	" SELECT id FROM e",
-	10, {TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID, TIMESTAMPTZOID}
-};
-
 /* Locks a member's row and reads its account; false when not enrolled. */
 bool
 LedgerLockMember(const char *program, const char *member_id, MemberAccount *account)
@@ -182,36 +160,6 @@ LedgerAppend(const char *program, const char *member_id, const char *kind, int64
 	args[8] = LoyaltyTextOrNull(reason, &nulls[8]);
 	args[9] = TimestampTzGetDatum(occurred_at);
 	LoyaltyRun(&ledger_insert, args, nulls, SPI_OK_INSERT_RETURNING);
-	return LoyaltyGetInt64(0, 1);
-}
-
-/*
- * Credits points (kind earn or adjust) as a new lot, available and expiring
- * by the program's rules counted from occurred_at.  Returns the ledger id.
- */
-int64
-LedgerCredit(const LoyaltyProgram *prog, const char *member_id, const char *kind,
-			 int64 points, const char *ref, const char *order_id, const char *reason,
-			 TimestampTz occurred_at)
-{
-	Datum		args[10];
-	char		nulls[10] = "          ";
-	TimestampTz expires_at = 0;
-
-	Assert(points > 0);
-	args[0] = CStringGetTextDatum(prog->code);
-	args[1] = CStringGetTextDatum(member_id);
-	args[2] = CStringGetTextDatum(kind);
-	args[3] = Int64GetDatum(points);
-	args[4] = LoyaltyTextOrNull(ref, &nulls[4]);
-	args[5] = LoyaltyTextOrNull(order_id, &nulls[5]);
-	args[6] = LoyaltyTextOrNull(reason, &nulls[6]);
-	args[7] = TimestampTzGetDatum(occurred_at);
-	args[8] = TimestampTzGetDatum(LoyaltyAvailableAt(prog, occurred_at));
-	if (!LoyaltyExpiresAt(prog, occurred_at, &expires_at))
-		nulls[9] = 'n';
-	args[9] = TimestampTzGetDatum(expires_at);
-	LoyaltyRun(&credit_insert, args, nulls, SPI_OK_SELECT);
 	return LoyaltyGetInt64(0, 1);
 }
 

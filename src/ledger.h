@@ -3,7 +3,8 @@
  *		Ledger rows, member accounts, and the postings that keep both in step.
  *
  * Every posting runs with the member's row locked (LedgerLockMember, or the
- * upsert in LedgerCredit), so two sessions never interleave on one member.
+ * upsert of the credit writer in credit.h), so two sessions never
+ * interleave on one member.
  */
 #ifndef LOYALTY_LEDGER_H
 #define LOYALTY_LEDGER_H
@@ -39,10 +40,6 @@ extern bool LedgerFindRef(const char *program, const char *ref, LedgerRow *row);
 extern void LedgerCheckReplay(const char *program, const char *ref, const LedgerRow *row,
 							  const char *member_id, const char *kind, int64 points);
 
-extern int64 LedgerCredit(const LoyaltyProgram *prog, const char *member_id,
-						  const char *kind, int64 points, const char *ref,
-						  const char *order_id, const char *reason,
-						  TimestampTz occurred_at);
 extern int64 LedgerReverse(const LoyaltyProgram *prog, const char *member_id,
 						   const char *order_id, int64 points, TimestampTz occurred_at);
 extern int64 LedgerAppend(const char *program, const char *member_id, const char *kind,

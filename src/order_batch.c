@@ -19,6 +19,7 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
+#include "credit.h"
 #include "order_batch.h"
 #include "spi_util.h"
 
@@ -38,19 +39,12 @@ static LoyaltyQuery batch_insert = {
 	"         FROM input ORDER BY ord"
 	"       ON CONFLICT (program, order_id) DO NOTHING RETURNING order_id),"
 	" earned AS MATERIALIZED (SELECT i.* FROM input i JOIN s USING (order_id) WHERE i.points > 0),"
-	" e AS (INSERT INTO loyalty.ledger (program, member_id, kind, points, order_id, occurred_at)"
-	"       SELECT $1, member_id, 'earn', points, order_id, ordered_at FROM earned ORDER BY ord"
-	"       RETURNING id, order_id),"
-	" l AS (INSERT INTO loyalty.lot (id, program, member_id, order_id, earned, remaining,"
-	"                                available_at, expires_at)"
-	"       SELECT e.id, $1, x.member_id, x.order_id, x.points, x.points, x.available_at, x.expires_at"
-	"         FROM e JOIN earned x USING (order_id)),"
-	" acct AS (INSERT INTO loyalty.member AS m (program, member_id, balance, lifetime_earned)"
-	"          SELECT $1, member_id, sum(points), sum(points) FROM earned"
-	"           GROUP BY member_id ORDER BY member_id"
-	"          ON CONFLICT (program, member_id) DO UPDATE"
-	"          SET balance = m.balance + excluded.balance,"
-	"              lifetime_earned = m.lifetime_earned + excluded.lifetime_earned)"
+	" credit AS MATERIALIZED ("
+	"   SELECT " CREDIT_NEXT_ID " AS id, x.member_id, 'earn'::pg_catalog.text AS kind, x.points,"
+	"          NULL::pg_catalog.text AS ref, x.order_id, NULL::pg_catalog.text AS reason,"
+	"          x.ordered_at AS occurred_at, x.available_at, x.expires_at"
+	"     FROM (SELECT * FROM earned ORDER BY ord) x),"
+	CREDIT_WRITE
 	" SELECT count(*) FROM s",
 	12, {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, NUMERICARRAYOID, TEXTARRAYOID, NUMERICARRAYOID,
 	INT8ARRAYOID, NUMERICARRAYOID, BOOLARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,

@@ -21,6 +21,7 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
+#include "credit.h"
 #include "fx.h"
 #include "ledger.h"
 #include "loyalty.h"
@@ -64,17 +65,13 @@ static LoyaltyQuery first_seen = {
 	"             multiplier)"
 	"           VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 0), 0, $7, $9, $10, $13)"
 	"           ON CONFLICT (program, order_id) DO NOTHING RETURNING points),"
-	" e AS (INSERT INTO loyalty.ledger (program, member_id, kind, points, order_id, occurred_at)"
-	"       SELECT $1, $3, 'earn', s.points, $2, $10 FROM s WHERE s.points > 0 RETURNING id),"
-	" l AS (INSERT INTO loyalty.lot (id, program, member_id, order_id, earned, remaining,"
-	"                                available_at, expires_at)"
-	"       SELECT e.id, $1, $3, $2, $7, $7, $11, $12 FROM e),"
-	" acct AS (INSERT INTO loyalty.member AS m (program, member_id, balance, lifetime_earned)"
-	"          SELECT $1, $3, $7, $7 FROM e"
-	"          ON CONFLICT (program, member_id) DO UPDATE"
-	"          SET balance = m.balance + excluded.balance,"
-	"              lifetime_earned = m.lifetime_earned + excluded.lifetime_earned)"
-	" SELECT (SELECT count(*) FROM s), coalesce((SELECT id FROM e), 0)",
+	" credit AS MATERIALIZED ("
+	"   SELECT " CREDIT_NEXT_ID " AS id, $3 AS member_id, 'earn'::pg_catalog.text AS kind,"
+	"          s.points, NULL::pg_catalog.text AS ref, $2 AS order_id, NULL::pg_catalog.text AS reason,"
+	"          $10 AS occurred_at, $11 AS available_at, $12 AS expires_at"
+	"     FROM s WHERE s.points OPERATOR(pg_catalog.>) 0),"
+	CREDIT_WRITE
+	" SELECT (SELECT pg_catalog.count(*) FROM s), coalesce((SELECT id FROM credit), 0)",
 	13, {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, NUMERICOID, INT8OID, NUMERICOID,
 	BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, NUMERICOID}
 };
@@ -238,8 +235,10 @@ OrderEarn(const LoyaltyProgram *prog, const char *order_id, OrderState *state,
 	state->multiplier = target->multiplier;
 	if (target->points > 0)
 	{
-		LedgerCredit(prog, target->member_id, "earn", target->points, NULL, order_id,
-					 NULL, target->ordered_at);
+		Credit		credit = {target->member_id, "earn", target->points, NULL, order_id,
+		NULL, target->ordered_at};
+
+		CreditPost(prog, &credit);
 		state->earned_total += target->points;
 	}
 	OrderReverseTo(prog, order_id, state, target->reversal);

@@ -1,0 +1,53 @@
+/*
+ * credit.c
+ *		The one writer of credits (see credit.h).
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "credit.h"
+#include "spi_util.h"
+
+static LoyaltyQuery credit_post = {
+	"WITH credit AS MATERIALIZED ("
+	"   SELECT " CREDIT_NEXT_ID " AS id, $2::pg_catalog.text AS member_id,"
+	"          $3::pg_catalog.text AS kind, $4::pg_catalog.int8 AS points,"
+	"          $5::pg_catalog.text AS ref, $6::pg_catalog.text AS order_id,"
+	"          $7::pg_catalog.text AS reason, $8::pg_catalog.timestamptz AS occurred_at,"
+	"          $9::pg_catalog.timestamptz AS available_at, $10::pg_catalog.timestamptz AS expires_at),"
+	CREDIT_WRITE
+	" SELECT id FROM credit",
+	10, {TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID}
+};
+
+/*
+ * Posts one credit as a new lot, available and expiring by the program's
+ * rules counted from its time.  Returns its ledger id.
+ */
+int64
+CreditPost(const LoyaltyProgram *prog, const Credit *credit)
+{
+	Datum		args[10];
+	char		nulls[10] = "          ";
+	TimestampTz expires_at = 0;
+
+	Assert(credit->points > 0);
+	args[0] = CStringGetTextDatum(prog->code);
+	args[1] = CStringGetTextDatum(credit->member_id);
+	args[2] = CStringGetTextDatum(credit->kind);
+	args[3] = Int64GetDatum(credit->points);
+	args[4] = LoyaltyTextOrNull(credit->ref, &nulls[4]);
+	args[5] = LoyaltyTextOrNull(credit->order_id, &nulls[5]);
+	args[6] = LoyaltyTextOrNull(credit->reason, &nulls[6]);
+	args[7] = TimestampTzGetDatum(credit->occurred_at);
+	args[8] = TimestampTzGetDatum(LoyaltyAvailableAt(prog, credit->occurred_at));
+	if (!LoyaltyExpiresAt(prog, credit->occurred_at, &expires_at))
+		nulls[9] = 'n';
+	args[9] = TimestampTzGetDatum(expires_at);
+	LoyaltyRun(&credit_post, args, nulls, SPI_OK_SELECT);
+	return LoyaltyGetInt64(0, 1);
+}
