@@ -27,14 +27,15 @@
 
 static LoyaltyQuery members_with_expiry = {
 	"SELECT DISTINCT program, member_id FROM loyalty.lot"
-	" WHERE remaining > 0 AND expires_at <= $2 AND ($1::text IS NULL OR program = $1)"
+	" WHERE remaining > 0 AND loyalty.lot_expired(expires_at, $2) AND ($1::text IS NULL OR program = $1)"
 	" ORDER BY program, member_id LIMIT $3",
 	3, {TEXTOID, TIMESTAMPTZOID, INT4OID}
 };
 
 static LoyaltyQuery expire_member_lots = {
 	"WITH old AS (SELECT id, remaining, order_id, expires_at FROM loyalty.lot"
-	"              WHERE program = $1 AND member_id = $2 AND remaining > 0 AND expires_at <= $3),"
+	"              WHERE program = $1 AND member_id = $2 AND remaining > 0"
+	"                AND loyalty.lot_expired(expires_at, $3)),"
 	" e AS (INSERT INTO loyalty.ledger (program, member_id, kind, points, order_id, lot_id,"
 	"                                   reason, occurred_at)"
 	"       SELECT $1, $2, 'expire', -old.remaining, old.order_id, old.id, 'expiry', old.expires_at"

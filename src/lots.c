@@ -20,7 +20,7 @@
 static LoyaltyQuery lots_available = {
 	"SELECT coalesce(sum(remaining), 0)::bigint FROM loyalty.lot"
 	" WHERE program = $1 AND member_id = $2 AND remaining > 0"
-	"   AND available_at <= $3 AND (expires_at IS NULL OR expires_at > $3)",
+	"   AND loyalty.lot_spendable(available_at, expires_at, $3)",
 	3, {TEXTOID, TEXTOID, TIMESTAMPTZOID}, true
 };
 
@@ -32,8 +32,8 @@ static LoyaltyQuery lots_to_take = {
 	"SELECT id, remaining FROM loyalty.lot"
 	" WHERE program = $1 AND member_id = $2 AND remaining > 0"
 	"   AND CASE $3 WHEN 1 THEN true"
-	"       WHEN 2 THEN expires_at <= $4"
-	"       ELSE available_at <= $4 AND (expires_at IS NULL OR expires_at > $4) END"
+	"       WHEN 2 THEN loyalty.lot_expired(expires_at, $4)"
+	"       ELSE loyalty.lot_spendable(available_at, expires_at, $4) END"
 	" ORDER BY (order_id = $5) IS TRUE DESC, expires_at NULLS LAST, available_at, id",
 	5, {TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID}, true
 };

@@ -43,24 +43,26 @@
 	"  FROM loyalty.member_activity($1, $2 - $3 * interval '1 day', $2)"
 #define POINTS_BASIS \
 	"SELECT member_id, sum(points)::numeric AS value FROM loyalty.ledger" \
-	" WHERE program = $1 AND kind IN ('earn', 'adjust', 'reverse')" \
+	" WHERE program = $1 AND loyalty.ledger_kind_class(kind) IN ('earned', 'reversed')" \
 	"   AND occurred_at > $2 - $3 * interval '1 day' AND occurred_at <= $2 GROUP BY member_id"
 #define ORDERS_BASIS \
 	"SELECT member_id, orders::numeric AS value" \
 	"  FROM loyalty.member_activity($1, $2 - $3 * interval '1 day', $2)"
 
-/* One member's value ($4 the member), straight from its orders or ledger rows. */
+/*
+ * One member's value ($4 the member), straight from its orders (the rule of
+ * loyalty.counted_order) or ledger rows.
+ */
 #define MEMBER_ORDERS(value, who) \
-	"SELECT " value " FROM loyalty.order_earning o" \
-	" WHERE o.program = $1 AND o.member_id = " who " AND NOT o.closed AND o.amount > 0" \
+	"SELECT " value " FROM loyalty.counted_order o" \
+	" WHERE o.program = $1 AND o.member_id = " who \
 	"   AND o.ordered_at > $2 - $3 * interval '1 day' AND o.ordered_at <= $2"
-#define MEMBER_SPEND(who) \
-	MEMBER_ORDERS("coalesce(sum(round((o.amount - least(o.refunded_amount, o.amount)) * o.fx_rate, 4)), 0)", who)
-#define MEMBER_ORDER_COUNT(who) \
-	MEMBER_ORDERS("count(*) FILTER (WHERE o.refunded_amount < o.amount)::numeric", who)
+#define MEMBER_SPEND(who) MEMBER_ORDERS("coalesce(sum(o.net), 0)", who)
+#define MEMBER_ORDER_COUNT(who) MEMBER_ORDERS("count(*)::numeric", who)
 #define MEMBER_POINTS(who) \
 	"SELECT coalesce(sum(l.points), 0)::numeric FROM loyalty.ledger l" \
-	" WHERE l.program = $1 AND l.member_id = " who " AND l.kind IN ('earn', 'adjust', 'reverse')" \
+	" WHERE l.program = $1 AND l.member_id = " who \
+	"   AND loyalty.ledger_kind_class(l.kind) IN ('earned', 'reversed')" \
 	"   AND l.occurred_at > $2 - $3 * interval '1 day' AND l.occurred_at <= $2"
 
 /*

@@ -64,7 +64,7 @@ BEGIN
     IF code IS NULL THEN
         RAISE EXCEPTION 'program code must not be null' USING ERRCODE = '22004';
     END IF;
-    IF code !~ '^[A-Za-z0-9_.-]{1,63}$' THEN
+    IF NOT loyalty.program_code_valid(code) THEN
         RAISE EXCEPTION 'invalid program code: "%"', code
             USING ERRCODE = '22023',
                   DETAIL = 'A program code is 1 to 63 letters, digits, "_", "." or "-".';

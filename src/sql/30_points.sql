@@ -95,10 +95,10 @@ BEGIN
           FROM loyalty.member x
          WHERE x.program = balance.program AND x.member_id = balance.member_id
     ), l AS (
-        SELECT coalesce(sum(remaining) FILTER (WHERE available_at <= as_of
-                        AND (expires_at IS NULL OR expires_at > as_of)), 0)::bigint AS avail,
-               coalesce(sum(remaining) FILTER (WHERE available_at > as_of
-                        AND (expires_at IS NULL OR expires_at > as_of)), 0)::bigint AS pend,
+        SELECT coalesce(sum(remaining) FILTER (WHERE loyalty.lot_spendable(available_at, expires_at, as_of)),
+                        0)::bigint AS avail,
+               coalesce(sum(remaining) FILTER (WHERE loyalty.lot_pending(available_at, expires_at, as_of)),
+                        0)::bigint AS pend,
                min(expires_at) FILTER (WHERE expires_at > as_of) AS next_exp
           FROM loyalty.lot x
          WHERE x.program = balance.program AND x.member_id = balance.member_id AND x.remaining > 0

@@ -8,10 +8,10 @@ AS $$
     WITH led AS (
         SELECT l.program, l.member_id,
                sum(l.points) AS total,
-               coalesce(sum(l.points) FILTER (WHERE l.kind IN ('earn', 'adjust')), 0) AS earned,
-               coalesce(-sum(l.points) FILTER (WHERE l.kind IN ('redeem', 'unredeem')), 0) AS redeemed,
-               coalesce(-sum(l.points) FILTER (WHERE l.kind = 'reverse'), 0) AS reversed,
-               coalesce(-sum(l.points) FILTER (WHERE l.kind = 'expire'), 0) AS expired
+               coalesce(sum(l.points) FILTER (WHERE loyalty.ledger_kind_class(l.kind) = 'earned'), 0) AS earned,
+               coalesce(-sum(l.points) FILTER (WHERE loyalty.ledger_kind_class(l.kind) = 'redeemed'), 0) AS redeemed,
+               coalesce(-sum(l.points) FILTER (WHERE loyalty.ledger_kind_class(l.kind) = 'reversed'), 0) AS reversed,
+               coalesce(-sum(l.points) FILTER (WHERE loyalty.ledger_kind_class(l.kind) = 'expired'), 0) AS expired
           FROM loyalty.ledger l
          WHERE verify.program IS NULL OR l.program = verify.program
          GROUP BY 1, 2
@@ -161,6 +161,16 @@ GRANT EXECUTE ON PROCEDURE @extschema@.expire_points_batched(text, timestamptz, 
 GRANT EXECUTE ON FUNCTION
     @extschema@.fx_rate_at(text, text, timestamptz),
     @extschema@.fx_quote(text, text, timestamptz)
+TO loyalty_admin, loyalty_app, loyalty_reader;
+
+-- The business rules are pure functions that views call (a view's reader
+-- needs the right to call them).
+GRANT EXECUTE ON FUNCTION
+    @extschema@.program_code_valid(text),
+    @extschema@.lot_spendable(timestamptz, timestamptz, timestamptz),
+    @extschema@.lot_pending(timestamptz, timestamptz, timestamptz),
+    @extschema@.lot_expired(timestamptz, timestamptz),
+    @extschema@.ledger_kind_class(@extschema@.ledger_kind)
 TO loyalty_admin, loyalty_app, loyalty_reader;
 
 -- Configuration is readable by all three; balances only through functions.

@@ -133,10 +133,8 @@ CREATE VIEW @extschema@.member_360 AS
           FROM @extschema@.order_value v WHERE v.member_id IS NOT NULL GROUP BY 1, 2
     ), lots AS (
         SELECT l.program, l.member_id,
-               sum(l.remaining) FILTER (WHERE l.available_at <= now()
-                                        AND (l.expires_at IS NULL OR l.expires_at > now())) AS available,
-               sum(l.remaining) FILTER (WHERE l.available_at > now()
-                                        AND (l.expires_at IS NULL OR l.expires_at > now())) AS pending
+               sum(l.remaining) FILTER (WHERE @extschema@.lot_spendable(l.available_at, l.expires_at, now())) AS available,
+               sum(l.remaining) FILTER (WHERE @extschema@.lot_pending(l.available_at, l.expires_at, now())) AS pending
           FROM @extschema@.lot l WHERE l.remaining > 0 GROUP BY 1, 2
     )
     SELECT m.program, m.member_id, m.status::text AS status, m.enrolled_at,
@@ -218,10 +216,10 @@ CREATE VIEW @extschema@.kpi_daily AS
          GROUP BY 1, 2
     ), points AS (
         SELECT l.program, (l.occurred_at AT TIME ZONE p.timezone)::date AS day,
-               coalesce(sum(l.points) FILTER (WHERE l.kind IN ('earn', 'adjust')), 0) AS earned,
-               coalesce(-sum(l.points) FILTER (WHERE l.kind IN ('redeem', 'unredeem')), 0) AS redeemed,
-               coalesce(-sum(l.points) FILTER (WHERE l.kind = 'expire'), 0) AS expired,
-               coalesce(-sum(l.points) FILTER (WHERE l.kind = 'reverse'), 0) AS reversed,
+               coalesce(sum(l.points) FILTER (WHERE @extschema@.ledger_kind_class(l.kind) = 'earned'), 0) AS earned,
+               coalesce(-sum(l.points) FILTER (WHERE @extschema@.ledger_kind_class(l.kind) = 'redeemed'), 0) AS redeemed,
+               coalesce(-sum(l.points) FILTER (WHERE @extschema@.ledger_kind_class(l.kind) = 'expired'), 0) AS expired,
+               coalesce(-sum(l.points) FILTER (WHERE @extschema@.ledger_kind_class(l.kind) = 'reversed'), 0) AS reversed,
                sum(l.points) AS net
           FROM @extschema@.ledger l JOIN @extschema@.program p ON p.code = l.program
          GROUP BY 1, 2
