@@ -121,3 +121,10 @@ SELECT day, orders, gmv, active_members, new_members, points_earned, points_rede
 SELECT member_id, available_points, lifetime_earned, rfm, segment, lifecycle_stage, orders, net_spend
   FROM loyalty.member_360 WHERE program = 'docs_shop';
 
+SELECT loyalty.program_code_valid('eu-shop.2'), loyalty.program_code_valid('eu shop');
+SELECT loyalty.lot_spendable('2024-03-01', '2025-03-01', '2024-06-01') AS spendable,
+       loyalty.lot_pending('2024-03-01', NULL, '2024-02-20') AS pending,
+       loyalty.lot_expired('2025-03-01', '2025-03-01') AS expired;
+SELECT k, loyalty.ledger_kind_class(k)
+  FROM unnest(enum_range(NULL::loyalty.ledger_kind)) AS k;
+
