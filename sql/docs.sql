@@ -99,6 +99,7 @@ SELECT 'Member 0 x1 | Silver 500 x1.25 | Gold 2000 x1.5 | Platinum 10000 x2'::lo
 SELECT loyalty.tier_of('Member 0 x1 | Silver 500 x1.25 | Gold 2000 x1.5', 1999.99) AS just_below_gold,
        loyalty.tier_of('Member 0 x1 | Silver 500 x1.25 | Gold 2000 x1.5', 2000) AS gold;
 SELECT 'Member 0 x1 | Silver 500 x1.25 | Gold 400 x1.5'::loyalty.tier_ladder;
+SELECT 'Member 0 x1 Silver 500 x1.25'::loyalty.tier_ladder;
 SELECT loyalty.set_tier_ladder('docs_shop', 'basis=spend window=365d grace=30d | Member 0 x1 | Silver 500 x1.25 | Gold 2000 x1.5 | Platinum 10000 x2');
 SELECT level, tier, threshold, multiplier, basis, window_days, grace_days, downgrade
   FROM loyalty.program_tier WHERE program = 'docs_shop' ORDER BY level;

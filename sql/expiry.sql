@@ -42,8 +42,9 @@ SELECT balance, debt FROM loyalty.member WHERE program = 'exp' AND member_id = '
 -- NULL program: every program.
 SELECT loyalty.create_program('exp2', 'USD', 1, 0, '1 day');
 SELECT loyalty.earn('exp2', 'zed', 5, 'z1', as_of => '2024-01-01') > 0 AS credited;
-SELECT loyalty.expire_points(NULL, '2024-12-31');
-SELECT program, sum(-points) AS expired FROM loyalty.ledger WHERE kind = 'expire' GROUP BY 1 ORDER BY 1;
+SELECT loyalty.expire_points(NULL, '2024-12-31') >= 5 AS expired;
+SELECT program, sum(-points) AS expired FROM loyalty.ledger WHERE kind = 'expire' AND program IN ('exp', 'exp2')
+ GROUP BY 1 ORDER BY 1;
 
 -- In chunks: a chunk of two members, then the rest one member per committed
 -- chunk, with a NOTICE of progress after each.

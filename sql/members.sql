@@ -2,6 +2,8 @@
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
 \set SHOW_CONTEXT never
+-- The program of programs.sql (the same call again is a no-op), so this file runs alone.
+SELECT loyalty.create_program('basic');
 
 SELECT loyalty.enroll('basic', 'm1', '{"country": "VN", "birthday": "1990-05-01"}');
 SELECT loyalty.enroll('basic', 'm1', '{"country": "changed"}');   -- false: already a member

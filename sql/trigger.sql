@@ -35,7 +35,7 @@ SELECT loyalty.attach_orders('shop', 'app.orders', 'order_no', 'customer_id', 't
 SELECT loyalty.attach_orders('shop', 'app.orders', 'order_no', 'customer_id', 'total');
 SELECT program, orders, order_id_column, member_id_column, amount_column, currency_column,
        status_column, refunded_amount_column, created_at_column, trigger_name
-  FROM loyalty.order_source;
+  FROM loyalty.order_source WHERE program = 'shop';
 
 -- INSERT earns floor(amount x 1.5), pending 14 days from the local order
 -- time (07:00 in Ho Chi Minh City is 00:00 UTC), expiring a year later.

@@ -8,22 +8,47 @@
 #include "libpq/pqformat.h"
 
 #include "rfm.h"
+#include "type_input.h"
+
+/*
+ * The one rule of an rfm value, whether it comes from text or binary input:
+ * three scores from 1 to 5 (RfmValid).  Reports a value that breaks it, as
+ * 22P02 quoting the text (input given) or 22P03 (binary input, input NULL),
+ * and returns false.
+ */
+static bool
+RfmCheck(int value, const char *input, Node *escontext)
+{
+	if (RfmValid(value))
+		return true;
+	if (input == NULL)
+		TypeInputError(escontext,
+					   errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					   errmsg("invalid external rfm value %d", value),
+					   errdetail("An RFM value is r * 100 + f * 10 + m with each score from 1 to 5."));
+	else
+		TypeInputError(escontext,
+					   errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					   errmsg("invalid input syntax for type %s: \"%s\"", "rfm", input),
+					   errdetail("An RFM value is three scores from 1 to 5, recency first."),
+					   errhint("Write for example '543'."));
+	return false;
+}
 
 PG_FUNCTION_INFO_V1(rfm_in);
-/* rfm_in: three digits 1-5, recency first ("543"). */
+/* rfm_in: three digits 1-5, recency first ("543"); soft errors on 16+. */
 Datum
 rfm_in(PG_FUNCTION_ARGS)
 {
 	char	   *str = PG_GETARG_CSTRING(0);
+	int			value = -1;		/* not three digits: invalid */
 
-	if (strlen(str) != 3 ||
-		!RfmScoreValid(str[0] - '0') || !RfmScoreValid(str[1] - '0') ||
-		!RfmScoreValid(str[2] - '0'))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid input syntax for type rfm: \"%s\"", str),
-				 errdetail("An RFM value is three scores from 1 to 5, recency first, as in \"543\".")));
-	PG_RETURN_RFM(RfmMake(str[0] - '0', str[1] - '0', str[2] - '0'));
+	if (strlen(str) == 3 && isdigit((unsigned char) str[0]) &&
+		isdigit((unsigned char) str[1]) && isdigit((unsigned char) str[2]))
+		value = RfmMake(str[0] - '0', str[1] - '0', str[2] - '0');
+	if (!RfmCheck(value, str, fcinfo->context))
+		PG_RETURN_NULL();
+	PG_RETURN_RFM((Rfm) value);
 }
 
 PG_FUNCTION_INFO_V1(rfm_out);
@@ -37,18 +62,14 @@ rfm_out(PG_FUNCTION_ARGS)
 }
 
 PG_FUNCTION_INFO_V1(rfm_recv);
-/* rfm_recv: an int2, checked like the text input. */
+/* rfm_recv: an int2, checked by the rule of the text input. */
 Datum
 rfm_recv(PG_FUNCTION_ARGS)
 {
 	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
 	int16		value = (int16) pq_getmsgint(buf, sizeof(int16));
 
-	if (!RfmValid(value))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid external rfm value %d", value),
-				 errdetail("An RFM value is r * 100 + f * 10 + m with each score from 1 to 5.")));
+	RfmCheck(value, NULL, NULL);
 	PG_RETURN_RFM(value);
 }
 

@@ -24,6 +24,7 @@
 #include "utils/numeric.h"
 
 #include "tier_ladder.h"
+#include "type_input.h"
 
 /* A ladder being read, before it is packed. */
 typedef struct LadderDraft
@@ -41,14 +42,30 @@ typedef struct LadderDraft
 static const char *const basis_names[] = {"spend", "points", "orders"};
 static const char *const downgrade_names[] = {"step", "drop"};
 
-static void pg_attribute_noreturn()
-LadderError(int sqlstate, const char *input, const char *detail)
+#define LADDER_EXAMPLE "'basis=spend window=365d grace=30d | Member 0 x1 | Silver 500 x1.25 | Gold 2000 x1.5 | Platinum 10000 x2'"
+#define LADDER_BLANKS " \t\n\r\f\v"	/* what separates words and options */
+#define LADDER_MAX_DAYS 36500	/* window and grace: at most 100 years */
+
+/*
+ * Reports a ladder that breaks a rule and returns false.  Text input (input
+ * given) raises 22P02 quoting the input; binary input (input NULL) raises
+ * 22P03.  detail names the part at fault; hint NULL gives the example.
+ */
+static bool
+LadderError(Node *escontext, const char *input, const char *detail, const char *hint)
 {
-	ereport(ERROR,
-			(errcode(sqlstate),
-			 errmsg("invalid input syntax for type tier_ladder: \"%s\"", input),
-			 errdetail_internal("%s", detail),
-			 errhint("Write for example 'basis=spend window=365d grace=30d | Member 0 x1 | Silver 500 x1.25 | Gold 2000 x1.5 | Platinum 10000 x2'.")));
+	if (input == NULL)
+		TypeInputError(escontext,
+					   errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					   errmsg("invalid external tier_ladder value"),
+					   errdetail_internal("%s", detail));
+	else
+		TypeInputError(escontext,
+					   errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					   errmsg("invalid input syntax for type %s: \"%s\"", "tier_ladder", input),
+					   errdetail_internal("%s", detail),
+					   errhint("%s", hint ? hint : "Write for example " LADDER_EXAMPLE "."));
+	return false;
 }
 
 /*
@@ -90,25 +107,30 @@ ParseFixed(const char *s, int decimals, int64 *out)
 	return true;
 }
 
-/* A fixed point integer as text, without trailing zeros ("2000.5"). */
+/*
+ * A fixed point integer as text, without trailing zeros ("2000.5").  A
+ * negative value only shows up in an error about a binary ladder.
+ */
 static char *
 FormatFixed(int64 value, int decimals)
 {
-	int64		scale = 1;
-	int64		fraction;
+	uint64		magnitude = value < 0 ? -(uint64) value : (uint64) value;
+	const char *sign = value < 0 ? "-" : "";
+	uint64		scale = 1;
+	uint64		fraction;
 	char		digits[32];
 	int			len;
 
 	for (int i = 0; i < decimals; i++)
 		scale *= 10;
-	fraction = value % scale;
+	fraction = magnitude % scale;
 	if (fraction == 0)
-		return psprintf(INT64_FORMAT, value / scale);
-	snprintf(digits, sizeof(digits), "%0*" INT64_MODIFIER "d", decimals, fraction);
+		return psprintf("%s" UINT64_FORMAT, sign, magnitude / scale);
+	snprintf(digits, sizeof(digits), "%0*" INT64_MODIFIER "u", decimals, fraction);
 	len = strlen(digits);
 	while (len > 0 && digits[len - 1] == '0')
 		digits[--len] = '\0';
-	return psprintf(INT64_FORMAT ".%s", value / scale, digits);
+	return psprintf("%s" UINT64_FORMAT ".%s", sign, magnitude / scale, digits);
 }
 
 /* A number of days written "30d" (or "30"). */
@@ -136,14 +158,32 @@ NameIndex(const char *const *names, int n, const char *value)
 	return -1;
 }
 
+/* A word written like a multiplier: "x" then digits and dots ("x1.25"). */
+static bool
+IsMultiplierWord(const char *word, int len)
+{
+	bool		digit = false;
+
+	if (len < 2 || word[0] != 'x')
+		return false;
+	for (int i = 1; i < len; i++)
+	{
+		if (word[i] >= '0' && word[i] <= '9')
+			digit = true;
+		else if (word[i] != '.')
+			return false;
+	}
+	return digit;
+}
+
 /* The options part: "basis=spend window=365d grace=30d downgrade=step". */
-static void
-ParseOptions(char *part, const char *input, LadderDraft *draft)
+static bool
+ParseOptions(char *part, const char *input, LadderDraft *draft, Node *escontext)
 {
 	char	   *save = NULL;
 	bool		seen[4] = {false, false, false, false};
 
-	for (char *tok = strtok_r(part, " \t\n", &save); tok; tok = strtok_r(NULL, " \t\n", &save))
+	for (char *tok = strtok_r(part, LADDER_BLANKS, &save); tok; tok = strtok_r(NULL, LADDER_BLANKS, &save))
 	{
 		char	   *eq = strchr(tok, '=');
 		char	   *value;
@@ -151,17 +191,17 @@ ParseOptions(char *part, const char *input, LadderDraft *draft)
 		int			found = -1;
 
 		if (eq == NULL)
-			LadderError(ERRCODE_INVALID_TEXT_REPRESENTATION, input,
-						psprintf("Option \"%s\" is not of the form key=value.", tok));
+			return LadderError(escontext, input,
+							   psprintf("Option \"%s\" is not of the form key=value.", tok), NULL);
 		*eq = '\0';
 		value = eq + 1;
 		key = NameIndex((const char *const[]) {"basis", "window", "grace", "downgrade"}, 4, tok);
 		if (key < 0)
-			LadderError(ERRCODE_INVALID_TEXT_REPRESENTATION, input,
-						psprintf("Unknown option \"%s\": use basis, window, grace or downgrade.", tok));
+			return LadderError(escontext, input,
+							   psprintf("Unknown option \"%s\": use basis, window, grace or downgrade.", tok), NULL);
 		if (seen[key])
-			LadderError(ERRCODE_INVALID_TEXT_REPRESENTATION, input,
-						psprintf("Option \"%s\" is given twice.", tok));
+			return LadderError(escontext, input,
+							   psprintf("Option \"%s\" is given twice.", tok), NULL);
 		seen[key] = true;
 		if (key == 0 && (found = NameIndex(basis_names, lengthof(basis_names), value)) >= 0)
 			draft->basis = (TierBasis) found;
@@ -172,86 +212,222 @@ ParseOptions(char *part, const char *input, LadderDraft *draft)
 		else if (key == 3 && (found = NameIndex(downgrade_names, lengthof(downgrade_names), value)) >= 0)
 			draft->downgrade = (TierDowngrade) found;
 		else
-			LadderError(ERRCODE_INVALID_TEXT_REPRESENTATION, input,
-						psprintf("Bad value \"%s\" for option \"%s\": %s.", value, tok,
-								 key == 0 ? "use spend, points or orders" :
-								 key == 3 ? "use step or drop" :
-								 key == 1 ? "use a number of days above zero, as in 365d" :
-								 "use a number of days, as in 30d"));
+			return LadderError(escontext, input,
+							   psprintf("Bad value \"%s\" for option \"%s\": %s.", value, tok,
+										key == 0 ? "use spend, points or orders" :
+										key == 3 ? "use step or drop" :
+										key == 1 ? "use a number of days from 1 to 36500, as in 365d" :
+										"use a number of days from 0 to 36500, as in 30d"), NULL);
 	}
+	return true;
 }
 
-/* One level: "Silver 500 x1.25" (the name may have several words). */
-static void
-ParseLevel(char *part, const char *input, LadderDraft *draft)
+/*
+ * One level: "Silver 500 x1.25".  The name is every word before the last
+ * two; a name word written like a multiplier means a "|" is missing
+ * ("Member 0 x1 Silver 500 x1.25" is two levels, not one named
+ * "Member 0 x1 Silver").
+ */
+static bool
+ParseLevel(char *part, const char *input, LadderDraft *draft, Node *escontext)
 {
-	char	   *words[64];
+	char	  **words = palloc(sizeof(char *) * (strlen(part) / 2 + 1));
 	int			nwords = 0;
 	char	   *save = NULL;
 	int			level = draft->nlevels;
 	StringInfoData name;
 	int64		multiplier;
-	char	   *shown = pstrdup(part);
+	char	   *shown = pstrdup(part + strspn(part, LADDER_BLANKS));	/* for errors, trimmed */
+	int			shown_len = strlen(shown);
 
-	for (char *tok = strtok_r(part, " \t\n", &save); tok && nwords < 64; tok = strtok_r(NULL, " \t\n", &save))
+	while (shown_len > 0 && strchr(LADDER_BLANKS, shown[shown_len - 1]) != NULL)
+		shown[--shown_len] = '\0';
+	for (char *tok = strtok_r(part, LADDER_BLANKS, &save); tok; tok = strtok_r(NULL, LADDER_BLANKS, &save))
 		words[nwords++] = tok;
 	if (level >= TIER_MAX_LEVELS)
-		LadderError(ERRCODE_INVALID_TEXT_REPRESENTATION, input,
-					psprintf("A ladder has at most %d levels.", TIER_MAX_LEVELS));
+		return LadderError(escontext, input,
+						   psprintf("A ladder has at most %d levels.", TIER_MAX_LEVELS), NULL);
 	if (nwords < 3)
-		LadderError(ERRCODE_INVALID_TEXT_REPRESENTATION, input,
-					psprintf("Level %d \"%s\" is not \"name threshold xmultiplier\".", level + 1, shown));
+		return LadderError(escontext, input,
+						   psprintf("Level %d \"%s\" is not \"name threshold xmultiplier\".", level + 1, shown), NULL);
+	for (int i = 0; i < nwords - 2; i++)
+		if (i > 0 && IsMultiplierWord(words[i], strlen(words[i])))
+			return LadderError(escontext, input,
+							   psprintf("Level %d \"%s\": a \"|\" is missing after \"%s\".", level + 1, shown, words[i]),
+							   "Separate levels with \"|\", as in 'Member 0 x1 | Silver 500 x1.25'.");
 
 	initStringInfo(&name);
 	for (int i = 0; i < nwords - 2; i++)
 		appendStringInfo(&name, "%s%s", i > 0 ? " " : "", words[i]);
 	draft->name[level] = name.data;
 	if (!ParseFixed(words[nwords - 2], 4, &draft->threshold[level]))
-		LadderError(ERRCODE_INVALID_TEXT_REPRESENTATION, input,
-					psprintf("Level \"%s\": threshold \"%s\" is not a number of zero or more with at most 4 decimals.",
-							 name.data, words[nwords - 2]));
+		return LadderError(escontext, input,
+						   psprintf("Level \"%s\": threshold \"%s\" is not a number of zero or more with at most 4 decimals.",
+									name.data, words[nwords - 2]), NULL);
 	if (words[nwords - 1][0] != 'x' || !ParseFixed(words[nwords - 1] + 1, 3, &multiplier))
-		LadderError(ERRCODE_INVALID_TEXT_REPRESENTATION, input,
-					psprintf("Level \"%s\": multiplier \"%s\" is not written as x followed by a number, as in x1.25.",
-							 name.data, words[nwords - 1]));
+		return LadderError(escontext, input,
+						   psprintf("Level \"%s\": multiplier \"%s\" is not written as x followed by a number, as in x1.25.",
+									name.data, words[nwords - 1]), NULL);
 	if (multiplier > 100 * TIER_MULTIPLIER_SCALE)
 		multiplier = PG_INT32_MAX;	/* rejected by CheckDraft */
 	draft->multiplier[level] = (int32) multiplier;
 	draft->nlevels++;
+	return true;
 }
 
-/* The rules every ladder keeps, from text or binary input. */
-static void
-CheckDraft(const LadderDraft *draft, const char *input, int sqlstate)
+/* True when s holds nothing but blanks. */
+static bool
+IsBlank(const char *s)
+{
+	return s[strspn(s, LADDER_BLANKS)] == '\0';
+}
+
+/*
+ * The text form: an optional options part, then levels, separated by "|".
+ * Every part between two "|" must hold something: an empty one is a typo,
+ * not a level to skip.
+ */
+static bool
+ParseLadder(const char *input, LadderDraft *draft, Node *escontext)
+{
+	char	   *part = pstrdup(input);
+
+	if (IsBlank(input))
+		return LadderError(escontext, input, "A ladder needs at least one level.", NULL);
+	for (int partno = 1;; partno++)
+	{
+		char	   *bar = strchr(part, '|');
+		bool		ok;
+
+		if (bar != NULL)
+			*bar = '\0';
+		if (IsBlank(part))
+			return LadderError(escontext, input,
+							   psprintf("Part %d (between two \"|\", or before the first or after the last) is empty.", partno),
+							   "Remove the extra \"|\".");
+		if (partno == 1 && strchr(part, '=') != NULL)
+			ok = ParseOptions(part, input, draft, escontext);
+		else
+			ok = ParseLevel(part, input, draft, escontext);
+		if (!ok)
+			return false;
+		if (bar == NULL)
+			return true;
+		part = bar + 1;
+	}
+}
+
+/*
+ * Why a character may not be in a level name, or NULL when it may: names
+ * are printable text.  Code points are Unicode in a UTF-8 database; in
+ * other encodings only the ASCII controls are known and refused.
+ */
+static const char *
+NameCharProblem(pg_wchar c)
+{
+	if (c < 0x20 || (c >= 0x7F && c <= 0x9F))
+		return "the control character";
+	if (c == 0xAD || c == 0x61C || c == 0x180E || (c >= 0x200B && c <= 0x200F) ||
+		(c >= 0x202A && c <= 0x202E) || (c >= 0x2060 && c <= 0x206F) ||
+		c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFB))
+		return "the invisible character";
+	if (c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+		c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000)
+		return "the space character";
+	return NULL;
+}
+
+/*
+ * The rules of a level name, or NULL when it keeps them: 1 to TIER_MAX_NAME
+ * characters; words of printable characters separated by one space, so the
+ * text form reads back as the same name; no "|" (it separates levels) and
+ * no word written like a multiplier (it would read as the end of a level).
+ */
+static char *
+NameProblem(const char *name, int level)
+{
+	int			len = strlen(name);
+	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
+	const char *word = name;
+
+	if (len == 0)
+		return psprintf("Level %d has an empty name.", level);
+	if (pg_mbstrlen_with_len(name, len) > TIER_MAX_NAME)
+		return psprintf("Level %d: name \"%s\" is longer than %d characters.", level, name, TIER_MAX_NAME);
+	if (name[0] == ' ' || name[len - 1] == ' ' || strstr(name, "  ") != NULL)
+		return psprintf("Level %d: name \"%s\" starts or ends with a space or has two in a row.", level, name);
+	for (const char *p = name;; p += utf8 ? pg_utf_mblen((const unsigned char *) p) : pg_mblen(p))
+	{
+		pg_wchar	c = utf8 ? utf8_to_unicode((const unsigned char *) p) : (unsigned char) *p;
+		const char *problem = NameCharProblem(utf8 || c < 0x80 ? c : 'a');
+
+		if (*p == ' ' || *p == '\0')
+		{
+			if (IsMultiplierWord(word, p - word))
+				return psprintf("Level %d: name \"%s\" has the word \"%s\", which reads as a multiplier.",
+								level, name, pnstrdup(word, p - word));
+			if (*p == '\0')
+				break;
+			word = p + 1;
+		}
+		else if (*p == '|')
+			return psprintf("Level %d: name \"%s\" contains \"|\", which separates levels.", level, name);
+		else if (problem != NULL)
+			return psprintf("Level %d: name \"%s\" contains %s U+%04X.", level, name, problem, c);
+	}
+	return NULL;
+}
+
+/*
+ * The rules every ladder keeps, whether it comes from text or binary input:
+ * the one check both share, so that binary input accepts nothing the text
+ * form cannot write and read back.  input NULL: binary input.
+ */
+static bool
+CheckDraft(const LadderDraft *draft, const char *input, Node *escontext)
 {
 	if (draft->nlevels == 0)
-		LadderError(sqlstate, input, "A ladder needs at least one level.");
+		return LadderError(escontext, input, "A ladder needs at least one level.", NULL);
+	if (draft->nlevels > TIER_MAX_LEVELS)
+		return LadderError(escontext, input,
+						   psprintf("A ladder has at most %d levels.", TIER_MAX_LEVELS), NULL);
+	if ((int) draft->basis < 0 || draft->basis >= lengthof(basis_names) ||
+		(int) draft->downgrade < 0 || draft->downgrade >= lengthof(downgrade_names))
+		return LadderError(escontext, input,
+						   psprintf("Basis %d or downgrade %d is not a known policy.",
+									(int) draft->basis, (int) draft->downgrade), NULL);
+	if (draft->window_days <= 0 || draft->window_days > LADDER_MAX_DAYS ||
+		draft->grace_days < 0 || draft->grace_days > LADDER_MAX_DAYS)
+		return LadderError(escontext, input,
+						   psprintf("The window (%d days) must be 1 to %d days and the grace (%d days) 0 to %d days.",
+									draft->window_days, LADDER_MAX_DAYS, draft->grace_days, LADDER_MAX_DAYS),
+						   NULL);
 	if (draft->threshold[0] != 0)
-		LadderError(sqlstate, input,
-					psprintf("The first level \"%s\" must start at threshold 0, not %s.",
-							 draft->name[0], FormatFixed(draft->threshold[0], 4)));
+		return LadderError(escontext, input,
+						   psprintf("The first level \"%s\" must start at threshold 0, not %s.",
+									draft->name[0], FormatFixed(draft->threshold[0], 4)), NULL);
 	for (int i = 0; i < draft->nlevels; i++)
 	{
-		int			len = strlen(draft->name[i]);
+		char	   *problem = NameProblem(draft->name[i], i + 1);
 
-		if (len == 0 || len > TIER_MAX_NAME || strchr(draft->name[i], '|') != NULL)
-			LadderError(sqlstate, input,
-						psprintf("Level %d: a name is 1 to %d characters without \"|\".", i + 1, TIER_MAX_NAME));
+		if (problem != NULL)
+			return LadderError(escontext, input, problem,
+							   "A level name is 1 to 63 printable characters: words separated by one space, without \"|\".");
 		if (draft->multiplier[i] <= 0 || draft->multiplier[i] > 100 * TIER_MULTIPLIER_SCALE)
-			LadderError(sqlstate, input,
-						psprintf("Level \"%s\": the multiplier must be above 0 and at most 100.", draft->name[i]));
+			return LadderError(escontext, input,
+							   psprintf("Level \"%s\": the multiplier must be above 0 and at most 100.",
+										draft->name[i]), NULL);
 		if (i > 0 && draft->threshold[i] <= draft->threshold[i - 1])
-			LadderError(sqlstate, input,
-						psprintf("Level \"%s\": threshold %s must be above the threshold of \"%s\" (%s).",
-								 draft->name[i], FormatFixed(draft->threshold[i], 4),
-								 draft->name[i - 1], FormatFixed(draft->threshold[i - 1], 4)));
+			return LadderError(escontext, input,
+							   psprintf("Level \"%s\": threshold %s must be above the threshold of \"%s\" (%s).",
+										draft->name[i], FormatFixed(draft->threshold[i], 4),
+										draft->name[i - 1], FormatFixed(draft->threshold[i - 1], 4)), NULL);
 		for (int j = 0; j < i; j++)
 			if (pg_strcasecmp(draft->name[i], draft->name[j]) == 0)
-				LadderError(sqlstate, input,
-							psprintf("Level name \"%s\" is used twice.", draft->name[i]));
+				return LadderError(escontext, input,
+								   psprintf("Level name \"%s\" is used twice.", draft->name[i]), NULL);
 	}
-	if (draft->window_days <= 0 || draft->grace_days < 0)
-		LadderError(sqlstate, input, "The window must be above 0 days and the grace 0 days or more.");
+	return true;
 }
 
 static TierLadder *
@@ -338,25 +514,17 @@ TierLevelFor(const TierLadder *ladder, int64 value_scaled)
 }
 
 PG_FUNCTION_INFO_V1(tier_ladder_in);
-/* tier_ladder_in: the text form, every rule checked. */
+/* tier_ladder_in: the text form, every rule checked; soft errors on 16+. */
 Datum
 tier_ladder_in(PG_FUNCTION_ARGS)
 {
 	char	   *input = PG_GETARG_CSTRING(0);
-	char	   *copy = pstrdup(input);
+	Node	   *escontext = fcinfo->context;
 	LadderDraft draft;
-	char	   *save = NULL;
-	bool		first = true;
 
 	DraftDefaults(&draft);
-	for (char *part = strtok_r(copy, "|", &save); part; part = strtok_r(NULL, "|", &save), first = false)
-	{
-		if (first && strchr(part, '=') != NULL)
-			ParseOptions(part, input, &draft);
-		else
-			ParseLevel(part, input, &draft);
-	}
-	CheckDraft(&draft, input, ERRCODE_INVALID_TEXT_REPRESENTATION);
+	if (!ParseLadder(input, &draft, escontext) || !CheckDraft(&draft, input, escontext))
+		PG_RETURN_NULL();
 	PG_RETURN_TIER_LADDER_P(PackDraft(&draft));
 }
 
@@ -380,31 +548,28 @@ tier_ladder_out(PG_FUNCTION_ARGS)
 }
 
 PG_FUNCTION_INFO_V1(tier_ladder_recv);
-/* tier_ladder_recv: the binary form, checked like the text form. */
+/*
+ * tier_ladder_recv: the binary form, then the rules of the text form
+ * (CheckDraft): a ladder read in binary prints as text that reads back.
+ */
 Datum
 tier_ladder_recv(PG_FUNCTION_ARGS)
 {
 	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
 	LadderDraft draft;
-	int			basis;
-	int			downgrade;
 
 	DraftDefaults(&draft);
-	basis = pq_getmsgbyte(buf);
-	downgrade = pq_getmsgbyte(buf);
+	draft.basis = (TierBasis) pq_getmsgbyte(buf);
+	draft.downgrade = (TierDowngrade) pq_getmsgbyte(buf);
 	draft.window_days = pq_getmsgint(buf, 4);
 	draft.grace_days = pq_getmsgint(buf, 4);
-	draft.nlevels = pq_getmsgint(buf, 2);
-	if (basis < 0 || basis >= (int) lengthof(basis_names) || downgrade < 0 ||
-		downgrade >= (int) lengthof(downgrade_names) ||
-		draft.nlevels < 0 || draft.nlevels > TIER_MAX_LEVELS)
+	draft.nlevels = (int16) pq_getmsgint(buf, 2);
+	/* The count bounds the draft's arrays: checked before the levels are read. */
+	if (draft.nlevels < 0 || draft.nlevels > TIER_MAX_LEVELS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid external tier_ladder value"),
-				 errdetail("Basis %d, downgrade %d or level count %d is out of range.",
-						   basis, downgrade, draft.nlevels)));
-	draft.basis = (TierBasis) basis;
-	draft.downgrade = (TierDowngrade) downgrade;
+				 errdetail("A ladder has 1 to %d levels, not %d.", TIER_MAX_LEVELS, draft.nlevels)));
 	for (int i = 0; i < draft.nlevels; i++)
 	{
 		int			nbytes;
@@ -412,8 +577,13 @@ tier_ladder_recv(PG_FUNCTION_ARGS)
 		draft.threshold[i] = pq_getmsgint64(buf);
 		draft.multiplier[i] = pq_getmsgint(buf, 4);
 		draft.name[i] = pq_getmsgtext(buf, pq_getmsgint(buf, 4), &nbytes);
+		if ((int) strlen(draft.name[i]) != nbytes)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("invalid external tier_ladder value"),
+					 errdetail("The name of level %d contains a zero byte.", i + 1)));
 	}
-	CheckDraft(&draft, "(binary)", ERRCODE_INVALID_BINARY_REPRESENTATION);
+	CheckDraft(&draft, NULL, NULL);
 	PG_RETURN_TIER_LADDER_P(PackDraft(&draft));
 }
 

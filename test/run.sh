@@ -28,6 +28,12 @@ regress() {
 	}
 }
 
+# Every regression file again, each alone in a fresh database: no file may
+# lean on what another made (about 30 s).
+regress_each() {
+	bash "$ROOT/scripts/regress_each.sh" --running
+}
+
 isolation() {
 	make -C "$ROOT" -s PG_CONFIG="$PG_CONFIG" installcheck REGRESS= || {
 		cat "$ROOT/test/isolation/output/regression.diffs"
@@ -55,6 +61,7 @@ tap() {
 }
 
 suite "pg_regress (sql/, expected/)" regress
+suite "pg_regress, each file alone (scripts/regress_each.sh)" regress_each
 suite "isolation (test/isolation)" isolation
 suite "pgTAP (pg_prove)" pgtap
 suite "TAP (prove, PostgreSQL::Test::Cluster)" tap
