@@ -21,7 +21,8 @@ OBJS = \
 	src/rfm_score.o \
 	src/rfm_store.o \
 	src/tier_ladder.o \
-	src/tier_state.o
+	src/tier_state.o \
+	src/caller.o
 
 SQL_PIECES = $(sort $(wildcard src/sql/[0-9]*.sql))
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql

@@ -25,9 +25,9 @@
 static LoyaltyQuery batch_insert = {
 	"WITH input AS ("
 	"  SELECT DISTINCT ON (u.order_id) u.*"
-	"    FROM unnest($2::text[], $3::text[], $4::numeric[], $5::text[], $6::numeric[], $7::int8[],"
-	"                $8::numeric[], $9::bool[], $10::timestamptz[], $11::timestamptz[],"
-	"                $12::timestamptz[])"
+	"    FROM unnest($2::pg_catalog.text[], $3::pg_catalog.text[], $4::numeric[], $5::pg_catalog.text[], $6::numeric[], $7::pg_catalog.int8[],"
+	"                $8::numeric[], $9::pg_catalog.bool[], $10::pg_catalog.timestamptz[], $11::pg_catalog.timestamptz[],"
+	"                $12::pg_catalog.timestamptz[])"
 	"         WITH ORDINALITY AS u(order_id, member_id, amount, currency, fx_rate, points, refunded,"
 	"                              closed, ordered_at, available_at, expires_at, ord)"
 	"   ORDER BY u.order_id, u.ord),"
@@ -46,12 +46,12 @@ static LoyaltyQuery batch_insert = {
 	"       SELECT e.id, $1, x.member_id, x.order_id, x.points, x.points, x.available_at, x.expires_at"
 	"         FROM e JOIN earned x USING (order_id)),"
 	" acct AS (INSERT INTO loyalty.member AS m (program, member_id, balance, lifetime_earned)"
-	"          SELECT $1, member_id, sum(points), sum(points) FROM earned"
+	"          SELECT $1, member_id, pg_catalog.sum(points), pg_catalog.sum(points) FROM earned"
 	"           GROUP BY member_id ORDER BY member_id"
 	"          ON CONFLICT (program, member_id) DO UPDATE"
 	"          SET balance = m.balance + excluded.balance,"
 	"              lifetime_earned = m.lifetime_earned + excluded.lifetime_earned)"
-	" SELECT count(*) FROM s",
+	" SELECT pg_catalog.count(*) FROM s",
 	12, {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, NUMERICARRAYOID, TEXTARRAYOID, NUMERICARRAYOID,
 	INT8ARRAYOID, NUMERICARRAYOID, BOOLARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
 	TIMESTAMPTZARRAYOID}

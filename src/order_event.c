@@ -76,7 +76,7 @@ static LoyaltyQuery first_seen = {
 	"          ON CONFLICT (program, member_id) DO UPDATE"
 	"          SET balance = m.balance + excluded.balance,"
 	"              lifetime_earned = m.lifetime_earned + excluded.lifetime_earned)"
-	" SELECT (SELECT count(*) FROM s), coalesce((SELECT id FROM e), 0)",
+	" SELECT (SELECT pg_catalog.count(*) FROM s), coalesce((SELECT id FROM e), 0)",
 	13, {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, NUMERICOID, INT8OID, NUMERICOID,
 	BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, NUMERICOID}
 };
@@ -86,7 +86,7 @@ static LoyaltyQuery state_save = {
 	"   SET member_id = $3, amount = $4, currency = $5, fx_rate = coalesce($6, fx_rate),"
 	"       points = $7, generation = $8, refunded_amount = coalesce($9, refunded_amount),"
 	"       reversed_target = $10, earned_total = $11, reversed_total = $12, closed = $13,"
-	"       ordered_at = $14, multiplier = $15, updated_at = now()"
+	"       ordered_at = $14, multiplier = $15, updated_at = pg_catalog.now()"
 	" WHERE program = $1 AND order_id = $2",
 	15, {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, NUMERICOID, INT8OID, INT4OID,
 	NUMERICOID, INT8OID, INT8OID, INT8OID, BOOLOID, TIMESTAMPTZOID, NUMERICOID}
