@@ -84,6 +84,10 @@ GRANT EXECUTE ON PROCEDURE
     @extschema@.recalculate_tiers_batched(text, timestamptz, integer)
 TO loyalty_admin;
 
+-- member_activity() is inlined into its caller's query, with the day
+-- function it calls.
+GRANT EXECUTE ON FUNCTION @extschema@.activity_day_of(timestamptz) TO loyalty_admin;
+
 -- Admins and BI: lifecycle at a chosen time.
 GRANT EXECUTE ON FUNCTION @extschema@.member_lifecycle_at(text, timestamptz) TO loyalty_admin, loyalty_reader;
 
