@@ -182,8 +182,18 @@ DROP FUNCTION public.regress_sec_old_definer();
 TRUNCATE public.regress_sec_spy_log;
 ALTER SEQUENCE public.regress_sec_spied RESTART;
 
--- 4. The application's attack: a member of loyalty_app plants in pg_temp,
--- its own schema and public, then calls every function granted to it.
+-- 4. The attack of the issue, as written there (the login only a member
+-- of loyalty_app): redeem no longer runs the domain's check.
+\c - regress_sec_mallory
+CREATE FUNCTION pg_temp.evil(v pg_catalog.text) RETURNS bool LANGUAGE plpgsql
+  AS $$BEGIN EXECUTE 'ALTER ROLE regress_sec_mallory SUPERUSER'; RETURN true; END$$;
+CREATE DOMAIN pg_temp.text AS pg_catalog.text CHECK (pg_temp.evil(VALUE));
+SELECT loyalty.redeem('sec', 'm1', 1, 'x') > 0 AS redeemed;
+SELECT rolsuper AS mallory_superuser FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'regress_sec_mallory';
+
+-- The application's attack in full: a member of loyalty_app plants in
+-- pg_temp, its own schema and public, then calls every function granted
+-- to it.
 \c - regress_sec_mallory
 SELECT public.regress_sec_plant('pg_temp');
 SELECT public.regress_sec_plant('regress_sec_mallory');
