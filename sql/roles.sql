@@ -35,6 +35,8 @@ SELECT loyalty.create_program('evil');
 SELECT loyalty.expire_points();
 SELECT loyalty.set_fx_rate('USD', 'EUR', 100);
 SELECT loyalty.attach_orders('perm', 'perm_orders', 'id', 'member', 'amount');
+-- Crediting points is a back-office act: earn() is the admins'.
+SELECT loyalty.earn('perm', 'pat', 1000, 'perm-gift');
 RESET ROLE;
 
 -- BI: reads configuration, cannot change balances.
@@ -49,6 +51,7 @@ SET ROLE regress_loyalty_admin;
 SELECT loyalty.create_program('admin_made', 'EUR');
 SELECT count(*) FROM loyalty.verify() WHERE ok;
 SELECT loyalty.expire_points('perm');
+SELECT loyalty.earn('perm', 'pat', 5, 'perm-goodwill') > 0 AS credited;
 RESET ROLE;
 
 -- A role outside the loyalty roles can still insert orders (the insert is

@@ -44,19 +44,19 @@
 #define FOLD_MARGIN_DAYS 2
 
 static LoyaltyQuery activity_add = {
-	"WITH c AS (SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::int4[], $5::numeric[],"
-	"                                $6::timestamptz[])"
+	"WITH c AS (SELECT * FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.date[], $4::pg_catalog.int4[], $5::numeric[],"
+	"                                $6::pg_catalog.timestamptz[])"
 	"             AS c(program, member_id, day, orders, net_spend, added_at)),"
 	" d AS (INSERT INTO loyalty.activity_day AS d (program, day, member_id, orders, net_spend)"
-	"       SELECT program, day, member_id, sum(orders), sum(net_spend) FROM c"
-	"        GROUP BY program, day, member_id HAVING sum(orders) <> 0 OR sum(net_spend) <> 0"
+	"       SELECT program, day, member_id, pg_catalog.sum(orders), pg_catalog.sum(net_spend) FROM c"
+	"        GROUP BY program, day, member_id HAVING pg_catalog.sum(orders) <> 0 OR pg_catalog.sum(net_spend) <> 0"
 	"        ORDER BY program, day, member_id"
 	"       ON CONFLICT (program, day, member_id) DO UPDATE"
 	"       SET orders = d.orders + excluded.orders, net_spend = d.net_spend + excluded.net_spend)"
 	" INSERT INTO loyalty.activity_total AS t (program, member_id, orders, net_spend, last_order_at)"
-	" SELECT program, member_id, sum(orders), sum(net_spend), max(added_at) FROM c"
+	" SELECT program, member_id, pg_catalog.sum(orders), pg_catalog.sum(net_spend), pg_catalog.max(added_at) FROM c"
 	"  GROUP BY program, member_id"
-	" HAVING sum(orders) <> 0 OR sum(net_spend) <> 0 OR max(added_at) IS NOT NULL"
+	" HAVING pg_catalog.sum(orders) <> 0 OR pg_catalog.sum(net_spend) <> 0 OR pg_catalog.max(added_at) IS NOT NULL"
 	"  ORDER BY program, member_id"
 	" ON CONFLICT (program, member_id) DO UPDATE"
 	" SET orders = t.orders + excluded.orders, net_spend = t.net_spend + excluded.net_spend,"
@@ -68,10 +68,10 @@ static LoyaltyQuery activity_add = {
 /* Members that lost an order at or after their last order time: read it again. */
 static LoyaltyQuery activity_last_order = {
 	"UPDATE loyalty.activity_total t"
-	"   SET last_order_at = (SELECT max(o.ordered_at) FROM loyalty.counted_order o"
+	"   SET last_order_at = (SELECT pg_catalog.max(o.ordered_at) FROM loyalty.counted_order o"
 	"                         WHERE o.program = t.program AND o.member_id = t.member_id)"
-	"  FROM (SELECT program, member_id, max(removed_at) AS removed_at"
-	"          FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS r(program, member_id, removed_at)"
+	"  FROM (SELECT program, member_id, pg_catalog.max(removed_at) AS removed_at"
+	"          FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.timestamptz[]) AS r(program, member_id, removed_at)"
 	"         GROUP BY program, member_id) r"
 	" WHERE t.program = r.program AND t.member_id = r.member_id AND t.last_order_at <= r.removed_at",
 	3, {TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID}
@@ -90,7 +90,7 @@ static LoyaltyQuery activity_fold = {
 	"            WHERE d.program = h.program AND d.day <= $2"
 	"           RETURNING d.member_id, d.orders, d.net_spend),"
 	" merged AS (INSERT INTO loyalty.activity_before AS b (program, member_id, orders, net_spend)"
-	"            SELECT $1, member_id, sum(orders), sum(net_spend) FROM moved"
+	"            SELECT $1, member_id, pg_catalog.sum(orders), pg_catalog.sum(net_spend) FROM moved"
 	"             GROUP BY member_id ORDER BY member_id"
 	"            ON CONFLICT (program, member_id) DO UPDATE"
 	"            SET orders = b.orders + excluded.orders, net_spend = b.net_spend + excluded.net_spend)"

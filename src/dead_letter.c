@@ -44,13 +44,13 @@ static LoyaltyQuery letters_open = {
 };
 
 static LoyaltyQuery letter_resolved = {
-	"UPDATE loyalty.dead_letter SET attempts = attempts + 1, last_attempt_at = now(),"
-	"       resolved_at = now() WHERE id = $1",
+	"UPDATE loyalty.dead_letter SET attempts = attempts + 1, last_attempt_at = pg_catalog.now(),"
+	"       resolved_at = pg_catalog.now() WHERE id = $1",
 	1, {INT8OID}
 };
 
 static LoyaltyQuery letter_failed = {
-	"UPDATE loyalty.dead_letter SET attempts = attempts + 1, last_attempt_at = now(),"
+	"UPDATE loyalty.dead_letter SET attempts = attempts + 1, last_attempt_at = pg_catalog.now(),"
 	"       reason = $2, sqlstate = $3 WHERE id = $1",
 	3, {INT8OID, TEXTOID, TEXTOID}
 };

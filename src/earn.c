@@ -9,6 +9,7 @@
 #include "utils/builtins.h"
 
 #include "credit.h"
+#include "caller.h"
 #include "ledger.h"
 #include "loyalty.h"
 #include "program.h"
@@ -24,7 +25,7 @@ loyalty_earn(PG_FUNCTION_ARGS)
 	int64		points = LoyaltyPositivePointsArg(fcinfo, 2);
 	char	   *ref = LoyaltyTextArg(fcinfo, 3, "ref");
 	char	   *reason = PG_ARGISNULL(4) ? "adjust" : LoyaltyTextArg(fcinfo, 4, "reason");
-	TimestampTz as_of = LoyaltyTimestampArg(fcinfo, 5, "as_of");
+	TimestampTz as_of = LoyaltyCheckAsOf(LoyaltyTimestampArg(fcinfo, 5, "as_of"));
 
 	/* The default reason is a manual adjustment; a named one is an earning. */
 	const char *kind = strcmp(reason, "adjust") == 0 ? "adjust" : "earn";

@@ -27,7 +27,7 @@
 
 static LoyaltyQuery members_with_expiry = {
 	"SELECT DISTINCT program, member_id FROM loyalty.lot"
-	" WHERE remaining > 0 AND loyalty.lot_expired(expires_at, $2) AND ($1::text IS NULL OR program = $1)"
+	" WHERE remaining > 0 AND loyalty.lot_expired(expires_at, $2) AND ($1::pg_catalog.text IS NULL OR program = $1)"
 	" ORDER BY program, member_id LIMIT $3",
 	3, {TEXTOID, TIMESTAMPTZOID, INT4OID}
 };

@@ -18,7 +18,7 @@
 #include "spi_util.h"
 
 static LoyaltyQuery member_lock = {
-	"SELECT status::text, balance, debt FROM loyalty.member"
+	"SELECT status::pg_catalog.text, balance, debt FROM loyalty.member"
 	" WHERE program = $1 AND member_id = $2 FOR UPDATE",
 	2, {TEXTOID, TEXTOID}, true
 };
@@ -38,7 +38,7 @@ static LoyaltyQuery member_apply = {
 };
 
 static LoyaltyQuery ledger_find_ref = {
-	"SELECT id, member_id, kind::text, points FROM loyalty.ledger WHERE program = $1 AND ref = $2",
+	"SELECT id, member_id, kind::pg_catalog.text, points FROM loyalty.ledger WHERE program = $1 AND ref = $2",
 	2, {TEXTOID, TEXTOID}, true
 };
 

@@ -18,7 +18,7 @@
 #include "spi_util.h"
 
 static LoyaltyQuery lots_available = {
-	"SELECT coalesce(sum(remaining), 0)::bigint FROM loyalty.lot"
+	"SELECT coalesce(pg_catalog.sum(remaining), 0)::bigint FROM loyalty.lot"
 	" WHERE program = $1 AND member_id = $2 AND remaining > 0"
 	"   AND loyalty.lot_spendable(available_at, expires_at, $3)",
 	3, {TEXTOID, TEXTOID, TIMESTAMPTZOID}, true
@@ -48,8 +48,8 @@ static LoyaltyQuery lots_use = {
 };
 
 static LoyaltyQuery lots_give_back = {
-	"WITH u AS (SELECT lot_id, sum(points) AS points FROM loyalty.lot_use"
-	"            WHERE ledger_id = $1 GROUP BY lot_id HAVING sum(points) > 0),"
+	"WITH u AS (SELECT lot_id, pg_catalog.sum(points) AS points FROM loyalty.lot_use"
+	"            WHERE ledger_id = $1 GROUP BY lot_id HAVING pg_catalog.sum(points) > 0),"
 	" back AS (UPDATE loyalty.lot l SET remaining = l.remaining + u.points"
 	"            FROM u WHERE l.id = u.lot_id RETURNING l.id, l.program, l.member_id)"
 	" INSERT INTO loyalty.lot_use (lot_id, ledger_id, program, member_id, points)"

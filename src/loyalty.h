@@ -17,6 +17,7 @@
 #define ERRCODE_LOYALTY_LEDGER_APPEND_ONLY	MAKE_SQLSTATE('L','Y','0','0','4')
 #define ERRCODE_LOYALTY_FX_RATE_MISSING		MAKE_SQLSTATE('L','Y','0','0','5')
 #define ERRCODE_LOYALTY_SOURCE_NOT_ATTACHED	MAKE_SQLSTATE('L','Y','0','0','6')
+#define ERRCODE_LOYALTY_FUTURE_AS_OF		MAKE_SQLSTATE('L','Y','0','0','7')
 
 /* Argument checks shared by the SQL-callable functions. */
 extern char *LoyaltyTextArg(FunctionCallInfo fcinfo, int argno, const char *name);

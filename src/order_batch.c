@@ -26,9 +26,9 @@
 static LoyaltyQuery batch_insert = {
 	"WITH input AS ("
 	"  SELECT DISTINCT ON (u.order_id) u.*"
-	"    FROM unnest($2::text[], $3::text[], $4::numeric[], $5::text[], $6::numeric[], $7::int8[],"
-	"                $8::numeric[], $9::bool[], $10::timestamptz[], $11::timestamptz[],"
-	"                $12::timestamptz[])"
+	"    FROM unnest($2::pg_catalog.text[], $3::pg_catalog.text[], $4::numeric[], $5::pg_catalog.text[], $6::numeric[], $7::pg_catalog.int8[],"
+	"                $8::numeric[], $9::pg_catalog.bool[], $10::pg_catalog.timestamptz[], $11::pg_catalog.timestamptz[],"
+	"                $12::pg_catalog.timestamptz[])"
 	"         WITH ORDINALITY AS u(order_id, member_id, amount, currency, fx_rate, points, refunded,"
 	"                              closed, ordered_at, available_at, expires_at, ord)"
 	"   ORDER BY u.order_id, u.ord),"
@@ -45,7 +45,7 @@ static LoyaltyQuery batch_insert = {
 	"          x.ordered_at AS occurred_at, x.available_at, x.expires_at"
 	"     FROM (SELECT * FROM earned ORDER BY ord) x),"
 	CREDIT_WRITE
-	" SELECT count(*) FROM s",
+	" SELECT pg_catalog.count(*) FROM s",
 	12, {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, NUMERICARRAYOID, TEXTARRAYOID, NUMERICARRAYOID,
 	INT8ARRAYOID, NUMERICARRAYOID, BOOLARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
 	TIMESTAMPTZARRAYOID}

@@ -81,7 +81,7 @@ static LoyaltyQuery state_save = {
 	"   SET member_id = $3, amount = $4, currency = $5, fx_rate = coalesce($6, fx_rate),"
 	"       points = $7, generation = $8, refunded_amount = coalesce($9, refunded_amount),"
 	"       reversed_target = $10, earned_total = $11, reversed_total = $12, closed = $13,"
-	"       ordered_at = $14, multiplier = $15, updated_at = now()"
+	"       ordered_at = $14, multiplier = $15, updated_at = pg_catalog.now()"
 	" WHERE program = $1 AND order_id = $2",
 	15, {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, NUMERICOID, INT8OID, INT4OID,
 	NUMERICOID, INT8OID, INT8OID, INT8OID, BOOLOID, TIMESTAMPTZOID, NUMERICOID}

@@ -15,6 +15,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "caller.h"
 #include "ledger.h"
 #include "loyalty.h"
 #include "lots.h"
@@ -59,7 +60,7 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 	char	   *member_id = LoyaltyTextArg(fcinfo, 1, "member_id");
 	int64		points = LoyaltyPositivePointsArg(fcinfo, 2);
 	char	   *ref = LoyaltyTextArg(fcinfo, 3, "ref");
-	TimestampTz as_of = LoyaltyTimestampArg(fcinfo, 4, "as_of");
+	TimestampTz as_of = LoyaltyCheckAsOf(LoyaltyTimestampArg(fcinfo, 4, "as_of"));
 	LoyaltyProgram prog;
 	MemberAccount account;
 	MemberDelta delta = {0};

@@ -35,7 +35,7 @@
 
 /* Counted orders per member in the window, from the activity the trigger keeps. */
 static LoyaltyQuery rfm_window = {
-	"SELECT member_id, floor(extract(epoch FROM $2 - last_order_at) / 86400)::integer,"
+	"SELECT member_id, pg_catalog.floor(extract(epoch FROM $2 - last_order_at) / 86400)::integer,"
 	"       orders::integer, net_spend, last_order_at"
 	"  FROM loyalty.member_activity($1, $2 - $3, $2)"
 	" WHERE net_spend > 0",
@@ -51,7 +51,7 @@ enum
 /* The segment of every one of the 125 values, in r, f, m order. */
 static LoyaltyQuery rfm_segments = {
 	"SELECT loyalty.rfm_segment(loyalty.rfm(r, f, m), $1)"
-	"  FROM generate_series(1, 5) r, generate_series(1, 5) f, generate_series(1, 5) m"
+	"  FROM pg_catalog.generate_series(1, 5) r, pg_catalog.generate_series(1, 5) f, pg_catalog.generate_series(1, 5) m"
 	" ORDER BY r, f, m",
 	1, {TEXTOID}
 };

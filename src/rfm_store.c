@@ -45,7 +45,7 @@ static LoyaltyQuery scores_upsert = {
 	"INSERT INTO loyalty.rfm_score AS s (program, member_id, last_order_at, frequency, monetary,"
 	"                                    rfm, segment)"
 	"SELECT $1, u.member_id, u.last_order_at, u.frequency, u.monetary, u.score::loyalty.rfm, u.segment"
-	"  FROM unnest($2::text[], $3::timestamptz[], $4::integer[], $5::numeric[], $6::text[], $7::text[])"
+	"  FROM unnest($2::pg_catalog.text[], $3::pg_catalog.timestamptz[], $4::integer[], $5::numeric[], $6::pg_catalog.text[], $7::pg_catalog.text[])"
 	"       AS u(member_id, last_order_at, frequency, monetary, score, segment)"
 	" ON CONFLICT (program, member_id) DO UPDATE"
 	" SET last_order_at = excluded.last_order_at, frequency = excluded.frequency,"

@@ -12,6 +12,16 @@
 #define LOYALTY_MAX_ARGS 16
 
 /*
+ * The text runs inside functions whose search_path is pg_catalog, loyalty,
+ * pg_temp: pg_temp last, or the caller's temporary schema is searched first
+ * for type and table names (a pg_temp.text domain would run the caller's
+ * code as the extension owner).  Type names and functions are written
+ * pg_catalog-qualified all the same (type keywords such as integer,
+ * bigint, numeric, boolean and interval are pg_catalog's by grammar;
+ * unnest of several arrays only works unqualified).  Operators stay plain:
+ * they are never looked up in pg_temp, and no caller can create one in
+ * pg_catalog or loyalty, which come first.
+ *
  * One statement the extension runs: its text and argument types, and the
  * plan prepared (and kept) on first use in this backend.
  *

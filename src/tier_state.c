@@ -42,7 +42,7 @@
 	"SELECT member_id, net_spend AS value" \
 	"  FROM loyalty.member_activity($1, $2 - $3 * interval '1 day', $2)"
 #define POINTS_BASIS \
-	"SELECT member_id, sum(points)::numeric AS value FROM loyalty.ledger" \
+	"SELECT member_id, pg_catalog.sum(points)::numeric AS value FROM loyalty.ledger" \
 	" WHERE program = $1 AND loyalty.ledger_kind_class(kind) IN ('earned', 'reversed')" \
 	"   AND occurred_at > $2 - $3 * interval '1 day' AND occurred_at <= $2 GROUP BY member_id"
 #define ORDERS_BASIS \
@@ -57,10 +57,10 @@
 	"SELECT " value " FROM loyalty.counted_order o" \
 	" WHERE o.program = $1 AND o.member_id = " who \
 	"   AND o.ordered_at > $2 - $3 * interval '1 day' AND o.ordered_at <= $2"
-#define MEMBER_SPEND(who) MEMBER_ORDERS("coalesce(sum(o.net), 0)", who)
-#define MEMBER_ORDER_COUNT(who) MEMBER_ORDERS("count(*)::numeric", who)
+#define MEMBER_SPEND(who) MEMBER_ORDERS("coalesce(pg_catalog.sum(o.net), 0)", who)
+#define MEMBER_ORDER_COUNT(who) MEMBER_ORDERS("pg_catalog.count(*)::numeric", who)
 #define MEMBER_POINTS(who) \
-	"SELECT coalesce(sum(l.points), 0)::numeric FROM loyalty.ledger l" \
+	"SELECT coalesce(pg_catalog.sum(l.points), 0)::numeric FROM loyalty.ledger l" \
 	" WHERE l.program = $1 AND l.member_id = " who \
 	"   AND loyalty.ledger_kind_class(l.kind) IN ('earned', 'reversed')" \
 	"   AND l.occurred_at > $2 - $3 * interval '1 day' AND l.occurred_at <= $2"
@@ -114,8 +114,8 @@ static LoyaltyQuery member_tier = {
 };
 
 static LoyaltyQuery tier_change = {
-	"WITH u AS (SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::numeric[],"
-	"                               $8::timestamptz[], $9::boolean[])"
+	"WITH u AS (SELECT * FROM unnest($3::pg_catalog.text[], $4::pg_catalog.text[], $5::pg_catalog.text[], $6::pg_catalog.text[], $7::numeric[],"
+	"                               $8::pg_catalog.timestamptz[], $9::boolean[])"
 	"             AS u(member_id, from_tier, to_tier, reason, basis_value, below_since, changed)),"
 	" h AS (INSERT INTO loyalty.tier_history (program, member_id, from_tier, to_tier, reason,"
 	"                                         basis_value, changed_at)"

@@ -5,20 +5,38 @@
  * Roles are cluster-wide: create them once, keep them on DROP EXTENSION.
  * loyalty_admin configures programs; loyalty_app is what the application
  * connects as (balance, redeem, enroll); loyalty_reader is for BI tools.
+ * A role that exists already (an earlier install, or made by the DBA) is
+ * reused, members and LOGIN included, but only if it is a plain role: a
+ * role with an attribute beyond the extension's grants (superuser, create
+ * role or database, replication, bypass RLS) would hand that attribute to
+ * everyone the DBA makes a member, so the install refuses it.  Privileges
+ * are granted in 90_privileges.sql.
  */
 DO $roles$
 DECLARE
-    r text;
+    r pg_catalog.text;
+    extra pg_catalog.text;
 BEGIN
     FOREACH r IN ARRAY ARRAY['loyalty_admin', 'loyalty_app', 'loyalty_reader'] LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r) THEN
             EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+            CONTINUE;
+        END IF;
+        SELECT pg_catalog.concat_ws(', ',
+                   CASE WHEN a.rolsuper THEN 'SUPERUSER' END, CASE WHEN a.rolcreaterole THEN 'CREATEROLE' END,
+                   CASE WHEN a.rolcreatedb THEN 'CREATEDB' END, CASE WHEN a.rolreplication THEN 'REPLICATION' END,
+                   CASE WHEN a.rolbypassrls THEN 'BYPASSRLS' END)
+          INTO extra
+          FROM pg_catalog.pg_roles a WHERE a.rolname OPERATOR(pg_catalog.=) r;
+        IF extra OPERATOR(pg_catalog.<>) '' THEN
+            RAISE EXCEPTION 'role "%" exists with %', r, extra
+                USING ERRCODE = '55000',
+                      DETAIL = 'loyalty reuses an existing loyalty role only when it has no attribute beyond LOGIN: its members would hold these too.',
+                      HINT = pg_catalog.format('ALTER ROLE %I NOSUPERUSER NOCREATEROLE NOCREATEDB NOREPLICATION NOBYPASSRLS, or drop it, then CREATE EXTENSION loyalty again.', r);
         END IF;
     END LOOP;
 END
 $roles$;
-
-GRANT USAGE ON SCHEMA @extschema@ TO loyalty_admin, loyalty_app, loyalty_reader;
 
 -- What a ledger row records, and the states of a member.
 CREATE TYPE @extschema@.ledger_kind AS ENUM ('earn', 'adjust', 'unredeem', 'redeem', 'reverse', 'expire');

@@ -4,7 +4,7 @@
 CREATE FUNCTION @extschema@.check_currency(code text, what text DEFAULT 'currency')
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
     IF code IS NULL THEN
@@ -26,7 +26,7 @@ COMMENT ON FUNCTION @extschema@.check_currency(text, text) IS
 CREATE FUNCTION @extschema@.require_program(program text)
 RETURNS @extschema@.program
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     p loyalty.program;
@@ -55,7 +55,7 @@ CREATE FUNCTION @extschema@.create_program(
     timezone text DEFAULT 'UTC')
 RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     wanted loyalty.program;
@@ -129,7 +129,7 @@ COMMENT ON FUNCTION @extschema@.create_program(text, text, numeric, integer, int
 CREATE FUNCTION @extschema@.enroll(program text, member_id text, profile jsonb DEFAULT '{}')
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
     PERFORM loyalty.require_program(program);
@@ -152,7 +152,7 @@ COMMENT ON FUNCTION @extschema@.enroll(text, text, jsonb) IS
 CREATE FUNCTION @extschema@.set_member_status(program text, member_id text, status text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
     PERFORM loyalty.require_program(program);
@@ -176,7 +176,7 @@ CREATE FUNCTION @extschema@.set_fx_rate(
     valid_from timestamptz DEFAULT '-infinity')
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     f text := loyalty.check_currency(from_currency, 'from currency');
@@ -226,7 +226,7 @@ COMMENT ON FUNCTION @extschema@.fx_quote(text, text, timestamptz) IS
 CREATE FUNCTION @extschema@.fx_rate_at(from_currency text, to_currency text, at timestamptz)
 RETURNS numeric
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
     SELECT CASE WHEN upper(from_currency) = upper(to_currency) THEN 1::numeric
                 ELSE (SELECT CASE WHEN q.inverse THEN 1 / q.rate ELSE q.rate END

@@ -8,7 +8,7 @@
 -- role needs no rights on the loyalty tables.
 CREATE FUNCTION @extschema@.orders_trigger() RETURNS trigger
 LANGUAGE c SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS 'MODULE_PATHNAME', 'loyalty_orders_trigger';
 COMMENT ON FUNCTION @extschema@.orders_trigger() IS
     'Accrual trigger installed by loyalty.attach_orders(): earns on INSERT, reverses on refund, cancel and DELETE';
@@ -18,7 +18,7 @@ CREATE FUNCTION @extschema@.check_order_column(
     orders regclass, role text, col text, wanted regtype[] DEFAULT NULL)
 RETURNS name
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     coltype regtype;
@@ -51,7 +51,7 @@ CREATE FUNCTION @extschema@.attach_orders(
     refunded_amount text DEFAULT NULL, created_at text DEFAULT NULL)
 RETURNS name
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     amount_types regtype[] := ARRAY['numeric', 'smallint', 'integer', 'bigint', 'real', 'double precision']::regtype[];
@@ -66,6 +66,7 @@ BEGIN
     IF orders IS NULL THEN
         RAISE EXCEPTION 'orders table must not be null' USING ERRCODE = '22004';
     END IF;
+    PERFORM loyalty.require_table_owner(orders);
     IF (SELECT relkind FROM pg_catalog.pg_class WHERE oid = orders) NOT IN ('r', 'p') THEN
         RAISE EXCEPTION '% is not a table', orders USING ERRCODE = '42809';
     END IF;
@@ -105,12 +106,13 @@ COMMENT ON FUNCTION @extschema@.attach_orders(text, regclass, text, text, text, 
 CREATE FUNCTION @extschema@.detach_orders(program text, orders regclass)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     tg name;
     tg_reversal name;
 BEGIN
+    PERFORM loyalty.require_table_owner(orders);
     DELETE FROM loyalty.order_source s WHERE s.program = detach_orders.program AND s.orders = detach_orders.orders
     RETURNING s.trigger_name, s.reversal_trigger_name INTO tg, tg_reversal;
     IF tg IS NULL THEN
@@ -127,7 +129,7 @@ COMMENT ON FUNCTION @extschema@.detach_orders(text, regclass) IS
 CREATE FUNCTION @extschema@.retry_dead_letters(program text)
 RETURNS bigint
 LANGUAGE c VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS 'MODULE_PATHNAME', 'loyalty_retry_dead_letters';
 COMMENT ON FUNCTION @extschema@.retry_dead_letters(text) IS
     'Replays a program''s unresolved dead letters in order; returns how many were resolved now';

@@ -49,7 +49,7 @@ COMMENT ON COLUMN @extschema@.activity_day.day IS 'UTC day: orders of (its midni
 -- holds it (the C twin is ActivityDayOf in activity.c).
 CREATE FUNCTION @extschema@.activity_day_of(t timestamptz) RETURNS date
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-AS $$ SELECT ((t AT TIME ZONE 'UTC') - interval '1 microsecond')::date $$;
+AS $$ SELECT ((t AT TIME ZONE 'UTC') - interval '1 microsecond')::pg_catalog.date $$;
 COMMENT ON FUNCTION @extschema@.activity_day_of(timestamptz) IS
     'The UTC day of loyalty.activity_day that holds an order time: (midnight, next midnight], closed at the end';
 
@@ -95,8 +95,10 @@ COMMENT ON COLUMN @extschema@.counted_order.net IS 'Amount less refunds in base 
 
 -- The C trigger keeping the three tables; one per event, since a trigger
 -- with transition tables may have only one.
+-- Its search_path is pinned too: it runs SQL for whoever changes the table.
 CREATE FUNCTION @extschema@.activity_trigger() RETURNS trigger
-LANGUAGE c AS 'MODULE_PATHNAME', 'loyalty_activity_trigger';
+LANGUAGE c SET search_path = pg_catalog, @extschema@, pg_temp
+AS 'MODULE_PATHNAME', 'loyalty_activity_trigger';
 COMMENT ON FUNCTION @extschema@.activity_trigger() IS
     'Trigger on loyalty.order_earning: keeps loyalty.activity_total and loyalty.activity_day';
 CREATE TRIGGER activity_insert AFTER INSERT ON @extschema@.order_earning
@@ -135,7 +137,7 @@ AS $$
         SELECT y.member_id, sum(y.orders) AS orders, sum(y.net_spend) AS net_spend
           FROM (SELECT d.member_id, d.orders, d.net_spend
                   FROM loyalty.activity_day d
-                 WHERE d.program = member_activity.program AND d.day < (after AT TIME ZONE 'UTC')::date
+                 WHERE d.program = member_activity.program AND d.day < (after AT TIME ZONE 'UTC')::pg_catalog.date
                 UNION ALL
                 SELECT d.member_id, d.orders, d.net_spend
                   FROM loyalty.activity_day d
@@ -144,22 +146,22 @@ AS $$
                 SELECT o.member_id, 1, o.net
                   FROM loyalty.counted_order o
                  WHERE o.program = member_activity.program
-                   AND (after AT TIME ZONE 'UTC') > (after AT TIME ZONE 'UTC')::date
-                   AND o.ordered_at > ((after AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC')
+                   AND (after AT TIME ZONE 'UTC') > (after AT TIME ZONE 'UTC')::pg_catalog.date
+                   AND o.ordered_at > ((after AT TIME ZONE 'UTC')::pg_catalog.date::pg_catalog.timestamp AT TIME ZONE 'UTC')
                    AND o.ordered_at <= after
                 UNION ALL
                 SELECT o.member_id, 1, o.net
                   FROM loyalty.counted_order o
                  WHERE o.program = member_activity.program
-                   AND (upto AT TIME ZONE 'UTC') > (upto AT TIME ZONE 'UTC')::date
+                   AND (upto AT TIME ZONE 'UTC') > (upto AT TIME ZONE 'UTC')::pg_catalog.date
                    AND o.ordered_at > upto
-                   AND o.ordered_at <= (((upto AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC')
+                   AND o.ordered_at <= (((upto AT TIME ZONE 'UTC')::pg_catalog.date + 1)::pg_catalog.timestamp AT TIME ZONE 'UTC')
                ) y
          GROUP BY y.member_id
       ) x ON x.member_id = t.member_id
      WHERE t.program = member_activity.program
        AND (SELECT coalesce(max(h.through), '-infinity') FROM loyalty.activity_horizon h
-             WHERE h.program = member_activity.program) < (after AT TIME ZONE 'UTC')::date
+             WHERE h.program = member_activity.program) < (after AT TIME ZONE 'UTC')::pg_catalog.date
        AND after < upto
        AND t.orders - coalesce(b.orders, 0) - coalesce(x.orders, 0) > 0
     UNION ALL
@@ -167,7 +169,7 @@ AS $$
       FROM loyalty.counted_order o
      WHERE o.program = member_activity.program
        AND NOT ((SELECT coalesce(max(h.through), '-infinity') FROM loyalty.activity_horizon h
-                  WHERE h.program = member_activity.program) < (after AT TIME ZONE 'UTC')::date
+                  WHERE h.program = member_activity.program) < (after AT TIME ZONE 'UTC')::pg_catalog.date
                 AND after < upto)
        AND o.ordered_at > after AND o.ordered_at <= upto
      GROUP BY o.member_id
@@ -180,7 +182,7 @@ COMMENT ON FUNCTION @extschema@.member_activity(text, timestamptz, timestamptz) 
 CREATE FUNCTION @extschema@.rebuild_activity(program text)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     members bigint;

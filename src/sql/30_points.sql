@@ -6,7 +6,7 @@ CREATE FUNCTION @extschema@.earn(
     reason text DEFAULT 'adjust', as_of timestamptz DEFAULT now())
 RETURNS bigint
 LANGUAGE c VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS 'MODULE_PATHNAME', 'loyalty_earn';
 COMMENT ON FUNCTION @extschema@.earn(text, text, bigint, text, text, timestamptz) IS
     'Credits points (ledger kind adjust) under the program''s pending and expiry rules; idempotent on ref; returns the ledger id';
@@ -17,7 +17,7 @@ CREATE FUNCTION @extschema@.redeem(
     as_of timestamptz DEFAULT now())
 RETURNS bigint
 LANGUAGE c VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS 'MODULE_PATHNAME', 'loyalty_redeem';
 COMMENT ON FUNCTION @extschema@.redeem(text, text, bigint, text, timestamptz) IS
     'Spends available points, soonest-expiring lots first; LY001 when the balance is short; idempotent on ref; returns the ledger id';
@@ -26,7 +26,7 @@ COMMENT ON FUNCTION @extschema@.redeem(text, text, bigint, text, timestamptz) IS
 CREATE FUNCTION @extschema@.cancel_redemption(program text, ref text)
 RETURNS bigint
 LANGUAGE c VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS 'MODULE_PATHNAME', 'loyalty_cancel_redemption';
 COMMENT ON FUNCTION @extschema@.cancel_redemption(text, text) IS
     'Gives a redemption''s points back to the lots they came from (original expiry); idempotent; returns the unredeem ledger id';
@@ -35,7 +35,7 @@ COMMENT ON FUNCTION @extschema@.cancel_redemption(text, text) IS
 CREATE FUNCTION @extschema@.expire_points(program text DEFAULT NULL, as_of timestamptz DEFAULT now())
 RETURNS bigint
 LANGUAGE c VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS 'MODULE_PATHNAME', 'loyalty_expire_points';
 COMMENT ON FUNCTION @extschema@.expire_points(text, timestamptz) IS
     'Expires what is left of lots whose expiry is at or before as_of (all programs when program is NULL); idempotent; returns the points expired';
@@ -44,7 +44,7 @@ COMMENT ON FUNCTION @extschema@.expire_points(text, timestamptz) IS
 CREATE FUNCTION @extschema@.expire_points_chunk(program text, as_of timestamptz, max_members integer,
                                                OUT members bigint, OUT points bigint)
 LANGUAGE c VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS 'MODULE_PATHNAME', 'loyalty_expire_points_chunk';
 COMMENT ON FUNCTION @extschema@.expire_points_chunk(text, timestamptz, integer) IS
     'Expires the lots of at most max_members members (the first by program and member id); returns the members done and the points expired';
@@ -80,13 +80,14 @@ CREATE FUNCTION @extschema@.balance(program text, member_id text, as_of timestam
 RETURNS TABLE (available bigint, pending bigint, lifetime_earned bigint, lifetime_redeemed bigint,
                next_expiry timestamptz, next_expiry_points bigint)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
     PERFORM loyalty.require_program(program);
     IF member_id IS NULL OR as_of IS NULL THEN
         RAISE EXCEPTION 'member_id and as_of must not be null' USING ERRCODE = '22004';
     END IF;
+    PERFORM loyalty.check_as_of(as_of);
     RETURN QUERY
     WITH m AS (
         SELECT coalesce(max(x.debt), 0) AS debt,
@@ -117,7 +118,7 @@ CREATE FUNCTION @extschema@.history(program text, member_id text)
 RETURNS TABLE (id bigint, kind text, points bigint, balance_after bigint, ref text, order_id text,
                reason text, occurred_at timestamptz, recorded_at timestamptz)
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
     SELECT l.id, l.kind, l.points,
            (sum(l.points) OVER (ORDER BY l.id))::bigint,

@@ -3,7 +3,7 @@
 CREATE FUNCTION @extschema@.verify(program text DEFAULT NULL)
 RETURNS TABLE (check_name text, ok boolean, detail text)
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
     WITH led AS (
         SELECT l.program, l.member_id,
@@ -125,54 +125,3 @@ AS $$
 $$;
 COMMENT ON FUNCTION @extschema@.verify(text) IS
     'Proves the books: cached balances and lifetime figures equal the ledger, lots match their uses, no order earned twice, no reversal above its earning, per-member activity equals the orders';
-
--- Privileges: nothing is public; each role gets what its job needs.
-REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM PUBLIC;
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA @extschema@ FROM PUBLIC;
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA @extschema@ FROM PUBLIC;
-
-GRANT EXECUTE ON FUNCTION
-    @extschema@.balance(text, text, timestamptz),
-    @extschema@.history(text, text),
-    @extschema@.enroll(text, text, jsonb),
-    @extschema@.earn(text, text, bigint, text, text, timestamptz),
-    @extschema@.redeem(text, text, bigint, text, timestamptz),
-    @extschema@.cancel_redemption(text, text)
-TO loyalty_app, loyalty_admin;
-
-GRANT EXECUTE ON FUNCTION
-    @extschema@.create_program(text, text, numeric, integer, interval, text, text),
-    @extschema@.set_member_status(text, text, text),
-    @extschema@.set_fx_rate(text, text, numeric, timestamptz),
-    @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text),
-    @extschema@.detach_orders(text, regclass),
-    @extschema@.retry_dead_letters(text),
-    @extschema@.expire_points(text, timestamptz),
-    @extschema@.expire_points_chunk(text, timestamptz, integer),
-    @extschema@.verify(text),
-    @extschema@.member_activity(text, timestamptz, timestamptz),
-    @extschema@.rebuild_activity(text)
-TO loyalty_admin;
-REVOKE ALL ON PROCEDURE @extschema@.expire_points_batched(text, timestamptz, integer) FROM PUBLIC;
-GRANT EXECUTE ON PROCEDURE @extschema@.expire_points_batched(text, timestamptz, integer) TO loyalty_admin;
-
--- orders_trigger() stays unexecutable by PUBLIC: only attach_orders() may
--- create triggers with it, and the trigger checks its table is attached.
-GRANT EXECUTE ON FUNCTION
-    @extschema@.fx_rate_at(text, text, timestamptz),
-    @extschema@.fx_quote(text, text, timestamptz)
-TO loyalty_admin, loyalty_app, loyalty_reader;
-
--- The business rules are pure functions that views call (a view's reader
--- needs the right to call them).
-GRANT EXECUTE ON FUNCTION
-    @extschema@.program_code_valid(text),
-    @extschema@.lot_spendable(timestamptz, timestamptz, timestamptz),
-    @extschema@.lot_pending(timestamptz, timestamptz, timestamptz),
-    @extschema@.lot_expired(timestamptz, timestamptz),
-    @extschema@.ledger_kind_class(@extschema@.ledger_kind)
-TO loyalty_admin, loyalty_app, loyalty_reader;
-
--- Configuration is readable by all three; balances only through functions.
-GRANT SELECT ON ALL TABLES IN SCHEMA @extschema@ TO loyalty_admin;
-GRANT SELECT ON @extschema@.program, @extschema@.fx_rate TO loyalty_app, loyalty_reader;

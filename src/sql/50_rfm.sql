@@ -148,7 +148,7 @@ INSERT INTO @extschema@.rfm_segment_rule (program, priority, segment, r_min, r_m
 CREATE FUNCTION @extschema@.rfm_segment(score @extschema@.rfm, program text DEFAULT NULL)
 RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
     SELECT s.segment
       FROM loyalty.rfm_segment_rule s
@@ -219,15 +219,9 @@ CREATE FUNCTION @extschema@.score_rfm(program text, as_of timestamptz DEFAULT no
                                      "window" interval DEFAULT '365 days')
 RETURNS bigint
 LANGUAGE c VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 -- JIT compiling the pass's million-row queries costs more than it saves.
 SET jit = off
 AS 'MODULE_PATHNAME', 'loyalty_score_rfm';
 COMMENT ON FUNCTION @extschema@.score_rfm(text, timestamptz, interval) IS
     'Scores every member with orders in the window before as_of into loyalty.member_rfm (quintiles, ties sharing a score); returns the members scored';
-
-REVOKE ALL ON FUNCTION @extschema@.score_rfm(text, timestamptz, interval) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.score_rfm(text, timestamptz, interval) TO loyalty_admin;
-GRANT SELECT ON @extschema@.member_rfm, @extschema@.rfm_pass TO loyalty_admin, loyalty_reader;
-GRANT SELECT ON @extschema@.rfm_score TO loyalty_admin;
-GRANT SELECT ON @extschema@.rfm_segment_rule TO loyalty_admin, loyalty_app, loyalty_reader;

@@ -53,7 +53,7 @@ COMMENT ON COLUMN @extschema@.program.tier_ladder IS 'The program''s member tier
 CREATE FUNCTION @extschema@.set_tier_ladder(program text, ladder @extschema@.tier_ladder)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
     PERFORM loyalty.require_program(program);
@@ -79,10 +79,6 @@ COMMENT ON COLUMN @extschema@.program_tier.basis IS 'What the thresholds measure
 COMMENT ON COLUMN @extschema@.program_tier.window_days IS 'Rolling window the basis is measured over, in days';
 COMMENT ON COLUMN @extschema@.program_tier.grace_days IS 'Days a member keeps a level after falling below it';
 COMMENT ON COLUMN @extschema@.program_tier.downgrade IS 'step: one level at a time; drop: straight to the qualifying level';
-
-REVOKE ALL ON FUNCTION @extschema@.set_tier_ladder(text, @extschema@.tier_ladder) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.set_tier_ladder(text, @extschema@.tier_ladder) TO loyalty_admin;
-GRANT SELECT ON @extschema@.program_tier TO loyalty_admin, loyalty_app, loyalty_reader;
 
 -- A member's tier: the level it holds, since when, when it fell below it
 -- (grace running), and a floor support can guarantee until a date.
@@ -127,7 +123,7 @@ CREATE FUNCTION @extschema@.recalculate_tiers(program text, as_of timestamptz DE
                                              OUT members bigint, OUT upgraded bigint, OUT downgraded bigint,
                                              OUT grace_started bigint, OUT unchanged bigint)
 LANGUAGE c VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 -- JIT compiling the pass's million-row queries costs more than it saves.
 SET jit = off
 AS 'MODULE_PATHNAME', 'loyalty_recalculate_tiers';
@@ -137,7 +133,7 @@ COMMENT ON FUNCTION @extschema@.recalculate_tiers(text, timestamptz) IS
 CREATE FUNCTION @extschema@.set_tier_floor(program text, member_id text, tier text, "until" timestamptz)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     p loyalty.program := loyalty.require_program(program);
@@ -191,12 +187,6 @@ COMMENT ON COLUMN @extschema@.tier_distribution.level IS 'Level number, 1 the lo
 COMMENT ON COLUMN @extschema@.tier_distribution.members IS 'Members holding the tier';
 COMMENT ON COLUMN @extschema@.tier_distribution.member_share IS 'Share of the program''s members, 0 to 1';
 
-REVOKE ALL ON FUNCTION @extschema@.recalculate_tiers(text, timestamptz) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.set_tier_floor(text, text, text, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.recalculate_tiers(text, timestamptz),
-                          @extschema@.set_tier_floor(text, text, text, timestamptz) TO loyalty_admin;
-GRANT SELECT ON @extschema@.tier_history, @extschema@.tier_distribution TO loyalty_admin, loyalty_reader;
-
 -- For very large programs: recalculation in chunks of members, each committed.
 CREATE FUNCTION @extschema@.recalculate_tiers_chunk(program text, as_of timestamptz, after_member text,
                                                    max_members integer,
@@ -204,7 +194,7 @@ CREATE FUNCTION @extschema@.recalculate_tiers_chunk(program text, as_of timestam
                                                    OUT downgraded bigint, OUT grace_started bigint,
                                                    OUT unchanged bigint)
 LANGUAGE c VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS 'MODULE_PATHNAME', 'loyalty_recalculate_tiers_chunk';
 COMMENT ON FUNCTION @extschema@.recalculate_tiers_chunk(text, timestamptz, text, integer) IS
     'recalculate_tiers for at most max_members members after after_member (in member id order; NULL: from the start); returns the last member done and the counts';
@@ -217,7 +207,7 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     chunk record;
-    after text;
+    after pg_catalog.text;
     done bigint := 0;
     up bigint := 0;
     down bigint := 0;
@@ -237,8 +227,3 @@ END
 $$;
 COMMENT ON PROCEDURE @extschema@.recalculate_tiers_batched(text, timestamptz, integer) IS
     'Runs loyalty.recalculate_tiers in chunks of chunk_members members, committing after each, with a NOTICE of progress';
-
-REVOKE ALL ON FUNCTION @extschema@.recalculate_tiers_chunk(text, timestamptz, text, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.recalculate_tiers_chunk(text, timestamptz, text, integer) TO loyalty_admin;
-REVOKE ALL ON PROCEDURE @extschema@.recalculate_tiers_batched(text, timestamptz, integer) FROM PUBLIC;
-GRANT EXECUTE ON PROCEDURE @extschema@.recalculate_tiers_batched(text, timestamptz, integer) TO loyalty_admin;

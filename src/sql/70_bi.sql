@@ -19,7 +19,7 @@ CREATE FUNCTION @extschema@.set_lifecycle(program text, new_days integer, at_ris
                                          dormant_days integer, churned_days integer)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
     PERFORM loyalty.require_program(program);
@@ -43,7 +43,7 @@ COMMENT ON FUNCTION @extschema@.set_lifecycle(text, integer, integer, integer, i
 CREATE FUNCTION @extschema@.set_point_value(program text, point_value numeric)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
     PERFORM loyalty.require_program(program);
@@ -84,7 +84,7 @@ CREATE FUNCTION @extschema@.member_lifecycle_at(program text DEFAULT NULL, as_of
 RETURNS TABLE (program text, member_id text, stage text, first_order_at timestamptz,
                last_order_at timestamptz, days_since_first integer, days_since_last integer)
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
     WITH orders AS (
         SELECT v.program, v.member_id, min(v.ordered_at) AS first_at, max(v.ordered_at) AS last_at
@@ -263,13 +263,3 @@ COMMENT ON COLUMN @extschema@.kpi_daily.points_reversed IS 'Points taken back by
 COMMENT ON COLUMN @extschema@.kpi_daily.redemption_rate IS 'points_redeemed / points_earned that day';
 COMMENT ON COLUMN @extschema@.kpi_daily.points_outstanding IS 'Points outstanding at the end of the day (every ledger row up to it)';
 COMMENT ON COLUMN @extschema@.kpi_daily.liability IS 'points_outstanding x the program''s point_value, in base currency';
-
-REVOKE ALL ON FUNCTION @extschema@.set_lifecycle(text, integer, integer, integer, integer) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.set_point_value(text, numeric) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.member_lifecycle_at(text, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.set_lifecycle(text, integer, integer, integer, integer),
-                          @extschema@.set_point_value(text, numeric) TO loyalty_admin;
-GRANT EXECUTE ON FUNCTION @extschema@.member_lifecycle_at(text, timestamptz) TO loyalty_admin, loyalty_reader;
-GRANT SELECT ON @extschema@.order_value, @extschema@.member_lifecycle, @extschema@.member_360,
-                @extschema@.segment_summary, @extschema@.kpi_daily
-   TO loyalty_admin, loyalty_reader;

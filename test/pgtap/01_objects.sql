@@ -1,6 +1,6 @@
 -- pgTAP: the extension's objects, their properties and their privileges.
 BEGIN;
-SELECT plan(88);
+SELECT plan(91);
 
 SELECT has_schema('loyalty');
 SELECT tables_are('loyalty', ARRAY['program', 'member', 'ledger', 'lot', 'lot_use', 'order_earning',
@@ -99,6 +99,11 @@ SELECT function_privs_are('loyalty', 'create_program', ARRAY['text', 'text', 'nu
 SELECT function_privs_are('loyalty', 'create_program', ARRAY['text', 'text', 'numeric', 'integer', 'interval', 'text', 'text'],
                           'loyalty_admin', ARRAY['EXECUTE']);
 SELECT function_privs_are('loyalty', 'orders_trigger', ARRAY[]::text[], 'public', ARRAY[]::text[]);
+SELECT function_privs_are('loyalty', 'earn', ARRAY['text', 'text', 'bigint', 'text', 'text', 'timestamp with time zone'],
+                          'loyalty_app', ARRAY[]::text[]);
+SELECT function_privs_are('loyalty', 'earn', ARRAY['text', 'text', 'bigint', 'text', 'text', 'timestamp with time zone'],
+                          'loyalty_admin', ARRAY['EXECUTE']);
+SELECT function_privs_are('loyalty', 'check_as_of', ARRAY['timestamp with time zone'], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('loyalty', 'verify', ARRAY['text'], 'loyalty_app', ARRAY[]::text[]);
 SELECT table_privs_are('loyalty', 'ledger', 'loyalty_app', ARRAY[]::text[]);
 SELECT table_privs_are('loyalty', 'member', 'loyalty_app', ARRAY[]::text[]);

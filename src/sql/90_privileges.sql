@@ -1,0 +1,118 @@
+-- Privileges, all in one place: nothing is public but what a query on the
+-- extension's types needs; each role gets what its job needs.  Loaded last,
+-- so "ALL ... IN SCHEMA" covers every object above.  A new function is
+-- executable by nobody but the owner until it is granted here.
+
+REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA @extschema@ FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA @extschema@ FROM PUBLIC;
+REVOKE ALL ON ALL PROCEDURES IN SCHEMA @extschema@ FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA @extschema@ TO loyalty_admin, loyalty_app, loyalty_reader;
+
+-- PUBLIC: the rfm and tier_ladder types (input, output, comparison,
+-- accessors), pure functions of their arguments that read no table.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.rfm_in(cstring),
+    @extschema@.rfm_out(@extschema@.rfm),
+    @extschema@.rfm_recv(internal),
+    @extschema@.rfm_send(@extschema@.rfm),
+    @extschema@.rfm(integer, integer, integer),
+    @extschema@.r(@extschema@.rfm),
+    @extschema@.f(@extschema@.rfm),
+    @extschema@.m(@extschema@.rfm),
+    @extschema@.rfm_eq(@extschema@.rfm, @extschema@.rfm),
+    @extschema@.rfm_ne(@extschema@.rfm, @extschema@.rfm),
+    @extschema@.rfm_lt(@extschema@.rfm, @extschema@.rfm),
+    @extschema@.rfm_le(@extschema@.rfm, @extschema@.rfm),
+    @extschema@.rfm_gt(@extschema@.rfm, @extschema@.rfm),
+    @extschema@.rfm_ge(@extschema@.rfm, @extschema@.rfm),
+    @extschema@.rfm_cmp(@extschema@.rfm, @extschema@.rfm),
+    @extschema@.rfm_hash(@extschema@.rfm),
+    @extschema@.rfm_hash_extended(@extschema@.rfm, bigint),
+    @extschema@.rfm_segment(@extschema@.rfm, text),
+    @extschema@.tier_ladder_in(cstring),
+    @extschema@.tier_ladder_out(@extschema@.tier_ladder),
+    @extschema@.tier_ladder_recv(internal),
+    @extschema@.tier_ladder_send(@extschema@.tier_ladder),
+    @extschema@.tier_of(@extschema@.tier_ladder, numeric),
+    @extschema@.tier_levels(@extschema@.tier_ladder),
+    @extschema@.tier_ladder_options(@extschema@.tier_ladder)
+TO PUBLIC;
+
+-- The application (and admins): balances, statements, enrolment, spending.
+-- earn() is not here: a credit of any points to anyone is a back-office act
+-- (grant it to loyalty_app only if the application must credit points).
+GRANT EXECUTE ON FUNCTION
+    @extschema@.balance(text, text, timestamptz),
+    @extschema@.history(text, text),
+    @extschema@.enroll(text, text, jsonb),
+    @extschema@.redeem(text, text, bigint, text, timestamptz),
+    @extschema@.cancel_redemption(text, text)
+TO loyalty_app, loyalty_admin;
+
+-- All three: FX look-ups.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.fx_rate_at(text, text, timestamptz),
+    @extschema@.fx_quote(text, text, timestamptz)
+TO loyalty_admin, loyalty_app, loyalty_reader;
+
+-- All three: the business rules, pure functions that views call (a view's
+-- reader needs the right to call them).
+GRANT EXECUTE ON FUNCTION
+    @extschema@.program_code_valid(text),
+    @extschema@.lot_spendable(timestamptz, timestamptz, timestamptz),
+    @extschema@.lot_pending(timestamptz, timestamptz, timestamptz),
+    @extschema@.lot_expired(timestamptz, timestamptz),
+    @extschema@.ledger_kind_class(@extschema@.ledger_kind)
+TO loyalty_admin, loyalty_app, loyalty_reader;
+
+-- Admins: configuration, credits, batch passes, the books.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.earn(text, text, bigint, text, text, timestamptz),
+    @extschema@.create_program(text, text, numeric, integer, interval, text, text),
+    @extschema@.set_member_status(text, text, text),
+    @extschema@.set_fx_rate(text, text, numeric, timestamptz),
+    @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text),
+    @extschema@.detach_orders(text, regclass),
+    @extschema@.retry_dead_letters(text),
+    @extschema@.expire_points(text, timestamptz),
+    @extschema@.expire_points_chunk(text, timestamptz, integer),
+    @extschema@.verify(text),
+    @extschema@.member_activity(text, timestamptz, timestamptz),
+    @extschema@.rebuild_activity(text),
+    @extschema@.score_rfm(text, timestamptz, interval),
+    @extschema@.set_tier_ladder(text, @extschema@.tier_ladder),
+    @extschema@.recalculate_tiers(text, timestamptz),
+    @extschema@.recalculate_tiers_chunk(text, timestamptz, text, integer),
+    @extschema@.set_tier_floor(text, text, text, timestamptz),
+    @extschema@.set_lifecycle(text, integer, integer, integer, integer),
+    @extschema@.set_point_value(text, numeric)
+TO loyalty_admin;
+GRANT EXECUTE ON PROCEDURE
+    @extschema@.expire_points_batched(text, timestamptz, integer),
+    @extschema@.recalculate_tiers_batched(text, timestamptz, integer)
+TO loyalty_admin;
+
+-- member_activity() is inlined into its caller's query, with the day
+-- function it calls.
+GRANT EXECUTE ON FUNCTION @extschema@.activity_day_of(timestamptz) TO loyalty_admin;
+
+-- Admins and BI: lifecycle at a chosen time.
+GRANT EXECUTE ON FUNCTION @extschema@.member_lifecycle_at(text, timestamptz) TO loyalty_admin, loyalty_reader;
+
+-- Not granted to anyone: orders_trigger() (only attach_orders() may create
+-- triggers with it, and it ignores tables attach_orders did not attach),
+-- the internal checks (check_currency, require_program, check_order_column,
+-- calling_role, check_as_of, require_table_owner) and the trigger functions.
+
+-- Tables and views: admins read everything; configuration and the tier
+-- ladder are readable by all three; balances only through functions.
+GRANT SELECT ON ALL TABLES IN SCHEMA @extschema@ TO loyalty_admin;
+GRANT SELECT ON @extschema@.program, @extschema@.fx_rate, @extschema@.rfm_segment_rule,
+                @extschema@.program_tier
+   TO loyalty_app, loyalty_reader;
+GRANT SELECT ON @extschema@.member_rfm, @extschema@.rfm_pass, @extschema@.tier_history,
+                @extschema@.tier_distribution, @extschema@.order_value, @extschema@.member_lifecycle,
+                @extschema@.member_360, @extschema@.segment_summary, @extschema@.kpi_daily
+   TO loyalty_reader;
