@@ -10,6 +10,7 @@ OBJS = \
 	src/lots.o \
 	src/ledger.o \
 	src/order_event.o \
+	src/order_partition.o \
 	src/order_batch.o \
 	src/dead_letter.o \
 	src/accrual_trigger.o \
@@ -30,7 +31,7 @@ EXTRA_CLEAN = $(DATA_built)
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS  += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers $(if $(WERROR),-Werror)
 
-REGRESS      = setup programs members fx trigger refunds redeem expiry errors verify roles rfm tiers activity bi docs
+REGRESS      = setup programs members fx trigger refunds redeem expiry errors verify roles rfm tiers activity bi docs partitions
 ISOLATION      = redeem_race same_ref refund_vs_redeem program_cache activity_race
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output
 

@@ -146,6 +146,7 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.set_fx_rate(text, text, numeric, timestamptz),
     @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text),
     @extschema@.detach_orders(text, regclass),
+    @extschema@.sync_partition_triggers(),
     @extschema@.retry_dead_letters(text),
     @extschema@.expire_points(text, timestamptz),
     @extschema@.expire_points_chunk(text, timestamptz, integer),
@@ -155,6 +156,10 @@ GRANT EXECUTE ON FUNCTION
 TO loyalty_admin;
 REVOKE ALL ON PROCEDURE @extschema@.expire_points_batched(text, timestamptz, integer) FROM PUBLIC;
 GRANT EXECUTE ON PROCEDURE @extschema@.expire_points_batched(text, timestamptz, integer) TO loyalty_admin;
+
+-- The event trigger runs for every role's CREATE TABLE and ALTER TABLE;
+-- an event trigger function cannot be called directly.
+GRANT EXECUTE ON FUNCTION @extschema@.partition_ddl() TO PUBLIC;
 
 -- orders_trigger() stays unexecutable by PUBLIC: only attach_orders() may
 -- create triggers with it, and the trigger checks its table is attached.
