@@ -12,6 +12,7 @@ SET datestyle = 'ISO, YMD';
 SELECT loyalty.create_program('part', 'USD', 1);
 DROP ROLE IF EXISTS regress_part_owner;
 DROP ROLE IF EXISTS regress_part_writer;
+DROP ROLE IF EXISTS regress_part_owner2;
 CREATE ROLE regress_part_owner IN ROLE loyalty_admin;
 CREATE ROLE regress_part_writer;
 GRANT CREATE ON SCHEMA public TO regress_part_owner;
@@ -153,6 +154,22 @@ SELECT order_id, kind, points FROM loyalty.ledger
  WHERE program = 'part' AND order_id::bigint >= 20 ORDER BY id;
 SELECT * FROM part_mismatches() WHERE order_id <> '20';
 SELECT check_name, detail FROM loyalty.verify('part') WHERE NOT ok;
+
+-- A new owner of the table may create partitions too: the event trigger
+-- lets it execute the trigger function, which the partition's clone needs.
+CREATE ROLE regress_part_owner2 IN ROLE loyalty_admin;
+GRANT CREATE ON SCHEMA public TO regress_part_owner2;
+ALTER TABLE part_orders OWNER TO regress_part_owner2;
+SELECT has_function_privilege('regress_part_owner2', 'loyalty.orders_trigger()', 'EXECUTE');
+SET ROLE regress_part_owner2;
+CREATE TABLE part_orders_jun PARTITION OF part_orders FOR VALUES FROM ('2024-06-01') TO ('2024-07-01');
+RESET ROLE;
+SELECT rel, tgname FROM part_triggers WHERE rel = 'part_orders_jun'::regclass;
+ALTER TABLE part_orders OWNER TO regress_part_owner;
+DROP TABLE part_orders_jun;
+REVOKE EXECUTE ON FUNCTION loyalty.orders_trigger() FROM regress_part_owner2;
+REVOKE CREATE ON SCHEMA public FROM regress_part_owner2;
+DROP ROLE regress_part_owner2;
 
 -- A detached partition is no longer the shop's orders: it loses both
 -- triggers, and what happens in it changes nothing (no WARNING either).

@@ -54,12 +54,15 @@ BEGIN
         EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION loyalty.orders_trigger() TO %s', r.owner);
     END LOOP;
 
-    -- Every partition of an attached partitioned table gets the INSERT trigger.
+    -- Every partition of an attached partitioned table gets the INSERT
+    -- trigger; a foreign table cannot have one (its rows are elsewhere).
     FOR r IN
         SELECT s AS src, t.relid AS partition
           FROM loyalty.order_source s
          CROSS JOIN LATERAL pg_catalog.pg_partition_tree(s.orders) t
+          JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid
          WHERE t.relid OPERATOR(pg_catalog.<>) s.orders
+           AND c.relkind OPERATOR(pg_catalog.<>) 'f'
            AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
                             WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid
                               AND g.tgname OPERATOR(pg_catalog.=) s.trigger_name)
