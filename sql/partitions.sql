@@ -210,6 +210,29 @@ SELECT count(*) AS order_30 FROM loyalty.order_earning WHERE program = 'part' AN
 SELECT order_id, closed FROM loyalty.order_earning WHERE program = 'part' AND order_id = '14';
 SELECT check_name, detail FROM loyalty.verify('part') WHERE NOT ok;
 
+-- A partition attached with its own column order and a dropped column: its
+-- rows are read by column name, and a row moved out of or into it keeps
+-- its order (a changed amount in the same UPDATE earns again).
+SELECT loyalty.create_program('part_layout', 'USD', 1);
+CREATE TABLE part_layout (id text, customer text, total numeric, created_at date,
+                          PRIMARY KEY (id, created_at)) PARTITION BY RANGE (created_at);
+CREATE TABLE part_layout_jan PARTITION OF part_layout FOR VALUES FROM ('2024-01-01') TO ('2024-02-01');
+SELECT loyalty.attach_orders('part_layout', 'part_layout', 'id', 'customer', 'total', created_at => 'created_at');
+CREATE TABLE part_layout_feb (junk int, created_at date NOT NULL, total numeric, customer text, id text NOT NULL);
+ALTER TABLE part_layout_feb DROP COLUMN junk;
+ALTER TABLE part_layout ATTACH PARTITION part_layout_feb FOR VALUES FROM ('2024-02-01') TO ('2024-03-01');
+INSERT INTO part_layout_feb (id, customer, total, created_at) VALUES ('L1', 'kim', 10, '2024-02-02'), ('L2', 'lee', 20, '2024-02-03');
+INSERT INTO part_layout VALUES ('L3', 'kim', 30, '2024-01-05');
+UPDATE part_layout SET created_at = '2024-01-09', total = 12 WHERE id = 'L1';   -- February to January
+UPDATE part_layout SET created_at = '2024-02-09' WHERE id = 'L3';               -- January to February
+DELETE FROM part_layout_feb WHERE id = 'L2';
+SELECT order_id, member_id, points, closed, generation FROM loyalty.order_earning
+ WHERE program = 'part_layout' ORDER BY 1;
+SELECT order_id, kind, points FROM loyalty.ledger WHERE program = 'part_layout' ORDER BY id;
+SELECT check_name, detail FROM loyalty.verify('part_layout') WHERE NOT ok;
+SELECT loyalty.detach_orders('part_layout', 'part_layout');
+DROP TABLE part_layout;
+
 DROP TABLE part_orders, part_orders_may;
 DROP VIEW part_triggers;
 DROP FUNCTION part_mismatches();
