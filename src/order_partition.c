@@ -20,8 +20,11 @@
 #include "access/tupconvert.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "nodes/parsenodes.h"
 #include "nodes/pg_list.h"
+#include "tcop/deparse_utility.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -146,4 +149,40 @@ OrderPartitionMovedRow(Relation partition, Oid orders, const char *order_id_colu
 	map = convert_tuples_by_name(SPI_tuptable->tupdesc, desc);
 	found = map ? execute_attr_map_tuple(SPI_tuptable->vals[0], map) : SPI_tuptable->vals[0];
 	return SPI_copytuple(found);
+}
+
+/* Whether an ALTER TABLE subcommand changes a partition tree or an owner. */
+static bool
+PartitionSubcommand(const CollectedATSubcmd *sub)
+{
+	const AlterTableCmd *cmd = (const AlterTableCmd *) sub->parsetree;
+
+	if (!IsA(cmd, AlterTableCmd))
+		return false;
+	return cmd->subtype == AT_AttachPartition || cmd->subtype == AT_DetachPartition ||
+		cmd->subtype == AT_DetachPartitionFinalize || cmd->subtype == AT_ChangeOwner;
+}
+
+PG_FUNCTION_INFO_V1(loyalty_partition_ddl_command);
+/*
+ * Whether a DDL command collected for an event trigger creates, attaches or
+ * detaches a partition, or changes a table's owner: the commands after which
+ * loyalty.sync_partition_triggers() may have work.  Other ALTER TABLEs (a
+ * restore's ADD CONSTRAINT, which comes before the dump's own CREATE
+ * TRIGGERs) must not make it create triggers.
+ */
+Datum
+loyalty_partition_ddl_command(PG_FUNCTION_ARGS)
+{
+	CollectedCommand *cmd = (CollectedCommand *) PG_GETARG_POINTER(0);
+	ListCell   *lc;
+
+	if (cmd->type == SCT_Simple && cmd->parsetree != NULL && IsA(cmd->parsetree, CreateStmt))
+		PG_RETURN_BOOL(((CreateStmt *) cmd->parsetree)->partbound != NULL);
+	if (cmd->type != SCT_AlterTable)
+		PG_RETURN_BOOL(false);
+	foreach(lc, cmd->d.alterTable.subcmds)
+		if (PartitionSubcommand((CollectedATSubcmd *) lfirst(lc)))
+			PG_RETURN_BOOL(true);
+	PG_RETURN_BOOL(false);
 }

@@ -63,6 +63,9 @@ BEGIN
           JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid
          WHERE t.relid OPERATOR(pg_catalog.<>) s.orders
            AND c.relkind OPERATOR(pg_catalog.<>) 'f'
+           AND EXISTS (SELECT FROM pg_catalog.pg_trigger g     -- not while a restore makes them
+                        WHERE g.tgrelid OPERATOR(pg_catalog.=) s.orders
+                          AND g.tgname OPERATOR(pg_catalog.=) s.trigger_name)
            AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
                             WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid
                               AND g.tgname OPERATOR(pg_catalog.=) s.trigger_name)
@@ -99,9 +102,21 @@ $$;
 COMMENT ON FUNCTION @extschema@.sync_partition_triggers() IS
     'Gives every partition of an attached partitioned orders table the accrual INSERT trigger, and takes it from tables no longer part of one; returns how many triggers were created or dropped';
 
--- After CREATE TABLE and ALTER TABLE: when a partitioned table or a
--- partition was touched and some table is attached, sync.  SECURITY
--- DEFINER: it runs for every role's DDL.
+-- Whether a collected DDL command creates, attaches or detaches a
+-- partition, or changes a table's owner.
+CREATE FUNCTION @extschema@.partition_ddl_command(command pg_catalog.pg_ddl_command)
+RETURNS boolean
+LANGUAGE c STABLE STRICT
+AS 'MODULE_PATHNAME', 'loyalty_partition_ddl_command';
+COMMENT ON FUNCTION @extschema@.partition_ddl_command(pg_catalog.pg_ddl_command) IS
+    'Whether a DDL command of an event trigger creates, attaches or detaches a partition, or changes a table''s owner';
+
+-- After CREATE TABLE ... PARTITION OF, ATTACH and DETACH PARTITION and
+-- OWNER TO, when some table is attached: sync.  Only after these: a
+-- restore's ALTER TABLE ... ADD CONSTRAINT runs after its data (so
+-- order_source is filled) and before its CREATE TRIGGERs, which would then
+-- fail on triggers the sync made.  SECURITY DEFINER: it runs for every
+-- role's DDL.
 CREATE FUNCTION @extschema@.partition_ddl()
 RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -112,9 +127,7 @@ BEGIN
         RETURN;
     END IF;
     IF EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() d
-                 JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.objid
-                WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
-                  AND (c.relkind OPERATOR(pg_catalog.=) 'p' OR c.relispartition)) THEN
+                WHERE loyalty.partition_ddl_command(d.command)) THEN
         PERFORM loyalty.sync_partition_triggers();
     END IF;
 END
