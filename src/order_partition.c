@@ -12,12 +12,15 @@
  *
  * An UPDATE that changes the partition key moves the row: PostgreSQL fires
  * DELETE on the old partition and INSERT on the new one, at row level only.
- * The DELETE looks the order id up in the attached table: found, the order
- * was moved, not deleted, and is applied as an UPDATE to the row found.
+ * Such a DELETE (the old row version says it moved) looks the order id up
+ * in the attached table: found, the order was moved, not deleted, and is
+ * applied as an UPDATE to the row found.
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/tupconvert.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -81,6 +84,20 @@ QualifiedEqualityOperator(Oid type)
 }
 
 /*
+ * Whether a deleted row was moved to another partition: heap_delete marks
+ * the old version so (its t_ctid), and the AFTER trigger reads that version
+ * from the table.  A plain DELETE costs no lookup.  A foreign partition's
+ * rows carry no mark: looked up always.
+ */
+static bool
+RowMoved(Relation partition, HeapTuple old)
+{
+	if (partition->rd_rel->relkind == RELKIND_FOREIGN_TABLE)
+		return true;
+	return HeapTupleHeaderIndicatesMovedPartitions(old->t_data);
+}
+
+/*
  * The lookup's plan, kept for the next DELETE (a bulk DELETE fires once per
  * row): one plan, for the last statement text, replaced when it changes.
  */
@@ -128,7 +145,7 @@ OrderPartitionMovedRow(Relation partition, Oid orders, const char *order_id_colu
 	TupleConversionMap *map;
 	HeapTuple	found;
 
-	if (attnum <= 0)
+	if (attnum <= 0 || !RowMoved(partition, old))
 		return NULL;
 	id = SPI_getbinval(old, desc, attnum, &isnull);
 	type = SPI_gettypeid(desc, attnum);
