@@ -162,7 +162,9 @@ GRANT EXECUTE ON PROCEDURE @extschema@.expire_points_batched(text, timestamptz, 
 GRANT EXECUTE ON FUNCTION @extschema@.partition_ddl() TO PUBLIC;
 
 -- orders_trigger() stays unexecutable by PUBLIC: only attach_orders() may
--- create triggers with it, and the trigger checks its table is attached.
+-- create triggers with it (and the owner of an attached partitioned table,
+-- whose new partitions clone its row trigger: sync_partition_triggers()),
+-- and the trigger checks its table is attached or a partition of one.
 GRANT EXECUTE ON FUNCTION
     @extschema@.fx_rate_at(text, text, timestamptz),
     @extschema@.fx_quote(text, text, timestamptz)
