@@ -42,6 +42,22 @@ SELECT order_id, member_id, amount, currency, points, ordered_at
 UPDATE docs_orders SET refunded = 25.00 WHERE id = 'SO-1';  -- half: 50 points back
 SELECT order_id, kind, points FROM loyalty.ledger WHERE program = 'docs_shop' ORDER BY id;
 
+SELECT loyalty.create_program('docs_part', 'USD', 1);
+CREATE TABLE docs_part_orders (id bigint, customer text, total numeric(12, 2),
+                               status text DEFAULT 'paid', placed_at date,
+                               PRIMARY KEY (id, placed_at)) PARTITION BY RANGE (placed_at);
+CREATE TABLE docs_part_orders_2024_01 PARTITION OF docs_part_orders
+    FOR VALUES FROM ('2024-01-01') TO ('2024-02-01');
+SELECT loyalty.attach_orders('docs_part', 'docs_part_orders', 'id', 'customer', 'total',
+                             status => 'status', created_at => 'placed_at');
+CREATE TABLE docs_part_orders_2024_02 PARTITION OF docs_part_orders   -- covered at once
+    FOR VALUES FROM ('2024-02-01') TO ('2024-03-01');
+SELECT tgrelid::regclass AS on_table, tgname, tgparentid <> 0 AS cloned
+  FROM pg_trigger WHERE tgname LIKE 'loyalty%docs_part' ORDER BY 1, 2;
+SELECT loyalty.sync_partition_triggers();   -- nothing left to do
+SELECT loyalty.detach_orders('docs_part', 'docs_part_orders');
+DROP TABLE docs_part_orders;
+
 INSERT INTO docs_orders (id, customer, total, currency, placed_at)
 VALUES ('SO-4', 'ana', 365, 'THB', '2024-03-03 12:00');
 SELECT order_id, reason, sqlstate FROM loyalty.dead_letter WHERE program = 'docs_shop';

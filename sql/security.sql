@@ -281,6 +281,7 @@ CALL loyalty.recalculate_tiers_batched('sec', '2026-02-01', 10);
 SELECT loyalty.score_rfm('sec', '2026-02-01');
 SELECT count(*) AS active FROM loyalty.member_activity('sec', '2025-12-01', '2026-02-01');
 SELECT loyalty.rebuild_activity('sec');
+SELECT loyalty.sync_partition_triggers() >= 0 AS synced;
 SELECT loyalty.expire_points('sec', '2028-01-01') > 0 AS expired;
 SELECT members FROM loyalty.expire_points_chunk('sec', '2028-01-01', 10);
 CALL loyalty.expire_points_batched('sec', '2028-01-01', 10);
@@ -318,7 +319,8 @@ SELECT p.oid::regprocedure
                          'score_rfm', 'member_activity', 'rebuild_activity', 'expire_points',
                          'expire_points_chunk', 'expire_points_batched', 'set_lifecycle', 'set_point_value',
                          'member_lifecycle_at', 'verify', 'program_code_valid', 'lot_spendable',
-                         'lot_pending', 'lot_expired', 'ledger_kind_class', 'activity_day_of');
+                         'lot_pending', 'lot_expired', 'ledger_kind_class', 'activity_day_of',
+                         'sync_partition_triggers');
 
 -- 7. attach_orders and detach_orders want the table's owner (or a role
 -- with its privileges), judged on the role the session acts as.

@@ -40,6 +40,7 @@
 #include "loyalty.h"
 #include "order_batch.h"
 #include "order_event.h"
+#include "order_partition.h"
 #include "program.h"
 #include "spi_util.h"
 
@@ -437,6 +438,26 @@ AccrueNewRows(TriggerData *td, char **args, const LoyaltyProgram *prog, bool pro
 	ExecDropSingleTupleTableSlot(slot);
 }
 
+/*
+ * A DELETE on a partition of the attached table may be half of a move (an
+ * UPDATE of the partition key): when the order is still in the attached
+ * table, the event is an UPDATE to the row found there (order_partition.c).
+ */
+static void
+MovedOrderRow(TriggerData *td, char **args, const LoyaltyProgram *prog,
+			  OrderEventKind *kind, HeapTuple *tuple)
+{
+	HeapTuple	moved;
+
+	if (prog->orders == RelationGetRelid(td->tg_relation))
+		return;
+	moved = OrderPartitionMovedRow(td->tg_relation, prog->orders, args[ARG_ORDER_ID], *tuple);
+	if (moved == NULL)
+		return;
+	*kind = ORDER_UPDATE;
+	*tuple = moved;
+}
+
 PG_FUNCTION_INFO_V1(loyalty_orders_trigger);
 /* Trigger: accrues on INSERT, reverses on refund, cancel and DELETE. */
 Datum
@@ -472,6 +493,8 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 		AccrueNewRows(td, args, &prog, ok, &problem);
 	else
 	{
+		if (kind == ORDER_DELETE && ok)
+			MovedOrderRow(td, args, &prog, &kind, &tuple);
 		ok = ReadOrderRow(td->tg_relation, tuple, args, prog.timezone, &row, &problem) && ok;
 		if (ok)
 			ok = OrderEventApply(&prog, kind, &row, &unrecorded, &problem);

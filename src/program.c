@@ -16,6 +16,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "order_partition.h"
 #include "program.h"
 #include "tier_ladder.h"
 #include "spi_util.h"
@@ -54,6 +55,7 @@ LoyaltyProgramLoad(const char *code, Oid orders_relid, LoyaltyProgram *prog)
 	prog->within_balance = LoyaltyGetBool(0, 6);
 	prog->timezone = LoyaltyGetText(0, 7);
 	prog->attached = LoyaltyGetBool(0, 8);
+	prog->orders = prog->attached ? orders_relid : InvalidOid;
 	prog->ladder = LoyaltyIsNull(0, 9) ? NULL : DatumGetTierLadderP(LoyaltyGetDatum(0, 9));
 	return true;
 }
@@ -71,14 +73,20 @@ LoyaltyProgramRequire(const char *code, LoyaltyProgram *prog)
 
 /*
  * The accrual trigger reads the same program for every order: keep the last
- * one (and the table it was checked attached to) for the life of the
- * backend.  A statement trigger on loyalty.program and loyalty.order_source
+ * one (and the tables it was checked attached to, partitions of a
+ * partitioned orders table each on their own) for the life of the backend.
+ * A statement trigger on loyalty.program and loyalty.order_source
  * (loyalty.invalidate_program_cache) sends a relcache invalidation for the
  * changed table whenever a row changes; every backend then drops its copy.
+ * So does an invalidation of a cached table: ATTACH or DETACH PARTITION.
  */
+#define PROGRAM_CACHE_RELATIONS 64
+
 static MemoryContext program_cache_context = NULL;
 static bool program_cache_valid = false;
-static Oid	program_cache_relid = InvalidOid;
+static int	program_cache_nrels = 0;
+static Oid	program_cache_rels[PROGRAM_CACHE_RELATIONS];	/* found attached */
+static Oid	program_cache_orders[PROGRAM_CACHE_RELATIONS];	/* ... as part of */
 static Oid	program_table = InvalidOid;
 static Oid	source_table = InvalidOid;
 static LoyaltyProgram program_cache;
@@ -87,14 +95,26 @@ static void
 ProgramCacheReset(void)
 {
 	program_cache_valid = false;
+	program_cache_nrels = 0;
 	if (program_cache_context != NULL)
 		MemoryContextReset(program_cache_context);
+}
+
+/* The cached entry of relid, -1 when there is none. */
+static int
+ProgramCacheFind(Oid relid)
+{
+	for (int i = 0; i < program_cache_nrels; i++)
+		if (program_cache_rels[i] == relid)
+			return i;
+	return -1;
 }
 
 static void
 ProgramCacheRelcacheCallback(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == program_table || relid == source_table)
+	if (relid == InvalidOid || relid == program_table || relid == source_table ||
+		ProgramCacheFind(relid) >= 0)
 		ProgramCacheReset();
 }
 
@@ -128,6 +148,14 @@ ProgramCacheStore(const LoyaltyProgram *prog, Oid orders_relid)
 	MemoryContext old;
 	Oid			schema = get_namespace_oid("loyalty", false);
 
+	/* Another table of the cached program: remember it too, while room. */
+	if (program_cache_valid && strcmp(program_cache.code, prog->code) == 0 &&
+		program_cache_nrels < PROGRAM_CACHE_RELATIONS)
+	{
+		program_cache_rels[program_cache_nrels] = orders_relid;
+		program_cache_orders[program_cache_nrels++] = prog->orders;
+		return;
+	}
 	if (program_cache_context == NULL)
 		program_cache_context = AllocSetContextCreate(CacheMemoryContext,
 													  "loyalty program cache",
@@ -150,25 +178,36 @@ ProgramCacheStore(const LoyaltyProgram *prog, Oid orders_relid)
 	program_cache.ladder = prog->ladder == NULL ? NULL :
 		(TierLadder *) DatumGetPointer(datumCopy(PointerGetDatum(prog->ladder), false, -1));
 	MemoryContextSwitchTo(old);
-	program_cache_relid = orders_relid;
+	program_cache_rels[0] = orders_relid;
+	program_cache_orders[0] = prog->orders;
+	program_cache_nrels = 1;
 	program_cache_valid = true;
 }
 
 /*
  * LoyaltyProgramLoad for the trigger: served from the cache when the same
- * program and table were found attached before.
+ * program and table were found attached before.  A partition counts as
+ * attached when a table it is a partition of is (prog->orders that table).
  */
 bool
 LoyaltyProgramLoadCached(const char *code, Oid orders_relid, LoyaltyProgram *prog)
 {
-	if (program_cache_valid && program_cache_relid == orders_relid &&
-		strcmp(program_cache.code, code) == 0)
+	int			i;
+
+	if (program_cache_valid && strcmp(program_cache.code, code) == 0 &&
+		(i = ProgramCacheFind(orders_relid)) >= 0)
 	{
 		*prog = program_cache;
+		prog->orders = program_cache_orders[i];
 		return true;
 	}
 	if (!LoyaltyProgramLoad(code, orders_relid, prog))
 		return false;
+	if (!prog->attached && get_rel_relispartition(orders_relid))
+	{
+		prog->orders = OrderPartitionAttachedAncestor(code, orders_relid);
+		prog->attached = OidIsValid(prog->orders);
+	}
 	if (prog->attached)
 		ProgramCacheStore(prog, orders_relid);
 	return true;

@@ -20,6 +20,7 @@ typedef struct LoyaltyProgram
 	bool		within_balance; /* refund_policy: true = within_balance */
 	char	   *timezone;
 	bool		attached;		/* the relation asked about is attached */
+	Oid			orders;			/* the attached table it is, or is a partition of */
 	struct TierLadder *ladder;	/* NULL: the program has no tiers */
 } LoyaltyProgram;
 

@@ -249,6 +249,20 @@ TierChangesAdd(TierChanges *c, const char *member_id, const char *from_tier, con
 	c->changed[i] = BoolGetDatum(reason != NULL);
 }
 
+/*
+ * The member locks of a pass's changes, taken in member order before the
+ * write: the UPDATE would take them in the order its plan meets the rows,
+ * and a pass racing a bulk INSERT (which locks its members in member order,
+ * accrual_trigger.c) would deadlock with it.
+ */
+static LoyaltyQuery tier_members_lock = {
+	"SELECT 1 FROM loyalty.member m"
+	" WHERE m.program OPERATOR(pg_catalog.=) $1"
+	"   AND m.member_id OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[])"
+	" ORDER BY m.member_id FOR NO KEY UPDATE",
+	2, {TEXTOID, TEXTARRAYOID}
+};
+
 static void
 TierChangesWrite(const TierChanges *c, const char *program, TimestampTz at)
 {
@@ -256,6 +270,12 @@ TierChangesWrite(const TierChanges *c, const char *program, TimestampTz at)
 
 	if (c->n == 0)
 		return;
+	if (c->n > 1)
+	{
+		args[0] = CStringGetTextDatum(program);
+		args[1] = LoyaltyArray(c->member_id, NULL, c->n, TEXTOID);
+		LoyaltyRun(&tier_members_lock, args, NULL, SPI_OK_SELECT);
+	}
 	args[0] = CStringGetTextDatum(program);
 	args[1] = TimestampTzGetDatum(at);
 	args[2] = LoyaltyArray(c->member_id, NULL, c->n, TEXTOID);

@@ -70,6 +70,15 @@ BEGIN
     IF (SELECT relkind FROM pg_catalog.pg_class WHERE oid = orders) NOT IN ('r', 'p') THEN
         RAISE EXCEPTION '% is not a table', orders USING ERRCODE = '42809';
     END IF;
+    IF (SELECT relispartition FROM pg_catalog.pg_class WHERE oid = orders) THEN
+        RAISE EXCEPTION '% is a partition', orders
+            USING ERRCODE = '0A000',
+                  DETAIL = 'Rows inserted through its parent table would not fire its accrual trigger.',
+                  HINT = pg_catalog.format('Attach the partitioned table %s: its partitions are covered.',
+                                           (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(orders)
+                                                   WITH ORDINALITY AS a(relid, n)
+                                             ORDER BY a.n DESC LIMIT 1));
+    END IF;
     tg := left('loyalty_accrual_' || program, 63);
     tg_reversal := left('loyalty_reversal_' || program, 63);
     src := ROW(program, orders,
@@ -87,16 +96,14 @@ BEGIN
             USING ERRCODE = '42710', HINT = 'Detach it first with loyalty.detach_orders().';
     END IF;
     INSERT INTO loyalty.order_source VALUES (src.*);
-    trigger_args := pg_catalog.format('%L, %L, %L, %L, %L, %L, %L, %L',
-        program, src.order_id_column, src.member_id_column, src.amount_column,
-        coalesce(src.currency_column, ''), coalesce(src.status_column, ''),
-        coalesce(src.refunded_amount_column, ''), coalesce(src.created_at_column, ''));
+    trigger_args := loyalty.order_trigger_args(src);
     EXECUTE pg_catalog.format(
         'CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS loyalty_new_orders '
         'FOR EACH STATEMENT EXECUTE FUNCTION loyalty.orders_trigger(%s)', tg, orders, trigger_args);
     EXECUTE pg_catalog.format(
         'CREATE TRIGGER %I AFTER UPDATE OR DELETE ON %s '
         'FOR EACH ROW EXECUTE FUNCTION loyalty.orders_trigger(%s)', tg_reversal, orders, trigger_args);
+    PERFORM loyalty.sync_partition_triggers();   -- a partitioned table's partitions
     RETURN tg;
 END
 $$;
@@ -120,6 +127,7 @@ BEGIN
     END IF;
     EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', tg, orders);
     EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', tg_reversal, orders);
+    PERFORM loyalty.sync_partition_triggers();   -- a partitioned table's partitions
     RETURN true;
 END
 $$;

@@ -75,6 +75,7 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.set_fx_rate(text, text, numeric, timestamptz),
     @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text),
     @extschema@.detach_orders(text, regclass),
+    @extschema@.sync_partition_triggers(),
     @extschema@.retry_dead_letters(text),
     @extschema@.expire_points(text, timestamptz),
     @extschema@.expire_points_chunk(text, timestamptz, integer),
@@ -102,9 +103,13 @@ GRANT EXECUTE ON FUNCTION @extschema@.activity_day_of(timestamptz) TO loyalty_ad
 GRANT EXECUTE ON FUNCTION @extschema@.member_lifecycle_at(text, timestamptz) TO loyalty_admin, loyalty_reader;
 
 -- Not granted to anyone: orders_trigger() (only attach_orders() may create
--- triggers with it, and it ignores tables attach_orders did not attach),
+-- triggers with it, and it ignores tables attach_orders did not attach; the
+-- owner of an attached partitioned table is granted it by
+-- sync_partition_triggers(), so that new partitions clone the row trigger),
 -- the internal checks (check_currency, require_program, check_order_column,
--- calling_role, check_as_of, require_table_owner) and the trigger functions.
+-- calling_role, check_as_of, require_table_owner, order_trigger_args,
+-- partition_ddl_command) and the trigger functions (an event trigger runs
+-- partition_ddl() without checking EXECUTE).
 
 -- Tables and views: admins read everything; configuration and the tier
 -- ladder are readable by all three; balances only through functions.
