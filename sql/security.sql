@@ -211,7 +211,7 @@ SELECT loyalty.enroll('sec', 'm2');
 SELECT loyalty.enroll('sec', 'm3', '{"country": "VN"}');
 SELECT loyalty.redeem('sec', 'm1', 10, 'sec-r1') > 0 AS redeemed;
 SELECT loyalty.redeem('sec', 'm1', 10, 'sec-r1') > 0 AS replayed;
-SELECT loyalty.redeem('sec', 'm1', 5, 'sec-r2', as_of => '2020-01-01') AS short_in_the_past;
+SELECT loyalty.redeem('sec', 'm1', 5, 'sec-r2', as_of => '2020-01-01') AS refused_in_the_past;
 SELECT loyalty.cancel_redemption('sec', 'sec-r1') > 0 AS cancelled;
 SELECT available, pending, lifetime_earned, lifetime_redeemed FROM loyalty.balance('sec', 'm1');
 SELECT available FROM loyalty.balance('sec', 'm1', '2020-01-01');
@@ -366,6 +366,18 @@ SET ROLE regress_sec_admin;
 SELECT available, pending FROM loyalty.balance('sec_pending', 'p1', now() + '31 days');
 SELECT loyalty.earn('sec_pending', 'p2', 5, 'future-1', 'promo', now() + '1 day') > 0 AS credited_ahead;
 RESET ROLE;
+
+-- A new redemption dated in the past: refused for the application (points
+-- that expired since would count until the next expiry pass), allowed to
+-- admins; a replay of a redemption with its reference is always answered.
+SELECT loyalty.create_program('sec_past', 'USD', 1, 0, '30 days');
+SELECT loyalty.earn('sec_past', 'q1', 100, 'past-1', 'promo', now() - interval '40 days') > 0 AS credited;
+SELECT loyalty.redeem('sec_past', 'q1', 10, 'past-r0', as_of => now() - interval '35 days') > 0 AS admin_back_dated;
+\c - regress_sec_mallory
+SELECT pg_catalog.regexp_replace(public.regress_sec_sqlstate_of($$SELECT loyalty.redeem('sec_past', 'q1', 50, 'past-r1', as_of => pg_catalog.now() OPERATOR(pg_catalog.-) '35 days'::pg_catalog.interval)$$), '"[^"]*"', '"..."') AS refused;
+SELECT loyalty.redeem('sec_past', 'q1', 10, 'past-r0', as_of => pg_catalog.now() OPERATOR(pg_catalog.-) '35 days'::pg_catalog.interval) > 0 AS replayed;
+SELECT public.regress_sec_sqlstate_of($$SELECT loyalty.redeem('sec_past', 'q1', 1, 'past-r2', as_of => pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) '2 seconds'::pg_catalog.interval)$$) AS skew_passes_expired_stay;
+\c - :regress_su
 SELECT kind, points FROM loyalty.ledger WHERE program = 'sec_pending' ORDER BY id;
 
 -- 9. Existing loyalty roles: reused when plain (LOGIN allowed), refused

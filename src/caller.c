@@ -63,6 +63,26 @@ LoyaltyCheckAsOf(TimestampTz as_of)
 	return as_of;
 }
 
+/*
+ * Refuses a new spending of points dated in the past (beyond the skew)
+ * unless the caller is an admin: points that expired since would count as
+ * available again until the next expiry pass.  Replays of a posting never
+ * get here: they return the first result before.
+ */
+void
+LoyaltyCheckPastAsOf(TimestampTz as_of)
+{
+	TimestampTz limit = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													-LOYALTY_AS_OF_SKEW_SECONDS * 1000);
+
+	if (as_of < limit && !LoyaltyCallerIsAdmin())
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_FUTURE_AS_OF),
+				 errmsg("as_of \"%s\" is in the past", timestamptz_to_str(as_of)),
+				 errdetail("Only members of loyalty_admin may spend points at a time that has passed: points that expired since would count as available."),
+				 errhint("Leave as_of out (it defaults to now()); a replay with the original reference still returns the first result.")));
+}
+
 PG_FUNCTION_INFO_V1(loyalty_calling_role);
 /* loyalty.calling_role(): the caller of the running SECURITY DEFINER function. */
 Datum

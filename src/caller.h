@@ -15,5 +15,6 @@
 extern Oid	LoyaltyCallerRole(void);
 extern bool LoyaltyCallerIsAdmin(void);
 extern TimestampTz LoyaltyCheckAsOf(TimestampTz as_of);
+extern void LoyaltyCheckPastAsOf(TimestampTz as_of);
 
 #endif							/* LOYALTY_CALLER_H */

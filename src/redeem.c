@@ -76,6 +76,7 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 		SPI_finish();
 		PG_RETURN_INT64(first.id);
 	}
+	LoyaltyCheckPastAsOf(as_of);
 	CheckMayRedeem(code, member_id, &account, points,
 				   LotsAvailable(code, member_id, as_of), as_of);
 
