@@ -141,7 +141,8 @@ GRANT EXECUTE ON FUNCTION
 TO loyalty_app, loyalty_admin;
 
 GRANT EXECUTE ON FUNCTION
-    @extschema@.create_program(text, text, numeric, integer, interval, text, text),
+    @extschema@.create_program(text, text, numeric, integer, interval, text, text, text[]),
+    @extschema@.set_closing_statuses(text, text[]),
     @extschema@.set_member_status(text, text, text),
     @extschema@.set_fx_rate(text, text, numeric, timestamptz),
     @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text),
