@@ -242,3 +242,12 @@ REVOKE ALL ON FUNCTION @extschema@.recalculate_tiers_chunk(text, timestamptz, te
 GRANT EXECUTE ON FUNCTION @extschema@.recalculate_tiers_chunk(text, timestamptz, text, integer) TO loyalty_admin;
 REVOKE ALL ON PROCEDURE @extschema@.recalculate_tiers_batched(text, timestamptz, integer) FROM PUBLIC;
 GRANT EXECUTE ON PROCEDURE @extschema@.recalculate_tiers_batched(text, timestamptz, integer) TO loyalty_admin;
+
+-- verify() recounts the tier basis over the ladder's window.
+CREATE OR REPLACE FUNCTION @extschema@.basis_window_days(program text) RETURNS integer
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT coalesce((SELECT o.window_days FROM loyalty.program p
+                      CROSS JOIN LATERAL loyalty.tier_ladder_options(p.tier_ladder) o
+                      WHERE p.code OPERATOR(pg_catalog.=) basis_window_days.program), 365)
+$$;
