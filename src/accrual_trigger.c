@@ -27,6 +27,7 @@
 #include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -286,12 +287,16 @@ static void
 KeepDeadLetter(const char *program, OrderEventKind kind, const OrderRow *row,
 			   const OrderProblem *problem)
 {
+	const char *shown = row->order_id ? row->order_id : "(null)";
+
+	/* An over-long id is shown by its beginning. */
+	if (strlen(shown) > 64)
+		shown = psprintf("%s...", pnstrdup(shown, pg_mbcliplen(shown, strlen(shown), 64)));
 	DeadLetterWrite(program, kind, row, problem);
 	ereport(WARNING,
 			(errcode(problem->sqlstate),
 			 errmsg("loyalty: %s of order \"%s\" kept in loyalty.dead_letter: %s",
-					OrderEventName(kind), row->order_id ? row->order_id : "(null)",
-					problem->reason),
+					OrderEventName(kind), shown, problem->reason),
 			 ERRCODE_TO_CATEGORY(problem->sqlstate) == ERRCODE_DATA_EXCEPTION ?
 			 errhint("Correct the order row, then run loyalty.retry_dead_letters('%s').", program) :
 			 errhint("Fix the program's configuration, then run loyalty.retry_dead_letters('%s').",

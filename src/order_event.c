@@ -133,7 +133,7 @@ OrderEventName(OrderEventKind kind)
 static bool
 StatusCloses(const LoyaltyProgram *prog, const char *status)
 {
-	const char *blank = " \t\n\r\f\v";
+	const char *blank = " \t\n\r\f\v";	/* E' \t\n\r\f\013' in SQL */
 	size_t		start;
 	size_t		len;
 
@@ -181,11 +181,15 @@ SetProblem(OrderProblem *problem, int sqlstate, char *reason)
 	return false;
 }
 
-/* The text of a numeric, for a reason. */
+/* The text of a numeric, for a reason: scientific notation when long. */
 static char *
 NumericText(Datum n)
 {
-	return DatumGetCString(DirectFunctionCall1(numeric_out, n));
+	char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out, n));
+
+	if (strlen(text) > 40)
+		text = numeric_out_sci(DatumGetNumeric(n), 6);
+	return text;
 }
 
 /* Why an amount column's value cannot be used, or NULL when it can. */

@@ -58,11 +58,11 @@ BEGIN
         RAISE EXCEPTION 'closing statuses must not be null' USING ERRCODE = '22004',
               HINT = 'Use an empty array for a program where only DELETE closes an order.';
     END IF;
-    IF EXISTS (SELECT 1 FROM unnest(statuses) s WHERE s IS NULL OR btrim(s, E' \t\n\r\f\v') = '') THEN
+    IF EXISTS (SELECT 1 FROM unnest(statuses) s WHERE s IS NULL OR btrim(s, E' \t\n\r\f\013') = '') THEN
         RAISE EXCEPTION 'invalid closing statuses: %', statuses
             USING ERRCODE = '22023', DETAIL = 'A closing status must not be null or blank.';
     END IF;
-    RETURN ARRAY(SELECT DISTINCT lower(btrim(s, E' \t\n\r\f\v')) FROM unnest(statuses) s ORDER BY 1);
+    RETURN ARRAY(SELECT DISTINCT lower(btrim(s, E' \t\n\r\f\013')) FROM unnest(statuses) s ORDER BY 1);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.check_closing_statuses(text[]) IS
