@@ -106,12 +106,14 @@ SELECT order_id, points FROM loyalty.order_earning WHERE program = 'val' AND mem
 SET ROLE regress_values_writer;
 INSERT INTO val_orders (id, member, amount) VALUES (repeat('x', 3000), 'lou', 10);
 INSERT INTO val_orders (id, member, amount) VALUES ('L-1', repeat('m', 3000), 10);
+INSERT INTO val_orders (id, member, amount) VALUES ('L-2', repeat('n', 3000), 10), ('L-3', 'lou', 1),
+                                                   (repeat('y', 300), 'lou', 2);   -- a batch
 INSERT INTO val_orders (id, member, amount) VALUES (repeat('é', 255), 'lou', 10);   -- 255 characters fit
 RESET ROLE;
 SELECT event, order_id IS NULL AS no_order_id, length(member_id) AS member_chars, reason, sqlstate
-  FROM loyalty.dead_letter WHERE program = 'val' AND (member_id = 'lou' OR order_id = 'L-1') ORDER BY id;
+  FROM loyalty.dead_letter WHERE program = 'val' AND (member_id = 'lou' OR order_id LIKE 'L-%') ORDER BY id;
 SELECT length(order_id) AS order_chars, points FROM loyalty.order_earning
- WHERE program = 'val' AND member_id = 'lou';
+ WHERE program = 'val' AND member_id = 'lou' ORDER BY 1;
 
 -- 4. Points and balances: at most 10^15 points per order; a member whose
 -- balance or lifetime earned an earn would take above 2^62 is refused,

@@ -386,8 +386,8 @@ LockNewRowsMembers(TriggerData *td, char **args, TupleTableSlot *slot)
 
 		MemoryContextSwitchTo(scan_context);
 		text = isnull ? NULL : OidOutputFunctionCall(typoutput, value);
-		/* As ReadOrderRow reads it: an empty member id is a guest. */
-		nulls[n] = text == NULL || text[0] == '\0';
+		/* As ReadOrderRow reads it: an empty member id is a guest; an over-long one is refused. */
+		nulls[n] = text == NULL || text[0] == '\0' || OrderIdTooLong(text);
 		ids[n] = nulls[n] ? (Datum) 0 : CStringGetTextDatum(text);
 		n++;
 		MemoryContextSwitchTo(old);

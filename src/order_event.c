@@ -213,8 +213,8 @@ AmountProblem(Datum n, int *sqlstate)
 }
 
 /* Whether an id is too long to be kept (LOYALTY_MAX_ID_CHARS). */
-static bool
-IdTooLong(const char *id)
+bool
+OrderIdTooLong(const char *id)
 {
 	return id != NULL && strlen(id) > LOYALTY_MAX_ID_CHARS &&
 		pg_mbstrlen(id) > LOYALTY_MAX_ID_CHARS;
@@ -239,11 +239,11 @@ OrderRowCheck(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 		LOYALTY_MAX_FUTURE_DAYS * USECS_PER_DAY;
 	TimestampTz earliest = -INT64CONST(3155673600) * USECS_PER_SEC;	/* 1900-01-01 UTC */
 
-	if (IdTooLong(row->order_id))
+	if (OrderIdTooLong(row->order_id))
 		return SetProblem(problem, ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
 						  psprintf("order id is %d characters long, more than %d",
 								   pg_mbstrlen(row->order_id), LOYALTY_MAX_ID_CHARS));
-	if (IdTooLong(row->member_id))
+	if (OrderIdTooLong(row->member_id))
 		return SetProblem(problem, ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
 						  psprintf("member id is %d characters long, more than %d",
 								   pg_mbstrlen(row->member_id), LOYALTY_MAX_ID_CHARS));

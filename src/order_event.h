@@ -68,6 +68,7 @@ typedef struct OrderTarget
 #define LOYALTY_MAX_BALANCE		(INT64CONST(1) << 62)
 
 extern const char *OrderEventName(OrderEventKind kind);
+extern bool OrderIdTooLong(const char *id);
 extern bool OrderRowCheck(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 						  OrderProblem *problem);
 extern bool OrderInsertTarget(const LoyaltyProgram *prog, const OrderRow *row,
