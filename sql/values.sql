@@ -294,6 +294,28 @@ SELECT order_id, event, attempts, resolved_at IS NOT NULL AS resolved FROM loyal
 SELECT order_id, member_id, points FROM loyalty.order_earning WHERE program = 'val_rt' ORDER BY 1;
 SELECT * FROM values_unverified('val_rt');
 
+-- A cancel or statement_timeout stops the retry (nothing recorded), as in PL/pgSQL.
+INSERT INTO val_rt_orders VALUES (5, 'slow', 1, 'XAG');
+CREATE FUNCTION public.values_slow() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.member_id = 'slow' THEN
+        PERFORM pg_sleep(5);
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER values_slow BEFORE INSERT ON loyalty.order_earning
+    FOR EACH ROW EXECUTE FUNCTION public.values_slow();
+SELECT loyalty.set_fx_rate('XAG', 'USD', 1);
+SET statement_timeout = '200ms';
+SELECT loyalty.retry_dead_letters('val_rt');
+RESET statement_timeout;
+SELECT order_id, attempts, resolved_at IS NULL AS open FROM loyalty.dead_letter
+ WHERE program = 'val_rt' AND order_id = '5';
+DROP TRIGGER values_slow ON loyalty.order_earning;
+SELECT loyalty.retry_dead_letters('val_rt');
+SELECT * FROM values_unverified('val_rt');
+
 -- 11. verify() catches the poisoning of the past: a refund written below
 -- zero straight into order_earning raises the activity's net spend.
 UPDATE loyalty.order_earning SET refunded_amount = -50 WHERE program = 'val_rt' AND order_id = '3';
@@ -301,4 +323,4 @@ SELECT * FROM values_unverified('val_rt');
 UPDATE loyalty.order_earning SET refunded_amount = 0 WHERE program = 'val_rt' AND order_id = '3';
 SELECT * FROM values_unverified('val_rt');
 
-DROP FUNCTION public.values_refuse_boom(), public.values_unverified(text), public.values_sqlstate_of(text);
+DROP FUNCTION public.values_refuse_boom(), public.values_slow(), public.values_unverified(text), public.values_sqlstate_of(text);

@@ -265,6 +265,9 @@ RetryLetter(const LoyaltyProgram *prog, SPITupleTable *letters, uint64 nletters,
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(caller_context);
 		CurrentResourceOwner = caller_owner;
+		/* A cancel (or statement_timeout) stops the retry, as in PL/pgSQL. */
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(edata);
 		LetterFailed(&letter_failed, id, psprintf("replay failed: %s", edata->message),
 					 edata->sqlerrcode);
 		FreeErrorData(edata);
