@@ -12,7 +12,7 @@
  *   - a new member or a new number of points starts a new generation:
  *     what is left of the old one is reversed and the order earns again.
  *   - an INSERT of an id whose order was closed (cancelled or deleted)
- *     opens it again: a new generation earns, since the table holds it again;
+ *     opens it again: a new generation earns, since the table holds it again.
  * Configuration problems (no FX rate) and values the program cannot use
  * (OrderRowCheck) are found before anything is written.
  */
