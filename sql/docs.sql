@@ -11,6 +11,9 @@ SELECT loyalty.create_program('docs_shop', base_currency => 'USD', earn_rate => 
 SELECT code, base_currency, earn_rate, pending_days, expire_after, refund_policy, timezone
   FROM loyalty.program WHERE code = 'docs_shop';
 
+SELECT loyalty.set_closing_statuses('docs_shop', ARRAY['Refunded', 'Cancelled', 'canceled', 'returned', 'chargeback', ' void ']);
+SELECT closing_statuses FROM loyalty.program WHERE code = 'docs_shop';
+
 SELECT loyalty.set_fx_rate('USD', 'SGD', 1.35);
 SELECT loyalty.set_fx_rate('CHF', 'USD', 1.12, '2024-01-01');
 SELECT loyalty.fx_rate_at('CHF', 'USD', '2024-06-01') AS chf_usd,

@@ -46,8 +46,8 @@ SELECT sqlstate_of($$SELECT loyalty.redeem('codes', 'c1', NULL, 'x')$$) AS null_
 CREATE TABLE bad_orders (id bigint, member text, amount numeric, currency text,
                          at timestamptz DEFAULT '2024-05-01 12:00+00');
 SELECT loyalty.attach_orders('codes', 'bad_orders', 'id', 'member', 'amount', 'currency', created_at => 'at');
-INSERT INTO bad_orders VALUES (1, 'c2', 1e30, 'USD');          -- too many points for a bigint
-INSERT INTO bad_orders VALUES (2, 'c2', 'NaN', 'USD');             -- not a number: earns nothing
+INSERT INTO bad_orders VALUES (1, 'c2', 1e30, 'USD');          -- more points than one order earns
+INSERT INTO bad_orders VALUES (2, 'c2', 'NaN', 'USD');             -- not a number: a dead letter
 INSERT INTO bad_orders VALUES (3, 'c2', 10, '???');                -- no such currency
 INSERT INTO bad_orders VALUES (NULL, 'c2', 10, 'USD');             -- no order id: kept for a person
 SELECT count(*) AS orders_kept FROM bad_orders;

@@ -17,10 +17,13 @@ INSERT INTO ref_orders (id, member, amount) VALUES ('R-1', 'kim', 100);
 UPDATE ref_orders SET refunded = 33.33 WHERE id = 'R-1';
 UPDATE ref_orders SET refunded = 66.66 WHERE id = 'R-1';
 UPDATE ref_orders SET refunded = 100 WHERE id = 'R-1';
-UPDATE ref_orders SET refunded = 150 WHERE id = 'R-1';      -- above the amount: nothing more
+UPDATE ref_orders SET refunded = 150 WHERE id = 'R-1';      -- above the amount: a dead letter, nothing more
 UPDATE ref_orders SET status = 'cancelled' WHERE id = 'R-1'; -- already all back: nothing more
 SELECT kind, points FROM loyalty.ledger WHERE program = 'ref' AND order_id = 'R-1' ORDER BY id;
 SELECT sum(points) AS net FROM loyalty.ledger WHERE program = 'ref' AND order_id = 'R-1';
+-- The cancel came after the refund above the amount: that letter is moot.
+SELECT event, reason, resolved_at IS NOT NULL AS resolved FROM loyalty.dead_letter
+ WHERE program = 'ref' AND order_id = 'R-1';
 
 -- Every closing status, in any case, reverses everything; a DELETE too.
 INSERT INTO ref_orders (id, member, amount) VALUES

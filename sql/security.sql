@@ -286,6 +286,8 @@ SELECT loyalty.expire_points('sec', '2028-01-01') > 0 AS expired;
 SELECT members FROM loyalty.expire_points_chunk('sec', '2028-01-01', 10);
 CALL loyalty.expire_points_batched('sec', '2028-01-01', 10);
 SELECT loyalty.set_lifecycle('sec', 10, 20, 30, 40);
+SELECT loyalty.set_closing_statuses('sec', ARRAY['refunded', 'cancelled', 'chargeback']);
+SELECT loyalty.basis_window_days('sec') AS basis_window;
 SELECT loyalty.set_point_value('sec', 0.02);
 SELECT count(*) AS lifecycles FROM loyalty.member_lifecycle_at('sec', '2026-02-01');
 SELECT check_name FROM loyalty.verify('sec') WHERE NOT ok;
@@ -320,7 +322,7 @@ SELECT p.oid::regprocedure
                          'expire_points_chunk', 'expire_points_batched', 'set_lifecycle', 'set_point_value',
                          'member_lifecycle_at', 'verify', 'program_code_valid', 'lot_spendable',
                          'lot_pending', 'lot_expired', 'ledger_kind_class', 'activity_day_of',
-                         'sync_partition_triggers');
+                         'sync_partition_triggers', 'set_closing_statuses', 'basis_window_days');
 
 -- 7. attach_orders and detach_orders want the table's owner (or a role
 -- with its privileges), judged on the role the session acts as.

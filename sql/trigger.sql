@@ -44,7 +44,7 @@ INSERT INTO app.orders (order_no, customer_id, total, placed_at) VALUES
     ('A-2', 42, 100.00, '2024-03-02 07:00'),  -- 150
     ('A-3', NULL, 80.00, '2024-03-02 08:00'), -- guest: nothing
     ('A-4', 42, 0, '2024-03-02 09:00'),       -- zero: nothing
-    ('A-5', 42, -5, '2024-03-02 10:00'),      -- negative: nothing, no error
+    ('A-5', 42, -5, '2024-03-02 10:00'),      -- negative: a dead letter, no error
     ('A-6', 43, NULL, '2024-03-02 11:00');    -- no amount: nothing
 SELECT id, member_id, kind, points, order_id, occurred_at FROM loyalty.ledger WHERE program = 'shop' ORDER BY id;
 SELECT id, member_id, order_id, earned, remaining, available_at, expires_at FROM loyalty.lot WHERE program = 'shop' ORDER BY id;
@@ -73,7 +73,8 @@ SELECT available, pending, lifetime_earned FROM loyalty.balance('shop', '42', '2
 SELECT available, pending, next_expiry, next_expiry_points FROM loyalty.balance('shop', '42', '2024-03-16 00:00+00');
 SELECT available, pending FROM loyalty.balance('shop', '42', '2024-03-20');
 
--- Once per order: the same order id again earns nothing, even deleted and re-inserted.
+-- Once per order: the same order id again earns nothing; deleted and
+-- re-inserted, it is in the table again and earns again (a new generation).
 INSERT INTO app.orders (order_no, customer_id, total, placed_at) VALUES ('A-1', 42, 10.99, '2024-03-01 07:00');
 DELETE FROM app.orders WHERE order_no = 'A-2';
 INSERT INTO app.orders (order_no, customer_id, total, placed_at) VALUES ('A-2', 42, 100.00, '2024-03-02 07:00');

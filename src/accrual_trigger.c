@@ -10,7 +10,10 @@
  *     table: new orders are priced row by row and earned in batches
  *     (order_batch.c), so a bulk INSERT or COPY costs a few statements.
  *   - AFTER UPDATE OR DELETE FOR EACH ROW: refunds, cancels, moves, through
- *     OrderEventApply().
+ *     OrderEventApply().  An UPDATE that changes the order id is a DELETE
+ *     of the old id and an INSERT of the new one.
+ *   - AFTER TRUNCATE FOR EACH STATEMENT: every open order of the program
+ *     that no other of its order tables holds is closed, as by a DELETE.
  * When the program's configuration cannot price an order, the event is
  * kept in loyalty.dead_letter with a WARNING: a valid order insert never
  * fails because of loyalty.
@@ -24,8 +27,10 @@
 #include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
 #include "utils/datum.h"
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
@@ -132,7 +137,9 @@ ColumnNumeric(HeapTuple tuple, TupleDesc desc, int attnum, Datum *out)
 
 /*
  * The order time.  A timestamp without time zone (or a date) is read in the
- * program's time zone: a shop's local order time.
+ * program's time zone: a shop's local order time.  A time too close to the
+ * ends of the timestamp range to convert (or to add days to) reads as
+ * infinity, which OrderRowCheck refuses like any time out of range.
  */
 static bool
 ColumnTime(HeapTuple tuple, TupleDesc desc, int attnum, const char *timezone,
@@ -140,25 +147,37 @@ ColumnTime(HeapTuple tuple, TupleDesc desc, int attnum, const char *timezone,
 {
 	Datum		d;
 	Datum		zone = CStringGetTextDatum(timezone);
+	int64		margin = 2 * USECS_PER_DAY;
 
 	if (!ColumnValue(tuple, desc, attnum, &d))
 		return false;
 	switch (SPI_gettypeid(desc, attnum))
 	{
 		case TIMESTAMPTZOID:
-			*out = DatumGetTimestampTz(d);
-			break;
 		case TIMESTAMPOID:
-			*out = DatumGetTimestampTz(DirectFunctionCall2(timestamp_zone, zone, d));
+			*out = DatumGetTimestamp(d);
 			break;
 		case DATEOID:
-			*out = DatumGetTimestampTz(DirectFunctionCall2(timestamp_zone, zone,
-														   DirectFunctionCall1(date_timestamp, d)));
+			if (DATE_NOT_FINITE(DatumGetDateADT(d)) ||
+				DatumGetDateADT(d) >= TIMESTAMP_END_JULIAN - POSTGRES_EPOCH_JDATE - 2 ||
+				DatumGetDateADT(d) < DATETIME_MIN_JULIAN - POSTGRES_EPOCH_JDATE + 2)
+				*out = DatumGetDateADT(d) > 0 ? DT_NOEND : DT_NOBEGIN;
+			else
+				*out = DatumGetTimestamp(DirectFunctionCall1(date_timestamp, d));
 			break;
 		default:
 			return false;
 	}
-	return !TIMESTAMP_NOT_FINITE(*out);
+	if (TIMESTAMP_NOT_FINITE(*out))
+		return true;
+	if (*out >= END_TIMESTAMP - margin)
+		*out = DT_NOEND;
+	else if (*out < MIN_TIMESTAMP + margin)
+		*out = DT_NOBEGIN;
+	else if (SPI_gettypeid(desc, attnum) != TIMESTAMPTZOID)
+		*out = DatumGetTimestampTz(DirectFunctionCall2(timestamp_zone, zone,
+													   TimestampGetDatum(*out)));
+	return true;
 }
 
 /*
@@ -241,6 +260,7 @@ CheckTriggerCall(FunctionCallInfo fcinfo)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	bool		statement_insert;
+	bool		statement_truncate;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -248,27 +268,39 @@ CheckTriggerCall(FunctionCallInfo fcinfo)
 				 errmsg("loyalty.orders_trigger() must be called as a trigger")));
 	statement_insert = TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) &&
 		TRIGGER_FIRED_BY_INSERT(td->tg_event) && td->tg_newtable != NULL;
+	statement_truncate = TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) &&
+		TRIGGER_FIRED_BY_TRUNCATE(td->tg_event);
 	if (!TRIGGER_FIRED_AFTER(td->tg_event) ||
-		!(TRIGGER_FIRED_FOR_ROW(td->tg_event) || statement_insert) ||
+		!(TRIGGER_FIRED_FOR_ROW(td->tg_event) || statement_insert || statement_truncate) ||
 		td->tg_trigger->tgnargs != TRIGGER_NARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("loyalty.orders_trigger() must be an AFTER ROW trigger, or an AFTER INSERT statement trigger with a transition table, with %d arguments",
+				 errmsg("loyalty.orders_trigger() must be an AFTER ROW trigger, an AFTER INSERT statement trigger with a transition table or an AFTER TRUNCATE statement trigger, with %d arguments",
 						TRIGGER_NARGS),
 				 errhint("Install it with loyalty.attach_orders().")));
 }
 
-/* Keeps an event loyalty cannot apply now, with a WARNING. */
+/*
+ * Keeps an event loyalty cannot apply now, with a WARNING.  A value the
+ * program cannot use (SQLSTATE class 22) is fixed in the order row: the
+ * row as changed then replaces the letter.
+ */
 static void
 KeepDeadLetter(const char *program, OrderEventKind kind, const OrderRow *row,
 			   const OrderProblem *problem)
 {
+	const char *shown = row->order_id ? row->order_id : "(null)";
+
+	/* An over-long id is shown by its beginning. */
+	if (strlen(shown) > 64)
+		shown = psprintf("%s...", pnstrdup(shown, pg_mbcliplen(shown, strlen(shown), 64)));
 	DeadLetterWrite(program, kind, row, problem);
 	ereport(WARNING,
 			(errcode(problem->sqlstate),
 			 errmsg("loyalty: %s of order \"%s\" kept in loyalty.dead_letter: %s",
-					OrderEventName(kind), row->order_id ? row->order_id : "(null)",
-					problem->reason),
+					OrderEventName(kind), shown, problem->reason),
+			 ERRCODE_TO_CATEGORY(problem->sqlstate) == ERRCODE_DATA_EXCEPTION ?
+			 errhint("Correct the order row, then run loyalty.retry_dead_letters('%s').", program) :
 			 errhint("Fix the program's configuration, then run loyalty.retry_dead_letters('%s').",
 					 program)));
 }
@@ -356,8 +388,8 @@ LockNewRowsMembers(TriggerData *td, char **args, TupleTableSlot *slot)
 
 		MemoryContextSwitchTo(scan_context);
 		text = isnull ? NULL : OidOutputFunctionCall(typoutput, value);
-		/* As ReadOrderRow reads it: an empty member id is a guest. */
-		nulls[n] = text == NULL || text[0] == '\0';
+		/* As ReadOrderRow reads it: an empty member id is a guest; an over-long one is refused. */
+		nulls[n] = text == NULL || text[0] == '\0' || OrderIdTooLong(text);
 		ids[n] = nulls[n] ? (Datum) 0 : CStringGetTextDatum(text);
 		n++;
 		MemoryContextSwitchTo(old);
@@ -368,6 +400,55 @@ LockNewRowsMembers(TriggerData *td, char **args, TupleTableSlot *slot)
 	LoyaltyRun(&members_lock, qargs, NULL, SPI_OK_INSERT);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(scan_context);
+}
+
+/*
+ * Applies an event of the application's own statement (a replay of the
+ * dead letters applies its events itself).  An UPDATE or DELETE of an
+ * order loyalty has not recorded waits behind the order's first event when
+ * that waits in the dead letters; one of a recorded order makes the order's
+ * older letters moot, since the row as it is now is what counts.
+ */
+static bool
+ApplyEvent(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
+		   OrderProblem *problem)
+{
+	bool		unrecorded;
+	bool		ok = OrderEventApply(prog, kind, row, &unrecorded, problem);
+
+	if (kind == ORDER_INSERT)
+		return ok;
+	if (!unrecorded)
+	{
+		DeadLetterSupersede(prog->code, row->order_id);
+		return ok;
+	}
+	if (!DeadLetterPending(prog->code, row->order_id))
+		return true;			/* the order predates the attachment */
+	problem->sqlstate = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+	problem->reason = psprintf("an earlier event of order \"%s\" waits in loyalty.dead_letter",
+							   row->order_id);
+	return false;
+}
+
+/*
+ * Writes the batch, then sends the rows it left (a known id, a member
+ * without room) down the one-row path.
+ */
+static void
+FlushNewRows(OrderBatch *batch, const LoyaltyProgram *prog, const char *program)
+{
+	OrderBatchFlush(batch, prog);
+	for (int k = 0; k < batch->nreplay; k++)
+	{
+		OrderRow	row;
+		OrderProblem problem = {0};
+
+		OrderBatchRow(batch, batch->replay[k], &row);
+		if (!ApplyEvent(prog, ORDER_INSERT, &row, &problem))
+			KeepDeadLetter(program, ORDER_INSERT, &row, &problem);
+	}
+	batch->nreplay = 0;
 }
 
 /*
@@ -410,29 +491,29 @@ AccrueNewRows(TriggerData *td, char **args, const LoyaltyProgram *prog, bool pro
 		MemoryContextSwitchTo(batch_context);
 		tuple = ExecFetchSlotHeapTuple(slot, false, NULL);
 		if (!ReadOrderRow(td->tg_relation, tuple, args, prog->timezone, &row, &problem) ||
-			!prog_ok || !OrderInsertTarget(prog, &row, &target, &problem))
+			!prog_ok || !OrderRowCheck(prog, ORDER_INSERT, &row, &problem) ||
+			!OrderInsertTarget(prog, &row, &target, &problem))
 			KeepDeadLetter(args[ARG_PROGRAM], ORDER_INSERT, &row, &problem);
 		else if (target.reversal > 0 || single)
 		{
-			bool		unrecorded;
 
 			/* Refunded already, or a one-row INSERT: the one-statement path. */
-			OrderBatchFlush(batch, prog);
-			if (!OrderEventApply(prog, ORDER_INSERT, &row, &unrecorded, &problem))
+			FlushNewRows(batch, prog, args[ARG_PROGRAM]);
+			if (!ApplyEvent(prog, ORDER_INSERT, &row, &problem))
 				KeepDeadLetter(args[ARG_PROGRAM], ORDER_INSERT, &row, &problem);
 		}
 		else
 			OrderBatchAdd(batch, prog, &row, &target);
 
 		if (batch->n == ORDER_BATCH_SIZE)
-			OrderBatchFlush(batch, prog);
+			FlushNewRows(batch, prog, args[ARG_PROGRAM]);
 		MemoryContextSwitchTo(trigger_context);
 		if (batch->n == 0)
 			MemoryContextReset(batch_context);	/* nothing refers to it now */
 		CHECK_FOR_INTERRUPTS();
 	}
 	MemoryContextSwitchTo(batch_context);
-	OrderBatchFlush(batch, prog);
+	FlushNewRows(batch, prog, args[ARG_PROGRAM]);
 	MemoryContextSwitchTo(trigger_context);
 	MemoryContextDelete(batch_context);
 	ExecDropSingleTupleTableSlot(slot);
@@ -458,6 +539,74 @@ MovedOrderRow(TriggerData *td, char **args, const LoyaltyProgram *prog,
 	*tuple = moved;
 }
 
+/* The open orders a TRUNCATE took away (see loyalty.truncated_orders). */
+static LoyaltyQuery truncated_orders = {
+	"SELECT t.order_id, t.member_id, t.amount, t.currency, t.refunded_amount, t.ordered_at"
+	"  FROM loyalty.truncated_orders($1, $2) t",
+	2, {TEXTOID, OIDOID}
+};
+
+/*
+ * TRUNCATE: every open order of the program that no other of its order
+ * tables holds is gone, and closes as a DELETE would (its recorded values
+ * as the row).  Each order in its own SPI connection, so memory stays flat.
+ */
+static void
+CloseTruncatedOrders(TriggerData *td, char **args, const LoyaltyProgram *prog)
+{
+	Datum		qargs[2];
+	SPITupleTable *rows;
+	uint64		nrows;
+
+	qargs[0] = CStringGetTextDatum(prog->code);
+	qargs[1] = ObjectIdGetDatum(RelationGetRelid(td->tg_relation));
+	LoyaltyRun(&truncated_orders, qargs, NULL, SPI_OK_SELECT);
+	rows = SPI_tuptable;
+	nrows = SPI_processed;
+	for (uint64 i = 0; i < nrows; i++)
+	{
+		OrderRow	row;
+		OrderProblem problem = {0};
+
+		SPI_connect();
+		SPI_tuptable = rows;
+		memset(&row, 0, sizeof(row));
+		row.order_id = LoyaltyGetText(i, 1);
+		row.member_id = LoyaltyGetText(i, 2);
+		row.has_amount = !LoyaltyIsNull(i, 3);
+		row.amount = row.has_amount ? LoyaltyGetDatum(i, 3) : (Datum) 0;
+		row.currency = LoyaltyGetText(i, 4);
+		row.has_refunded = !LoyaltyIsNull(i, 5);
+		row.refunded = row.has_refunded ? LoyaltyGetDatum(i, 5) : (Datum) 0;
+		row.has_time = true;
+		row.ordered_at = DatumGetTimestampTz(LoyaltyGetDatum(i, 6));
+		if (!ApplyEvent(prog, ORDER_DELETE, &row, &problem))
+			KeepDeadLetter(args[ARG_PROGRAM], ORDER_DELETE, &row, &problem);
+		SPI_finish();
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * An UPDATE that changed the order id: the old order is gone (a DELETE of
+ * the old row) and the row is a new order.  Returns the kind of event the
+ * new row is: INSERT when the id changed (or the old row had none).
+ */
+static OrderEventKind
+OrderIdChange(TriggerData *td, char **args, const LoyaltyProgram *prog, const OrderRow *row)
+{
+	OrderRow	old_row;
+	OrderProblem problem = {0};
+
+	if (!ReadOrderRow(td->tg_relation, td->tg_trigtuple, args, prog->timezone, &old_row, &problem))
+		return old_row.order_id == NULL ? ORDER_INSERT : ORDER_UPDATE;
+	if (strcmp(old_row.order_id, row->order_id) == 0)
+		return ORDER_UPDATE;
+	if (!ApplyEvent(prog, ORDER_DELETE, &old_row, &problem))
+		KeepDeadLetter(args[ARG_PROGRAM], ORDER_DELETE, &old_row, &problem);
+	return ORDER_INSERT;
+}
+
 PG_FUNCTION_INFO_V1(loyalty_orders_trigger);
 /* Trigger: accrues on INSERT, reverses on refund, cancel and DELETE. */
 Datum
@@ -471,10 +620,22 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 	OrderRow	row;
 	OrderProblem problem = {0};
 	bool		ok;
-	bool		unrecorded;
 
 	CheckTriggerCall(fcinfo);
 	args = td->tg_trigger->tgargs;
+	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+	{
+		SPI_connect();
+		if (TriggerProgram(td, args, &prog, &problem))
+			CloseTruncatedOrders(td, args, &prog);
+		else if (problem.reason != NULL)
+			ereport(WARNING,
+					(errcode(problem.sqlstate),
+					 errmsg("loyalty: TRUNCATE of \"%s\" not applied: %s",
+							RelationGetRelationName(td->tg_relation), problem.reason)));
+		SPI_finish();
+		return PointerGetDatum(NULL);
+	}
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 		kind = ORDER_INSERT, tuple = td->tg_trigtuple;
 	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
@@ -496,16 +657,10 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 		if (kind == ORDER_DELETE && ok)
 			MovedOrderRow(td, args, &prog, &kind, &tuple);
 		ok = ReadOrderRow(td->tg_relation, tuple, args, prog.timezone, &row, &problem) && ok;
+		if (ok && kind == ORDER_UPDATE)
+			kind = OrderIdChange(td, args, &prog, &row);
 		if (ok)
-			ok = OrderEventApply(&prog, kind, &row, &unrecorded, &problem);
-		if (ok && unrecorded && DeadLetterPending(prog.code, row.order_id))
-		{
-			/* Its first event waits: this one waits behind it. */
-			problem.sqlstate = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
-			problem.reason = psprintf("an earlier event of order \"%s\" waits in loyalty.dead_letter",
-									  row.order_id);
-			ok = false;
-		}
+			ok = ApplyEvent(&prog, kind, &row, &problem);
 		if (!ok)
 			KeepDeadLetter(args[ARG_PROGRAM], kind, &row, &problem);
 	}

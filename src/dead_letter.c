@@ -5,14 +5,21 @@
  * The accrual trigger never fails an order insert over loyalty
  * configuration: it writes the event here with the reason and raises a
  * WARNING.  loyalty.retry_dead_letters() replays the letters in the order
- * they were written; an order whose letter still fails keeps its later
- * letters waiting too, so its events are never applied out of order.
+ * they were written, each in its own subtransaction: a letter whose replay
+ * raises an error records it (reason, SQLSTATE, attempts) and the others
+ * go on.  An order whose letter still fails keeps its later letters waiting
+ * too, so its events are never applied out of order.  A later event of an
+ * order that loyalty applies supersedes its open letters (the row as it is
+ * now is what counts).
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/numeric.h"
 
@@ -35,6 +42,14 @@ static LoyaltyQuery letter_insert = {
 	TIMESTAMPTZOID, TEXTOID, TEXTOID}
 };
 
+static LoyaltyQuery letters_supersede = {
+	"UPDATE loyalty.dead_letter SET resolved_at = pg_catalog.now(),"
+	"       reason = reason OPERATOR(pg_catalog.||) ' (superseded by a later event of the order)'"
+	" WHERE program OPERATOR(pg_catalog.=) $1 AND order_id OPERATOR(pg_catalog.=) $2"
+	"   AND resolved_at IS NULL",
+	2, {TEXTOID, TEXTOID}, true
+};
+
 static LoyaltyQuery letters_open = {
 	"SELECT id, event, order_id, member_id, amount, currency, status, refunded_amount, ordered_at"
 	"  FROM loyalty.dead_letter"
@@ -47,6 +62,14 @@ static LoyaltyQuery letter_resolved = {
 	"UPDATE loyalty.dead_letter SET attempts = attempts + 1, last_attempt_at = pg_catalog.now(),"
 	"       resolved_at = pg_catalog.now() WHERE id = $1",
 	1, {INT8OID}
+};
+
+static LoyaltyQuery letter_superseded = {
+	"UPDATE loyalty.dead_letter SET attempts = attempts OPERATOR(pg_catalog.+) 1,"
+	"       last_attempt_at = pg_catalog.now(), resolved_at = pg_catalog.now(),"
+	"       reason = $2 OPERATOR(pg_catalog.||) ' (superseded by a later event of the order)',"
+	"       sqlstate = $3 WHERE id OPERATOR(pg_catalog.=) $1",
+	3, {INT8OID, TEXTOID, TEXTOID}
 };
 
 static LoyaltyQuery letter_failed = {
@@ -66,17 +89,43 @@ DeadLetterPending(const char *program, const char *order_id)
 	return SPI_processed > 0;
 }
 
+/* Resolves the open letters of an order: a later event has been applied. */
+void
+DeadLetterSupersede(const char *program, const char *order_id)
+{
+	Datum		args[2];
+
+	args[0] = CStringGetTextDatum(program);
+	args[1] = CStringGetTextDatum(order_id);
+	LoyaltyRun(&letters_supersede, args, NULL, SPI_OK_UPDATE);
+}
+
+/*
+ * Keeps an event.  Nothing in it may make the insert fail: an order id too
+ * long for the open-letter index (see LOYALTY_MAX_ID_CHARS) is kept as NULL,
+ * its beginning in the reason; such a letter is never replayed (no order
+ * with that id can be recorded).  Other values are kept as they came.
+ */
 void
 DeadLetterWrite(const char *program, OrderEventKind kind, const OrderRow *row,
 				const OrderProblem *problem)
 {
 	Datum		args[11];
 	char		nulls[11];
+	char	   *reason = problem->reason;
 
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = CStringGetTextDatum(program);
 	args[1] = CStringGetTextDatum(OrderEventName(kind));
-	args[2] = LoyaltyTextOrNull(row->order_id, &nulls[2]);
+	if (row->order_id != NULL && strlen(row->order_id) > LOYALTY_MAX_ID_CHARS &&
+		pg_mbstrlen(row->order_id) > LOYALTY_MAX_ID_CHARS)
+	{
+		reason = psprintf("%s; order id begins \"%s...\"", reason,
+						  pnstrdup(row->order_id, pg_mbcliplen(row->order_id, strlen(row->order_id), 64)));
+		args[2] = LoyaltyTextOrNull(NULL, &nulls[2]);
+	}
+	else
+		args[2] = LoyaltyTextOrNull(row->order_id, &nulls[2]);
 	args[3] = LoyaltyTextOrNull(row->member_id, &nulls[3]);
 	args[4] = row->amount;
 	nulls[4] = row->has_amount ? ' ' : 'n';
@@ -85,7 +134,7 @@ DeadLetterWrite(const char *program, OrderEventKind kind, const OrderRow *row,
 	args[7] = row->refunded;
 	nulls[7] = row->has_refunded ? ' ' : 'n';
 	args[8] = TimestampTzGetDatum(row->ordered_at);
-	args[9] = CStringGetTextDatum(problem->reason);
+	args[9] = CStringGetTextDatum(reason);
 	args[10] = CStringGetTextDatum(unpack_sql_state(problem->sqlstate));
 	LoyaltyRun(&letter_insert, args, nulls, SPI_OK_INSERT);
 }
@@ -128,44 +177,123 @@ ListHasString(List *list, const char *s)
 	return false;
 }
 
+/* Records a failed replay: the reason, SQLSTATE and one more attempt. */
+static void
+LetterFailed(LoyaltyQuery *query, int64 id, const char *reason, int sqlstate)
+{
+	Datum		args[3];
+
+	args[0] = Int64GetDatum(id);
+	args[1] = CStringGetTextDatum(reason);
+	args[2] = CStringGetTextDatum(unpack_sql_state(sqlstate));
+	LoyaltyRun(query, args, NULL, SPI_OK_UPDATE);
+}
+
+/* Whether a letter after letter i (of the open letters) is of the same order. */
+static bool
+LaterLetterOf(SPITupleTable *letters, uint64 nletters, uint64 i, const char *order_id)
+{
+	SPITupleTable *saved = SPI_tuptable;
+	bool		found = false;
+
+	SPI_tuptable = letters;
+	for (uint64 j = i + 1; j < nletters && !found; j++)
+		found = strcmp(LoyaltyGetText(j, 3), order_id) == 0;
+	SPI_tuptable = saved;
+	return found;
+}
+
 /*
- * Replays letter i of the open letters: true when resolved.  Runs in its own
- * SPI connection so each letter's memory is freed when it is done.
+ * Replays letter i of the open letters in its own SPI connection and
+ * subtransaction: true when resolved.  An error in the replay rolls back
+ * what the letter wrote and is recorded on it (in the caller's connection);
+ * the other letters go on.  A letter whose values the program cannot use
+ * (SQLSTATE class 22) is superseded when a later letter of its order
+ * holds the row as it was changed afterwards; any other failure keeps the
+ * order's later letters waiting behind it.
  */
 static bool
-RetryLetter(const LoyaltyProgram *prog, SPITupleTable *letters, uint64 i,
+RetryLetter(const LoyaltyProgram *prog, SPITupleTable *letters, uint64 nletters, uint64 i,
 			List **blocked, MemoryContext list_context)
 {
-	OrderRow	row;
+	MemoryContext caller_context = CurrentMemoryContext;
+	ResourceOwner caller_owner = CurrentResourceOwner;
+	SPITupleTable *caller_tuptable = SPI_tuptable;
 	OrderProblem problem = {0};
 	int64		id;
-	bool		done = false;
+	char	   *order_id;
+	volatile bool done = false;
 	bool		unrecorded;
+	OrderEventKind kind;
 
-	SPI_connect();
 	SPI_tuptable = letters;
 	id = LoyaltyGetInt64(i, 1);
-	LetterRow(i, &row);
-	if (!ListHasString(*blocked, row.order_id))
+	order_id = LoyaltyGetText(i, 3);
+	if (ListHasString(*blocked, order_id))
+		return false;			/* an earlier letter of the order still waits */
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(caller_context);
+	PG_TRY();
 	{
-		done = OrderEventApply(prog, EventKindFromName(LoyaltyGetText(i, 2)), &row, &unrecorded, &problem);
+		OrderRow	row;
+
+		SPI_connect();
+		SPI_tuptable = letters;
+		LetterRow(i, &row);
+		kind = EventKindFromName(LoyaltyGetText(i, 2));
+		done = OrderEventApply(prog, kind, &row, &unrecorded, &problem);
+
+		/*
+		 * A letter of an order never recorded comes after earlier letters
+		 * that were superseded: the row is the order's first sight.
+		 */
+		if (done && unrecorded && kind == ORDER_UPDATE)
+			done = OrderEventApply(prog, ORDER_INSERT, &row, &unrecorded, &problem);
 		if (done)
 			LoyaltyRun(&letter_resolved, (Datum[]) {Int64GetDatum(id)}, NULL, SPI_OK_UPDATE);
+		else if (ERRCODE_TO_CATEGORY(problem.sqlstate) == ERRCODE_DATA_EXCEPTION &&
+				 LaterLetterOf(letters, nletters, i, order_id))
+		{
+			LetterFailed(&letter_superseded, id, problem.reason, problem.sqlstate);
+			done = true;
+		}
 		else
-			LoyaltyRun(&letter_failed,
-					   (Datum[]) {Int64GetDatum(id), CStringGetTextDatum(problem.reason),
-					   CStringGetTextDatum(unpack_sql_state(problem.sqlstate))},
-					   NULL, SPI_OK_UPDATE);
+			LetterFailed(&letter_failed, id, problem.reason, problem.sqlstate);
+		SPI_finish();
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller_context);
+		CurrentResourceOwner = caller_owner;
 	}
-	if (!done && !ListHasString(*blocked, row.order_id))
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller_context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller_context);
+		CurrentResourceOwner = caller_owner;
+		/* A cancel (or statement_timeout) stops the retry, as in PL/pgSQL. */
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(edata);
+		LetterFailed(&letter_failed, id, psprintf("replay failed: %s", edata->message),
+					 edata->sqlerrcode);
+		FreeErrorData(edata);
+		done = false;
+	}
+	PG_END_TRY();
+	SPI_tuptable = caller_tuptable;
+
+	if (!done)
 	{
 		/* Later letters of this order wait behind this one. */
 		MemoryContext old = MemoryContextSwitchTo(list_context);
 
-		*blocked = lappend(*blocked, pstrdup(row.order_id));
+		*blocked = lappend(*blocked, pstrdup(order_id));
 		MemoryContextSwitchTo(old);
 	}
-	SPI_finish();
 	return done;
 }
 
@@ -188,7 +316,7 @@ loyalty_retry_dead_letters(PG_FUNCTION_ARGS)
 	nletters = SPI_processed;
 
 	for (uint64 i = 0; i < nletters; i++)
-		if (RetryLetter(&prog, letters, i, &blocked, CurrentMemoryContext))
+		if (RetryLetter(&prog, letters, nletters, i, &blocked, CurrentMemoryContext))
 			resolved++;
 
 	if (nletters > 0)

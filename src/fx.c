@@ -13,6 +13,7 @@
 #include "utils/datum.h"
 #include "utils/timestamp.h"
 #include "utils/fmgrprotos.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 
 #include "fx.h"
@@ -35,16 +36,40 @@ NumericCompare(Datum a, Datum b)
 	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, a, b));
 }
 
-/* floor(n) as int64, or false when it does not fit. */
+/* floor(n) as int64, or false when above LOYALTY_MAX_ORDER_POINTS. */
 static bool
 NumericFloorToInt64(Datum n, int64 *out)
 {
 	Datum		floored = DirectFunctionCall1(numeric_floor, n);
 
-	if (NumericCompare(floored, NumericFromInt64(PG_INT64_MAX)) > 0)
+	if (NumericCompare(floored, NumericFromInt64(LOYALTY_MAX_ORDER_POINTS)) > 0)
 		return false;
 	*out = DatumGetInt64(DirectFunctionCall1(numeric_int8, floored));
 	return true;
+}
+
+/*
+ * Whether a factor of the points is absurdly large (or, for a rate divided
+ * by, small): 10^1000.  Four factors within these bounds cannot overflow
+ * numeric (10^131072), which would raise an error in the order's INSERT.
+ */
+static bool
+FactorOutOfRange(Datum factor, bool divisor)
+{
+	static Datum huge = (Datum) 0;
+	static Datum tiny = (Datum) 0;
+
+	if (huge == (Datum) 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		huge = DirectFunctionCall3(numeric_in, CStringGetDatum("1e1000"),
+								   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		tiny = DirectFunctionCall3(numeric_in, CStringGetDatum("1e-1000"),
+								   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		MemoryContextSwitchTo(old);
+	}
+	return NumericCompare(factor, huge) > 0 || (divisor && NumericCompare(factor, tiny) < 0);
 }
 
 /*
@@ -57,9 +82,7 @@ LoyaltyPointsFor(const LoyaltyProgram *prog, Datum amount, const char *currency,
 				 TimestampTz at, Datum multiplier, int64 *points, Datum *rate)
 {
 	Datum		zero = NumericFromInt64(0);
-	Datum		value = DirectFunctionCall2(numeric_mul,
-											DirectFunctionCall2(numeric_mul, amount, prog->earn_rate),
-											multiplier);
+	Datum		value;
 	Datum		args[3];
 	bool		inverse;
 
@@ -67,6 +90,12 @@ LoyaltyPointsFor(const LoyaltyProgram *prog, Datum amount, const char *currency,
 	*rate = NumericFromInt64(1);
 	if (numeric_is_nan(DatumGetNumeric(amount)) || NumericCompare(amount, zero) <= 0)
 		return POINTS_OK;
+	if (FactorOutOfRange(amount, false) || FactorOutOfRange(prog->earn_rate, false) ||
+		FactorOutOfRange(multiplier, false))
+		return POINTS_OVERFLOW;
+	value = DirectFunctionCall2(numeric_mul,
+								DirectFunctionCall2(numeric_mul, amount, prog->earn_rate),
+								multiplier);
 
 	if (currency != NULL && strcmp(currency, prog->base_currency) != 0)
 	{
@@ -80,6 +109,8 @@ LoyaltyPointsFor(const LoyaltyProgram *prog, Datum amount, const char *currency,
 		*rate = datumCopy(LoyaltyGetDatum(0, 1), false, -1);
 		inverse = LoyaltyGetBool(0, 2);
 		SPI_freetuptable(SPI_tuptable);
+		if (FactorOutOfRange(*rate, true))
+			return POINTS_OVERFLOW;
 		if (inverse)
 		{
 			value = DirectFunctionCall2(numeric_div_trunc, value, *rate);

@@ -6,10 +6,14 @@
  * out each new row's points in C (OrderInsertTarget, the same rule as
  * every other path), collects them here, and writes them all at once:
  * order states, ledger rows, lots, and one upsert per member (in member
- * order, so concurrent batches lock members in the same order).  A known
- * order id earns nothing again (ON CONFLICT DO NOTHING), a repeated id
- * within the batch counts once.  Rows inserted already refunded take the
- * one-by-one path (OrderEventApply), which reverses at once.
+ * order, so concurrent batches lock members in the same order).  A
+ * repeated id within the batch counts once.  Rows inserted already refunded
+ * take the one-by-one path (OrderEventApply), which reverses at once; so do,
+ * after the flush, rows whose id loyalty knew already (ON CONFLICT DO
+ * NOTHING: a closed order opens again, an open one earns nothing) and rows
+ * of a member the batch would take above LOYALTY_MAX_BALANCE (the one-row
+ * path keeps them in the dead letters): all rare, so the batch stays one
+ * set-based statement.
  */
 #include "postgres.h"
 
@@ -32,11 +36,21 @@ static LoyaltyQuery batch_insert = {
 	"         WITH ORDINALITY AS u(order_id, member_id, amount, currency, fx_rate, points, refunded,"
 	"                              closed, ordered_at, available_at, expires_at, ord)"
 	"   ORDER BY u.order_id, u.ord),"
+	" full_member AS MATERIALIZED ("
+	"  SELECT b.member_id"
+	"    FROM (SELECT i.member_id, sum(i.points) AS points FROM input i"
+	"           WHERE i.member_id IS NOT NULL GROUP BY i.member_id) b"
+	"    JOIN loyalty.member m ON m.program OPERATOR(pg_catalog.=) $1"
+	"                         AND m.member_id OPERATOR(pg_catalog.=) b.member_id"
+	"   WHERE pg_catalog.int8larger(m.balance, m.lifetime_earned)"
+	"         OPERATOR(pg_catalog.>) ($13 OPERATOR(pg_catalog.-) b.points)),"
 	" s AS (INSERT INTO loyalty.order_earning (program, order_id, member_id, amount, currency, fx_rate,"
 	"         points, refunded_amount, reversed_target, earned_total, closed, ordered_at)"
 	"       SELECT $1, order_id, member_id, amount, currency, fx_rate, points, coalesce(refunded, 0),"
 	"              0, points, closed, ordered_at"
-	"         FROM input ORDER BY ord"
+	"         FROM input i"
+	"        WHERE NOT EXISTS (SELECT 1 FROM full_member f WHERE f.member_id OPERATOR(pg_catalog.=) i.member_id)"
+	"        ORDER BY ord"
 	"       ON CONFLICT (program, order_id) DO NOTHING RETURNING order_id),"
 	" earned AS MATERIALIZED (SELECT i.* FROM input i JOIN s USING (order_id) WHERE i.points > 0),"
 	" credit AS MATERIALIZED ("
@@ -45,10 +59,15 @@ static LoyaltyQuery batch_insert = {
 	"          x.ordered_at AS occurred_at, x.available_at, x.expires_at"
 	"     FROM (SELECT * FROM earned ORDER BY ord) x),"
 	CREDIT_WRITE
-	" SELECT pg_catalog.count(*) FROM s",
-	12, {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, NUMERICARRAYOID, TEXTARRAYOID, NUMERICARRAYOID,
+	" SELECT pg_catalog.count(*),"
+	"        CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.<) (SELECT pg_catalog.count(*) FROM input) THEN"
+	"          ARRAY(SELECT i.ord::pg_catalog.int4 FROM input i"
+	"                 WHERE NOT EXISTS (SELECT 1 FROM s WHERE s.order_id OPERATOR(pg_catalog.=) i.order_id)"
+	"                 ORDER BY i.ord) END"
+	"   FROM s",
+	13, {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, NUMERICARRAYOID, TEXTARRAYOID, NUMERICARRAYOID,
 	INT8ARRAYOID, NUMERICARRAYOID, BOOLARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
-	TIMESTAMPTZARRAYOID}
+	TIMESTAMPTZARRAYOID, INT8OID}
 };
 
 #define BATCH_ALLOC(type) palloc(sizeof(type) * ORDER_BATCH_SIZE)
@@ -75,6 +94,9 @@ OrderBatchCreate(void)
 	b->available_at = BATCH_ALLOC(Datum);
 	b->expires_at = BATCH_ALLOC(Datum);
 	b->expires_null = BATCH_ALLOC(bool);
+	b->status = BATCH_ALLOC(Datum);
+	b->status_null = BATCH_ALLOC(bool);
+	b->replay = BATCH_ALLOC(int);
 	return b;
 }
 
@@ -104,15 +126,39 @@ OrderBatchAdd(OrderBatch *b, const LoyaltyProgram *prog, const OrderRow *row,
 	b->available_at[i] = TimestampTzGetDatum(LoyaltyAvailableAt(prog, target->ordered_at));
 	b->expires_null[i] = !LoyaltyExpiresAt(prog, target->ordered_at, &expires_at);
 	b->expires_at[i] = TimestampTzGetDatum(expires_at);
+	b->status_null[i] = row->status == NULL;
+	b->status[i] = b->status_null[i] ? (Datum) 0 : CStringGetTextDatum(row->status);
 }
 
-/* Writes the batch and empties it; returns how many orders were new. */
+/* Row i of the batch, as the trigger read it (for the one-row path). */
+void
+OrderBatchRow(const OrderBatch *b, int i, OrderRow *row)
+{
+	memset(row, 0, sizeof(*row));
+	row->order_id = TextDatumGetCString(b->order_id[i]);
+	row->member_id = b->member_null[i] ? NULL : TextDatumGetCString(b->member_id[i]);
+	row->has_amount = !b->amount_null[i];
+	row->amount = b->amount[i];
+	row->currency = b->currency_null[i] ? NULL : TextDatumGetCString(b->currency[i]);
+	row->status = b->status_null[i] ? NULL : TextDatumGetCString(b->status[i]);
+	row->has_refunded = !b->refunded_null[i];
+	row->refunded = b->refunded[i];
+	row->has_time = true;
+	row->ordered_at = DatumGetTimestampTz(b->ordered_at[i]);
+}
+
+/*
+ * Writes the batch and empties it; returns how many orders were recorded.
+ * Sets replay to the rows it did not write (a known id, a member without
+ * room): the caller passes them to the one-row path before adding more.
+ */
 int64
 OrderBatchFlush(OrderBatch *b, const LoyaltyProgram *prog)
 {
-	Datum		args[12];
+	Datum		args[13];
 	int64		recorded;
 
+	b->nreplay = 0;
 	if (b->n == 0)
 		return 0;
 	args[0] = CStringGetTextDatum(prog->code);
@@ -127,8 +173,20 @@ OrderBatchFlush(OrderBatch *b, const LoyaltyProgram *prog)
 	args[9] = LoyaltyArray(b->ordered_at, NULL, b->n, TIMESTAMPTZOID);
 	args[10] = LoyaltyArray(b->available_at, NULL, b->n, TIMESTAMPTZOID);
 	args[11] = LoyaltyArray(b->expires_at, b->expires_null, b->n, TIMESTAMPTZOID);
+	args[12] = Int64GetDatum(LOYALTY_MAX_BALANCE);
 	LoyaltyRun(&batch_insert, args, NULL, SPI_OK_SELECT);
 	recorded = LoyaltyGetInt64(0, 1);
+	if (!LoyaltyIsNull(0, 2))
+	{
+		Datum	   *ord;
+		bool	   *ord_null;
+		int			n;
+
+		deconstruct_array(DatumGetArrayTypeP(LoyaltyGetDatum(0, 2)), INT4OID, sizeof(int32),
+						  true, TYPALIGN_INT, &ord, &ord_null, &n);
+		for (int k = 0; k < n && k < ORDER_BATCH_SIZE; k++)
+			b->replay[b->nreplay++] = DatumGetInt32(ord[k]) - 1;
+	}
 	SPI_freetuptable(SPI_tuptable);
 	b->n = 0;
 	return recorded;

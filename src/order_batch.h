@@ -33,11 +33,17 @@ typedef struct OrderBatch
 	Datum	   *available_at;
 	Datum	   *expires_at;
 	bool	   *expires_null;
+	Datum	   *status;			/* not written: for rows replayed one by one */
+	bool	   *status_null;
+	/* After a flush: rows (indexes) the one-row path must take, see OrderBatchFlush. */
+	int			nreplay;
+	int		   *replay;
 } OrderBatch;
 
 extern OrderBatch *OrderBatchCreate(void);
 extern void OrderBatchAdd(OrderBatch *batch, const LoyaltyProgram *prog,
 						  const OrderRow *row, const OrderTarget *target);
 extern int64 OrderBatchFlush(OrderBatch *batch, const LoyaltyProgram *prog);
+extern void OrderBatchRow(const OrderBatch *batch, int i, OrderRow *row);
 
 #endif							/* LOYALTY_ORDER_BATCH_H */

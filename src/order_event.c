@@ -11,12 +11,16 @@
  *   - cancel, refund status or DELETE takes back everything and closes it;
  *   - a new member or a new number of points starts a new generation:
  *     what is left of the old one is reversed and the order earns again.
- * Configuration problems (no FX rate) are found before anything is written.
+ *   - an INSERT of an id whose order was closed (cancelled or deleted)
+ *     opens it again: a new generation earns, since the table holds it again.
+ * Configuration problems (no FX rate) and values the program cannot use
+ * (OrderRowCheck) are found before anything is written.
  */
 #include "postgres.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
@@ -56,14 +60,21 @@ static LoyaltyQuery state_load = {
  * state row, and when it earns, the ledger row, the lot and the member
  * (enrolled on first earn; the upsert locks its row).  The primary key of
  * order_earning makes the first of two sessions win; the loser's CTEs see
- * no row and write nothing.  Returns the ledger id (0: nothing earned or
- * the order was seen already) and whether the state row was written.
+ * no row and write nothing.  A member whose balance or lifetime earned this
+ * earn would take above LOYALTY_MAX_BALANCE ($14) is refused (g): nothing
+ * is written.  Returns whether the state row was written, the ledger id (0:
+ * nothing earned or the order was seen already) and whether g refused.
  */
 static LoyaltyQuery first_seen = {
-	"WITH s AS (INSERT INTO loyalty.order_earning (program, order_id, member_id, amount, currency,"
+	"WITH g AS (SELECT $7 OPERATOR(pg_catalog.>) 0 AND EXISTS ("
+	"             SELECT 1 FROM loyalty.member m"
+	"              WHERE m.program OPERATOR(pg_catalog.=) $1 AND m.member_id OPERATOR(pg_catalog.=) $3"
+	"                AND pg_catalog.int8larger(m.balance, m.lifetime_earned)"
+	"                    OPERATOR(pg_catalog.>) ($14 OPERATOR(pg_catalog.-) $7)) AS no_room),"
+	" s AS (INSERT INTO loyalty.order_earning (program, order_id, member_id, amount, currency,"
 	"             fx_rate, points, refunded_amount, reversed_target, earned_total, closed, ordered_at,"
 	"             multiplier)"
-	"           VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 0), 0, $7, $9, $10, $13)"
+	"           SELECT $1, $2, $3, $4, $5, $6, $7, coalesce($8, 0), 0, $7, $9, $10, $13 FROM g WHERE NOT g.no_room"
 	"           ON CONFLICT (program, order_id) DO NOTHING RETURNING points),"
 	" credit AS MATERIALIZED ("
 	"   SELECT " CREDIT_NEXT_ID " AS id, $3 AS member_id, 'earn'::pg_catalog.text AS kind,"
@@ -71,9 +82,17 @@ static LoyaltyQuery first_seen = {
 	"          $10 AS occurred_at, $11 AS available_at, $12 AS expires_at"
 	"     FROM s WHERE s.points OPERATOR(pg_catalog.>) 0),"
 	CREDIT_WRITE
-	" SELECT (SELECT pg_catalog.count(*) FROM s), coalesce((SELECT id FROM credit), 0)",
-	13, {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, NUMERICOID, INT8OID, NUMERICOID,
-	BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, NUMERICOID}
+	" SELECT (SELECT pg_catalog.count(*) FROM s), coalesce((SELECT id FROM credit), 0),"
+	"        (SELECT no_room FROM g)",
+	14, {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, NUMERICOID, INT8OID, NUMERICOID,
+	BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, NUMERICOID, INT8OID}
+};
+
+/* Balance and lifetime earned of a member: room for an earn? (see first_seen) */
+static LoyaltyQuery member_room = {
+	"SELECT pg_catalog.int8larger(m.balance, m.lifetime_earned) FROM loyalty.member m"
+	" WHERE m.program OPERATOR(pg_catalog.=) $1 AND m.member_id OPERATOR(pg_catalog.=) $2",
+	2, {TEXTOID, TEXTOID}, true
 };
 
 static LoyaltyQuery state_save = {
@@ -102,16 +121,27 @@ OrderEventName(OrderEventKind kind)
 	return "?";
 }
 
-/* refunded / cancelled / canceled / returned, in any case, close an order. */
+/*
+ * Whether a status closes an order: one of the program's closing statuses
+ * (stored trimmed and lower case), compared trimmed and case-insensitively
+ * (the trim set of loyalty.check_closing_statuses).
+ */
 static bool
-StatusCloses(const char *status)
+StatusCloses(const LoyaltyProgram *prog, const char *status)
 {
-	static const char *const closing[] = {"refunded", "cancelled", "canceled", "returned"};
+	const char *blank = " \t\n\r\f\v";	/* E' \t\n\r\f\013' in SQL */
+	size_t		start;
+	size_t		len;
 
 	if (status == NULL)
 		return false;
-	for (size_t i = 0; i < lengthof(closing); i++)
-		if (pg_strcasecmp(status, closing[i]) == 0)
+	start = strspn(status, blank);
+	len = strlen(status + start);
+	while (len > 0 && strchr(blank, status[start + len - 1]) != NULL)
+		len--;
+	for (int i = 0; i < prog->nclosing; i++)
+		if (strlen(prog->closing[i]) == len &&
+			pg_strncasecmp(status + start, prog->closing[i], len) == 0)
 			return true;
 	return false;
 }
@@ -147,6 +177,134 @@ SetProblem(OrderProblem *problem, int sqlstate, char *reason)
 	return false;
 }
 
+/* The text of a numeric, for a reason: scientific notation when long. */
+static char *
+NumericText(Datum n)
+{
+	char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out, n));
+
+	if (strlen(text) > 40)
+		text = numeric_out_sci(DatumGetNumeric(n), 6);
+	return text;
+}
+
+/* Why an amount column's value cannot be used, or NULL when it can. */
+static const char *
+AmountProblem(Datum n, int *sqlstate)
+{
+	Numeric		num = DatumGetNumeric(n);
+
+	*sqlstate = ERRCODE_INVALID_PARAMETER_VALUE;
+	if (numeric_is_nan(num))
+		return "is not a number";
+	if (numeric_is_inf(num))
+	{
+		*sqlstate = ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE;
+		return "is infinite";
+	}
+	if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, n,
+										  NumericGetDatum(int64_to_numeric(0)))) < 0)
+		return "is negative";
+	return NULL;
+}
+
+/* Whether an id is too long to be kept (LOYALTY_MAX_ID_CHARS). */
+bool
+OrderIdTooLong(const char *id)
+{
+	return id != NULL && strlen(id) > LOYALTY_MAX_ID_CHARS &&
+		pg_mbstrlen(id) > LOYALTY_MAX_ID_CHARS;
+}
+
+/*
+ * Values the program cannot use never reach a figure: returns false, with
+ * the problem set, for an over-long order or member id, an order time that
+ * is not finite, before 1900 or more than LOYALTY_MAX_FUTURE_DAYS ahead, an
+ * amount or refunded amount that is NaN, infinite or negative, or a refund
+ * above the amount.  An event that closes the order uses none of the
+ * values: unusable ones are dropped (kept as NULL) and it goes ahead.
+ */
+bool
+OrderRowCheck(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
+			  OrderProblem *problem)
+{
+	const char *why;
+	int			sqlstate;
+	bool		closes = kind == ORDER_DELETE || StatusCloses(prog, row->status);
+	TimestampTz latest = GetCurrentTransactionStartTimestamp() +
+		LOYALTY_MAX_FUTURE_DAYS * USECS_PER_DAY;
+	TimestampTz earliest = -INT64CONST(3155673600) * USECS_PER_SEC;	/* 1900-01-01 UTC */
+
+	if (OrderIdTooLong(row->order_id))
+		return SetProblem(problem, ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
+						  psprintf("order id is %d characters long, more than %d",
+								   pg_mbstrlen(row->order_id), LOYALTY_MAX_ID_CHARS));
+	if (OrderIdTooLong(row->member_id))
+		return SetProblem(problem, ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
+						  psprintf("member id is %d characters long, more than %d",
+								   pg_mbstrlen(row->member_id), LOYALTY_MAX_ID_CHARS));
+
+	if (row->has_time && (TIMESTAMP_NOT_FINITE(row->ordered_at) ||
+						  row->ordered_at < earliest || row->ordered_at > latest))
+	{
+		if (closes)
+			row->has_time = false;
+		else
+			return SetProblem(problem, ERRCODE_DATETIME_VALUE_OUT_OF_RANGE,
+							  psprintf("order time %s is out of range (finite, from 1900 on, at most %d days after now)",
+									   timestamptz_to_str(row->ordered_at), LOYALTY_MAX_FUTURE_DAYS));
+	}
+	if (row->has_amount && (why = AmountProblem(row->amount, &sqlstate)) != NULL)
+	{
+		if (closes)
+			row->has_amount = false;
+		else
+			return SetProblem(problem, sqlstate,
+							  psprintf("amount %s %s", NumericText(row->amount), why));
+	}
+	if (row->has_refunded && (why = AmountProblem(row->refunded, &sqlstate)) != NULL)
+	{
+		if (closes)
+			row->has_refunded = false;
+		else
+			return SetProblem(problem, sqlstate,
+							  psprintf("refunded amount %s %s", NumericText(row->refunded), why));
+	}
+	if (row->has_refunded && row->has_amount &&
+		DatumGetInt32(DirectFunctionCall2(numeric_cmp, row->refunded, row->amount)) > 0)
+	{
+		if (closes)
+			row->has_refunded = false;
+		else
+			return SetProblem(problem, ERRCODE_INVALID_PARAMETER_VALUE,
+							  psprintf("refunded amount %s is above the amount %s",
+									   NumericText(row->refunded), NumericText(row->amount)));
+	}
+	return true;
+}
+
+/*
+ * Whether member_id can earn points more: its balance and lifetime earned
+ * stay at most LOYALTY_MAX_BALANCE (see first_seen).
+ */
+static bool
+MemberHasRoom(const LoyaltyProgram *prog, const char *member_id, int64 points,
+			  OrderProblem *problem)
+{
+	Datum		args[2];
+
+	if (member_id == NULL || points <= 0)
+		return true;
+	args[0] = CStringGetTextDatum(prog->code);
+	args[1] = CStringGetTextDatum(member_id);
+	LoyaltyRun(&member_room, args, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0 || LoyaltyGetInt64(0, 1) <= LOYALTY_MAX_BALANCE - points)
+		return true;
+	return SetProblem(problem, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+					  psprintf("member \"%s\" earning " INT64_FORMAT " points would hold more than " INT64_FORMAT,
+							   member_id, points, LOYALTY_MAX_BALANCE));
+}
+
 /*
  * Works out what the order should hold.  Returns false, with the problem set,
  * when the program's configuration cannot price it (no FX rate, overflow).
@@ -158,7 +316,7 @@ OrderTargetCompute(const LoyaltyProgram *prog, OrderEventKind kind, const OrderR
 	memset(target, 0, sizeof(*target));
 	target->multiplier = DirectFunctionCall1(int4_numeric, Int32GetDatum(1));
 	target->member_id = row->member_id;
-	target->closed = (kind == ORDER_DELETE) || StatusCloses(row->status);
+	target->closed = (kind == ORDER_DELETE) || StatusCloses(prog, row->status);
 	if (row->has_time)
 		target->ordered_at = row->ordered_at;
 	else if (state->exists)
@@ -190,9 +348,10 @@ OrderTargetCompute(const LoyaltyProgram *prog, OrderEventKind kind, const OrderR
 									   timestamptz_to_str(target->ordered_at)));
 		case POINTS_OVERFLOW:
 			return SetProblem(problem, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
-							  psprintf("amount %s %s earns more points than a bigint holds",
-									   DatumGetCString(DirectFunctionCall1(numeric_out, row->amount)),
-									   row->currency ? row->currency : prog->base_currency));
+							  psprintf("amount %s %s earns more than " INT64_FORMAT " points, the most one order earns",
+									   NumericText(row->amount),
+									   row->currency ? row->currency : prog->base_currency,
+									   LOYALTY_MAX_ORDER_POINTS));
 	}
 	if (row->has_refunded)
 		target->reversal = LoyaltyShareOf(target->points, row->refunded, row->amount);
@@ -284,15 +443,23 @@ OrderStateSave(const LoyaltyProgram *prog, const OrderRow *row, const OrderState
 	LoyaltyRun(&state_save, args, nulls, SPI_OK_UPDATE);
 }
 
+/* What OrderFirstSeen did. */
+typedef enum FirstSeenResult
+{
+	FIRST_SEEN_RECORDED,		/* the order is recorded (and earned) now */
+	FIRST_SEEN_KNOWN,			/* its id was recorded before: nothing written */
+	FIRST_SEEN_FULL				/* its member has no room for the points: nothing written */
+} FirstSeenResult;
+
 /*
  * The first event of an order: record it and earn, in one statement.  A
  * refund already on the row is reversed at once.
  */
-static void
+static FirstSeenResult
 OrderFirstSeen(const LoyaltyProgram *prog, const OrderRow *row, const OrderTarget *target)
 {
-	Datum		args[13];
-	char		nulls[13];
+	Datum		args[14];
+	char		nulls[14];
 	TimestampTz expires_at = 0;
 	OrderState	state = {0};
 
@@ -308,13 +475,16 @@ OrderFirstSeen(const LoyaltyProgram *prog, const OrderRow *row, const OrderTarge
 		nulls[11] = 'n';
 	args[11] = TimestampTzGetDatum(expires_at);
 	args[12] = target->multiplier;
+	args[13] = Int64GetDatum(LOYALTY_MAX_BALANCE);
 	LoyaltyRun(&first_seen, args, nulls, SPI_OK_SELECT);
+	if (LoyaltyGetBool(0, 3))
+		return FIRST_SEEN_FULL;
 	if (LoyaltyGetInt64(0, 1) == 0)
-		return;					/* seen already */
+		return FIRST_SEEN_KNOWN;
 	if (!target->closed)
 		AccrualPosted(prog, target->member_id, target->ordered_at, &target->pricing);
 	if (target->reversal == 0)
-		return;
+		return FIRST_SEEN_RECORDED;
 
 	/* Inserted already (partly) refunded. */
 	state.exists = true;
@@ -326,6 +496,60 @@ OrderFirstSeen(const LoyaltyProgram *prog, const OrderRow *row, const OrderTarge
 	state.multiplier = target->multiplier;
 	OrderReverseTo(prog, row->order_id, &state, target->reversal);
 	OrderStateSave(prog, row, &state, target);
+	return FIRST_SEEN_RECORDED;
+}
+
+/*
+ * An INSERT of an id loyalty knows.  An open order earns nothing again (a
+ * second INSERT of the same order); a closed one (cancelled, deleted) is in
+ * the table again and starts a new generation.  full: the first sight found
+ * no room in the member's balance.
+ */
+static bool
+OrderInsertKnown(const LoyaltyProgram *prog, OrderRow *row, OrderTarget *target,
+				 bool full, OrderProblem *problem)
+{
+	OrderState	state;
+
+	OrderStateLoad(prog->code, row->order_id, &state);
+	if (state.exists && !state.closed)
+		return true;			/* known and open: earns once */
+	if (!MemberHasRoom(prog, target->member_id, target->points, problem))
+		return false;
+	if (!state.exists)
+	{
+		/* Room made since (or a race lost): the first sight again. */
+		if (full || OrderFirstSeen(prog, row, target) == FIRST_SEEN_FULL)
+			return SetProblem(problem, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+							  psprintf("member \"%s\" earning " INT64_FORMAT " points would hold more than " INT64_FORMAT,
+									   target->member_id, target->points, LOYALTY_MAX_BALANCE));
+		return true;
+	}
+	if (target->closed)
+		return true;			/* closed again: nothing to earn */
+	state.closed = false;
+	state.generation++;
+	OrderEarn(prog, row->order_id, &state, target);
+	AccrualPosted(prog, target->member_id, target->ordered_at, &target->pricing);
+	OrderStateSave(prog, row, &state, target);
+	return true;
+}
+
+/* An INSERT: the first sight of an order, or of an id loyalty knows. */
+static bool
+OrderInsertApply(const LoyaltyProgram *prog, OrderRow *row, OrderProblem *problem)
+{
+	OrderState	none = {0};
+	OrderTarget target;
+	FirstSeenResult seen;
+
+	if (!OrderRowCheck(prog, ORDER_INSERT, row, problem) ||
+		!OrderTargetCompute(prog, ORDER_INSERT, row, &none, &target, problem))
+		return false;
+	seen = OrderFirstSeen(prog, row, &target);
+	if (seen == FIRST_SEEN_RECORDED)
+		return true;
+	return OrderInsertKnown(prog, row, &target, seen == FIRST_SEEN_FULL, problem);
 }
 
 /*
@@ -333,7 +557,8 @@ OrderFirstSeen(const LoyaltyProgram *prog, const OrderRow *row, const OrderTarge
  * *problem set when it must wait in the dead letters.  *unrecorded is set
  * when an UPDATE or DELETE found no record of the order: it predates the
  * attachment, or its first event waits in the dead letters, which only the
- * caller can tell (the dead letters replay through here).
+ * caller can tell (the dead letters replay through here; the trigger's
+ * ApplyEvent keeps the letters of the orders it changes in step).
  */
 bool
 OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
@@ -343,15 +568,9 @@ OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 	OrderTarget target;
 
 	*unrecorded = false;
+	/* An order earns once: first_seen writes nothing for a known id. */
 	if (kind == ORDER_INSERT)
-	{
-		/* An order earns once: first_seen writes nothing for a known id. */
-		memset(&state, 0, sizeof(state));
-		if (!OrderTargetCompute(prog, kind, row, &state, &target, problem))
-			return false;
-		OrderFirstSeen(prog, row, &target);
-		return true;
-	}
+		return OrderInsertApply(prog, row, problem);
 
 	OrderStateLoad(prog->code, row->order_id, &state);
 	if (!state.exists)
@@ -361,6 +580,8 @@ OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 	}
 	if (state.closed)
 		return true;			/* cancelled or deleted: nothing more to do */
+	if (!OrderRowCheck(prog, kind, row, problem))
+		return false;
 
 	if (!OrderTargetCompute(prog, kind, row, &state, &target, problem))
 		return false;
@@ -377,6 +598,8 @@ OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 	else
 	{
 		/* New member or new points: reverse what is left, then earn again. */
+		if (!MemberHasRoom(prog, target.member_id, target.points, problem))
+			return false;
 		OrderReverseTo(prog, row->order_id, &state, state.points);
 		state.generation++;
 		OrderEarn(prog, row->order_id, &state, &target);

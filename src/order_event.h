@@ -54,7 +54,23 @@ typedef struct OrderTarget
 	TimestampTz ordered_at;
 } OrderTarget;
 
+/*
+ * Values the program cannot use (see OrderRowCheck): ids longer than this
+ * many characters (a btree entry holds about 2.7 kB; 255 characters of up
+ * to 4 bytes each fit beside the program code), order times later than
+ * this long after the transaction started or before 1900, balances or
+ * lifetime figures that an earn would take above LOYALTY_MAX_BALANCE
+ * (2^62: concurrent earns of at most LOYALTY_MAX_ORDER_POINTS each cannot
+ * overflow a bigint from there).
+ */
+#define LOYALTY_MAX_ID_CHARS	255
+#define LOYALTY_MAX_FUTURE_DAYS	2
+#define LOYALTY_MAX_BALANCE		(INT64CONST(1) << 62)
+
 extern const char *OrderEventName(OrderEventKind kind);
+extern bool OrderIdTooLong(const char *id);
+extern bool OrderRowCheck(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
+						  OrderProblem *problem);
 extern bool OrderInsertTarget(const LoyaltyProgram *prog, const OrderRow *row,
 							  OrderTarget *target, OrderProblem *problem);
 extern bool OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind,

@@ -11,6 +11,7 @@
 #include "fmgr.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/memutils.h"
@@ -23,12 +24,30 @@
 
 static LoyaltyQuery program_query = {
 	"SELECT p.code, p.base_currency, p.earn_rate, p.pending_days, p.expire_after,"
-	"       p.refund_policy = 'within_balance', p.timezone, s.orders IS NOT NULL, p.tier_ladder"
+	"       p.refund_policy = 'within_balance', p.timezone, s.orders IS NOT NULL, p.tier_ladder,"
+	"       p.closing_statuses"
 	"  FROM loyalty.program p"
 	"  LEFT JOIN loyalty.order_source s ON s.program = p.code AND s.orders = $2"
 	" WHERE p.code = $1",
 	2, {TEXTOID, OIDOID}
 };
+
+/* The program's closing statuses (a text[] of trimmed, lower-case names). */
+static void
+ClosingStatusesRead(Datum array, LoyaltyProgram *prog)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(DatumGetArrayTypeP(array), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	prog->nclosing = 0;
+	prog->closing = palloc(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		if (!nulls[i])
+			prog->closing[prog->nclosing++] = TextDatumGetCString(elems[i]);
+}
 
 /*
  * Loads a program into prog (in the current SPI memory context).  When
@@ -57,6 +76,7 @@ LoyaltyProgramLoad(const char *code, Oid orders_relid, LoyaltyProgram *prog)
 	prog->attached = LoyaltyGetBool(0, 8);
 	prog->orders = prog->attached ? orders_relid : InvalidOid;
 	prog->ladder = LoyaltyIsNull(0, 9) ? NULL : DatumGetTierLadderP(LoyaltyGetDatum(0, 9));
+	ClosingStatusesRead(LoyaltyGetDatum(0, 10), prog);
 	return true;
 }
 
@@ -174,6 +194,10 @@ ProgramCacheStore(const LoyaltyProgram *prog, Oid orders_relid)
 		datumCopy(prog->expire_after, false, sizeof(Interval)) : (Datum) 0;
 	program_cache.within_balance = prog->within_balance;
 	program_cache.timezone = pstrdup(prog->timezone);
+	program_cache.nclosing = prog->nclosing;
+	program_cache.closing = palloc(sizeof(char *) * Max(prog->nclosing, 1));
+	for (int i = 0; i < prog->nclosing; i++)
+		program_cache.closing[i] = pstrdup(prog->closing[i]);
 	program_cache.attached = true;
 	program_cache.ladder = prog->ladder == NULL ? NULL :
 		(TierLadder *) DatumGetPointer(datumCopy(PointerGetDatum(prog->ladder), false, -1));

@@ -19,6 +19,8 @@ typedef struct LoyaltyProgram
 	Datum		expire_after;	/* interval, when expires */
 	bool		within_balance; /* refund_policy: true = within_balance */
 	char	   *timezone;
+	int			nclosing;		/* statuses that close an order: trimmed, lower case */
+	char	  **closing;
 	bool		attached;		/* the relation asked about is attached */
 	Oid			orders;			/* the attached table it is, or is a partition of */
 	struct TierLadder *ladder;	/* NULL: the program has no tiers */

@@ -90,16 +90,22 @@ CREATE TABLE @extschema@.program (
     code            text PRIMARY KEY
                     CHECK (@extschema@.program_code_valid(code)),
     base_currency   text NOT NULL CHECK (base_currency ~ '^[A-Z]{3}$'),
-    earn_rate       numeric NOT NULL CHECK (earn_rate >= 0),
+    earn_rate       numeric NOT NULL CHECK (earn_rate >= 0 AND earn_rate < 'Infinity'),
     pending_days    integer NOT NULL DEFAULT 0 CHECK (pending_days >= 0),
     expire_after    interval CHECK (expire_after > interval '0'),
     refund_policy   text NOT NULL DEFAULT 'debt'
                     CHECK (refund_policy IN ('debt', 'within_balance')),
     timezone        text NOT NULL DEFAULT 'UTC',
-    created_at      timestamptz NOT NULL DEFAULT now()
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    -- Kept trimmed and lower case (loyalty.closing_statuses_of); the trigger
+    -- compares an order's status trimmed and case-insensitively.
+    closing_statuses text[] NOT NULL DEFAULT '{refunded,cancelled,canceled,returned,chargeback}'
+                    CHECK (array_position(closing_statuses, NULL) IS NULL)
 );
 COMMENT ON TABLE @extschema@.program IS
     'Loyalty programs: base currency, earn rate (points per base unit), pending days, expiry, refund policy, time zone';
+COMMENT ON COLUMN @extschema@.program.closing_statuses IS
+    'Order statuses that close an order (reverse all its points), trimmed and lower case; matched trimmed and case-insensitively';
 
 -- Members, with the cached account figures that loyalty.verify() proves.
 CREATE TABLE @extschema@.member (
@@ -206,7 +212,7 @@ COMMENT ON COLUMN @extschema@.order_earning.reversed_target IS
 CREATE TABLE @extschema@.fx_rate (
     from_currency   text NOT NULL CHECK (from_currency ~ '^[A-Z]{3}$'),
     to_currency     text NOT NULL CHECK (to_currency ~ '^[A-Z]{3}$'),
-    rate            numeric NOT NULL CHECK (rate > 0),
+    rate            numeric NOT NULL CHECK (rate > 0 AND rate < 'Infinity'),
     valid_from      timestamptz NOT NULL DEFAULT '-infinity',
     PRIMARY KEY (from_currency, to_currency, valid_from),
     CHECK (from_currency <> to_currency)

@@ -45,6 +45,29 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.require_program(text) IS 'Returns the program row or raises 42704 when it does not exist';
 
+-- The statuses that close an order, as stored: trimmed, lower case, sorted,
+-- each once (the trigger compares a status trimmed and case-insensitively,
+-- StatusCloses in order_event.c).  Raises on a NULL or blank status.
+CREATE FUNCTION @extschema@.check_closing_statuses(statuses text[])
+RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    IF statuses IS NULL THEN
+        RAISE EXCEPTION 'closing statuses must not be null' USING ERRCODE = '22004',
+              HINT = 'Use an empty array for a program where only DELETE closes an order.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM unnest(statuses) s WHERE s IS NULL OR btrim(s, E' \t\n\r\f\013') = '') THEN
+        RAISE EXCEPTION 'invalid closing statuses: %', statuses
+            USING ERRCODE = '22023', DETAIL = 'A closing status must not be null or blank.';
+    END IF;
+    RETURN ARRAY(SELECT DISTINCT lower(btrim(s, E' \t\n\r\f\013')) FROM unnest(statuses) s ORDER BY 1);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.check_closing_statuses(text[]) IS
+    'Validates a list of order statuses that close an order; returns it trimmed, lower case, sorted, each once';
+
 CREATE FUNCTION @extschema@.create_program(
     code text,
     base_currency text DEFAULT 'USD',
@@ -52,7 +75,8 @@ CREATE FUNCTION @extschema@.create_program(
     pending_days integer DEFAULT 0,
     expire_after interval DEFAULT NULL,
     refund_policy text DEFAULT 'debt',
-    timezone text DEFAULT 'UTC')
+    timezone text DEFAULT 'UTC',
+    closing_statuses text[] DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -69,10 +93,10 @@ BEGIN
             USING ERRCODE = '22023',
                   DETAIL = 'A program code is 1 to 63 letters, digits, "_", "." or "-".';
     END IF;
-    IF earn_rate IS NULL OR earn_rate < 0 OR earn_rate = 'NaN' THEN
+    IF earn_rate IS NULL OR earn_rate < 0 OR earn_rate >= 'Infinity' THEN  -- NaN sorts above Infinity
         RAISE EXCEPTION 'invalid earn_rate: %', coalesce(earn_rate::text, 'NULL')
             USING ERRCODE = '22023',
-                  DETAIL = 'earn_rate is the points earned per unit of base currency and must be zero or more.';
+                  DETAIL = 'earn_rate is the points earned per unit of base currency and must be zero or more and finite.';
     END IF;
     IF pending_days IS NULL OR pending_days < 0 THEN
         RAISE EXCEPTION 'invalid pending_days: %', coalesce(pending_days::text, 'NULL')
@@ -101,18 +125,23 @@ BEGIN
     wanted.refund_policy := refund_policy;
     wanted.timezone := timezone;
     wanted.created_at := now();
+    wanted.closing_statuses := loyalty.check_closing_statuses(
+        coalesce(closing_statuses, '{refunded,cancelled,canceled,returned,chargeback}'));
     INSERT INTO loyalty.program (code, base_currency, earn_rate, pending_days, expire_after,
-                                 refund_policy, timezone, created_at)
+                                 refund_policy, timezone, created_at, closing_statuses)
     VALUES (wanted.code, wanted.base_currency, wanted.earn_rate, wanted.pending_days,
-            wanted.expire_after, wanted.refund_policy, wanted.timezone, wanted.created_at)
+            wanted.expire_after, wanted.refund_policy, wanted.timezone, wanted.created_at,
+            wanted.closing_statuses)
     ON CONFLICT DO NOTHING;
     IF NOT FOUND THEN
         -- Creating the same program twice is fine; creating it differently is not.
         SELECT * INTO existing FROM loyalty.program p WHERE p.code = wanted.code;
+        -- closing_statuses only when given: set_closing_statuses() may have changed them.
         IF (existing.base_currency, existing.earn_rate, existing.pending_days, existing.expire_after,
             existing.refund_policy, existing.timezone)
            IS DISTINCT FROM (wanted.base_currency, wanted.earn_rate, wanted.pending_days, wanted.expire_after,
-            wanted.refund_policy, wanted.timezone) THEN
+            wanted.refund_policy, wanted.timezone)
+           OR (closing_statuses IS NOT NULL AND existing.closing_statuses IS DISTINCT FROM wanted.closing_statuses) THEN
             RAISE EXCEPTION 'program "%" already exists with other settings', code
                 USING ERRCODE = '42710',
                       DETAIL = pg_catalog.format('Existing: currency %s, earn_rate %s, pending_days %s, expire_after %s, refund_policy %s, timezone %s.',
@@ -123,8 +152,24 @@ BEGIN
     RETURN code;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.create_program(text, text, numeric, integer, interval, text, text) IS
-    'Creates a loyalty program (idempotent for identical settings); returns its code';
+COMMENT ON FUNCTION @extschema@.create_program(text, text, numeric, integer, interval, text, text, text[]) IS
+    'Creates a loyalty program (idempotent for identical settings); closing_statuses NULL: refunded, cancelled, canceled, returned, chargeback; returns its code';
+
+CREATE FUNCTION @extschema@.set_closing_statuses(program text, statuses text[])
+RETURNS text[]
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    stored text[] := loyalty.check_closing_statuses(statuses);
+BEGIN
+    PERFORM loyalty.require_program(program);
+    UPDATE loyalty.program p SET closing_statuses = stored WHERE p.code = set_closing_statuses.program;
+    RETURN stored;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_closing_statuses(text, text[]) IS
+    'Sets which order statuses close an order of a program (trimmed, case-insensitive); applies to later order events; returns the list as stored';
 
 CREATE FUNCTION @extschema@.enroll(program text, member_id text, profile jsonb DEFAULT '{}')
 RETURNS boolean
@@ -185,9 +230,9 @@ BEGIN
     IF f = t THEN
         RAISE EXCEPTION 'cannot set an FX rate from % to itself', f USING ERRCODE = '22023';
     END IF;
-    IF rate IS NULL OR rate <= 0 OR rate = 'NaN' THEN
+    IF rate IS NULL OR rate <= 0 OR rate >= 'Infinity' THEN  -- NaN sorts above Infinity
         RAISE EXCEPTION 'invalid FX rate for % to %: %', f, t, coalesce(rate::text, 'NULL')
-            USING ERRCODE = '22023', DETAIL = 'A rate is the amount of to_currency one unit of from_currency buys, and is positive.';
+            USING ERRCODE = '22023', DETAIL = 'A rate is the amount of to_currency one unit of from_currency buys, positive and finite.';
     END IF;
     IF valid_from IS NULL THEN
         RAISE EXCEPTION 'valid_from must not be null' USING ERRCODE = '22004', HINT = 'Use ''-infinity'' for a rate valid for all past orders.';

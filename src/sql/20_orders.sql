@@ -1,8 +1,9 @@
 -- Attaching the accrual trigger to the application's own orders table.
 
--- The C trigger, installed twice by attach_orders(): AFTER INSERT for each
--- statement (new rows earn in batches) and AFTER UPDATE OR DELETE for each
--- row (refunds, cancels, moves).  Arguments: program, then the mapped column
+-- The C trigger, installed three times by attach_orders(): AFTER INSERT for
+-- each statement (new rows earn in batches), AFTER UPDATE OR DELETE for each
+-- row (refunds, cancels, moves; a changed order id is a DELETE of the old id
+-- and an INSERT of the new) and AFTER TRUNCATE (the orders are gone).  Arguments: program, then the mapped column
 -- names (order id, member id, amount, currency, status, refunded amount,
 -- created at; '' where not mapped).  SECURITY DEFINER so the application's
 -- role needs no rights on the loyalty tables.
@@ -60,6 +61,7 @@ DECLARE
     src loyalty.order_source;
     tg name;
     tg_reversal name;
+    tg_truncate name;
     trigger_args text;
 BEGIN
     PERFORM loyalty.require_program(program);
@@ -81,6 +83,7 @@ BEGIN
     END IF;
     tg := left('loyalty_accrual_' || program, 63);
     tg_reversal := left('loyalty_reversal_' || program, 63);
+    tg_truncate := left('loyalty_truncate_' || program, 63);
     src := ROW(program, orders,
         loyalty.check_order_column(orders, 'order_id', order_id),
         loyalty.check_order_column(orders, 'member_id', member_id),
@@ -103,12 +106,15 @@ BEGIN
     EXECUTE pg_catalog.format(
         'CREATE TRIGGER %I AFTER UPDATE OR DELETE ON %s '
         'FOR EACH ROW EXECUTE FUNCTION loyalty.orders_trigger(%s)', tg_reversal, orders, trigger_args);
+    EXECUTE pg_catalog.format(
+        'CREATE TRIGGER %I AFTER TRUNCATE ON %s '
+        'FOR EACH STATEMENT EXECUTE FUNCTION loyalty.orders_trigger(%s)', tg_truncate, orders, trigger_args);
     PERFORM loyalty.sync_partition_triggers();   -- a partitioned table's partitions
     RETURN tg;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text) IS
-    'Installs the accrual triggers on an application orders table (INSERT per statement, UPDATE/DELETE per row), mapping its columns; returns the INSERT trigger''s name';
+    'Installs the accrual triggers on an application orders table (INSERT per statement, UPDATE/DELETE per row, TRUNCATE), mapping its columns; returns the INSERT trigger''s name';
 
 CREATE FUNCTION @extschema@.detach_orders(program text, orders regclass)
 RETURNS boolean
@@ -127,12 +133,45 @@ BEGIN
     END IF;
     EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', tg, orders);
     EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', tg_reversal, orders);
+    -- The TRUNCATE trigger's name is not stored: attach_orders() derives it.
+    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s',
+                              left('loyalty_truncate_' || program, 63), orders);
     PERFORM loyalty.sync_partition_triggers();   -- a partitioned table's partitions
     RETURN true;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.detach_orders(text, regclass) IS
     'Removes the accrual trigger of a program from an orders table; false when it was not attached';
+
+-- The open orders of a program that a TRUNCATE of orders took away: those
+-- no other attached table of the program holds (ids compared as text, as
+-- the trigger reads them), in member order (the order accrual locks them).
+-- Called by the accrual trigger's TRUNCATE event.
+CREATE FUNCTION @extschema@.truncated_orders(program text, orders regclass)
+RETURNS TABLE (order_id text, member_id text, amount numeric, currency text,
+               refunded_amount numeric, ordered_at timestamptz)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    q text := 'SELECT o.order_id, o.member_id, o.amount, o.currency, o.refunded_amount, o.ordered_at'
+              ' FROM loyalty.order_earning o'
+              ' WHERE o.program OPERATOR(pg_catalog.=) $1 AND NOT o.closed';
+    src record;
+BEGIN
+    FOR src IN SELECT s.orders, s.order_id_column FROM loyalty.order_source s
+                WHERE s.program = truncated_orders.program AND s.orders <> truncated_orders.orders
+                  AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = s.orders)
+                ORDER BY s.orders LOOP
+        q := q || pg_catalog.format(
+            ' AND NOT EXISTS (SELECT 1 FROM %s x WHERE x.%I::pg_catalog.text OPERATOR(pg_catalog.=) o.order_id)',
+            src.orders, src.order_id_column);
+    END LOOP;
+    RETURN QUERY EXECUTE q || ' ORDER BY o.member_id, o.order_id' USING program;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.truncated_orders(text, regclass) IS
+    'Open orders of a program that no attached table other than orders holds: what a TRUNCATE of orders closes';
 
 CREATE FUNCTION @extschema@.retry_dead_letters(program text)
 RETURNS bigint

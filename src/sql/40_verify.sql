@@ -1,5 +1,13 @@
 -- loyalty.verify(): proves the cached figures equal the ledger.
 
+-- Days of the rolling window over which verify() recounts the tier basis:
+-- 365 here; the tier feature (60_tiers.sql) replaces it with the ladder's.
+CREATE FUNCTION @extschema@.basis_window_days(program text) RETURNS integer
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT 365 $$;
+COMMENT ON FUNCTION @extschema@.basis_window_days(text) IS
+    'Days of the rolling window verify() recounts the tier basis over: the ladder''s window, 365 without tiers';
+
 CREATE FUNCTION @extschema@.verify(program text DEFAULT NULL)
 RETURNS TABLE (check_name text, ok boolean, detail text)
 LANGUAGE sql STABLE SECURITY DEFINER
@@ -76,6 +84,63 @@ AS $$
           FULL JOIN counted c USING (program, member_id)
          WHERE (coalesce(t.orders, 0), coalesce(t.net_spend, 0), t.last_order_at)
                IS DISTINCT FROM (coalesce(c.orders, 0), coalesce(c.net_spend, 0), c.last_order_at)
+    ), clamped AS (
+        -- The counted orders again, from values clamped into range: refunds
+        -- into [0, amount] (NaN: all refunded), only finite positive amounts
+        -- and rates.  Equal to the activity unless values poisoned it.
+        SELECT o.program, o.member_id, o.ordered_at,
+               round((o.amount - least(greatest(o.refunded_amount, 0), o.amount)) * o.fx_rate, 4) AS net
+          FROM loyalty.order_earning o
+         WHERE (verify.program IS NULL OR o.program = verify.program)
+           AND o.member_id IS NOT NULL AND NOT o.closed
+           AND o.amount > 0 AND o.amount < 'Infinity' AND o.fx_rate > 0 AND o.fx_rate < 'Infinity'
+           AND least(greatest(o.refunded_amount, 0), o.amount) < o.amount
+    ), bad_clamped AS (
+        SELECT coalesce(t.program, c.program) AS program, coalesce(t.member_id, c.member_id) AS member_id
+          FROM (SELECT * FROM loyalty.activity_total a
+                 WHERE verify.program IS NULL OR a.program = verify.program) t
+          FULL JOIN (SELECT c.program, c.member_id, count(*) AS orders, sum(c.net) AS net_spend
+                       FROM clamped c GROUP BY 1, 2) c USING (program, member_id)
+         WHERE (coalesce(t.orders, 0), coalesce(t.net_spend, 0))
+               IS DISTINCT FROM (coalesce(c.orders, 0), coalesce(c.net_spend, 0))
+    ), basis_window AS (
+        SELECT p.code AS program, pg_catalog.now() - loyalty.basis_window_days(p.code) * interval '1 day' AS after
+          FROM loyalty.program p WHERE verify.program IS NULL OR p.code = verify.program
+    ), bad_basis AS (
+        -- The tier basis (member_activity over the ladder's window) against the recount.
+        SELECT coalesce(a.program, c.program) AS program, coalesce(a.member_id, c.member_id) AS member_id
+          FROM (SELECT w.program, m.member_id, m.orders, m.net_spend
+                  FROM basis_window w
+                 CROSS JOIN LATERAL loyalty.member_activity(w.program, w.after, pg_catalog.now()) m) a
+          FULL JOIN (SELECT c.program, c.member_id, count(*) AS orders, sum(c.net) AS net_spend
+                       FROM clamped c JOIN basis_window w USING (program)
+                      WHERE c.ordered_at > w.after AND c.ordered_at <= pg_catalog.now()
+                      GROUP BY 1, 2) c USING (program, member_id)
+         WHERE (coalesce(a.orders, 0), coalesce(a.net_spend, 0))
+               IS DISTINCT FROM (coalesce(c.orders, 0), coalesce(c.net_spend, 0))
+    ), bad_values AS (
+        -- Open orders with values the trigger refuses today.
+        SELECT o.program, o.order_id
+          FROM loyalty.order_earning o
+         WHERE (verify.program IS NULL OR o.program = verify.program) AND NOT o.closed
+           AND (o.amount < 0 OR o.amount >= 'Infinity'
+                OR o.refunded_amount < 0 OR o.refunded_amount >= 'Infinity'
+                OR o.refunded_amount > o.amount
+                OR o.fx_rate <= 0 OR o.fx_rate >= 'Infinity'
+                OR NOT pg_catalog.isfinite(o.ordered_at))
+    ), bad_figures AS (
+        SELECT x.program, x.member_id
+          FROM (SELECT a.program, a.member_id, a.orders, a.net_spend FROM loyalty.activity_total a
+                UNION ALL
+                SELECT d.program, d.member_id, d.orders, d.net_spend FROM loyalty.activity_day d
+                UNION ALL
+                SELECT b.program, b.member_id, b.orders, b.net_spend FROM loyalty.activity_before b
+                UNION ALL
+                SELECT m.program, m.member_id, 0, least(m.lifetime_earned, m.lifetime_redeemed,
+                                                        m.lifetime_reversed, m.lifetime_expired)
+                  FROM loyalty.member m) x
+         WHERE (verify.program IS NULL OR x.program = verify.program)
+           AND (x.orders < 0 OR x.net_spend < 0 OR x.net_spend >= 'Infinity')
     ), activity_parts AS (
         SELECT x.program, x.member_id, sum(x.orders) AS orders, sum(x.net_spend) AS net_spend
           FROM (SELECT d.program, d.member_id, d.orders, d.net_spend FROM loyalty.activity_day d
@@ -122,6 +187,23 @@ AS $$
     SELECT 'activity_days_add_up', NOT EXISTS (SELECT 1 FROM bad_activity_parts),
            (SELECT pg_catalog.format('%s member(s) whose days do not add up to their totals, e.g. %s/%s; run loyalty.rebuild_activity()',
                    count(*), min(program), min(member_id)) FROM bad_activity_parts HAVING count(*) > 0)
+    UNION ALL
+    SELECT 'order_values_in_range', NOT EXISTS (SELECT 1 FROM bad_values),
+           (SELECT pg_catalog.format('%s open order(s) with a negative, infinite or NaN amount, refund or rate, a refund above the amount or an infinite time, e.g. %s/%s',
+                   count(*), min(program), min(order_id)) FROM bad_values HAVING count(*) > 0)
+    UNION ALL
+    SELECT 'clamped_orders_equal_activity', NOT EXISTS (SELECT 1 FROM bad_clamped),
+           (SELECT pg_catalog.format('%s member(s) whose activity differs from their orders counted with refunds clamped to [0, amount], e.g. %s/%s; when order_values_in_range is ok, run loyalty.rebuild_activity()',
+                   count(*), min(program), min(member_id)) FROM bad_clamped HAVING count(*) > 0)
+    UNION ALL
+    SELECT 'tier_basis_equals_orders', NOT EXISTS (SELECT 1 FROM bad_basis),
+           (SELECT pg_catalog.format('%s member(s) whose spend or orders over the tier window differ from a recount of their orders, e.g. %s/%s',
+                   count(*), min(program), min(member_id)) FROM bad_basis HAVING count(*) > 0)
+    UNION ALL
+    SELECT 'no_negative_or_nan_figures', NOT EXISTS (SELECT 1 FROM bad_figures),
+           (SELECT pg_catalog.format('%s activity or lifetime figure(s) negative or not a number, e.g. %s/%s',
+                   count(*), min(program), min(member_id)) FROM bad_figures HAVING count(*) > 0)
 $$;
 COMMENT ON FUNCTION @extschema@.verify(text) IS
-    'Proves the books: cached balances and lifetime figures equal the ledger, lots match their uses, no order earned twice, no reversal above its earning, per-member activity equals the orders';
+    'Proves the books: cached balances and lifetime figures equal the ledger, lots match their uses, no order earned twice, no reversal above its earning, per-member activity and tier basis equal the orders (also counted from clamped values), no value out of range, no negative or NaN figure';
+

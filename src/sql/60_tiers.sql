@@ -227,3 +227,12 @@ END
 $$;
 COMMENT ON PROCEDURE @extschema@.recalculate_tiers_batched(text, timestamptz, integer) IS
     'Runs loyalty.recalculate_tiers in chunks of chunk_members members, committing after each, with a NOTICE of progress';
+
+-- verify() recounts the tier basis over the ladder's window.
+CREATE OR REPLACE FUNCTION @extschema@.basis_window_days(program text) RETURNS integer
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT coalesce((SELECT o.window_days FROM loyalty.program p
+                      CROSS JOIN LATERAL loyalty.tier_ladder_options(p.tier_ladder) o
+                      WHERE p.code OPERATOR(pg_catalog.=) basis_window_days.program), 365)
+$$;

@@ -8,7 +8,7 @@ ALTER TABLE @extschema@.program
     ADD COLUMN point_value numeric NOT NULL DEFAULT 0.01,
     ADD CONSTRAINT program_lifecycle_days CHECK (
         0 < new_days AND 0 < at_risk_days AND at_risk_days < dormant_days AND dormant_days < churned_days),
-    ADD CONSTRAINT program_point_value CHECK (point_value >= 0);
+    ADD CONSTRAINT program_point_value CHECK (point_value >= 0 AND point_value < 'Infinity');
 COMMENT ON COLUMN @extschema@.program.new_days IS 'A member is new up to this many days after the first order';
 COMMENT ON COLUMN @extschema@.program.at_risk_days IS 'At risk after this many days without an order';
 COMMENT ON COLUMN @extschema@.program.dormant_days IS 'Dormant after this many days without an order';
@@ -47,9 +47,9 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
     PERFORM loyalty.require_program(program);
-    IF point_value IS NULL OR point_value < 0 OR point_value = 'NaN' THEN
+    IF point_value IS NULL OR point_value < 0 OR point_value >= 'Infinity' THEN  -- NaN sorts above Infinity
         RAISE EXCEPTION 'invalid point value: %', coalesce(point_value::text, 'NULL')
-            USING ERRCODE = '22023', DETAIL = 'A point value is what one point costs the shop, in base currency, zero or more.';
+            USING ERRCODE = '22023', DETAIL = 'A point value is what one point costs the shop, in base currency, zero or more and finite.';
     END IF;
     UPDATE loyalty.program p SET point_value = set_point_value.point_value WHERE p.code = set_point_value.program;
 END

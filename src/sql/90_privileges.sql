@@ -70,7 +70,8 @@ TO loyalty_admin, loyalty_app, loyalty_reader;
 -- Admins: configuration, credits, batch passes, the books.
 GRANT EXECUTE ON FUNCTION
     @extschema@.earn(text, text, bigint, text, text, timestamptz),
-    @extschema@.create_program(text, text, numeric, integer, interval, text, text),
+    @extschema@.create_program(text, text, numeric, integer, interval, text, text, text[]),
+    @extschema@.set_closing_statuses(text, text[]),
     @extschema@.set_member_status(text, text, text),
     @extschema@.set_fx_rate(text, text, numeric, timestamptz),
     @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text),
@@ -80,6 +81,7 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.expire_points(text, timestamptz),
     @extschema@.expire_points_chunk(text, timestamptz, integer),
     @extschema@.verify(text),
+    @extschema@.basis_window_days(text),
     @extschema@.member_activity(text, timestamptz, timestamptz),
     @extschema@.rebuild_activity(text),
     @extschema@.score_rfm(text, timestamptz, interval),

@@ -79,7 +79,7 @@ SELECT function_lang_is('loyalty', 'orders_trigger', ARRAY[]::text[], 'c');
 SELECT function_returns('loyalty', 'expire_points', ARRAY['text', 'timestamp with time zone'], 'bigint');
 
 -- Admin functions.
-SELECT has_function('loyalty', 'create_program', ARRAY['text', 'text', 'numeric', 'integer', 'interval', 'text', 'text']);
+SELECT has_function('loyalty', 'create_program', ARRAY['text', 'text', 'numeric', 'integer', 'interval', 'text', 'text', 'text[]']);
 SELECT has_function('loyalty', 'attach_orders', ARRAY['text', 'regclass', 'text', 'text', 'text', 'text', 'text', 'text', 'text']);
 SELECT has_function('loyalty', 'detach_orders', ARRAY['text', 'regclass']);
 SELECT has_function('loyalty', 'set_fx_rate', ARRAY['text', 'text', 'numeric', 'timestamp with time zone']);
@@ -94,9 +94,9 @@ SELECT function_privs_are('loyalty', 'redeem', ARRAY['text', 'text', 'bigint', '
                           'loyalty_reader', ARRAY[]::text[]);
 SELECT function_privs_are('loyalty', 'redeem', ARRAY['text', 'text', 'bigint', 'text', 'timestamp with time zone'],
                           'public', ARRAY[]::text[]);
-SELECT function_privs_are('loyalty', 'create_program', ARRAY['text', 'text', 'numeric', 'integer', 'interval', 'text', 'text'],
+SELECT function_privs_are('loyalty', 'create_program', ARRAY['text', 'text', 'numeric', 'integer', 'interval', 'text', 'text', 'text[]'],
                           'loyalty_app', ARRAY[]::text[]);
-SELECT function_privs_are('loyalty', 'create_program', ARRAY['text', 'text', 'numeric', 'integer', 'interval', 'text', 'text'],
+SELECT function_privs_are('loyalty', 'create_program', ARRAY['text', 'text', 'numeric', 'integer', 'interval', 'text', 'text', 'text[]'],
                           'loyalty_admin', ARRAY['EXECUTE']);
 SELECT function_privs_are('loyalty', 'orders_trigger', ARRAY[]::text[], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('loyalty', 'earn', ARRAY['text', 'text', 'bigint', 'text', 'text', 'timestamp with time zone'],
