@@ -30,7 +30,7 @@ EXTRA_CLEAN = $(DATA_built)
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS  += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers $(if $(WERROR),-Werror)
 
-REGRESS      = setup programs members fx trigger refunds redeem expiry errors verify roles rfm tiers activity bi docs
+REGRESS      = setup programs members fx trigger refunds redeem expiry errors verify roles rfm tiers activity bi docs statement_shapes
 ISOLATION      = redeem_race same_ref refund_vs_redeem program_cache activity_race
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output
 
