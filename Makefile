@@ -31,7 +31,7 @@ PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS  += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers $(if $(WERROR),-Werror)
 
 REGRESS      = setup programs members fx trigger refunds redeem expiry errors verify roles rfm tiers activity bi docs statement_shapes
-ISOLATION      = redeem_race same_ref refund_vs_redeem program_cache activity_race
+ISOLATION      = redeem_race same_ref refund_vs_redeem program_cache activity_race bulk_load_race
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output
 
 PG_CONFIG ?= pg_config
