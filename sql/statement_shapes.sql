@@ -528,9 +528,47 @@ DELETE FROM part_orders WHERE id % 1000 BETWEEN 201 AND 300;
 UPDATE part_orders_2 SET refunded = 20 WHERE id BETWEEN 1301 AND 1350;
 DELETE FROM part_orders_3 WHERE id BETWEEN 2301 AND 2350;
 RESET ROLE;
+-- A second table of the program, partitioned by order month: rows move
+-- between partitions when their time is corrected (PostgreSQL runs that
+-- UPDATE as a delete from one partition and an insert into the other, but
+-- it is still one open order); COPY and MERGE route rows to partitions.
+CREATE TABLE shapes.part_by_month (id bigint, customer text, total numeric(12,2),
+                                   status text NOT NULL DEFAULT 'paid', refunded numeric(12,2) DEFAULT 0,
+                                   created_at timestamptz NOT NULL, PRIMARY KEY (id, created_at))
+    PARTITION BY RANGE (created_at);
+CREATE TABLE shapes.part_by_month_01 PARTITION OF shapes.part_by_month
+    FOR VALUES FROM ('2024-01-01') TO ('2024-02-01');
+CREATE TABLE shapes.part_by_month_02 PARTITION OF shapes.part_by_month
+    FOR VALUES FROM ('2024-02-01') TO ('2024-03-01');
+CREATE TABLE shapes.part_by_month_03 PARTITION OF shapes.part_by_month
+    FOR VALUES FROM ('2024-03-01') TO ('2024-04-01');
+GRANT SELECT, INSERT, UPDATE, DELETE ON shapes.part_by_month TO regress_shapes_writer;
+SELECT loyalty.attach_orders('s_part', 'shapes.part_by_month', 'id', 'customer', 'total',
+                             status => 'status', refunded_amount => 'refunded', created_at => 'created_at');
+SET ROLE regress_shapes_writer;
+INSERT INTO part_by_month (id, customer, total, created_at)
+SELECT g, 'm' || (g % 25), 20, '2024-01-10' FROM generate_series(10001, 10600) g;
+UPDATE part_by_month SET created_at = created_at + interval '31 days' WHERE id BETWEEN 10001 AND 10200;
+UPDATE part_by_month SET created_at = '2024-03-15', refunded = 5 WHERE id BETWEEN 10201 AND 10300;
+COPY part_by_month (id, customer, total, created_at) FROM STDIN;
+10601	m1	20	2024-01-20
+10602	m2	20	2024-02-20
+10603	m3	20	2024-03-20
+\.
+MERGE INTO part_by_month o
+USING (SELECT g AS id, 'm' || (g % 25) AS customer FROM generate_series(10551, 10650) g) f
+   ON o.id = f.id
+WHEN MATCHED AND f.id % 2 = 0 THEN DELETE
+WHEN MATCHED THEN UPDATE SET refunded = 10
+WHEN NOT MATCHED THEN INSERT (id, customer, total, created_at) VALUES (f.id, f.customer, 20, '2024-02-29');
+RESET ROLE;
 -- Per partition: 100 x 23 (refund 5 of 20: 30 - 7) + 700 x 30, less 50
 -- refunded in full in partition 2 and 50 deleted in partition 3:
--- 4 x 23,300 - 2 x 50 x 30 = 90,200.
+-- 4 x 23,300 - 2 x 50 x 30 = 90,200.  By month: 200 x 30 moved, 100 x 23
+-- moved and refunded, 250 x 30 untouched, 25 x 15 refunded by the MERGE
+-- (25 deleted), 10601 and 10603 copied and refunded by the MERGE (10602
+-- deleted), 47 x 30 inserted by it: 6,000 + 2,300 + 7,500 + 375 + 30 +
+-- 1,410 = 17,615.  In all 107,815.
 SELECT * FROM shape_totals('s_part');
 SELECT * FROM shape_diff('s_part');
 
