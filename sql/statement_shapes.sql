@@ -145,19 +145,32 @@ $$;
 SELECT loyalty.create_program('p', 'USD', 1, 0, NULL, 'debt', 'UTC');
 CREATE TABLE o (id bigint PRIMARY KEY, customer text, total numeric(12,2), status text, created_at timestamptz);
 SELECT loyalty.attach_orders('p', 'o', 'id', 'customer', 'total', status => 'status', created_at => 'created_at');
+-- scripts/valgrind.sh sets LOYALTY_SHAPES_ROWS to run it with fewer rows
+-- (and a small work_mem, so the new rows still spill to disk).
+\getenv rows LOYALTY_SHAPES_ROWS
+\if :{?rows}
+BEGIN;
+INSERT INTO o SELECT g, 'c' || (g % 20000), 10, 'paid', now() FROM generate_series(1, :rows) g;
+INSERT INTO o SELECT g, 'c' || (g % 20000), 10, 'paid', now() FROM generate_series(:rows + 1, 2 * :rows) g;
+COMMIT;
+\else
+\set rows 50000
 BEGIN;
 INSERT INTO o SELECT g, 'c' || (g % 20000), 10, 'paid', now() FROM generate_series(1, 50000) g;
 INSERT INTO o SELECT g, 'c' || (g % 20000), 10, 'paid', now() FROM generate_series(50001, 100000) g;
 COMMIT;
+\endif
 -- 100,000 orders of 10 points for 20,000 members.
-SELECT * FROM shape_totals('p');
+SELECT orders = 2 * :rows AS every_order, members = least(2 * :rows, 20000) AS every_member,
+       points = 20 * :rows AS ten_points_each
+  FROM shape_totals('p');
 SELECT * FROM shape_diff('p');
 -- The checker sees what loyalty missed: a refund written with the table's
 -- triggers off.
 BEGIN;
 ALTER TABLE o DISABLE TRIGGER USER;
 UPDATE o SET status = 'refunded' WHERE id = 1;
-SELECT * FROM shape_diff('p');
+SELECT problem, n FROM shape_diff('p');
 ROLLBACK;
 
 -- The other shapes write as a plain writer of the orders tables: no loyalty
