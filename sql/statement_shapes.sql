@@ -204,6 +204,43 @@ BEGIN
 END
 $$;
 
+-- 1b. The same two large batches from a loop in a DO block and from a
+-- plpgsql function (0.1.0 failed there with "could not find block
+-- containing chunk" or "relcache reference is not owned by resource owner
+-- Portal"), as the plain writer.
+SELECT shape_table('s_doloop', 'doloop_orders');
+SELECT set_config('shapes.rows', :'rows', false) IS NOT NULL AS rows_set;
+SET ROLE regress_shapes_writer;
+DO $$
+DECLARE
+    n int := current_setting('shapes.rows')::int;
+BEGIN
+    FOR i IN 0..1 LOOP
+        INSERT INTO doloop_orders (id, customer, total)
+        SELECT g, 'c' || (g % 20000), 10 FROM generate_series(i * n + 1, (i + 1) * n) g;
+    END LOOP;
+END
+$$;
+-- The function loads a tenth as many rows, with a small work_mem so that
+-- they spill to disk as well.
+CREATE FUNCTION shapes.doloop_load(first bigint, n int) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 0..1 LOOP
+        INSERT INTO doloop_orders (id, customer, total)
+        SELECT g, 'c' || (g % 20000), 10 FROM generate_series(first + i * n, first + (i + 1) * n - 1) g;
+    END LOOP;
+END
+$$;
+BEGIN;
+SET LOCAL work_mem = '64kB';
+SELECT doloop_load(1000001, :rows / 10);
+COMMIT;
+RESET ROLE;
+-- 2 x 1.1 x rows orders of 15 points.
+SELECT orders = 2 * (:rows + :rows / 10) AS every_order, points = 30 * (:rows + :rows / 10) AS fifteen_points_each
+  FROM shape_totals('s_doloop');
+SELECT * FROM shape_diff('s_doloop');
+
 -- 2. Loops: a DO block inserting row by row, then refunding and cancelling
 -- row by row; a plpgsql function doing the same, and one that runs two
 -- set-based inserts and an update.
