@@ -8,7 +8,7 @@
 #   bash scripts/valgrind.sh                      # every file of REGRESS
 #   bash scripts/valgrind.sh setup statement_shapes
 #
-# Slow (tens of minutes for the whole suite): not part of test/run.sh.
+# Slow (about 15 minutes for the whole suite): not part of test/run.sh.
 # Regression differences are reported too, but only valgrind errors in
 # loyalty's code fail the run.  Leaves loyalty's -Og build installed in
 # the server; the next test/run.sh (or make install) puts the usual one back.
