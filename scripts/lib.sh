@@ -105,8 +105,11 @@ start_cluster() {
 		|| { cat "$WORK/initdb.log" >&2; return 1; }
 	local opts="-c listen_addresses='' -c unix_socket_directories='$PGHOST' -p $PGPORT -c fsync=off" s
 	for s in "$@"; do opts+=" -c $s"; done
+	# LOYALTY_PG_SERVER: another server executable, e.g. a valgrind wrapper.
+	local server=()
+	[ -n "${LOYALTY_PG_SERVER:-}" ] && server=(-p "$LOYALTY_PG_SERVER")
 	trap stop_cluster EXIT
-	run_as_cluster_user "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$WORK/server.log" -o "$opts" -w start >/dev/null \
+	run_as_cluster_user "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$WORK/server.log" -o "$opts" "${server[@]}" -w start >/dev/null \
 		|| { cat "$WORK/server.log" >&2; return 1; }
 }
 
