@@ -230,7 +230,21 @@ SELECT order_id, member_id, points, closed, generation FROM loyalty.order_earnin
  WHERE program = 'part_layout' ORDER BY 1;
 SELECT order_id, kind, points FROM loyalty.ledger WHERE program = 'part_layout' ORDER BY id;
 SELECT check_name, detail FROM loyalty.verify('part_layout') WHERE NOT ok;
+-- TRUNCATE of one partition closes the open orders it held (each partition
+-- has the TRUNCATE trigger too); the other partitions' orders stay open.
+-- A TRUNCATE of the partitioned table closes the rest.
+SELECT tgrelid::regclass, tgname FROM pg_trigger
+ WHERE tgname = 'loyalty_truncate_part_layout' ORDER BY 1::text;
+TRUNCATE part_layout_feb;
+SELECT order_id, closed FROM loyalty.order_earning WHERE program = 'part_layout' ORDER BY 1;
+SELECT member_id, balance FROM loyalty.member WHERE program = 'part_layout' ORDER BY 1;
+INSERT INTO part_layout VALUES ('L4', 'lee', 40, '2024-01-20');
+TRUNCATE part_layout;
+SELECT order_id, closed FROM loyalty.order_earning WHERE program = 'part_layout' ORDER BY 1;
+SELECT member_id, balance FROM loyalty.member WHERE program = 'part_layout' ORDER BY 1;
+SELECT check_name, detail FROM loyalty.verify('part_layout') WHERE NOT ok;
 SELECT loyalty.detach_orders('part_layout', 'part_layout');
+SELECT count(*) AS truncate_triggers_left FROM pg_trigger WHERE tgname = 'loyalty_truncate_part_layout';
 DROP TABLE part_layout;
 
 DROP TABLE part_orders, part_orders_may;

@@ -83,7 +83,7 @@ BEGIN
     END IF;
     tg := left('loyalty_accrual_' || program, 63);
     tg_reversal := left('loyalty_reversal_' || program, 63);
-    tg_truncate := left('loyalty_truncate_' || program, 63);
+    tg_truncate := loyalty.truncate_trigger_name(program);
     src := ROW(program, orders,
         loyalty.check_order_column(orders, 'order_id', order_id),
         loyalty.check_order_column(orders, 'member_id', member_id),
@@ -135,7 +135,7 @@ BEGIN
     EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', tg_reversal, orders);
     -- The TRUNCATE trigger's name is not stored: attach_orders() derives it.
     EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s',
-                              left('loyalty_truncate_' || program, 63), orders);
+                              loyalty.truncate_trigger_name(program), orders);
     PERFORM loyalty.sync_partition_triggers();   -- a partitioned table's partitions
     RETURN true;
 END

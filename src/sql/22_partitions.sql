@@ -21,6 +21,14 @@ $$;
 COMMENT ON FUNCTION @extschema@.order_trigger_args(@extschema@.order_source) IS
     'The argument list of the accrual triggers of an order source: program, then the mapped column names ('''' where not mapped)';
 
+-- The name of a program's TRUNCATE trigger (not stored in order_source).
+CREATE FUNCTION @extschema@.truncate_trigger_name(program text)
+RETURNS name
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN pg_catalog.left('loyalty_truncate_' OPERATOR(pg_catalog.||) program, 63)::pg_catalog.name;
+COMMENT ON FUNCTION @extschema@.truncate_trigger_name(text) IS
+    'The name of the TRUNCATE trigger attach_orders() and sync_partition_triggers() give a program''s orders tables';
+
 CREATE FUNCTION @extschema@.sync_partition_triggers()
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -78,16 +86,42 @@ BEGIN
         changed := changed + 1;
     END LOOP;
 
+    -- ... and the TRUNCATE trigger: a TRUNCATE of one partition closes the
+    -- open orders it held (the parent's trigger does not fire for it).
+    FOR r IN
+        SELECT s AS src, t.relid AS partition
+          FROM loyalty.order_source s
+         CROSS JOIN LATERAL pg_catalog.pg_partition_tree(s.orders) t
+          JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid
+         WHERE t.relid OPERATOR(pg_catalog.<>) s.orders
+           AND c.relkind OPERATOR(pg_catalog.<>) 'f'
+           AND EXISTS (SELECT FROM pg_catalog.pg_trigger g     -- not while a restore makes them
+                        WHERE g.tgrelid OPERATOR(pg_catalog.=) s.orders
+                          AND g.tgname OPERATOR(pg_catalog.=) loyalty.truncate_trigger_name(s.program))
+           AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                            WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid
+                              AND g.tgname OPERATOR(pg_catalog.=) loyalty.truncate_trigger_name(s.program))
+         ORDER BY t.level, t.relid
+    LOOP
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER %I AFTER TRUNCATE ON %s '
+            'FOR EACH STATEMENT EXECUTE FUNCTION loyalty.orders_trigger(%s)',
+            loyalty.truncate_trigger_name((r.src).program), r.partition,
+            loyalty.order_trigger_args(r.src));
+        changed := changed + 1;
+    END LOOP;
+
     -- A table that left an attached tree (DETACH PARTITION, detach_orders)
-    -- loses the INSERT trigger it got as a partition.
+    -- loses the INSERT and TRUNCATE triggers it got as a partition.
     FOR r IN
         SELECT g.tgname, g.tgrelid::pg_catalog.regclass AS rel
           FROM pg_catalog.pg_trigger g
          WHERE g.tgfoid OPERATOR(pg_catalog.=) 'loyalty.orders_trigger()'::pg_catalog.regprocedure
            AND g.tgparentid OPERATOR(pg_catalog.=) 0
-           AND g.tgtype OPERATOR(pg_catalog.=) 4    -- AFTER INSERT FOR EACH STATEMENT
+           AND g.tgtype OPERATOR(pg_catalog.=) ANY ('{4,32}')  -- AFTER INSERT / TRUNCATE FOR EACH STATEMENT
            AND NOT EXISTS (SELECT FROM loyalty.order_source s
-                            WHERE s.trigger_name OPERATOR(pg_catalog.=) g.tgname
+                            WHERE g.tgname OPERATOR(pg_catalog.=) CASE g.tgtype WHEN 4 THEN s.trigger_name
+                                                    ELSE loyalty.truncate_trigger_name(s.program) END
                               AND (s.orders OPERATOR(pg_catalog.=) g.tgrelid
                                    OR g.tgrelid OPERATOR(pg_catalog.=) ANY (
                                       SELECT t.relid FROM pg_catalog.pg_partition_tree(s.orders) t)))
