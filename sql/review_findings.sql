@@ -89,6 +89,21 @@ INSERT INTO rev_arch_orders VALUES (2, 2026, 'a', 10);
 COMMIT;
 SELECT member_id, balance FROM loyalty.member WHERE program = 'rev_arch';
 
+-- 6. The amount column's type changed after attach_orders (to a domain
+-- over numeric): orders are recorded with no amount and earn 0, with no
+-- dead letter and no WARNING; verify() is clean.  They should wait in the
+-- dead letters (42804) until the column is usable again.
+SELECT loyalty.create_program('rev_dom', 'USD', 1);
+CREATE DOMAIN rev_amount AS numeric(12, 2) CHECK (VALUE >= 0);
+CREATE TABLE rev_dom_orders (id bigint PRIMARY KEY, customer text, total numeric(12, 2));
+SELECT loyalty.attach_orders('rev_dom', 'rev_dom_orders', 'id', 'customer', 'total') IS NOT NULL AS attached;
+ALTER TABLE rev_dom_orders ALTER COLUMN total TYPE rev_amount;
+SET client_min_messages = error;
+INSERT INTO rev_dom_orders VALUES (1, 'a', 20), (2, 'a', 30);
+SET client_min_messages = warning;
+SELECT (SELECT count(*) FROM loyalty.dead_letter WHERE program = 'rev_dom') AS letters,
+       (SELECT count(*) FROM loyalty.order_earning WHERE program = 'rev_dom' AND amount IS NULL) AS recorded_without_amount;
+
 SELECT check_name FROM loyalty.verify() WHERE NOT ok;
 DROP OWNED BY regress_rev_eve CASCADE;
 DROP ROLE regress_rev_eve;
