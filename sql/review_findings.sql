@@ -104,6 +104,17 @@ SET client_min_messages = warning;
 SELECT (SELECT count(*) FROM loyalty.dead_letter WHERE program = 'rev_dom') AS letters,
        (SELECT count(*) FROM loyalty.order_earning WHERE program = 'rev_dom' AND amount IS NULL) AS recorded_without_amount;
 
+-- 7. Closing statuses are stored lower-cased by SQL lower() (Unicode) but
+-- compared in C with pg_strncasecmp (ASCII only): the very status the
+-- admin configured, 'ANNULÉ' or 'Отменён', does not close the order.
+SELECT loyalty.create_program('rev_intl', 'USD', 1, closing_statuses => ARRAY['ANNULÉ', 'Отменён']) IS NOT NULL AS created;
+CREATE TABLE rev_intl_orders (id bigint PRIMARY KEY, customer text, total numeric, status text);
+SELECT loyalty.attach_orders('rev_intl', 'rev_intl_orders', 'id', 'customer', 'total', status => 'status') IS NOT NULL AS attached;
+INSERT INTO rev_intl_orders VALUES (1, 'a', 10, 'payé'), (2, 'a', 10, 'оплачен');
+UPDATE rev_intl_orders SET status = 'ANNULÉ' WHERE id = 1;
+UPDATE rev_intl_orders SET status = 'Отменён' WHERE id = 2;
+SELECT order_id, closed FROM loyalty.order_earning WHERE program = 'rev_intl' ORDER BY 1;
+
 SELECT check_name FROM loyalty.verify() WHERE NOT ok;
 DROP OWNED BY regress_rev_eve CASCADE;
 DROP ROLE regress_rev_eve;
