@@ -115,6 +115,20 @@ UPDATE rev_intl_orders SET status = 'ANNULÉ' WHERE id = 1;
 UPDATE rev_intl_orders SET status = 'Отменён' WHERE id = 2;
 SELECT order_id, closed FROM loyalty.order_earning WHERE program = 'rev_intl' ORDER BY 1;
 
+-- 8. Two attached tables with char(n) order ids: the trigger reads an id
+-- by its output function (padded), truncated_orders() compared it with a
+-- cast to text (padding stripped), so a TRUNCATE of one table closed the
+-- orders the other still holds.
+SELECT loyalty.create_program('rev_chr', 'USD', 1) IS NOT NULL AS created;
+CREATE TABLE rev_chr_a (id char(8) PRIMARY KEY, customer text, total numeric);
+CREATE TABLE rev_chr_b (id char(8) PRIMARY KEY, customer text, total numeric);
+SELECT loyalty.attach_orders('rev_chr', 'rev_chr_a', 'id', 'customer', 'total') IS NOT NULL AS attached_a;
+SELECT loyalty.attach_orders('rev_chr', 'rev_chr_b', 'id', 'customer', 'total') IS NOT NULL AS attached_b;
+INSERT INTO rev_chr_a VALUES ('A1', 'a', 10);
+INSERT INTO rev_chr_b VALUES ('A1', 'a', 10);
+TRUNCATE rev_chr_a;
+SELECT order_id, closed FROM loyalty.order_earning WHERE program = 'rev_chr';
+
 SELECT check_name FROM loyalty.verify() WHERE NOT ok;
 DROP OWNED BY regress_rev_eve CASCADE;
 DROP ROLE regress_rev_eve;

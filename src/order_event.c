@@ -19,9 +19,11 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
+#include "utils/formatting.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
@@ -123,8 +125,9 @@ OrderEventName(OrderEventKind kind)
 
 /*
  * Whether a status closes an order: one of the program's closing statuses
- * (stored trimmed and lower case), compared trimmed and case-insensitively
- * (the trim set of loyalty.check_closing_statuses).
+ * (stored trimmed and lower case), trimmed and lower-cased the way
+ * loyalty.check_closing_statuses stores them (its trim set, lower() in the
+ * database's collation), then compared exactly.
  */
 static bool
 StatusCloses(const LoyaltyProgram *prog, const char *status)
@@ -139,11 +142,24 @@ StatusCloses(const LoyaltyProgram *prog, const char *status)
 	len = strlen(status + start);
 	while (len > 0 && strchr(blank, status[start + len - 1]) != NULL)
 		len--;
-	for (int i = 0; i < prog->nclosing; i++)
-		if (strlen(prog->closing[i]) == len &&
-			pg_strncasecmp(status + start, prog->closing[i], len) == 0)
-			return true;
-	return false;
+	if (prog->nclosing == 0 || len == 0)
+		return false;
+
+	/*
+	 * Fold case as check_closing_statuses' lower() did when it stored the
+	 * list (the database's collation), then compare exactly: pg_strncasecmp
+	 * folds ASCII letters only, so 'ANNULÉ' would not match the stored
+	 * 'annulé'.
+	 */
+	{
+		char	   *folded = str_tolower(status + start, len, DEFAULT_COLLATION_OID);
+		bool		found = false;
+
+		for (int i = 0; i < prog->nclosing && !found; i++)
+			found = strcmp(folded, prog->closing[i]) == 0;
+		pfree(folded);
+		return found;
+	}
 }
 
 static void

@@ -145,7 +145,10 @@ COMMENT ON FUNCTION @extschema@.detach_orders(text, regclass) IS
 
 -- The open orders of a program that a TRUNCATE of orders took away: those
 -- no other attached table of the program holds (ids compared as text, as
--- the trigger reads them), in member order (the order accrual locks them).
+-- the trigger reads them: by the type's output function, which format's %s
+-- calls; not by a cast to text, which runs any cast the table's owner
+-- created, as the extension owner, and strips a char(n) id's padding), in
+-- member order (the order accrual locks them).
 -- Called by the accrual trigger's TRUNCATE event.
 CREATE FUNCTION @extschema@.truncated_orders(program text, orders regclass)
 RETURNS TABLE (order_id text, member_id text, amount numeric, currency text,
@@ -164,7 +167,7 @@ BEGIN
                   AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = s.orders)
                 ORDER BY s.orders LOOP
         q := q || pg_catalog.format(
-            ' AND NOT EXISTS (SELECT 1 FROM %s x WHERE x.%I::pg_catalog.text OPERATOR(pg_catalog.=) o.order_id)',
+            ' AND NOT EXISTS (SELECT 1 FROM %s x WHERE pg_catalog.format(''%%s'', x.%I) OPERATOR(pg_catalog.=) o.order_id)',
             src.orders, src.order_id_column);
     END LOOP;
     RETURN QUERY EXECUTE q || ' ORDER BY o.member_id, o.order_id' USING program;
