@@ -162,6 +162,24 @@ LoyaltyProgramCacheInit(void)
 	RegisterSubXactCallback(ProgramCacheSubXactCallback, NULL);
 }
 
+/* A deep copy of src in the current memory context. */
+static void
+ProgramCopy(LoyaltyProgram *dst, const LoyaltyProgram *src)
+{
+	*dst = *src;
+	dst->code = pstrdup(src->code);
+	dst->base_currency = pstrdup(src->base_currency);
+	dst->earn_rate = datumCopy(src->earn_rate, false, -1);
+	dst->expire_after = src->expires ?
+		datumCopy(src->expire_after, false, sizeof(Interval)) : (Datum) 0;
+	dst->timezone = pstrdup(src->timezone);
+	dst->closing = palloc(sizeof(char *) * Max(src->nclosing, 1));
+	for (int i = 0; i < src->nclosing; i++)
+		dst->closing[i] = pstrdup(src->closing[i]);
+	dst->ladder = src->ladder == NULL ? NULL :
+		(TierLadder *) DatumGetPointer(datumCopy(PointerGetDatum(src->ladder), false, -1));
+}
+
 static void
 ProgramCacheStore(const LoyaltyProgram *prog, Oid orders_relid)
 {
@@ -185,22 +203,8 @@ ProgramCacheStore(const LoyaltyProgram *prog, Oid orders_relid)
 	source_table = get_relname_relid("order_source", schema);
 
 	old = MemoryContextSwitchTo(program_cache_context);
-	program_cache.code = pstrdup(prog->code);
-	program_cache.base_currency = pstrdup(prog->base_currency);
-	program_cache.earn_rate = datumCopy(prog->earn_rate, false, -1);
-	program_cache.pending_days = prog->pending_days;
-	program_cache.expires = prog->expires;
-	program_cache.expire_after = prog->expires ?
-		datumCopy(prog->expire_after, false, sizeof(Interval)) : (Datum) 0;
-	program_cache.within_balance = prog->within_balance;
-	program_cache.timezone = pstrdup(prog->timezone);
-	program_cache.nclosing = prog->nclosing;
-	program_cache.closing = palloc(sizeof(char *) * Max(prog->nclosing, 1));
-	for (int i = 0; i < prog->nclosing; i++)
-		program_cache.closing[i] = pstrdup(prog->closing[i]);
+	ProgramCopy(&program_cache, prog);
 	program_cache.attached = true;
-	program_cache.ladder = prog->ladder == NULL ? NULL :
-		(TierLadder *) DatumGetPointer(datumCopy(PointerGetDatum(prog->ladder), false, -1));
 	MemoryContextSwitchTo(old);
 	program_cache_rels[0] = orders_relid;
 	program_cache_orders[0] = prog->orders;
@@ -221,7 +225,14 @@ LoyaltyProgramLoadCached(const char *code, Oid orders_relid, LoyaltyProgram *pro
 	if (program_cache_valid && strcmp(program_cache.code, code) == 0 &&
 		(i = ProgramCacheFind(orders_relid)) >= 0)
 	{
-		*prog = program_cache;
+		/*
+		 * A copy, not the cache's own pointers: an invalidation processed
+		 * while the caller still works (its own TRUNCATE's, at the first
+		 * command counter increment of the trigger's SPI statements; a
+		 * concurrent program change once a new relation is locked) resets
+		 * the cache's memory under it.
+		 */
+		ProgramCopy(prog, &program_cache);
 		prog->orders = program_cache_orders[i];
 		return true;
 	}
