@@ -129,6 +129,24 @@ INSERT INTO rev_chr_b VALUES ('A1', 'a', 10);
 TRUNCATE rev_chr_a;
 SELECT order_id, closed FROM loyalty.order_earning WHERE program = 'rev_chr';
 
+-- 9. A stale dead letter replayed over a later event: the INSERT waits
+-- (no FX rate), so does the DELETE behind it; the order is re-loaded once
+-- the rate exists and earns.  retry_dead_letters then replays the old
+-- DELETE and closes the order the table holds: points lost.  An applied
+-- INSERT should supersede the order's open letters, as UPDATE and DELETE do.
+SELECT loyalty.create_program('rev_dl', 'USD', 1) IS NOT NULL AS created;
+CREATE TABLE rev_dl_orders (id bigint PRIMARY KEY, customer text, total numeric, cur text);
+SELECT loyalty.attach_orders('rev_dl', 'rev_dl_orders', 'id', 'customer', 'total', currency => 'cur') IS NOT NULL AS attached;
+SET client_min_messages = error;
+INSERT INTO rev_dl_orders VALUES (1, 'a', 10, 'JPY');
+DELETE FROM rev_dl_orders WHERE id = 1;
+SELECT loyalty.set_fx_rate('JPY', 'USD', 1);
+INSERT INTO rev_dl_orders VALUES (1, 'a', 10, 'JPY');
+SELECT loyalty.retry_dead_letters('rev_dl') >= 0 AS retried;
+SET client_min_messages = warning;
+SELECT order_id, closed FROM loyalty.order_earning WHERE program = 'rev_dl';
+SELECT member_id, balance FROM loyalty.member WHERE program = 'rev_dl';
+
 SELECT check_name FROM loyalty.verify() WHERE NOT ok;
 DROP OWNED BY regress_rev_eve CASCADE;
 DROP ROLE regress_rev_eve;
