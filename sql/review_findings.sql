@@ -147,6 +147,25 @@ SET client_min_messages = warning;
 SELECT order_id, closed FROM loyalty.order_earning WHERE program = 'rev_dl';
 SELECT member_id, balance FROM loyalty.member WHERE program = 'rev_dl';
 
+-- 10. refund_policy within_balance: a reversal that finds the points
+-- spent takes back nothing, and then a new generation earns in full.  A
+-- one-unit price correction, or a TRUNCATE + reload (or DELETE +
+-- re-insert) of an unchanged order, credits the spent points again.
+SELECT loyalty.create_program('rev_wb', 'USD', 1, 0, NULL, 'within_balance', 'UTC') IS NOT NULL AS created;
+CREATE TABLE rev_wb_orders (id bigint PRIMARY KEY, customer text, total numeric);
+SELECT loyalty.attach_orders('rev_wb', 'rev_wb_orders', 'id', 'customer', 'total') IS NOT NULL AS attached;
+INSERT INTO rev_wb_orders VALUES (1, 'a', 100), (2, 'b', 100);
+SELECT loyalty.redeem('rev_wb', 'a', 100, 'rev-spend-a') > 0 AS spent_a;
+SELECT loyalty.redeem('rev_wb', 'b', 100, 'rev-spend-b') > 0 AS spent_b;
+UPDATE rev_wb_orders SET total = 101 WHERE id = 1;
+BEGIN;
+DELETE FROM rev_wb_orders WHERE id = 2;
+INSERT INTO rev_wb_orders VALUES (2, 'b', 100);
+COMMIT;
+-- a earned for one order of 101, b for one of 100; both spent 100.
+SELECT member_id, balance, lifetime_earned - lifetime_reversed AS net_earned
+  FROM loyalty.member WHERE program = 'rev_wb' ORDER BY 1;
+
 SELECT check_name FROM loyalty.verify() WHERE NOT ok;
 DROP OWNED BY regress_rev_eve CASCADE;
 DROP ROLE regress_rev_eve;
