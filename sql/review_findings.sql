@@ -165,6 +165,24 @@ COMMIT;
 SELECT member_id, balance, lifetime_earned - lifetime_reversed AS net_earned
   FROM loyalty.member WHERE program = 'rev_wb' ORDER BY 1;
 
+-- 11. An order moved between two attached tables of one program, in the
+-- order the docs advise for TRUNCATE (insert into the new table first):
+-- the DELETE from the old table closes the order the new table holds.
+-- A DELETE should, like truncated_orders(), leave open an order another
+-- attached table of the program still holds.
+SELECT loyalty.create_program('rev_move', 'USD', 1) IS NOT NULL AS created;
+CREATE TABLE rev_move_current (id bigint PRIMARY KEY, customer text, total numeric);
+CREATE TABLE rev_move_archive (id bigint PRIMARY KEY, customer text, total numeric);
+SELECT loyalty.attach_orders('rev_move', 'rev_move_current', 'id', 'customer', 'total') IS NOT NULL AS attached_current;
+SELECT loyalty.attach_orders('rev_move', 'rev_move_archive', 'id', 'customer', 'total') IS NOT NULL AS attached_archive;
+INSERT INTO rev_move_current VALUES (1, 'a', 100);
+BEGIN;
+INSERT INTO rev_move_archive SELECT * FROM rev_move_current WHERE id = 1;
+DELETE FROM rev_move_current WHERE id = 1;
+COMMIT;
+SELECT order_id, closed FROM loyalty.order_earning WHERE program = 'rev_move';
+SELECT member_id, balance FROM loyalty.member WHERE program = 'rev_move';
+
 SELECT check_name FROM loyalty.verify() WHERE NOT ok;
 DROP OWNED BY regress_rev_eve CASCADE;
 DROP ROLE regress_rev_eve;
