@@ -20,6 +20,7 @@
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
@@ -101,6 +102,40 @@ ColumnValue(HeapTuple tuple, TupleDesc desc, int attnum, Datum *value)
 	return !isnull;
 }
 
+/*
+ * A column's type, a domain read as its base type.  Built-in types are not
+ * domains: only a user's type costs a catalog look-up.
+ */
+static Oid
+ColumnBaseType(TupleDesc desc, int attnum)
+{
+	Oid			type = TupleDescAttr(desc, attnum - 1)->atttypid;
+
+	return type < FirstNormalObjectId ? type : getBaseType(type);
+}
+
+/* The types loyalty reads an amount and an order time from. */
+static const Oid amount_types[] = {NUMERICOID, INT2OID, INT4OID, INT8OID, FLOAT4OID, FLOAT8OID};
+static const Oid time_types[] = {TIMESTAMPTZOID, TIMESTAMPOID, DATEOID};
+
+/*
+ * Whether a mapped column still has a type loyalty can read (attach_orders
+ * checked it, but ALTER TABLE ... TYPE may have changed it since).
+ */
+static bool
+ColumnTypeUsable(TupleDesc desc, int attnum, const Oid *types, int ntypes)
+{
+	Oid			type;
+
+	if (attnum <= 0)
+		return true;
+	type = ColumnBaseType(desc, attnum);
+	for (int i = 0; i < ntypes; i++)
+		if (types[i] == type)
+			return true;
+	return false;
+}
+
 /* An amount column (numeric, integer or float types) as numeric. */
 static bool
 ColumnNumeric(HeapTuple tuple, TupleDesc desc, int attnum, Datum *out)
@@ -109,7 +144,7 @@ ColumnNumeric(HeapTuple tuple, TupleDesc desc, int attnum, Datum *out)
 
 	if (!ColumnValue(tuple, desc, attnum, &d))
 		return false;
-	switch (SPI_gettypeid(desc, attnum))
+	switch (ColumnBaseType(desc, attnum))
 	{
 		case NUMERICOID:
 			*out = d;
@@ -151,7 +186,7 @@ ColumnTime(HeapTuple tuple, TupleDesc desc, int attnum, const char *timezone,
 
 	if (!ColumnValue(tuple, desc, attnum, &d))
 		return false;
-	switch (SPI_gettypeid(desc, attnum))
+	switch (ColumnBaseType(desc, attnum))
 	{
 		case TIMESTAMPTZOID:
 		case TIMESTAMPOID:
@@ -215,6 +250,22 @@ ReadOrderRow(Relation rel, HeapTuple tuple, char **args, const char *timezone,
 									   args[arg], RelationGetRelationName(rel));
 			return false;
 		}
+	for (int arg = ARG_AMOUNT; arg < TRIGGER_NARGS; arg++)
+	{
+		bool		is_amount = arg == ARG_AMOUNT || arg == ARG_REFUNDED;
+
+		if ((is_amount || arg == ARG_CREATED_AT) &&
+			!(is_amount ? ColumnTypeUsable(desc, cols[arg], amount_types, lengthof(amount_types)) :
+			  ColumnTypeUsable(desc, cols[arg], time_types, lengthof(time_types))))
+		{
+			problem->sqlstate = ERRCODE_DATATYPE_MISMATCH;
+			problem->reason = psprintf("column \"%s\" of relation \"%s\" has type %s, which loyalty cannot read as %s",
+									   args[arg], RelationGetRelationName(rel),
+									   format_type_be(TupleDescAttr(desc, cols[arg] - 1)->atttypid),
+									   is_amount ? "an amount" : "an order time");
+			return false;
+		}
+	}
 	if (row->order_id == NULL)
 	{
 		/* Kept for a person to look at: without an id it cannot be replayed. */
