@@ -80,6 +80,35 @@ INSERT INTO rev_chr_b VALUES ('A1', 'a', 10);
 TRUNCATE rev_chr_a;
 SELECT order_id, closed FROM loyalty.order_earning WHERE program = 'rev_chr';
 
+-- 9. A stale dead letter replayed over a later event: the INSERT waits
+-- (no FX rate), so does the DELETE behind it; the order is re-loaded once
+-- the rate exists and earns.  retry_dead_letters replayed the old DELETE
+-- and closed the order the table holds.  An applied INSERT (one row or a
+-- batch) supersedes the order's open letters, as UPDATE and DELETE do.
+SELECT loyalty.create_program('rev_dl', 'USD', 1) IS NOT NULL AS created;
+CREATE TABLE rev_dl_orders (id bigint PRIMARY KEY, customer text, total numeric, cur text);
+SELECT loyalty.attach_orders('rev_dl', 'rev_dl_orders', 'id', 'customer', 'total', currency => 'cur') IS NOT NULL AS attached;
+SET client_min_messages = error;
+INSERT INTO rev_dl_orders VALUES (1, 'a', 10, 'ISK');
+DELETE FROM rev_dl_orders WHERE id = 1;
+SELECT loyalty.set_fx_rate('ISK', 'USD', 1);
+INSERT INTO rev_dl_orders VALUES (1, 'a', 10, 'ISK');
+SELECT loyalty.retry_dead_letters('rev_dl') >= 0 AS retried;
+SET client_min_messages = warning;
+SELECT order_id, closed FROM loyalty.order_earning WHERE program = 'rev_dl';
+SELECT member_id, balance FROM loyalty.member WHERE program = 'rev_dl';
+-- The same through the batch path (a multi-row INSERT).
+SET client_min_messages = error;
+INSERT INTO rev_dl_orders VALUES (2, 'b', 10, 'HUF');
+DELETE FROM rev_dl_orders WHERE id = 2;
+SELECT loyalty.set_fx_rate('HUF', 'USD', 1);
+INSERT INTO rev_dl_orders VALUES (2, 'b', 10, 'HUF'), (3, 'b', 5, 'USD');
+SELECT loyalty.retry_dead_letters('rev_dl') >= 0 AS retried;
+SET client_min_messages = warning;
+SELECT order_id, closed FROM loyalty.order_earning WHERE program = 'rev_dl' ORDER BY 1;
+SELECT member_id, balance FROM loyalty.member WHERE program = 'rev_dl' ORDER BY 1;
+SELECT count(*) AS open_letters FROM loyalty.dead_letter WHERE program = 'rev_dl' AND resolved_at IS NULL;
+
 -- Clean up the roles this file made (objects first).
 SELECT loyalty.detach_orders('rev_evp', 'rev_ea'), loyalty.detach_orders('rev_evp', 'rev_eb');
 DROP OWNED BY regress_rev_eve CASCADE;

@@ -43,10 +43,9 @@ static LoyaltyQuery letter_insert = {
 };
 
 static LoyaltyQuery letters_supersede = {
-	"UPDATE loyalty.dead_letter SET resolved_at = pg_catalog.now(),"
-	"       reason = reason OPERATOR(pg_catalog.||) ' (superseded by a later event of the order)'"
-	" WHERE program OPERATOR(pg_catalog.=) $1 AND order_id OPERATOR(pg_catalog.=) $2"
-	"   AND resolved_at IS NULL",
+	LETTERS_SUPERSEDE
+	" WHERE d.program OPERATOR(pg_catalog.=) $1 AND d.order_id OPERATOR(pg_catalog.=) $2"
+	"   AND d.resolved_at IS NULL",
 	2, {TEXTOID, TEXTOID}, true
 };
 
@@ -164,6 +163,7 @@ LetterRow(int i, OrderRow *row)
 	row->refunded = row->has_refunded ? LoyaltyGetDatum(i, 8) : (Datum) 0;
 	row->has_time = true;
 	row->ordered_at = DatumGetTimestampTz(LoyaltyGetDatum(i, 9));
+	row->replayed = true;
 }
 
 static bool

@@ -52,6 +52,9 @@ static LoyaltyQuery batch_insert = {
 	"        WHERE NOT EXISTS (SELECT 1 FROM full_member f WHERE f.member_id OPERATOR(pg_catalog.=) i.member_id)"
 	"        ORDER BY ord"
 	"       ON CONFLICT (program, order_id) DO NOTHING RETURNING order_id),"
+	" sup AS (" LETTERS_SUPERSEDE
+	"   WHERE d.program OPERATOR(pg_catalog.=) $1 AND d.resolved_at IS NULL"
+	"     AND d.order_id IN (SELECT s.order_id FROM s)),"
 	" earned AS MATERIALIZED (SELECT i.* FROM input i JOIN s USING (order_id) WHERE i.points > 0),"
 	" credit AS MATERIALIZED ("
 	"   SELECT " CREDIT_NEXT_ID " AS id, x.member_id, 'earn'::pg_catalog.text AS kind, x.points,"

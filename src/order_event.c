@@ -78,6 +78,9 @@ static LoyaltyQuery first_seen = {
 	"             multiplier)"
 	"           SELECT $1, $2, $3, $4, $5, $6, $7, coalesce($8, 0), 0, $7, $9, $10, $13 FROM g WHERE NOT g.no_room"
 	"           ON CONFLICT (program, order_id) DO NOTHING RETURNING points),"
+	" sup AS (" LETTERS_SUPERSEDE
+	"   WHERE $15 AND d.program OPERATOR(pg_catalog.=) $1 AND d.order_id OPERATOR(pg_catalog.=) $2"
+	"     AND d.resolved_at IS NULL AND EXISTS (SELECT 1 FROM s)),"
 	" credit AS MATERIALIZED ("
 	"   SELECT " CREDIT_NEXT_ID " AS id, $3 AS member_id, 'earn'::pg_catalog.text AS kind,"
 	"          s.points, NULL::pg_catalog.text AS ref, $2 AS order_id, NULL::pg_catalog.text AS reason,"
@@ -86,8 +89,8 @@ static LoyaltyQuery first_seen = {
 	CREDIT_WRITE
 	" SELECT (SELECT pg_catalog.count(*) FROM s), coalesce((SELECT id FROM credit), 0),"
 	"        (SELECT no_room FROM g)",
-	14, {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, NUMERICOID, INT8OID, NUMERICOID,
-	BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, NUMERICOID, INT8OID}
+	15, {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, NUMERICOID, INT8OID, NUMERICOID,
+	BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, NUMERICOID, INT8OID, BOOLOID}
 };
 
 /* Balance and lifetime earned of a member: room for an earn? (see first_seen) */
@@ -474,8 +477,8 @@ typedef enum FirstSeenResult
 static FirstSeenResult
 OrderFirstSeen(const LoyaltyProgram *prog, const OrderRow *row, const OrderTarget *target)
 {
-	Datum		args[14];
-	char		nulls[14];
+	Datum		args[15];
+	char		nulls[15];
 	TimestampTz expires_at = 0;
 	OrderState	state = {0};
 
@@ -492,6 +495,8 @@ OrderFirstSeen(const LoyaltyProgram *prog, const OrderRow *row, const OrderTarge
 	args[11] = TimestampTzGetDatum(expires_at);
 	args[12] = target->multiplier;
 	args[13] = Int64GetDatum(LOYALTY_MAX_BALANCE);
+	/* A live INSERT makes the order's older letters moot; a replay does not. */
+	args[14] = BoolGetDatum(!row->replayed);
 	LoyaltyRun(&first_seen, args, nulls, SPI_OK_SELECT);
 	if (LoyaltyGetBool(0, 3))
 		return FIRST_SEEN_FULL;

@@ -32,7 +32,18 @@ typedef struct OrderRow
 	Datum		refunded;		/* numeric, cumulative */
 	bool		has_time;
 	TimestampTz ordered_at;
+	bool		replayed;		/* read back from a dead letter, not the table */
 } OrderRow;
+
+/*
+ * The start of the statement that marks open dead letters (alias d) as
+ * superseded: a later event of the order was applied, and the row as it
+ * is now is what counts.  Used inside the statements that record orders
+ * and by DeadLetterSupersede.
+ */
+#define LETTERS_SUPERSEDE \
+	"UPDATE loyalty.dead_letter d SET resolved_at = pg_catalog.now()," \
+	"       reason = d.reason OPERATOR(pg_catalog.||) ' (superseded by a later event of the order)'"
 
 /* Why an event could not be applied now (it goes to the dead letters). */
 typedef struct OrderProblem
