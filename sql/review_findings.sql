@@ -109,6 +109,28 @@ SELECT order_id, closed FROM loyalty.order_earning WHERE program = 'rev_dl' ORDE
 SELECT member_id, balance FROM loyalty.member WHERE program = 'rev_dl' ORDER BY 1;
 SELECT count(*) AS open_letters FROM loyalty.dead_letter WHERE program = 'rev_dl' AND resolved_at IS NULL;
 
+-- 11. An order moved between two attached tables of one program, in the
+-- order the docs advise for TRUNCATE (insert into the new table first):
+-- the DELETE from the old table closed the order the new table holds.  A
+-- DELETE, like truncated_orders(), leaves open an order another attached
+-- table of the program still holds; a DELETE from the last one closes it.
+SELECT loyalty.create_program('rev_move', 'USD', 1) IS NOT NULL AS created;
+CREATE TABLE rev_move_current (id bigint PRIMARY KEY, customer text, total numeric);
+CREATE TABLE rev_move_archive (id bigint PRIMARY KEY, customer text, total numeric);
+SELECT loyalty.attach_orders('rev_move', 'rev_move_current', 'id', 'customer', 'total') IS NOT NULL AS attached_current;
+SELECT loyalty.attach_orders('rev_move', 'rev_move_archive', 'id', 'customer', 'total') IS NOT NULL AS attached_archive;
+INSERT INTO rev_move_current VALUES (1, 'a', 100), (2, 'a', 10);
+BEGIN;
+INSERT INTO rev_move_archive SELECT * FROM rev_move_current WHERE id = 1;
+DELETE FROM rev_move_current WHERE id = 1;
+COMMIT;
+DELETE FROM rev_move_current WHERE id = 2;
+SELECT order_id, closed FROM loyalty.order_earning WHERE program = 'rev_move' ORDER BY 1;
+SELECT member_id, balance FROM loyalty.member WHERE program = 'rev_move';
+DELETE FROM rev_move_archive WHERE id = 1;
+SELECT order_id, closed FROM loyalty.order_earning WHERE program = 'rev_move' ORDER BY 1;
+SELECT check_name FROM loyalty.verify('rev_move') WHERE NOT ok;
+
 -- Clean up the roles this file made (objects first).
 SELECT loyalty.detach_orders('rev_evp', 'rev_ea'), loyalty.detach_orders('rev_evp', 'rev_eb');
 DROP OWNED BY regress_rev_eve CASCADE;

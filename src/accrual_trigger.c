@@ -453,19 +453,42 @@ LockNewRowsMembers(TriggerData *td, char **args, TupleTableSlot *slot)
 	MemoryContextDelete(scan_context);
 }
 
+/* See loyalty.order_held_elsewhere (the program has several tables). */
+static LoyaltyQuery held_elsewhere = {
+	"SELECT loyalty.order_held_elsewhere($1, $2, $3)",
+	3, {TEXTOID, OIDOID, TEXTOID}, true
+};
+
+static bool
+OrderHeldElsewhere(const LoyaltyProgram *prog, const char *order_id)
+{
+	Datum		args[3];
+
+	args[0] = CStringGetTextDatum(prog->code);
+	args[1] = ObjectIdGetDatum(prog->orders);
+	args[2] = CStringGetTextDatum(order_id);
+	LoyaltyRun(&held_elsewhere, args, NULL, SPI_OK_SELECT);
+	return LoyaltyGetBool(0, 1);
+}
+
 /*
  * Applies an event of the application's own statement (a replay of the
  * dead letters applies its events itself).  An UPDATE or DELETE of an
  * order loyalty has not recorded waits behind the order's first event when
  * that waits in the dead letters; one of a recorded order makes the order's
- * older letters moot, since the row as it is now is what counts.
+ * older letters moot, since the row as it is now is what counts.  A DELETE
+ * of an order another of the program's tables holds closes nothing.
  */
 static bool
 ApplyEvent(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 		   OrderProblem *problem)
 {
 	bool		unrecorded;
-	bool		ok = OrderEventApply(prog, kind, row, &unrecorded, problem);
+	bool		ok;
+
+	if (kind == ORDER_DELETE && prog->sources > 1 && OrderHeldElsewhere(prog, row->order_id))
+		return true;			/* moved to another of the program's tables */
+	ok = OrderEventApply(prog, kind, row, &unrecorded, problem);
 
 	if (kind == ORDER_INSERT)
 		return ok;

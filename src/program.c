@@ -25,7 +25,9 @@
 static LoyaltyQuery program_query = {
 	"SELECT p.code, p.base_currency, p.earn_rate, p.pending_days, p.expire_after,"
 	"       p.refund_policy = 'within_balance', p.timezone, s.orders IS NOT NULL, p.tier_ladder,"
-	"       p.closing_statuses"
+	"       p.closing_statuses,"
+	"       (SELECT pg_catalog.count(*) FROM loyalty.order_source o"
+	"         WHERE o.program OPERATOR(pg_catalog.=) p.code)::pg_catalog.int4"
 	"  FROM loyalty.program p"
 	"  LEFT JOIN loyalty.order_source s ON s.program = p.code AND s.orders = $2"
 	" WHERE p.code = $1",
@@ -77,6 +79,7 @@ LoyaltyProgramLoad(const char *code, Oid orders_relid, LoyaltyProgram *prog)
 	prog->orders = prog->attached ? orders_relid : InvalidOid;
 	prog->ladder = LoyaltyIsNull(0, 9) ? NULL : DatumGetTierLadderP(LoyaltyGetDatum(0, 9));
 	ClosingStatusesRead(LoyaltyGetDatum(0, 10), prog);
+	prog->sources = LoyaltyGetInt32(0, 11);
 	return true;
 }
 

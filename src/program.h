@@ -23,6 +23,7 @@ typedef struct LoyaltyProgram
 	char	  **closing;
 	bool		attached;		/* the relation asked about is attached */
 	Oid			orders;			/* the attached table it is, or is a partition of */
+	int32		sources;		/* how many tables are attached to the program */
 	struct TierLadder *ladder;	/* NULL: the program has no tiers */
 } LoyaltyProgram;
 

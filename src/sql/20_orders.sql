@@ -176,6 +176,36 @@ $$;
 COMMENT ON FUNCTION @extschema@.truncated_orders(text, regclass) IS
     'Open orders of a program that no attached table other than orders holds: what a TRUNCATE of orders closes';
 
+-- Whether an attached table of the program other than orders holds the
+-- order id (read by the column's output function, as the trigger reads it):
+-- a DELETE from one table of an order another still holds (an order moved
+-- between a program's tables) closes nothing.
+CREATE FUNCTION @extschema@.order_held_elsewhere(program text, orders regclass, order_id text)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    src record;
+    held boolean;
+BEGIN
+    FOR src IN SELECT s.orders, s.order_id_column FROM loyalty.order_source s
+                WHERE s.program = order_held_elsewhere.program AND s.orders <> order_held_elsewhere.orders
+                  AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = s.orders)
+                ORDER BY s.orders LOOP
+        EXECUTE pg_catalog.format(
+            'SELECT EXISTS (SELECT 1 FROM %s x WHERE pg_catalog.format(''%%s'', x.%I) OPERATOR(pg_catalog.=) $1)',
+            src.orders, src.order_id_column) INTO held USING order_id;
+        IF held THEN
+            RETURN true;
+        END IF;
+    END LOOP;
+    RETURN false;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.order_held_elsewhere(text, regclass, text) IS
+    'Whether an attached table of the program other than orders holds the order id: its DELETE from orders closes nothing';
+
 CREATE FUNCTION @extschema@.retry_dead_letters(program text)
 RETURNS bigint
 LANGUAGE c VOLATILE SECURITY DEFINER
