@@ -109,6 +109,33 @@ SELECT order_id, closed FROM loyalty.order_earning WHERE program = 'rev_dl' ORDE
 SELECT member_id, balance FROM loyalty.member WHERE program = 'rev_dl' ORDER BY 1;
 SELECT count(*) AS open_letters FROM loyalty.dead_letter WHERE program = 'rev_dl' AND resolved_at IS NULL;
 
+-- 10. refund_policy within_balance: a reversal that finds the points
+-- spent takes back nothing, and then a new generation earned in full: a
+-- one-unit price correction, or a DELETE + re-insert of an unchanged
+-- order, credited the spent points again.  A new generation for the same
+-- member now earns only beyond what its member kept; another member earns
+-- in full (the first keeps what it spent).
+SELECT loyalty.create_program('rev_wb', 'USD', 1, 0, NULL, 'within_balance', 'UTC') IS NOT NULL AS created;
+CREATE TABLE rev_wb_orders (id bigint PRIMARY KEY, customer text, total numeric);
+SELECT loyalty.attach_orders('rev_wb', 'rev_wb_orders', 'id', 'customer', 'total') IS NOT NULL AS attached;
+INSERT INTO rev_wb_orders VALUES (1, 'a', 100), (2, 'b', 100), (3, 'c', 100);
+SELECT loyalty.redeem('rev_wb', 'a', 100, 'rev-spend-a') > 0 AS spent_a;
+SELECT loyalty.redeem('rev_wb', 'b', 100, 'rev-spend-b') > 0 AS spent_b;
+SELECT loyalty.redeem('rev_wb', 'c', 60, 'rev-spend-c') > 0 AS spent_c;
+UPDATE rev_wb_orders SET total = 101 WHERE id = 1;
+BEGIN;
+DELETE FROM rev_wb_orders WHERE id = 2;
+INSERT INTO rev_wb_orders VALUES (2, 'b', 100);
+COMMIT;
+UPDATE rev_wb_orders SET customer = 'd' WHERE id = 3;   -- c spent 60: the reversal takes back 40
+-- a: one order of 101, spent 100; b: one of 100, spent 100; c spent 60 of
+-- an order now d's, which earns it in full.
+SELECT member_id, balance, lifetime_earned - lifetime_reversed AS net_earned
+  FROM loyalty.member WHERE program = 'rev_wb' ORDER BY 1;
+SELECT order_id, member_id, points, generation, earned_total, reversed_total
+  FROM loyalty.order_earning WHERE program = 'rev_wb' ORDER BY 1;
+SELECT check_name FROM loyalty.verify('rev_wb') WHERE NOT ok;
+
 -- 11. An order moved between two attached tables of one program, in the
 -- order the docs advise for TRUNCATE (insert into the new table first):
 -- the DELETE from the old table closed the order the new table holds.  A

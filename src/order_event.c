@@ -401,23 +401,43 @@ OrderReverseTo(const LoyaltyProgram *prog, const char *order_id, OrderState *sta
 	state->reversed_target = target;
 }
 
+/*
+ * What the order's member still holds of it after its reversal: the points
+ * a reversal could not take back (refund_policy within_balance, the points
+ * were spent).  A new generation for the same member earns only what goes
+ * beyond them, or a price correction or a delete and re-insert would pay
+ * the spent points twice.  Zero for another member, and under the debt
+ * policy (a reversal always takes everything back).
+ */
+static int64
+OrderKeptByMember(const OrderState *state, const char *member_id)
+{
+	if (state->member_id == NULL || member_id == NULL ||
+		strcmp(state->member_id, member_id) != 0)
+		return 0;
+	return Max(state->earned_total - state->reversed_total, 0);
+}
+
 /* Starts a generation: the order's member earns its points (and refunds). */
 static void
 OrderEarn(const LoyaltyProgram *prog, const char *order_id, OrderState *state,
 		  const OrderTarget *target)
 {
+	int64		kept = OrderKeptByMember(state, target->member_id);
+	int64		credit_points = target->points - kept;
+
 	state->member_id = target->member_id;
 	state->points = target->points;
 	state->reversed_target = 0;
 	state->ordered_at = target->ordered_at;
 	state->multiplier = target->multiplier;
-	if (target->points > 0)
+	if (credit_points > 0)
 	{
-		Credit		credit = {target->member_id, "earn", target->points, NULL, order_id,
+		Credit		credit = {target->member_id, "earn", credit_points, NULL, order_id,
 		NULL, target->ordered_at};
 
 		CreditPost(prog, &credit);
-		state->earned_total += target->points;
+		state->earned_total += credit_points;
 	}
 	OrderReverseTo(prog, order_id, state, target->reversal);
 }
