@@ -143,64 +143,69 @@ $$;
 COMMENT ON FUNCTION @extschema@.detach_orders(text, regclass) IS
     'Removes the accrual trigger of a program from an orders table; false when it was not attached';
 
+-- The SQL condition "another attached table of the program than orders
+-- holds the order id id_expr".  Ids are compared as text, as the trigger
+-- reads them: by the type's output function, which format's %s calls; not
+-- by a cast to text, which runs any cast the table's owner created, as the
+-- extension owner, and strips a char(n) id's padding.  false when the
+-- program has no other table.
+CREATE FUNCTION @extschema@.held_elsewhere_sql(program text, orders regclass, id_expr text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    cond text := 'false';
+    src record;
+BEGIN
+    FOR src IN SELECT s.orders, s.order_id_column FROM loyalty.order_source s
+                WHERE s.program = held_elsewhere_sql.program AND s.orders <> held_elsewhere_sql.orders
+                  AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = s.orders)
+                ORDER BY s.orders LOOP
+        cond := cond || pg_catalog.format(
+            ' OR EXISTS (SELECT 1 FROM %s x WHERE pg_catalog.format(''%%s'', x.%I) OPERATOR(pg_catalog.=) %s)',
+            src.orders, src.order_id_column, id_expr);
+    END LOOP;
+    RETURN '(' || cond || ')';
+END
+$$;
+COMMENT ON FUNCTION @extschema@.held_elsewhere_sql(text, regclass, text) IS
+    'The SQL condition that an attached table of the program other than orders holds the order id given as an SQL expression';
+
 -- The open orders of a program that a TRUNCATE of orders took away: those
--- no other attached table of the program holds (ids compared as text, as
--- the trigger reads them: by the type's output function, which format's %s
--- calls; not by a cast to text, which runs any cast the table's owner
--- created, as the extension owner, and strips a char(n) id's padding), in
--- member order (the order accrual locks them).
--- Called by the accrual trigger's TRUNCATE event.
+-- no other attached table of the program holds, in member order (the order
+-- accrual locks them).  Called by the accrual trigger's TRUNCATE event.
 CREATE FUNCTION @extschema@.truncated_orders(program text, orders regclass)
 RETURNS TABLE (order_id text, member_id text, amount numeric, currency text,
                refunded_amount numeric, ordered_at timestamptz)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-DECLARE
-    q text := 'SELECT o.order_id, o.member_id, o.amount, o.currency, o.refunded_amount, o.ordered_at'
-              ' FROM loyalty.order_earning o'
-              ' WHERE o.program OPERATOR(pg_catalog.=) $1 AND NOT o.closed';
-    src record;
 BEGIN
-    FOR src IN SELECT s.orders, s.order_id_column FROM loyalty.order_source s
-                WHERE s.program = truncated_orders.program AND s.orders <> truncated_orders.orders
-                  AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = s.orders)
-                ORDER BY s.orders LOOP
-        q := q || pg_catalog.format(
-            ' AND NOT EXISTS (SELECT 1 FROM %s x WHERE pg_catalog.format(''%%s'', x.%I) OPERATOR(pg_catalog.=) o.order_id)',
-            src.orders, src.order_id_column);
-    END LOOP;
-    RETURN QUERY EXECUTE q || ' ORDER BY o.member_id, o.order_id' USING program;
+    RETURN QUERY EXECUTE
+        'SELECT o.order_id, o.member_id, o.amount, o.currency, o.refunded_amount, o.ordered_at'
+        ' FROM loyalty.order_earning o'
+        ' WHERE o.program OPERATOR(pg_catalog.=) $1 AND NOT o.closed AND NOT '
+        || loyalty.held_elsewhere_sql(program, orders, 'o.order_id')
+        || ' ORDER BY o.member_id, o.order_id' USING program;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.truncated_orders(text, regclass) IS
     'Open orders of a program that no attached table other than orders holds: what a TRUNCATE of orders closes';
 
 -- Whether an attached table of the program other than orders holds the
--- order id (read by the column's output function, as the trigger reads it):
--- a DELETE from one table of an order another still holds (an order moved
--- between a program's tables) closes nothing.
+-- order id: a DELETE from one table of an order another still holds (an
+-- order moved between a program's tables) closes nothing.
 CREATE FUNCTION @extschema@.order_held_elsewhere(program text, orders regclass, order_id text)
 RETURNS boolean
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
-    src record;
     held boolean;
 BEGIN
-    FOR src IN SELECT s.orders, s.order_id_column FROM loyalty.order_source s
-                WHERE s.program = order_held_elsewhere.program AND s.orders <> order_held_elsewhere.orders
-                  AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = s.orders)
-                ORDER BY s.orders LOOP
-        EXECUTE pg_catalog.format(
-            'SELECT EXISTS (SELECT 1 FROM %s x WHERE pg_catalog.format(''%%s'', x.%I) OPERATOR(pg_catalog.=) $1)',
-            src.orders, src.order_id_column) INTO held USING order_id;
-        IF held THEN
-            RETURN true;
-        END IF;
-    END LOOP;
-    RETURN false;
+    EXECUTE 'SELECT ' || loyalty.held_elsewhere_sql(program, orders, '$1') INTO held USING order_id;
+    RETURN held;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.order_held_elsewhere(text, regclass, text) IS

@@ -62,51 +62,31 @@ BEGIN
         EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION loyalty.orders_trigger() TO %s', r.owner);
     END LOOP;
 
-    -- Every partition of an attached partitioned table gets the INSERT
-    -- trigger; a foreign table cannot have one (its rows are elsewhere).
+    -- Every partition of an attached partitioned table gets the INSERT and
+    -- TRUNCATE statement triggers (the parent's fire only for statements
+    -- that name the parent); a foreign table cannot have them (its rows are
+    -- elsewhere).
     FOR r IN
-        SELECT s AS src, t.relid AS partition
+        SELECT s AS src, t.relid AS partition, k.tgname, k.event
           FROM loyalty.order_source s
+         CROSS JOIN LATERAL (VALUES (s.trigger_name, 'INSERT'),
+                                    (loyalty.truncate_trigger_name(s.program), 'TRUNCATE')) AS k(tgname, event)
          CROSS JOIN LATERAL pg_catalog.pg_partition_tree(s.orders) t
           JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid
          WHERE t.relid OPERATOR(pg_catalog.<>) s.orders
            AND c.relkind OPERATOR(pg_catalog.<>) 'f'
            AND EXISTS (SELECT FROM pg_catalog.pg_trigger g     -- not while a restore makes them
                         WHERE g.tgrelid OPERATOR(pg_catalog.=) s.orders
-                          AND g.tgname OPERATOR(pg_catalog.=) s.trigger_name)
+                          AND g.tgname OPERATOR(pg_catalog.=) k.tgname)
            AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
                             WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid
-                              AND g.tgname OPERATOR(pg_catalog.=) s.trigger_name)
-         ORDER BY t.level, t.relid
+                              AND g.tgname OPERATOR(pg_catalog.=) k.tgname)
+         ORDER BY t.level, t.relid, k.event
     LOOP
         EXECUTE pg_catalog.format(
-            'CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS loyalty_new_orders '
-            'FOR EACH STATEMENT EXECUTE FUNCTION loyalty.orders_trigger(%s)',
-            (r.src).trigger_name, r.partition, loyalty.order_trigger_args(r.src));
-        changed := changed + 1;
-    END LOOP;
-
-    -- ... and the TRUNCATE trigger: a TRUNCATE of one partition closes the
-    -- open orders it held (the parent's trigger does not fire for it).
-    FOR r IN
-        SELECT s AS src, t.relid AS partition
-          FROM loyalty.order_source s
-         CROSS JOIN LATERAL pg_catalog.pg_partition_tree(s.orders) t
-          JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid
-         WHERE t.relid OPERATOR(pg_catalog.<>) s.orders
-           AND c.relkind OPERATOR(pg_catalog.<>) 'f'
-           AND EXISTS (SELECT FROM pg_catalog.pg_trigger g     -- not while a restore makes them
-                        WHERE g.tgrelid OPERATOR(pg_catalog.=) s.orders
-                          AND g.tgname OPERATOR(pg_catalog.=) loyalty.truncate_trigger_name(s.program))
-           AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
-                            WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid
-                              AND g.tgname OPERATOR(pg_catalog.=) loyalty.truncate_trigger_name(s.program))
-         ORDER BY t.level, t.relid
-    LOOP
-        EXECUTE pg_catalog.format(
-            'CREATE TRIGGER %I AFTER TRUNCATE ON %s '
-            'FOR EACH STATEMENT EXECUTE FUNCTION loyalty.orders_trigger(%s)',
-            loyalty.truncate_trigger_name((r.src).program), r.partition,
+            'CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION loyalty.orders_trigger(%s)',
+            r.tgname, r.event, r.partition,
+            CASE r.event WHEN 'INSERT' THEN 'REFERENCING NEW TABLE AS loyalty_new_orders' ELSE '' END,
             loyalty.order_trigger_args(r.src));
         changed := changed + 1;
     END LOOP;
