@@ -4,16 +4,7 @@
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
 \set SHOW_CONTEXT never
--- Test helper (this file runs alone): the SQLSTATE and message a statement fails with, or 'ok'.
-CREATE OR REPLACE FUNCTION public.sqlstate_of(statement text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE statement;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
+\i sql/include/sqlstate_of.sql
 
 SELECT loyalty.create_program('act', 'EUR', 1);
 -- A currency no other test sets a rate for, so the figures do not depend on the order the tests run in.

@@ -3,16 +3,7 @@
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
 \set SHOW_CONTEXT never
--- Test helper (this file runs alone): the SQLSTATE and message a statement fails with, or 'ok'.
-CREATE OR REPLACE FUNCTION public.sqlstate_of(statement text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE statement;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
+\i sql/include/sqlstate_of.sql
 -- A ledger row of its own, so that the refusals below have a row to refuse.
 SELECT loyalty.create_program('errs', 'USD', 1);
 SELECT loyalty.earn('errs', 'e1', 1, 'errs-1', as_of => '2024-01-01') > 0 AS credited;

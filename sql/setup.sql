@@ -31,13 +31,4 @@ SELECT p.proname, p.provolatile, p.prosecdef, p.proisstrict
  WHERE p.pronamespace = 'loyalty'::regnamespace
  ORDER BY 1;
 
--- Test helper: the SQLSTATE and message a statement fails with, or 'ok'.
-CREATE FUNCTION public.sqlstate_of(statement text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE statement;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
+\i sql/include/sqlstate_of.sql

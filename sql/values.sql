@@ -10,15 +10,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS loyalty;
 RESET client_min_messages;
 
-CREATE FUNCTION public.values_sqlstate_of(statement text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE statement;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
+\i sql/include/sqlstate_of.sql
 SET client_min_messages = warning;
 DROP ROLE IF EXISTS regress_values_writer;
 RESET client_min_messages;
@@ -152,16 +144,16 @@ SELECT * FROM values_unverified('val');
 SELECT * FROM values_unverified('val_max');
 
 -- 5. Settings refuse Infinity and NaN.
-SELECT values_sqlstate_of($$SELECT loyalty.create_program('val_inf', 'USD', 'Infinity')$$);
-SELECT values_sqlstate_of($$SELECT loyalty.create_program('val_inf', 'USD', 'NaN')$$);
-SELECT values_sqlstate_of($$SELECT loyalty.set_fx_rate('EUR', 'USD', 'Infinity')$$);
-SELECT values_sqlstate_of($$SELECT loyalty.set_fx_rate('EUR', 'USD', 'NaN')$$);
-SELECT values_sqlstate_of($$SELECT loyalty.set_point_value('val', 'Infinity')$$);
-SELECT values_sqlstate_of($$SELECT loyalty.set_point_value('val', 'NaN')$$);
+SELECT sqlstate_of($$SELECT loyalty.create_program('val_inf', 'USD', 'Infinity')$$);
+SELECT sqlstate_of($$SELECT loyalty.create_program('val_inf', 'USD', 'NaN')$$);
+SELECT sqlstate_of($$SELECT loyalty.set_fx_rate('EUR', 'USD', 'Infinity')$$);
+SELECT sqlstate_of($$SELECT loyalty.set_fx_rate('EUR', 'USD', 'NaN')$$);
+SELECT sqlstate_of($$SELECT loyalty.set_point_value('val', 'Infinity')$$);
+SELECT sqlstate_of($$SELECT loyalty.set_point_value('val', 'NaN')$$);
 -- Written straight into the tables, they are refused too.
-SELECT values_sqlstate_of($$UPDATE loyalty.program SET earn_rate = 'Infinity' WHERE code = 'val'$$);
-SELECT values_sqlstate_of($$UPDATE loyalty.program SET point_value = 'NaN' WHERE code = 'val'$$);
-SELECT values_sqlstate_of($$INSERT INTO loyalty.fx_rate VALUES ('EUR', 'USD', 'Infinity')$$);
+SELECT sqlstate_of($$UPDATE loyalty.program SET earn_rate = 'Infinity' WHERE code = 'val'$$);
+SELECT sqlstate_of($$UPDATE loyalty.program SET point_value = 'NaN' WHERE code = 'val'$$);
+SELECT sqlstate_of($$INSERT INTO loyalty.fx_rate VALUES ('EUR', 'USD', 'Infinity')$$);
 
 -- 6. Which statuses close an order: a per-program setting, by default
 -- refunded, cancelled, canceled, returned and chargeback, matched trimmed
@@ -182,16 +174,16 @@ UPDATE val_orders SET status = 'cancelled' WHERE id = 'S-4';         -- and this
 RESET ROLE;
 SELECT order_id, closed, reversed_total FROM loyalty.order_earning WHERE program = 'val' AND member_id = 'sue'
  ORDER BY 1;
-SELECT values_sqlstate_of($$SELECT loyalty.set_closing_statuses('val', ARRAY['void', NULL])$$);
-SELECT values_sqlstate_of($$SELECT loyalty.set_closing_statuses('val', ARRAY['  '])$$);
-SELECT values_sqlstate_of($$SELECT loyalty.set_closing_statuses('val', NULL)$$);
-SELECT values_sqlstate_of($$SELECT loyalty.set_closing_statuses('nope', '{}')$$);
+SELECT sqlstate_of($$SELECT loyalty.set_closing_statuses('val', ARRAY['void', NULL])$$);
+SELECT sqlstate_of($$SELECT loyalty.set_closing_statuses('val', ARRAY['  '])$$);
+SELECT sqlstate_of($$SELECT loyalty.set_closing_statuses('val', NULL)$$);
+SELECT sqlstate_of($$SELECT loyalty.set_closing_statuses('nope', '{}')$$);
 -- Set when the program is created; creating it again must agree.
 SELECT loyalty.create_program('val_st', 'USD', 1, closing_statuses => ARRAY['Annulé']);
 SELECT closing_statuses FROM loyalty.program WHERE code = 'val_st';
 SELECT loyalty.create_program('val_st', 'USD', 1, closing_statuses => ARRAY['annulé ']);
 SELECT loyalty.create_program('val_st', 'USD', 1);
-SELECT values_sqlstate_of($$SELECT loyalty.create_program('val_st', 'USD', 1, closing_statuses => '{void}')$$);
+SELECT sqlstate_of($$SELECT loyalty.create_program('val_st', 'USD', 1, closing_statuses => '{void}')$$);
 
 -- 7. An UPDATE of the order id cancels the old id and inserts the new one.
 SET ROLE regress_values_writer;
@@ -323,4 +315,4 @@ SELECT * FROM values_unverified('val_rt');
 UPDATE loyalty.order_earning SET refunded_amount = 0 WHERE program = 'val_rt' AND order_id = '3';
 SELECT * FROM values_unverified('val_rt');
 
-DROP FUNCTION public.values_refuse_boom(), public.values_slow(), public.values_unverified(text), public.values_sqlstate_of(text);
+DROP FUNCTION public.values_refuse_boom(), public.values_slow(), public.values_unverified(text);
