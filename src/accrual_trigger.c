@@ -119,20 +119,28 @@ static const Oid amount_types[] = {NUMERICOID, INT2OID, INT4OID, INT8OID, FLOAT4
 static const Oid time_types[] = {TIMESTAMPTZOID, TIMESTAMPOID, DATEOID};
 
 /*
- * Whether a mapped column still has a type loyalty can read (attach_orders
- * checked it, but ALTER TABLE ... TYPE may have changed it since).
+ * Whether mapped column arg still has a type loyalty can read (one of
+ * types): attach_orders checked it, but ALTER TABLE ... TYPE may have
+ * changed it since.  If not, sets the problem (the event waits).
  */
 static bool
-ColumnTypeUsable(TupleDesc desc, int attnum, const Oid *types, int ntypes)
+MappedTypeUsable(Relation rel, char **args, const int *cols, int arg, const Oid *types,
+				 int ntypes, OrderProblem *problem)
 {
+	TupleDesc	desc = RelationGetDescr(rel);
 	Oid			type;
 
-	if (attnum <= 0)
+	if (cols[arg] <= 0)
 		return true;
-	type = ColumnBaseType(desc, attnum);
+	type = ColumnBaseType(desc, cols[arg]);
 	for (int i = 0; i < ntypes; i++)
 		if (types[i] == type)
 			return true;
+	problem->sqlstate = ERRCODE_DATATYPE_MISMATCH;
+	problem->reason = psprintf("column \"%s\" of relation \"%s\" has type %s, which loyalty cannot read as %s",
+							   args[arg], RelationGetRelationName(rel),
+							   format_type_be(TupleDescAttr(desc, cols[arg] - 1)->atttypid),
+							   types == time_types ? "an order time" : "an amount");
 	return false;
 }
 
@@ -250,22 +258,10 @@ ReadOrderRow(Relation rel, HeapTuple tuple, char **args, const char *timezone,
 									   args[arg], RelationGetRelationName(rel));
 			return false;
 		}
-	for (int arg = ARG_AMOUNT; arg < TRIGGER_NARGS; arg++)
-	{
-		bool		is_amount = arg == ARG_AMOUNT || arg == ARG_REFUNDED;
-
-		if ((is_amount || arg == ARG_CREATED_AT) &&
-			!(is_amount ? ColumnTypeUsable(desc, cols[arg], amount_types, lengthof(amount_types)) :
-			  ColumnTypeUsable(desc, cols[arg], time_types, lengthof(time_types))))
-		{
-			problem->sqlstate = ERRCODE_DATATYPE_MISMATCH;
-			problem->reason = psprintf("column \"%s\" of relation \"%s\" has type %s, which loyalty cannot read as %s",
-									   args[arg], RelationGetRelationName(rel),
-									   format_type_be(TupleDescAttr(desc, cols[arg] - 1)->atttypid),
-									   is_amount ? "an amount" : "an order time");
-			return false;
-		}
-	}
+	if (!MappedTypeUsable(rel, args, cols, ARG_AMOUNT, amount_types, lengthof(amount_types), problem) ||
+		!MappedTypeUsable(rel, args, cols, ARG_REFUNDED, amount_types, lengthof(amount_types), problem) ||
+		!MappedTypeUsable(rel, args, cols, ARG_CREATED_AT, time_types, lengthof(time_types), problem))
+		return false;
 	if (row->order_id == NULL)
 	{
 		/* Kept for a person to look at: without an id it cannot be replayed. */
