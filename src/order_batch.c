@@ -56,7 +56,7 @@ static LoyaltyQuery batch_insert = {
 	"   WHERE d.program OPERATOR(pg_catalog.=) $1 AND d.resolved_at IS NULL"
 	"     AND d.order_id OPERATOR(pg_catalog.=) ANY (SELECT s.order_id FROM s)),"
 	" earned AS MATERIALIZED (SELECT i.* FROM input i"
-	"                           JOIN s ON s.order_id OPERATOR(pg_catalog.=) i.order_id"
+	"                           JOIN s ON i.order_id OPERATOR(pg_catalog.=) s.order_id"
 	"                          WHERE i.points OPERATOR(pg_catalog.>) 0),"
 	" credit AS MATERIALIZED ("
 	"   SELECT " CREDIT_NEXT_ID " AS id, x.member_id, 'earn'::pg_catalog.text AS kind, x.points,"

@@ -94,7 +94,7 @@
 	"SELECT m.member_id, m.tier, m.tier_below_since, m.tier_floor, m.tier_floor_until," \
 	"       coalesce(b.value, 0)" \
 	"  FROM loyalty.member m" \
-	"  LEFT JOIN (" basis ") b ON b.member_id OPERATOR(pg_catalog.=) m.member_id" \
+	"  LEFT JOIN (" basis ") b ON m.member_id OPERATOR(pg_catalog.=) b.member_id" \
 	" WHERE m.program OPERATOR(pg_catalog.=) $1"
 
 static LoyaltyQuery member_basis[] = {
