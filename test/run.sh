@@ -68,8 +68,14 @@ qualified_sql() {
 	local check=(perl scripts/check_qualified_sql.pl -I "$("$PG_CONFIG" --includedir-server)")
 	local dir=test/qualified_sql found
 	cd "$ROOT"
-	"${check[@]}" src/*.c || return 1
-	found=$("${check[@]}" "$dir/good.c" "$dir/bad.c" | grep -v '^test ') && return 1
+	if found=$("${check[@]}" src/*.c); then
+		echo "test qualified SQL (src/*.c) ... ok"
+	else
+		echo "$found" | grep -v '^test '
+		echo "test qualified SQL (src/*.c) ... FAILED"
+		return 1
+	fi
+	found=$("${check[@]}" "$dir/good.c" "$dir/bad.c" | grep -v '^test ' || true)
 	if [ "$(grep -n '^	"' "$dir/bad.c" | cut -d: -f1)" = "$(echo "$found" | cut -d: -f2)" ] &&
 		! grep -q "^$dir/good.c:" <<<"$found"; then
 		echo "test qualified SQL checker ($dir) ... ok"
