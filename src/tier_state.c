@@ -37,7 +37,9 @@
  * A member's basis value over (as_of - window days, as_of], per basis:
  * $1 program, $2 as_of, $3 window days.  Spend and orders come from the
  * activity the trigger keeps (one row per member), points from the ledger.
- * WINDOW_FROM is $2 - $3 * interval '1 day'.
+ * WINDOW_FROM is $2 - $3 * interval '1 day', in parentheses: OPERATOR(...)
+ * binds like any other operator, left to right, so the grouping that * and
+ * - had by precedence is written out.
  */
 #define WINDOW_FROM \
 	"($2 OPERATOR(pg_catalog.-) ($3 OPERATOR(pg_catalog.*) interval '1 day'))"
