@@ -122,8 +122,10 @@ BEGIN
         CREATE FUNCTION %1$s.pg_has_role(u pg_catalog.oid, r pg_catalog.oid, p pg_catalog.text) RETURNS pg_catalog.bool
             LANGUAGE sql AS $b$ SELECT %1$s.spy('function pg_has_role') $b$;
         $f$, s);
-    -- Operators: name, left and right type, result (the result's value is
-    -- the left argument, or true).
+    -- Operators: name, left (NULL: a prefix operator) and right type,
+    -- result (the result's value is true, or the argument of its type).
+    -- Each shape is one the C code's statements use, qualified there
+    -- (OPERATOR(pg_catalog.x)).
     FOREACH o SLICE 1 IN ARRAY ARRAY[
         ['=', 'pg_catalog.text', 'pg_catalog.text', 'pg_catalog.bool'],
         ['<>', 'pg_catalog.text', 'pg_catalog.text', 'pg_catalog.bool'],
@@ -136,15 +138,27 @@ BEGIN
         ['<=', 'pg_catalog.timestamptz', 'pg_catalog.timestamptz', 'pg_catalog.bool'],
         ['<', 'pg_catalog.date', 'pg_catalog.date', 'pg_catalog.bool'],
         ['<', 'loyalty.ledger_kind', 'loyalty.ledger_kind', 'pg_catalog.bool'],
-        ['=', 'pg_catalog.regclass', 'pg_catalog.oid', 'pg_catalog.bool']] LOOP
+        ['=', 'pg_catalog.regclass', 'pg_catalog.oid', 'pg_catalog.bool'],
+        ['-', NULL, 'pg_catalog.int8', 'pg_catalog.int8'],
+        ['+', 'pg_catalog.int4', 'pg_catalog.int4', 'pg_catalog.int4'],
+        ['+', 'pg_catalog.numeric', 'pg_catalog.numeric', 'pg_catalog.numeric'],
+        ['<>', 'pg_catalog.int8', 'pg_catalog.int4', 'pg_catalog.bool'],
+        ['<>', 'pg_catalog.numeric', 'pg_catalog.int4', 'pg_catalog.bool'],
+        ['=', 'pg_catalog.int4', 'pg_catalog.int4', 'pg_catalog.bool'],
+        ['>', 'pg_catalog.text', 'pg_catalog.text', 'pg_catalog.bool'],
+        ['>', 'pg_catalog.timestamptz', 'pg_catalog.timestamptz', 'pg_catalog.bool'],
+        ['<=', 'pg_catalog.date', 'pg_catalog.date', 'pg_catalog.bool'],
+        ['-', 'pg_catalog.timestamptz', 'pg_catalog.interval', 'pg_catalog.timestamptz'],
+        ['*', 'pg_catalog.int4', 'pg_catalog.interval', 'pg_catalog.interval'],
+        ['/', 'pg_catalog.numeric', 'pg_catalog.int4', 'pg_catalog.numeric']] LOOP
         n := n + 1;
         CONTINUE WHEN o[2] LIKE 'loyalty.%' AND NOT has_schema_privilege('loyalty', 'USAGE');
-        EXECUTE format('CREATE FUNCTION %1$s.spy_op%2$s(l %3$s, r %4$s) RETURNS %5$s LANGUAGE sql'
+        EXECUTE format('CREATE FUNCTION %1$s.spy_op%2$s(%3$s r %4$s) RETURNS %5$s LANGUAGE sql'
                        ' AS $b$ SELECT CASE WHEN %1$s.spy(%6$L) THEN %7$s END $b$',
-                       s, n, o[2], o[3], o[4], 'operator ' || s || '.' || o[1],
-                       CASE WHEN o[4] = 'pg_catalog.bool' THEN 'true' ELSE 'l' END);
-        EXECUTE format('CREATE OPERATOR %1$s.%2$s (LEFTARG = %3$s, RIGHTARG = %4$s, FUNCTION = %1$s.spy_op%5$s)',
-                       s, o[1], o[2], o[3], n);
+                       s, n, 'l ' || o[2] || ',', o[3], o[4], 'operator ' || s || '.' || o[1],
+                       CASE WHEN o[4] = 'pg_catalog.bool' THEN 'true' WHEN o[4] = o[2] THEN 'l' ELSE 'r' END);
+        EXECUTE format('CREATE OPERATOR %1$s.%2$s (%3$s RIGHTARG = %4$s, FUNCTION = %1$s.spy_op%5$s)',
+                       s, o[1], 'LEFTARG = ' || o[2] || ',', o[3], n);
     END LOOP;
     FOREACH t IN ARRAY ARRAY['text', 'int2', 'int4', 'int8', 'bool', 'date', 'timestamptz', 'timestamp',
                              'numeric', 'jsonb', 'name', 'oid', 'regtype', 'regclass', 'regrole', 'interval',
@@ -304,6 +318,18 @@ SELECT loyalty.program_code_valid('sec'), loyalty.lot_spendable(now(), NULL, now
 SELECT last_value, is_called FROM public.regress_sec_spied;
 SELECT runner, login, what FROM public.regress_sec_spy_log;
 SELECT rolname, rolsuper FROM pg_roles WHERE rolname LIKE 'regress\_sec\_%' ORDER BY 1;
+
+-- The planted operators run where a statement names an operator plainly:
+-- the admin's own query picks its numeric <> int4 over pg_catalog's
+-- numeric <> numeric, though pg_catalog comes first on the path.  So would
+-- sum(net_spend) <> 0 in the extension's SQL, were a planted schema on its
+-- path; the extension names OPERATOR(pg_catalog.<>).
+\c - regress_sec_admin
+SELECT 1.5 <> 0 AS own_query, 1.5 OPERATOR(pg_catalog.<>) 0 AS qualified;
+\c - :regress_su
+SELECT runner, login, what FROM public.regress_sec_spy_log;
+TRUNCATE public.regress_sec_spy_log;
+ALTER SEQUENCE public.regress_sec_spied RESTART;
 
 -- Every function a loyalty role may execute was called above: a new one
 -- must be added to this attack.  Must return no rows.
