@@ -1,0 +1,265 @@
+/*
+ * cart.c
+ *		A shopping cart (jsonb) read into a C struct, every field checked.
+ *
+ *   {"currency": "USD", "country": "VN", "shipping": 5.00,
+ *    "items": [{"sku": "A1", "category": "shoes", "qty": 2, "price": 30.00}],
+ *    "member": {"tier": "Gold", "segment": "Champions", "lifecycle": "active",
+ *               "first_order": false}}
+ *
+ * currency and items are required; the rest is optional (missing or JSON
+ * null: absent).  Unknown keys are ignored, so a shop may pass its own
+ * cart document.  A malformed cart raises LY030; the message names the
+ * field as a path (items[0].qty: items count from 0, as in jsonpath) and
+ * quotes the bad value.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+#include "cart.h"
+#include "currency.h"
+#include "utils/timestamp.h"
+
+#include "loyalty.h"
+
+/* A JSON value as the error quotes it. */
+static char *
+ValueText(const JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return "null";
+		case jbvBool:
+			return v->val.boolean ? "true" : "false";
+		case jbvString:
+			return psprintf("\"%.*s\"", Min(v->val.string.len, 100), v->val.string.val);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+		case jbvBinary:
+			return JsonContainerIsArray(v->val.binary.data) ? "an array" : "an object";
+		default:
+			return "a value";
+	}
+}
+
+static void
+pg_attribute_noreturn()
+CartError(const char *field, const JsonbValue *v, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LOYALTY_INVALID_CART),
+			 errmsg("invalid cart: %s is %s", field, ValueText(v)),
+			 errdetail("%s", detail),
+			 errhint("A cart is {\"currency\": \"USD\", \"items\": [{\"category\": \"shoes\", \"qty\": 2, \"price\": 30.00}], ...}; see docs/coupons.md.")));
+}
+
+static void
+pg_attribute_noreturn()
+CartMissing(const char *field, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LOYALTY_INVALID_CART),
+			 errmsg("invalid cart: %s is missing", field),
+			 errdetail("%s", detail)));
+}
+
+/* The value of key in an object, or NULL when missing or JSON null. */
+static JsonbValue *
+Field(JsonbContainer *object, const char *key, JsonbValue *buf)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(object, key, strlen(key), buf);
+
+	if (v == NULL || v->type == jbvNull)
+		return NULL;
+	return v;
+}
+
+/*
+ * A number of zero or more as fixed point x 10^CART_SCALE, exact: at most
+ * CART_MAX_DIGITS digits before the point and CART_SCALE after it (more
+ * decimals are accepted when they are zeros).  whole: a whole number.
+ */
+static int128
+CartAmount(const char *field, const JsonbValue *v, bool whole, const char *detail)
+{
+	char	   *s;
+	int128		value = 0;
+	int			digits = 0;
+	int			decimals = -1;
+
+	if (v->type != jbvNumeric)
+		CartError(field, v, detail);
+	s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	if (*s == '-' || !isdigit((unsigned char) *s))
+		CartError(field, v, detail);	/* negative, NaN, Infinity */
+	for (; *s; s++)
+	{
+		if (*s == '.')
+			decimals = 0;
+		else if (decimals < 0)
+		{
+			if (digits > 0 || *s != '0')
+				digits++;
+			if (digits > CART_MAX_DIGITS)
+				CartError(field, v, psprintf("%s It has more than %d digits before the point.", detail, CART_MAX_DIGITS));
+			value = value * 10 + (*s - '0');
+		}
+		else if (++decimals <= CART_SCALE)
+			value = value * 10 + (*s - '0');
+		else if (*s != '0')
+			CartError(field, v, psprintf("%s It has more than %d decimals.", detail, CART_SCALE));
+		if (whole && decimals > 0 && *s != '0')
+			CartError(field, v, detail);
+	}
+	for (int i = Max(decimals, 0); i < CART_SCALE; i++)
+		value *= 10;
+	return value;
+}
+
+/* An optional text field: a JSON string, or absent. */
+static CartText
+CartString(JsonbContainer *object, const char *key, const char *field)
+{
+	JsonbValue	buf;
+	JsonbValue *v = Field(object, key, &buf);
+	CartText	result = {NULL, 0};
+
+	if (v == NULL)
+		return result;
+	if (v->type != jbvString)
+		CartError(field, v, "It must be a string.");
+	result.data = v->val.string.val;
+	result.len = v->val.string.len;
+	return result;
+}
+
+static void
+ReadCurrency(JsonbContainer *root, Cart *cart)
+{
+	JsonbValue	buf;
+	JsonbValue *v = Field(root, "currency", &buf);
+
+	if (v == NULL)
+		CartMissing("currency", "A cart names its currency, an ISO 4217 code such as \"USD\".");
+	if (v->type != jbvString || !CurrencyNormalize(v->val.string.val, v->val.string.len, cart->currency))
+		CartError("currency", v, "The currency must be an active ISO 4217 code such as \"USD\", \"EUR\" or \"VND\".");
+	cart->minor = CurrencyMinorUnit(cart->currency, 3);
+}
+
+static void
+ReadCountry(JsonbContainer *root, Cart *cart)
+{
+	JsonbValue	buf;
+	JsonbValue *v = Field(root, "country", &buf);
+
+	cart->country[0] = '\0';
+	if (v == NULL)
+		return;
+	if (v->type != jbvString || v->val.string.len != 2 ||
+		!isalpha((unsigned char) v->val.string.val[0]) || !isalpha((unsigned char) v->val.string.val[1]))
+		CartError("country", v, "The country must be a two-letter code (ISO 3166-1), such as \"VN\".");
+	cart->country[0] = pg_toupper((unsigned char) v->val.string.val[0]);
+	cart->country[1] = pg_toupper((unsigned char) v->val.string.val[1]);
+	cart->country[2] = '\0';
+}
+
+static void
+ReadLine(JsonbContainer *item, int i, CartLine *line)
+{
+	JsonbValue	buf;
+	JsonbValue *v;
+	char	   *field;
+	int128		qty;
+	int128		price;
+
+	field = psprintf("items[%d].qty", i);
+	if ((v = Field(item, "qty", &buf)) == NULL)
+		CartMissing(field, "Every item has a qty.");
+	qty = CartAmount(field, v, true, psprintf("A qty must be a whole number from 1 to %d.", CART_MAX_QTY));
+	if (qty < CART_SCALE_FACTOR || qty > (int128) CART_MAX_QTY * CART_SCALE_FACTOR)
+		CartError(field, v, psprintf("A qty must be a whole number from 1 to %d.", CART_MAX_QTY));
+	line->qty = (int64) (qty / CART_SCALE_FACTOR);
+	field = psprintf("items[%d].price", i);
+	if ((v = Field(item, "price", &buf)) == NULL)
+		CartMissing(field, "Every item has a price.");
+	price = CartAmount(field, v, false, "A price must be a number of zero or more (the unit price).");
+	line->total = price * line->qty;
+	line->category = CartString(item, "category", psprintf("items[%d].category", i));
+}
+
+static void
+ReadItems(JsonbContainer *root, Cart *cart)
+{
+	JsonbValue	buf;
+	JsonbValue *v = Field(root, "items", &buf);
+	JsonbContainer *items;
+
+	if (v == NULL)
+		CartMissing("items", "A cart has an items array (it may be empty).");
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		CartError("items", v, "items must be an array of {\"qty\": ..., \"price\": ...} objects.");
+	items = v->val.binary.data;
+	cart->nlines = JsonContainerSize(items);
+	if (cart->nlines > CART_MAX_LINES)
+		CartError("items", v, psprintf("A cart has at most %d items.", CART_MAX_LINES));
+	cart->lines = cart->nlines <= CART_INLINE_LINES ? cart->inline_lines :
+		palloc(sizeof(CartLine) * cart->nlines);
+	for (int i = 0; i < cart->nlines; i++)
+	{
+		JsonbValue *item = getIthJsonbValueFromContainer(items, i);
+
+		if (item->type != jbvBinary || !JsonContainerIsObject(item->val.binary.data))
+			CartError(psprintf("items[%d]", i), item, "Every item is an object with qty and price.");
+		ReadLine(item->val.binary.data, i, &cart->lines[i]);
+		pfree(item);
+	}
+}
+
+static void
+ReadMember(JsonbContainer *root, Cart *cart)
+{
+	JsonbValue	buf;
+	JsonbValue *v = Field(root, "member", &buf);
+	JsonbContainer *member;
+
+	cart->first_order = -1;
+	if (v == NULL)
+		return;
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		CartError("member", v, "member must be an object of tier, segment, lifecycle and first_order.");
+	member = v->val.binary.data;
+	cart->tier = CartString(member, "tier", "member.tier");
+	cart->segment = CartString(member, "segment", "member.segment");
+	cart->lifecycle = CartString(member, "lifecycle", "member.lifecycle");
+	if ((v = Field(member, "first_order", &buf)) != NULL)
+	{
+		if (v->type != jbvBool)
+			CartError("member.first_order", v, "first_order must be true or false.");
+		cart->first_order = v->val.boolean ? 1 : 0;
+	}
+}
+
+void
+CartRead(Jsonb *jb, Cart *cart)
+{
+	JsonbValue	buf;
+	JsonbValue *v;
+
+	memset(cart, 0, offsetof(Cart, inline_lines));
+	if (!JB_ROOT_IS_OBJECT(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_INVALID_CART),
+				 errmsg("invalid cart: the cart is not a JSON object"),
+				 errdetail("A cart is an object such as {\"currency\": \"USD\", \"items\": []}.")));
+	ReadCurrency(&jb->root, cart);
+	ReadItems(&jb->root, cart);
+	ReadCountry(&jb->root, cart);
+	if ((v = Field(&jb->root, "shipping", &buf)) != NULL)
+		cart->shipping = CartAmount("shipping", v, false, "shipping must be a number of zero or more.");
+	ReadMember(&jb->root, cart);
+}
