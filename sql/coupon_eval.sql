@@ -8,7 +8,7 @@
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
 \set SHOW_CONTEXT never
-\ir include/sqlstate_of.sql
+\i sql/include/sqlstate_of.sql
 GRANT EXECUTE ON FUNCTION public.sqlstate_of(text) TO loyalty_app;
 SET ROLE loyalty_app;
 

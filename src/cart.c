@@ -79,24 +79,37 @@ Field(JsonbContainer *object, const char *key, JsonbValue *buf)
 	return v;
 }
 
+/* The path of a line's field, as errors name it: "items[2].qty". */
+static char *
+LinePath(int i, const char *key)
+{
+	return psprintf("items[%d].%s", i, key);
+}
+
+/* What an amount must be, for the errors. */
+#define AMOUNT_RULE(what, note) \
+	what " must be a number of zero or more " note ", with at most 15 digits before the point and 9 after it."
+
 /*
  * A number of zero or more as fixed point x 10^CART_SCALE, exact: at most
  * CART_MAX_DIGITS digits before the point and CART_SCALE after it (more
  * decimals are accepted when they are zeros).  whole: a whole number.
+ * False when it is not one (the caller names the field).
  */
-static int128
-CartAmount(const char *field, const JsonbValue *v, bool whole, const char *detail)
+static bool
+CartAmount(const JsonbValue *v, bool whole, int128 *out)
 {
 	char	   *s;
+	char	   *start;
 	int128		value = 0;
 	int			digits = 0;
 	int			decimals = -1;
 
 	if (v->type != jbvNumeric)
-		CartError(field, v, detail);
-	s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+		return false;
+	start = s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
 	if (*s == '-' || !isdigit((unsigned char) *s))
-		CartError(field, v, detail);	/* negative, NaN, Infinity */
+		return false;			/* negative, NaN, Infinity */
 	for (; *s; s++)
 	{
 		if (*s == '.')
@@ -106,24 +119,29 @@ CartAmount(const char *field, const JsonbValue *v, bool whole, const char *detai
 			if (digits > 0 || *s != '0')
 				digits++;
 			if (digits > CART_MAX_DIGITS)
-				CartError(field, v, psprintf("%s It has more than %d digits before the point.", detail, CART_MAX_DIGITS));
+				return false;
 			value = value * 10 + (*s - '0');
 		}
 		else if (++decimals <= CART_SCALE)
 			value = value * 10 + (*s - '0');
 		else if (*s != '0')
-			CartError(field, v, psprintf("%s It has more than %d decimals.", detail, CART_SCALE));
+			return false;
 		if (whole && decimals > 0 && *s != '0')
-			CartError(field, v, detail);
+			return false;
 	}
+	pfree(start);
 	for (int i = Max(decimals, 0); i < CART_SCALE; i++)
 		value *= 10;
-	return value;
+	*out = value;
+	return true;
 }
 
-/* An optional text field: a JSON string, or absent. */
+/*
+ * An optional text field: a JSON string, or absent.  Its path for errors:
+ * field, or items[line].key when field is NULL.
+ */
 static CartText
-CartString(JsonbContainer *object, const char *key, const char *field)
+CartString(JsonbContainer *object, const char *key, const char *field, int line)
 {
 	JsonbValue	buf;
 	JsonbValue *v = Field(object, key, &buf);
@@ -132,7 +150,7 @@ CartString(JsonbContainer *object, const char *key, const char *field)
 	if (v == NULL)
 		return result;
 	if (v->type != jbvString)
-		CartError(field, v, "It must be a string.");
+		CartError(field ? field : LinePath(line, key), v, "It must be a string.");
 	result.data = v->val.string.val;
 	result.len = v->val.string.len;
 	return result;
@@ -168,28 +186,28 @@ ReadCountry(JsonbContainer *root, Cart *cart)
 	cart->country[2] = '\0';
 }
 
+#define QTY_RULE "A qty must be a whole number from 1 to 1000000."
+
 static void
 ReadLine(JsonbContainer *item, int i, CartLine *line)
 {
 	JsonbValue	buf;
 	JsonbValue *v;
-	char	   *field;
 	int128		qty;
 	int128		price;
 
-	field = psprintf("items[%d].qty", i);
 	if ((v = Field(item, "qty", &buf)) == NULL)
-		CartMissing(field, "Every item has a qty.");
-	qty = CartAmount(field, v, true, psprintf("A qty must be a whole number from 1 to %d.", CART_MAX_QTY));
-	if (qty < CART_SCALE_FACTOR || qty > (int128) CART_MAX_QTY * CART_SCALE_FACTOR)
-		CartError(field, v, psprintf("A qty must be a whole number from 1 to %d.", CART_MAX_QTY));
+		CartMissing(LinePath(i, "qty"), "Every item has a qty.");
+	if (!CartAmount(v, true, &qty) || qty < CART_SCALE_FACTOR ||
+		qty > (int128) CART_MAX_QTY * CART_SCALE_FACTOR)
+		CartError(LinePath(i, "qty"), v, QTY_RULE);
 	line->qty = (int64) (qty / CART_SCALE_FACTOR);
-	field = psprintf("items[%d].price", i);
 	if ((v = Field(item, "price", &buf)) == NULL)
-		CartMissing(field, "Every item has a price.");
-	price = CartAmount(field, v, false, "A price must be a number of zero or more (the unit price).");
+		CartMissing(LinePath(i, "price"), "Every item has a price.");
+	if (!CartAmount(v, false, &price))
+		CartError(LinePath(i, "price"), v, AMOUNT_RULE("A price", "(the unit price)"));
 	line->total = price * line->qty;
-	line->category = CartString(item, "category", psprintf("items[%d].category", i));
+	line->category = CartString(item, "category", NULL, i);
 }
 
 static void
@@ -233,9 +251,9 @@ ReadMember(JsonbContainer *root, Cart *cart)
 	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
 		CartError("member", v, "member must be an object of tier, segment, lifecycle and first_order.");
 	member = v->val.binary.data;
-	cart->tier = CartString(member, "tier", "member.tier");
-	cart->segment = CartString(member, "segment", "member.segment");
-	cart->lifecycle = CartString(member, "lifecycle", "member.lifecycle");
+	cart->tier = CartString(member, "tier", "member.tier", 0);
+	cart->segment = CartString(member, "segment", "member.segment", 0);
+	cart->lifecycle = CartString(member, "lifecycle", "member.lifecycle", 0);
 	if ((v = Field(member, "first_order", &buf)) != NULL)
 	{
 		if (v->type != jbvBool)
@@ -259,7 +277,7 @@ CartRead(Jsonb *jb, Cart *cart)
 	ReadCurrency(&jb->root, cart);
 	ReadItems(&jb->root, cart);
 	ReadCountry(&jb->root, cart);
-	if ((v = Field(&jb->root, "shipping", &buf)) != NULL)
-		cart->shipping = CartAmount("shipping", v, false, "shipping must be a number of zero or more.");
+	if ((v = Field(&jb->root, "shipping", &buf)) != NULL && !CartAmount(v, false, &cart->shipping))
+		CartError("shipping", v, AMOUNT_RULE("shipping", "(the cart's shipping cost)"));
 	ReadMember(&jb->root, cart);
 }

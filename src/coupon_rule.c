@@ -464,7 +464,7 @@ ParseMoney(RuleParse *ps, int stepno, const char *what, const char *amount, cons
 		return FAIL(ps, "Step %d: the %s is in %s but the threshold in %s; a step names one currency.",
 					stepno, what, currency, step->currency);
 	if (!ParseFixed(amount, minor, COUPON_MAX_AMOUNT, out) || *out == 0)
-		return FAIL(ps, "Step %d: %s \"%s %s\" is not an amount above zero with at most %d decimals (the minor unit of %s).",
+		return FAIL(ps, "Step %d: %s \"%s %s\" is not an amount above zero with at most %d decimals (the minor unit of %s) and below 10^15 minor units.",
 					stepno, what, amount, currency, minor, currency);
 	memcpy(step->currency, currency, 4);
 	step->minor = (int8) minor;
