@@ -103,6 +103,17 @@ SELECT c, p, loyalty.coupon_discount(r::loyalty.coupon_rule, pg_temp.cart(c, ARR
 -- Carts keep more decimals than the currency; the threshold compares exactly.
 SELECT loyalty.coupon_discount('spend 100 USD get 10 USD off', pg_temp.cart('USD', '{33.334,33.333,33.333}')) AS reached,
        loyalty.coupon_discount('spend 100 USD get 10 USD off', pg_temp.cart('USD', '{33.333,33.333,33.333}')) AS not_reached;
+-- The largest and smallest amounts a cart takes, read exactly (15 digits
+-- before the point, 9 after it; CLF has 4 decimals).
+SELECT loyalty.coupon_discount('100% off', '{"currency": "CLF", "items": [{"qty": 1, "price": 999999999999999.999999999},
+                                             {"qty": 1, "price": 0.000000001}, {"qty": 1000000, "price": 12345.6789}]}') AS exact;
+-- Random prices (0 to 9 decimals, up to 15 digits) and quantities: the
+-- same discount as numeric arithmetic gives.
+SELECT count(*) FILTER (WHERE loyalty.coupon_discount('33.33% off', jsonb_build_object('currency', 'KWD',
+                              'items', jsonb_build_array(jsonb_build_object('qty', q, 'price', p))))
+                        IS DISTINCT FROM least(round(p * q * 0.3333, 3), trunc(p * q, 3))) AS differ
+  FROM (SELECT round((random() * 10 ^ (floor(random() * 15)))::numeric, floor(random() * 10)::int) AS p,
+               1 + floor(random() * 5)::int AS q FROM generate_series(1, 20000)) r;
 -- qty multiplies the price.
 SELECT loyalty.coupon_discount('spend 100 USD get 10 USD off', pg_temp.cart('USD', '{25}', qty => 4)) AS four_times_25;
 

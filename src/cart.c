@@ -91,6 +91,84 @@ LinePath(int i, const char *key)
 	what " must be a number of zero or more " note ", with at most 15 digits before the point and 9 after it."
 
 /*
+ * The fast path of CartAmount: reads a numeric's base-10000 digits
+ * straight from its on-disk form (the layout of src/backend/utils/adt/
+ * numeric.c, unchanged since PostgreSQL 14), without numeric_out.  1: read
+ * into *out (x 10^CART_SCALE); 0: a value CartAmount refuses (negative,
+ * NaN, infinite, too large, too many decimals); -1: a form it leaves to the
+ * slow path (a short varlena header).
+ */
+#define NUM_SIGN_MASK		0xC000
+#define NUM_NEG				0x4000
+#define NUM_SHORT			0x8000
+#define NUM_SPECIAL			0xC000
+#define NUM_SHORT_SIGN_MASK	0x2000
+#define NUM_SHORT_WEIGHT_SIGN_MASK 0x0040
+#define NUM_SHORT_WEIGHT_MASK	0x003F
+
+static int
+NumericScaled(Numeric num, int128 *out)
+{
+	const char *raw = (const char *) num;
+	uint16		header;
+	int			weight;
+	const int16 *digits;
+	int			ndigits;
+	int128		value = 0;
+
+	if (VARATT_IS_SHORT(raw) || VARATT_IS_EXTENDED(raw))
+		return -1;
+	memcpy(&header, raw + VARHDRSZ, sizeof(uint16));
+	if ((header & NUM_SIGN_MASK) == NUM_SPECIAL || (header & NUM_SIGN_MASK) == NUM_NEG)
+		return 0;
+	if ((header & NUM_SIGN_MASK) == NUM_SHORT)
+	{
+		if (header & NUM_SHORT_SIGN_MASK)
+			return 0;
+		weight = (header & NUM_SHORT_WEIGHT_SIGN_MASK ? ~NUM_SHORT_WEIGHT_MASK : 0) |
+			(header & NUM_SHORT_WEIGHT_MASK);
+		digits = (const int16 *) (raw + VARHDRSZ + sizeof(uint16));
+	}
+	else
+	{
+		int16		w;
+
+		memcpy(&w, raw + VARHDRSZ + sizeof(uint16), sizeof(int16));
+		weight = w;
+		digits = (const int16 *) (raw + VARHDRSZ + sizeof(uint16) + sizeof(int16));
+	}
+	ndigits = (VARSIZE(raw) - ((const char *) digits - raw)) / sizeof(int16);
+	if (ndigits > 0 && weight > 3)
+		return 0;				/* 10^16 or more */
+	for (int i = 0; i < ndigits; i++)
+	{
+		int			e = weight - i;		/* the digit counts 10000^e */
+		int128		d = digits[i];
+
+		if (e >= 0)
+		{
+			int128		scale = CART_SCALE_FACTOR;
+
+			for (int k = 0; k < e; k++)
+				scale *= 10000;
+			value += d * scale;
+		}
+		else if (e == -1)
+			value += d * 100000;
+		else if (e == -2)
+			value += d * 10;
+		else if (e == -3 && d % 1000 == 0)
+			value += d / 1000;
+		else if (d != 0)
+			return 0;			/* more than CART_SCALE decimals */
+	}
+	if (value >= (int128) 1000000000000000LL * CART_SCALE_FACTOR)
+		return 0;				/* more than CART_MAX_DIGITS digits */
+	*out = value;
+	return 1;
+}
+
+/*
  * A number of zero or more as fixed point x 10^CART_SCALE, exact: at most
  * CART_MAX_DIGITS digits before the point and CART_SCALE after it (more
  * decimals are accepted when they are zeros).  whole: a whole number.
@@ -107,6 +185,16 @@ CartAmount(const JsonbValue *v, bool whole, int128 *out)
 
 	if (v->type != jbvNumeric)
 		return false;
+	switch (NumericScaled(v->val.numeric, &value))
+	{
+		case 1:
+			*out = value;
+			return !whole || value % CART_SCALE_FACTOR == 0;
+		case 0:
+			return false;
+		default:
+			break;
+	}
 	start = s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
 	if (*s == '-' || !isdigit((unsigned char) *s))
 		return false;			/* negative, NaN, Infinity */
