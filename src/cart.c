@@ -68,15 +68,106 @@ CartMissing(const char *field, const char *detail)
 			 errdetail("%s", detail)));
 }
 
-/* The value of key in an object, or NULL when missing or JSON null. */
-static JsonbValue *
-Field(JsonbContainer *object, const char *key, JsonbValue *buf)
+/*
+ * A value of a container as jsonb stores it (the reading of
+ * fillJsonbValue() in jsonb_util.c): the entry, the data's start and length.
+ */
+static void
+FillValue(JEntry entry, char *base, uint32 offset, uint32 len, JsonbValue *v)
 {
-	JsonbValue *v = getKeyJsonValueFromContainer(object, key, strlen(key), buf);
+	if (JBE_ISSTRING(entry))
+	{
+		v->type = jbvString;
+		v->val.string.val = base + offset;
+		v->val.string.len = len;
+	}
+	else if (JBE_ISNUMERIC(entry))
+	{
+		v->type = jbvNumeric;
+		v->val.numeric = (Numeric) (base + INTALIGN(offset));
+	}
+	else if (JBE_ISBOOL_TRUE(entry) || JBE_ISBOOL_FALSE(entry))
+	{
+		v->type = jbvBool;
+		v->val.boolean = JBE_ISBOOL_TRUE(entry);
+	}
+	else if (JBE_ISCONTAINER(entry))
+	{
+		v->type = jbvBinary;
+		v->val.binary.data = (JsonbContainer *) (base + INTALIGN(offset));
+		v->val.binary.len = len - (INTALIGN(offset) - offset);
+	}
+	else
+		v->type = jbvNull;
+}
 
-	if (v == NULL || v->type == jbvNull)
-		return NULL;
-	return v;
+#define CART_MAX_KEYS 5			/* keys read from one object */
+
+/*
+ * The values of the given keys of an object, in one pass over its entries
+ * (keys first, then the values in the same order): values[k] is the value
+ * of keys[k], type jbvNull when missing or JSON null.  One pass instead of
+ * a binary search per key: a cart is read per call.
+ */
+/* Short keys compared in line: a memcmp() call per key costs more. */
+static inline bool
+SameBytes(const char *a, const char *b, uint32 len)
+{
+	for (uint32 i = 0; i < len; i++)
+		if (a[i] != b[i])
+			return false;
+	return true;
+}
+
+typedef struct CartKey
+{
+	const char *name;
+	uint32		len;
+} CartKey;
+
+#define CART_KEY(s) {s, sizeof(s) - 1}
+
+static void
+ObjectFields(JsonbContainer *object, const CartKey *keys, int nkeys, JsonbValue *values)
+{
+	int			count = JsonContainerSize(object);
+	char	   *base = (char *) &object->children[count * 2];
+	uint32		offset = 0;
+	int			found_at[CART_MAX_KEYS];
+	int			found_key[CART_MAX_KEYS];
+	int			nfound = 0;
+
+	Assert(nkeys <= CART_MAX_KEYS);
+	for (int k = 0; k < nkeys; k++)
+		values[k].type = jbvNull;
+	for (int j = 0; j < count; j++)
+	{
+		uint32		start = offset;
+
+		JBE_ADVANCE_OFFSET(offset, object->children[j]);
+		for (int k = 0; k < nkeys && nfound < CART_MAX_KEYS; k++)
+			if (keys[k].len == offset - start && SameBytes(base + start, keys[k].name, keys[k].len))
+			{
+				found_at[nfound] = j;
+				found_key[nfound++] = k;
+				break;
+			}
+	}
+	for (int j = count, f = 0; j < 2 * count && f < nfound; j++)
+	{
+		uint32		start = offset;
+
+		JBE_ADVANCE_OFFSET(offset, object->children[j]);
+		if (j - count == found_at[f])
+			FillValue(object->children[j], base, start, offset - start, &values[found_key[f++]]);
+	}
+}
+
+/* A present value: not missing, not JSON null. */
+static inline JsonbValue *
+Present(JsonbValue *v)
+{
+	return v->type == jbvNull ? NULL : v;
 }
 
 /* The path of a line's field, as errors name it: "items[2].qty". */
@@ -85,6 +176,8 @@ LinePath(int i, const char *key)
 {
 	return psprintf("items[%d].%s", i, key);
 }
+
+#define QTY_RULE "A qty must be a whole number from 1 to 1000000."
 
 /* What an amount must be, for the errors. */
 #define AMOUNT_RULE(what, note) \
@@ -224,44 +317,38 @@ CartAmount(const JsonbValue *v, bool whole, int128 *out)
 	return true;
 }
 
-/*
- * An optional text field: a JSON string, or absent.  Its path for errors:
- * field, or items[line].key when field is NULL.
- */
+/* An optional text field: a JSON string, or absent; field names it in errors. */
 static CartText
-CartString(JsonbContainer *object, const char *key, const char *field, int line)
+CartString(JsonbValue *value, const char *field)
 {
-	JsonbValue	buf;
-	JsonbValue *v = Field(object, key, &buf);
+	JsonbValue *v = Present(value);
 	CartText	result = {NULL, 0};
 
 	if (v == NULL)
 		return result;
 	if (v->type != jbvString)
-		CartError(field ? field : LinePath(line, key), v, "It must be a string.");
+		CartError(field, v, "It must be a string.");
 	result.data = v->val.string.val;
 	result.len = v->val.string.len;
 	return result;
 }
 
 static void
-ReadCurrency(JsonbContainer *root, Cart *cart)
+ReadCurrency(JsonbValue *value, Cart *cart)
 {
-	JsonbValue	buf;
-	JsonbValue *v = Field(root, "currency", &buf);
+	JsonbValue *v = Present(value);
 
 	if (v == NULL)
 		CartMissing("currency", "A cart names its currency, an ISO 4217 code such as \"USD\".");
-	if (v->type != jbvString || !CurrencyNormalize(v->val.string.val, v->val.string.len, cart->currency))
+	if (v->type != jbvString ||
+		(cart->minor = CurrencyLookup(v->val.string.val, v->val.string.len, cart->currency)) < 0)
 		CartError("currency", v, "The currency must be an active ISO 4217 code such as \"USD\", \"EUR\" or \"VND\".");
-	cart->minor = CurrencyMinorUnit(cart->currency, 3);
 }
 
 static void
-ReadCountry(JsonbContainer *root, Cart *cart)
+ReadCountry(JsonbValue *value, Cart *cart)
 {
-	JsonbValue	buf;
-	JsonbValue *v = Field(root, "country", &buf);
+	JsonbValue *v = Present(value);
 
 	cart->country[0] = '\0';
 	if (v == NULL)
@@ -274,36 +361,40 @@ ReadCountry(JsonbContainer *root, Cart *cart)
 	cart->country[2] = '\0';
 }
 
-#define QTY_RULE "A qty must be a whole number from 1 to 1000000."
+static const CartKey line_keys[] = {CART_KEY("qty"), CART_KEY("price"), CART_KEY("category")};
 
 static void
 ReadLine(JsonbContainer *item, int i, CartLine *line)
 {
-	JsonbValue	buf;
+	JsonbValue	f[3];
 	JsonbValue *v;
 	int128		qty;
 	int128		price;
 
-	if ((v = Field(item, "qty", &buf)) == NULL)
+	ObjectFields(item, line_keys, 3, f);
+	if ((v = Present(&f[0])) == NULL)
 		CartMissing(LinePath(i, "qty"), "Every item has a qty.");
 	if (!CartAmount(v, true, &qty) || qty < CART_SCALE_FACTOR ||
 		qty > (int128) CART_MAX_QTY * CART_SCALE_FACTOR)
 		CartError(LinePath(i, "qty"), v, QTY_RULE);
 	line->qty = (int64) (qty / CART_SCALE_FACTOR);
-	if ((v = Field(item, "price", &buf)) == NULL)
+	if ((v = Present(&f[1])) == NULL)
 		CartMissing(LinePath(i, "price"), "Every item has a price.");
 	if (!CartAmount(v, false, &price))
 		CartError(LinePath(i, "price"), v, AMOUNT_RULE("A price", "(the unit price)"));
 	line->total = price * line->qty;
-	line->category = CartString(item, "category", NULL, i);
+	if (Present(&f[2]) != NULL && f[2].type != jbvString)
+		CartError(LinePath(i, "category"), &f[2], "It must be a string.");
+	line->category = CartString(&f[2], NULL);
 }
 
 static void
-ReadItems(JsonbContainer *root, Cart *cart)
+ReadItems(JsonbValue *value, Cart *cart)
 {
-	JsonbValue	buf;
-	JsonbValue *v = Field(root, "items", &buf);
+	JsonbValue *v = Present(value);
 	JsonbContainer *items;
+	char	   *base;
+	uint32		offset = 0;
 
 	if (v == NULL)
 		CartMissing("items", "A cart has an items array (it may be empty).");
@@ -315,34 +406,39 @@ ReadItems(JsonbContainer *root, Cart *cart)
 		CartError("items", v, psprintf("A cart has at most %d items.", CART_MAX_LINES));
 	cart->lines = cart->nlines <= CART_INLINE_LINES ? cart->inline_lines :
 		palloc(sizeof(CartLine) * cart->nlines);
+	base = (char *) &items->children[cart->nlines];
 	for (int i = 0; i < cart->nlines; i++)
 	{
-		JsonbValue *item = getIthJsonbValueFromContainer(items, i);
+		JsonbValue	item;
+		uint32		start = offset;
 
-		if (item->type != jbvBinary || !JsonContainerIsObject(item->val.binary.data))
-			CartError(psprintf("items[%d]", i), item, "Every item is an object with qty and price.");
-		ReadLine(item->val.binary.data, i, &cart->lines[i]);
-		pfree(item);
+		JBE_ADVANCE_OFFSET(offset, items->children[i]);
+		FillValue(items->children[i], base, start, offset - start, &item);
+		if (item.type != jbvBinary || !JsonContainerIsObject(item.val.binary.data))
+			CartError(psprintf("items[%d]", i), &item, "Every item is an object with qty and price.");
+		ReadLine(item.val.binary.data, i, &cart->lines[i]);
 	}
 }
 
+static const CartKey member_keys[] = {CART_KEY("tier"), CART_KEY("segment"), CART_KEY("lifecycle"),
+CART_KEY("first_order")};
+
 static void
-ReadMember(JsonbContainer *root, Cart *cart)
+ReadMember(JsonbValue *value, Cart *cart)
 {
-	JsonbValue	buf;
-	JsonbValue *v = Field(root, "member", &buf);
-	JsonbContainer *member;
+	JsonbValue *v = Present(value);
+	JsonbValue	f[4];
 
 	cart->first_order = -1;
 	if (v == NULL)
 		return;
 	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
 		CartError("member", v, "member must be an object of tier, segment, lifecycle and first_order.");
-	member = v->val.binary.data;
-	cart->tier = CartString(member, "tier", "member.tier", 0);
-	cart->segment = CartString(member, "segment", "member.segment", 0);
-	cart->lifecycle = CartString(member, "lifecycle", "member.lifecycle", 0);
-	if ((v = Field(member, "first_order", &buf)) != NULL)
+	ObjectFields(v->val.binary.data, member_keys, 4, f);
+	cart->tier = CartString(&f[0], "member.tier");
+	cart->segment = CartString(&f[1], "member.segment");
+	cart->lifecycle = CartString(&f[2], "member.lifecycle");
+	if ((v = Present(&f[3])) != NULL)
 	{
 		if (v->type != jbvBool)
 			CartError("member.first_order", v, "first_order must be true or false.");
@@ -350,10 +446,13 @@ ReadMember(JsonbContainer *root, Cart *cart)
 	}
 }
 
+static const CartKey cart_keys[] = {CART_KEY("currency"), CART_KEY("items"), CART_KEY("country"),
+CART_KEY("shipping"), CART_KEY("member")};
+
 void
 CartRead(Jsonb *jb, Cart *cart)
 {
-	JsonbValue	buf;
+	JsonbValue	f[5];
 	JsonbValue *v;
 
 	memset(cart, 0, offsetof(Cart, inline_lines));
@@ -362,10 +461,11 @@ CartRead(Jsonb *jb, Cart *cart)
 				(errcode(ERRCODE_LOYALTY_INVALID_CART),
 				 errmsg("invalid cart: the cart is not a JSON object"),
 				 errdetail("A cart is an object such as {\"currency\": \"USD\", \"items\": []}.")));
-	ReadCurrency(&jb->root, cart);
-	ReadItems(&jb->root, cart);
-	ReadCountry(&jb->root, cart);
-	if ((v = Field(&jb->root, "shipping", &buf)) != NULL && !CartAmount(v, false, &cart->shipping))
+	ObjectFields(&jb->root, cart_keys, 5, f);
+	ReadCurrency(&f[0], cart);
+	ReadItems(&f[1], cart);
+	ReadCountry(&f[2], cart);
+	if ((v = Present(&f[3])) != NULL && !CartAmount(v, false, &cart->shipping))
 		CartError("shipping", v, AMOUNT_RULE("shipping", "(the cart's shipping cost)"));
-	ReadMember(&jb->root, cart);
+	ReadMember(&f[4], cart);
 }

@@ -59,7 +59,8 @@ FindCurrency(const char *upper)
 	while (lo <= hi)
 	{
 		int			mid = (lo + hi) / 2;
-		int			cmp = memcmp(upper, currencies[mid].code, 3);
+		const char *c = currencies[mid].code;
+		int			cmp = upper[0] != c[0] ? upper[0] - c[0] : upper[1] != c[1] ? upper[1] - c[1] : upper[2] - c[2];
 
 		if (cmp == 0)
 			return &currencies[mid];
@@ -71,11 +72,13 @@ FindCurrency(const char *upper)
 	return NULL;
 }
 
-bool
-CurrencyNormalize(const char *code, int len, char *out)
+int
+CurrencyLookup(const char *code, int len, char *out)
 {
+	const CurrencyEntry *entry;
+
 	if (len != 3)
-		return false;
+		return -1;
 	for (int i = 0; i < 3; i++)
 	{
 		char		c = code[i];
@@ -83,23 +86,26 @@ CurrencyNormalize(const char *code, int len, char *out)
 		if (c >= 'a' && c <= 'z')
 			c -= 'a' - 'A';
 		if (c < 'A' || c > 'Z')
-			return false;
+			return -1;
 		out[i] = c;
 	}
 	out[3] = '\0';
-	return FindCurrency(out) != NULL;
+	entry = FindCurrency(out);
+	return entry ? entry->minor : -1;
+}
+
+bool
+CurrencyNormalize(const char *code, int len, char *out)
+{
+	return CurrencyLookup(code, len, out) >= 0;
 }
 
 int
 CurrencyMinorUnit(const char *code, int len)
 {
 	char		upper[4];
-	const CurrencyEntry *entry;
 
-	if (!CurrencyNormalize(code, len, upper))
-		return -1;
-	entry = FindCurrency(upper);
-	return entry->minor;
+	return CurrencyLookup(code, len, upper);
 }
 
 PG_FUNCTION_INFO_V1(currency_minor_unit);

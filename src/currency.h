@@ -12,6 +12,9 @@
  */
 extern int	CurrencyMinorUnit(const char *code, int len);
 
+/* Copies code upper-cased into out[4] and returns its minor unit; -1 when not an active code. */
+extern int	CurrencyLookup(const char *code, int len, char *out);
+
 /* Copies code upper-cased into out[4] when it is an active code; else false. */
 extern bool CurrencyNormalize(const char *code, int len, char *out);
 
