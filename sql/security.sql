@@ -45,7 +45,9 @@ SELECT p.oid::regprocedure
         OR p.proname NOT IN ('rfm_in', 'rfm_out', 'rfm_recv', 'rfm_send', 'rfm', 'r', 'f', 'm', 'rfm_eq', 'rfm_ne',
                              'rfm_lt', 'rfm_le', 'rfm_gt', 'rfm_ge', 'rfm_cmp', 'rfm_hash', 'rfm_hash_extended',
                              'rfm_segment', 'tier_ladder_in', 'tier_ladder_out', 'tier_ladder_recv',
-                             'tier_ladder_send', 'tier_of', 'tier_levels', 'tier_ladder_options'));
+                             'tier_ladder_send', 'tier_of', 'tier_levels', 'tier_ladder_options',
+                             'coupon_rule_in', 'coupon_rule_out', 'coupon_rule_recv', 'coupon_rule_send',
+                             'coupon_rule_eq', 'coupon_rule_ne'));
 
 -- 2. The stage: a program with tiers, FX and expiry, an orders table owned
 -- by the shop's role, and the spy every planted object calls.  The spy
@@ -235,6 +237,13 @@ SELECT rate, inverse FROM loyalty.fx_quote('USD', 'SEK', pg_catalog.now());
 SELECT code FROM loyalty.program WHERE code OPERATOR(pg_catalog.=) 'sec';
 SELECT tier FROM loyalty.program_tier WHERE program OPERATOR(pg_catalog.=) 'sec';
 SELECT segment FROM loyalty.rfm_segment_rule WHERE priority OPERATOR(pg_catalog.=) 10;
+-- The pure coupon evaluator and the coupon_rule accessors.
+SELECT * FROM loyalty.coupon_evaluate('spend 50 USD get 10 USD off', '{"currency": "USD", "items": [{"qty": 1, "price": 60}]}');
+SELECT loyalty.coupon_discount('valid=2024-11-01..2024-11-12 | 10% off', '{"currency": "VND", "items": [{"qty": 1, "price": 12345}]}',
+                               '2024-11-05', 'Asia/Ho_Chi_Minh') AS coupon_discount;
+SELECT loyalty.coupon_rule_stack('stack=brand | 5% off'), loyalty.coupon_rule_valid_from('valid=2024-11-01..2024-11-12 | 5% off'),
+       loyalty.coupon_rule_valid_until('valid=2024-11-01..2024-11-12 | 5% off'), loyalty.coupon_rule_first_order('first_order | 5% off'),
+       loyalty.currency_minor_unit('KWD');
 -- Not the application's any more: crediting points.
 SELECT loyalty.earn('sec', 'm1', 1000, 'sec-gift');
 \c - :regress_su
@@ -348,7 +357,9 @@ SELECT p.oid::regprocedure
                          'expire_points_chunk', 'expire_points_batched', 'set_lifecycle', 'set_point_value',
                          'member_lifecycle_at', 'verify', 'program_code_valid', 'lot_spendable',
                          'lot_pending', 'lot_expired', 'ledger_kind_class', 'activity_day_of',
-                         'sync_partition_triggers', 'set_closing_statuses', 'basis_window_days');
+                         'sync_partition_triggers', 'set_closing_statuses', 'basis_window_days',
+                         'coupon_evaluate', 'coupon_discount', 'coupon_rule_stack', 'coupon_rule_valid_from',
+                         'coupon_rule_valid_until', 'coupon_rule_first_order', 'currency_minor_unit');
 
 -- 7. attach_orders and detach_orders want the table's owner (or a role
 -- with its privileges), judged on the role the session acts as.
