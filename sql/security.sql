@@ -412,10 +412,17 @@ RESET ROLE;
 SELECT loyalty.create_program('sec_past', 'USD', 1, 0, '30 days');
 SELECT loyalty.earn('sec_past', 'q1', 100, 'past-1', 'promo', now() - interval '40 days') > 0 AS credited;
 SELECT loyalty.redeem('sec_past', 'q1', 10, 'past-r0', as_of => now() - interval '35 days') > 0 AS admin_back_dated;
+SELECT loyalty.earn('sec_past', 'q2', 10, 'past-2', 'promo') > 0 AS credited_now;
 \c - regress_sec_mallory
 SELECT pg_catalog.regexp_replace(public.regress_sec_sqlstate_of($$SELECT loyalty.redeem('sec_past', 'q1', 50, 'past-r1', as_of => pg_catalog.now() OPERATOR(pg_catalog.-) '35 days'::pg_catalog.interval)$$), '"[^"]*"', '"..."') AS refused;
 SELECT loyalty.redeem('sec_past', 'q1', 10, 'past-r0', as_of => pg_catalog.now() OPERATOR(pg_catalog.-) '35 days'::pg_catalog.interval) > 0 AS replayed;
 SELECT public.regress_sec_sqlstate_of($$SELECT loyalty.redeem('sec_past', 'q1', 1, 'past-r2', as_of => pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) '2 seconds'::pg_catalog.interval)$$) AS skew_passes_expired_stay;
+-- The default as_of (now(): the transaction's start) is not the past, however
+-- long the transaction has run: an order and its redemption in one transaction.
+BEGIN;
+SELECT pg_catalog.pg_sleep(6);
+SELECT loyalty.redeem('sec_past', 'q2', 1, 'past-r3') > 0 AS long_transaction_redeems;
+COMMIT;
 \c - :regress_su
 SELECT kind, points FROM loyalty.ledger WHERE program = 'sec_pending' ORDER BY id;
 

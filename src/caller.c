@@ -12,6 +12,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -66,13 +67,16 @@ LoyaltyCheckAsOf(TimestampTz as_of)
 /*
  * Refuses a new spending of points dated in the past (beyond the skew)
  * unless the caller is an admin: points that expired since would count as
- * available again until the next expiry pass.  Replays of a posting never
- * get here: they return the first result before.
+ * available again until the next expiry pass.  The past starts at the
+ * transaction's start (now(), the default as_of), not at the clock: an
+ * order and its redemption in one long transaction are not back-dating.
+ * Replays of a posting never get here: they return the first result
+ * before.
  */
 void
 LoyaltyCheckPastAsOf(TimestampTz as_of)
 {
-	TimestampTz limit = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+	TimestampTz limit = TimestampTzPlusMilliseconds(GetCurrentTransactionStartTimestamp(),
 													-LOYALTY_AS_OF_SKEW_SECONDS * 1000);
 
 	if (as_of < limit && !LoyaltyCallerIsAdmin())
