@@ -1024,7 +1024,7 @@ BEGIN
                least(b.soonest, x.until), b.codes || x.code
           FROM combo b JOIN cand x ON x.i > b.last
          WHERE NOT b.exclusive AND coalesce(x.stack <> 'exclusive', true)
-           AND (x.stack IS NULL OR lower(x.stack) <> ALL (b.stacks))
+           AND (x.stack IS NULL OR NOT coalesce(lower(x.stack) = ANY (b.stacks), false))
     ), best AS (
         SELECT b.ids FROM combo b
          ORDER BY least(b.total, coalesce(room, b.total)) DESC, b.soonest NULLS LAST,
