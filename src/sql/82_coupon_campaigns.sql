@@ -407,13 +407,16 @@ COMMENT ON FUNCTION @extschema@.add_code(text, text, text) IS
 -- (the rule of member_lifecycle_at, for this member alone), first_order (no
 -- counted order before as_of; this_order, the order being paid, does not
 -- count).  Keys without a value are left out.
+-- PL/pgSQL for its cached plan: a SQL function with a SET clause is
+-- planned again on every call, and this runs on every redemption.
 CREATE FUNCTION @extschema@.member_facts(program text, member_id text, as_of timestamptz,
                                          this_order text DEFAULT NULL)
 RETURNS jsonb
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-    WITH p AS (
+BEGIN
+    RETURN (WITH p AS (
         SELECT x.* FROM loyalty.program x WHERE x.code = member_facts.program
     ), o AS (
         SELECT min(v.ordered_at) AS first_at, max(v.ordered_at) AS last_at
@@ -445,7 +448,8 @@ AS $$
              WHERE e.program = member_facts.program AND e.member_id = member_facts.member_id
                AND NOT e.closed AND e.amount > 0 AND e.refunded_amount < e.amount
                AND e.ordered_at < as_of AND e.order_id IS DISTINCT FROM this_order)))
-      FROM p, d
+      FROM p, d);
+END
 $$;
 COMMENT ON FUNCTION @extschema@.member_facts(text, text, timestamptz, text) IS
     'A member''s tier, RFM segment, lifecycle stage and first_order at as_of, as a cart''s "member" object (this_order: an order that does not count against first_order)';
@@ -488,11 +492,13 @@ COMMENT ON FUNCTION @extschema@.member_cart(text, text, jsonb, timestamptz) IS
 
 -- The subtotal of a cart: the sum of qty x price.
 CREATE FUNCTION @extschema@.cart_subtotal(cart jsonb) RETURNS numeric
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-    SELECT coalesce(sum((i OPERATOR(pg_catalog.->>) 'qty')::pg_catalog.numeric
-                        OPERATOR(pg_catalog.*) (i OPERATOR(pg_catalog.->>) 'price')::pg_catalog.numeric), 0)
-      FROM pg_catalog.jsonb_array_elements(coalesce(cart OPERATOR(pg_catalog.->) 'items', '[]')) i
+BEGIN
+    RETURN (SELECT coalesce(sum((i ->> 'qty')::numeric * (i ->> 'price')::numeric), 0)
+              FROM jsonb_array_elements(coalesce(cart -> 'items', '[]')) i);
+END
 $$;
 COMMENT ON FUNCTION @extschema@.cart_subtotal(jsonb) IS 'The subtotal of a cart: the sum of qty x price over its items';
 
