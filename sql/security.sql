@@ -206,6 +206,10 @@ DROP FUNCTION public.regress_sec_old_definer();
 TRUNCATE public.regress_sec_spy_log;
 ALTER SEQUENCE public.regress_sec_spied RESTART;
 
+-- A campaign for the application's coupon calls below.
+SELECT loyalty.create_campaign('sec', 'sec_coupons', 'spend 10 USD get 2 USD off', per_member_limit => NULL);
+SELECT loyalty.add_code('sec', 'sec_coupons', 'SECCODE');
+
 -- 4. The attack of the issue, as written there (the login only a member
 -- of loyalty_app): redeem no longer runs the domain's check.
 \c - regress_sec_mallory
@@ -244,6 +248,12 @@ SELECT loyalty.coupon_discount('valid=2024-11-01..2024-11-12 | 10% off', '{"curr
 SELECT loyalty.coupon_rule_stack('stack=brand | 5% off'), loyalty.coupon_rule_valid_from('valid=2024-11-01..2024-11-12 | 5% off'),
        loyalty.coupon_rule_valid_until('valid=2024-11-01..2024-11-12 | 5% off'), loyalty.coupon_rule_first_order('first_order | 5% off'),
        loyalty.currency_minor_unit('KWD');
+SELECT loyalty.member_cart('sec', 'm1', '{"currency": "USD"}');
+SELECT ok, discount, reason FROM loyalty.validate_coupon('sec', 'SECCODE', 'm1', '{"currency": "USD", "items": [{"sku": "a", "qty": 1, "price": 20}]}');
+SELECT loyalty.redeem_coupon('sec', 'sec-code', 'm1', '{"currency": "USD", "items": [{"sku": "a", "qty": 1, "price": 20}]}', 'sec-c1');
+SELECT loyalty.release_coupon('sec', 'sec-c1');
+SELECT code, discount FROM loyalty.best_offer('sec', 'm1', '{"currency": "USD", "items": [{"sku": "a", "qty": 1, "price": 20}]}');
+SELECT loyalty.coupon_code_normal('sec-code'), loyalty.coupon_code_display('SECCODE'), loyalty.coupon_code_shape('SECCODE');
 -- Not the application's any more: crediting points.
 SELECT loyalty.earn('sec', 'm1', 1000, 'sec-gift');
 \c - :regress_su
@@ -314,6 +324,10 @@ SELECT loyalty.basis_window_days('sec') AS basis_window;
 SELECT loyalty.set_point_value('sec', 0.02);
 SELECT count(*) AS lifecycles FROM loyalty.member_lifecycle_at('sec', '2026-02-01');
 SELECT check_name FROM loyalty.verify('sec') WHERE NOT ok;
+SELECT loyalty.create_campaign('sec', 'sec_admin_coupons', '10% off');
+SELECT loyalty.issue_codes('sec', 'sec_admin_coupons', 1, 'm1') IS NOT NULL AS issued;
+SELECT loyalty.add_code('sec', 'sec_admin_coupons', 'SECADMIN');
+SELECT loyalty.set_discount_cap('sec', 50);
 SELECT available FROM loyalty.balance('sec', 'm1', '2030-01-01');
 SELECT count(*) > 0 AS readable FROM loyalty.member_360;
 SELECT count(*) > 0 AS readable FROM loyalty.kpi_daily;
@@ -359,7 +373,10 @@ SELECT p.oid::regprocedure
                          'lot_pending', 'lot_expired', 'ledger_kind_class', 'activity_day_of',
                          'sync_partition_triggers', 'set_closing_statuses', 'basis_window_days',
                          'coupon_evaluate', 'coupon_discount', 'coupon_rule_stack', 'coupon_rule_valid_from',
-                         'coupon_rule_valid_until', 'coupon_rule_first_order', 'currency_minor_unit');
+                         'coupon_rule_valid_until', 'coupon_rule_first_order', 'currency_minor_unit',
+                         'create_campaign', 'issue_codes', 'add_code', 'set_discount_cap', 'member_cart',
+                         'validate_coupon', 'redeem_coupon', 'release_coupon', 'best_offer',
+                         'coupon_code_normal', 'coupon_code_display', 'coupon_code_shape');
 
 -- 7. attach_orders and detach_orders want the table's owner (or a role
 -- with its privileges), judged on the role the session acts as.

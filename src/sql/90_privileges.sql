@@ -141,3 +141,24 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.coupon_evaluate(@extschema@.coupon_rule, jsonb, timestamptz, text),
     @extschema@.coupon_discount(@extschema@.coupon_rule, jsonb, timestamptz, text)
 TO loyalty_admin, loyalty_app, loyalty_reader;
+-- Coupon campaigns: admins configure campaigns and issue codes.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.create_campaign(text, text, @extschema@.coupon_rule, integer, integer, numeric, text),
+    @extschema@.issue_codes(text, text, integer, text),
+    @extschema@.add_code(text, text, text)
+TO loyalty_admin;
+-- Code spelling, pure functions: the application may show and compare codes.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.coupon_code_normal(text),
+    @extschema@.coupon_code_display(text),
+    @extschema@.coupon_code_shape(text)
+TO loyalty_admin, loyalty_app;
+-- Coupons at checkout: the application (and admins).
+GRANT EXECUTE ON FUNCTION
+    @extschema@.member_cart(text, text, jsonb, timestamptz),
+    @extschema@.validate_coupon(text, text, text, jsonb, timestamptz),
+    @extschema@.redeem_coupon(text, text, text, jsonb, text, timestamptz),
+    @extschema@.release_coupon(text, text),
+    @extschema@.best_offer(text, text, jsonb, timestamptz)
+TO loyalty_app, loyalty_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.set_discount_cap(text, numeric) TO loyalty_admin;

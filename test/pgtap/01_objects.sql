@@ -6,7 +6,7 @@ SELECT has_schema('loyalty');
 SELECT tables_are('loyalty', ARRAY['program', 'member', 'ledger', 'lot', 'lot_use', 'order_earning',
                                    'fx_rate', 'order_source', 'dead_letter', 'rfm_segment_rule', 'rfm_score', 'rfm_pass',
                                    'tier_history', 'activity_total', 'activity_day', 'activity_before',
-                                   'activity_horizon']);
+                                   'activity_horizon', 'coupon_campaign', 'coupon_code', 'coupon_redemption']);
 SELECT has_type('loyalty', 'rfm', 'the rfm type');
 SELECT has_type('loyalty', 'tier_ladder', 'the tier_ladder type');
 SELECT has_view('loyalty', 'program_tier', 'tier ladders as rows');
