@@ -123,3 +123,16 @@ GRANT SELECT ON @extschema@.member_rfm, @extschema@.rfm_pass, @extschema@.tier_h
                 @extschema@.tier_distribution, @extschema@.order_value, @extschema@.member_lifecycle,
                 @extschema@.member_360, @extschema@.segment_summary, @extschema@.kpi_daily
    TO loyalty_reader;
+
+-- Coupon campaigns: admins configure campaigns and issue codes.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.create_campaign(text, text, @extschema@.coupon_rule, integer, integer, numeric, text),
+    @extschema@.issue_codes(text, text, integer, text),
+    @extschema@.add_code(text, text, text)
+TO loyalty_admin;
+-- Code spelling, pure functions: the application may show and compare codes.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.coupon_code_normal(text),
+    @extschema@.coupon_code_display(text),
+    @extschema@.coupon_code_shape(text)
+TO loyalty_admin, loyalty_app;
