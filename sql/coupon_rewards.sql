@@ -19,7 +19,7 @@ SET ROLE regress_rw_admin;
 SELECT loyalty.create_program('rw', 'USD', 1);
 SELECT loyalty.create_campaign('rw', 'rw_gift', 'spend 50 USD get 10 USD off', per_member_limit => 5);
 SELECT loyalty.create_campaign('rw', 'rw_other', '10% off');
-SELECT loyalty.earn('rw', 'ana', 500, 'seed-ana', as_of => '2024-01-01') > 0 AS ana_credited;
+SELECT loyalty.earn('rw', 'ana', 1000, 'seed-ana', as_of => '2024-01-01') > 0 AS ana_credited;
 SELECT loyalty.earn('rw', 'bob', 20, 'seed-bob', as_of => '2024-01-01') > 0 AS bob_credited;
 SELECT loyalty.earn('rw', 'cat', 900, 'seed-cat', as_of => '2024-01-01') > 0 AS cat_credited;
 SELECT loyalty.set_member_status('rw', 'cat', 'held');
@@ -79,17 +79,18 @@ SELECT sqlstate_of($$SELECT loyalty.claim_reward('rw', NULL, 'voucher', 'claim-5
 SELECT sqlstate_of($$SELECT loyalty.claim_reward('rw', 'ana', NULL, 'claim-5')$$);
 SELECT sqlstate_of($$SELECT loyalty.claim_reward('rw', 'ana', 'voucher', NULL)$$);
 -- The application acts now: a claim dated in the future or the past is LY007.
-SELECT sqlstate_of($$SELECT loyalty.claim_reward('rw', 'ana', 'voucher', 'claim-5', now() + interval '1 day')$$);
-SELECT sqlstate_of($$SELECT loyalty.claim_reward('rw', 'ana', 'voucher', 'claim-5', now() - interval '1 day')$$);
+SELECT left(sqlstate_of($$SELECT loyalty.claim_reward('rw', 'ana', 'voucher', 'claim-5', now() + interval '1 day')$$), 5) AS future;
+SELECT left(sqlstate_of($$SELECT loyalty.claim_reward('rw', 'ana', 'voucher', 'claim-5', now() - interval '1 day')$$), 5) AS past;
 -- Configuration is not the application's.
 SELECT sqlstate_of($$SELECT loyalty.create_reward('rw', 'mug', 10, 'rw_gift', 1)$$);
 SELECT sqlstate_of($$SELECT loyalty.restock_reward('rw', 'tote', 1)$$);
 SELECT sqlstate_of($$SELECT count(*) FROM loyalty.reward$$);
 RESET ROLE;
 
--- What the claims did: 2 totes (100 each) and a voucher (300) for ana, one
--- ledger redemption per claim under its reference, one code each, issued
--- to ana from the reward's campaign.
+-- What the claims did: 2 totes (100 each) and a voucher (300) for ana, so
+-- 1000 - 500 - 1 (the plain redemption) = 499 left; one ledger redemption
+-- per claim under its reference, one code each, issued to ana from the
+-- reward's campaign; bob and cat have no code.
 SELECT ref, kind, points FROM loyalty.ledger WHERE program = 'rw' AND kind = 'redeem' ORDER BY id;
 SELECT c.member_id, c.ref, c.reward, c.points, l.points AS ledger_points, l.ref = c.ref AS same_ref
   FROM loyalty.reward_claim c JOIN loyalty.ledger l ON l.id = c.ledger_id

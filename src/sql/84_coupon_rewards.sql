@@ -196,10 +196,7 @@ BEGIN
     IF issued IS NOT NULL THEN
         RETURN issued;
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM loyalty.member m
-                    WHERE m.program = claim_reward.program AND m.member_id = claim_reward.member_id) THEN
-        RAISE EXCEPTION 'member "%" is not enrolled in program "%"', member_id, program USING ERRCODE = '42704';
-    END IF;
+    PERFORM loyalty.require_member(program, member_id);
     IF r.stock = 0 THEN
         RAISE EXCEPTION 'reward "%" of program "%" is out of stock', reward, program
             USING ERRCODE = 'LY028',
