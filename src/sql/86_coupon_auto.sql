@@ -175,10 +175,11 @@ BEGIN
         seen := seen + 1;
         IF seen % 1000 = 0 THEN
             RAISE NOTICE 'loyalty: birthday coupons %: % members with a birthday on %, % issued so far',
-                program, seen, today, issued;
+                program, seen, to_char(today, 'YYYY-MM-DD'), issued;
         END IF;
     END LOOP;
-    RAISE NOTICE 'loyalty: birthday coupons %: % members with a birthday on %, % issued', program, seen, today, issued;
+    RAISE NOTICE 'loyalty: birthday coupons %: % members with a birthday on %, % issued',
+        program, seen, to_char(today, 'YYYY-MM-DD'), issued;
     RETURN issued;
 END
 $$;
