@@ -400,3 +400,648 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.add_code(text, text, text) IS
     'Adds a shared code (e.g. BLACKFRIDAY; case, spaces and dashes ignored) to a campaign, idempotent; 42710 when another campaign holds it; returns it as stored';
+
+-- What the program knows of a member at as_of, as the cart's "member":
+-- tier (the level held, the ladder's first when none; absent without a
+-- ladder), segment (of the last RFM pass; absent when not scored), lifecycle
+-- (the rule of member_lifecycle_at, for this member alone), first_order (no
+-- counted order before as_of; this_order, the order being paid, does not
+-- count).  Keys without a value are left out.
+CREATE FUNCTION @extschema@.member_facts(program text, member_id text, as_of timestamptz,
+                                         this_order text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    WITH p AS (
+        SELECT x.* FROM loyalty.program x WHERE x.code = member_facts.program
+    ), o AS (
+        SELECT min(v.ordered_at) AS first_at, max(v.ordered_at) AS last_at
+          FROM loyalty.order_value v
+         WHERE v.program = member_facts.program AND v.member_id = member_facts.member_id
+           AND v.net > 0 AND v.ordered_at <= as_of
+    ), d AS (
+        SELECT o.last_at,
+               floor(extract(epoch FROM as_of - o.first_at) / 86400)::integer AS since_first,
+               floor(extract(epoch FROM as_of - o.last_at) / 86400)::integer AS since_last
+          FROM o
+    )
+    SELECT jsonb_strip_nulls(jsonb_build_object(
+        'tier', (SELECT coalesce(m.tier, (SELECT t.tier FROM loyalty.program_tier t
+                                           WHERE t.program = member_facts.program AND t.level = 1))
+                   FROM loyalty.member m
+                  WHERE m.program = member_facts.program AND m.member_id = member_facts.member_id
+                    AND p.tier_ladder IS NOT NULL),
+        'segment', (SELECT nullif(s.segment, '') FROM loyalty.rfm_score s
+                     WHERE s.program = member_facts.program AND s.member_id = member_facts.member_id),
+        'lifecycle', CASE WHEN d.last_at IS NULL THEN 'registered'
+                          WHEN d.since_last > p.churned_days THEN 'churned'
+                          WHEN d.since_last > p.dormant_days THEN 'dormant'
+                          WHEN d.since_last > p.at_risk_days THEN 'at_risk'
+                          WHEN d.since_first <= p.new_days THEN 'new'
+                          ELSE 'active' END,
+        'first_order', NOT EXISTS (
+            SELECT 1 FROM loyalty.order_earning e
+             WHERE e.program = member_facts.program AND e.member_id = member_facts.member_id
+               AND NOT e.closed AND e.amount > 0 AND e.refunded_amount < e.amount
+               AND e.ordered_at < as_of AND e.order_id IS DISTINCT FROM this_order)))
+      FROM p, d
+$$;
+COMMENT ON FUNCTION @extschema@.member_facts(text, text, timestamptz, text) IS
+    'A member''s tier, RFM segment, lifecycle stage and first_order at as_of, as a cart''s "member" object (this_order: an order that does not count against first_order)';
+
+-- Raises unless cart is a JSON object; the evaluator checks its fields (LY030).
+CREATE FUNCTION @extschema@.check_cart(cart jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+BEGIN
+    IF cart IS NULL THEN
+        RAISE EXCEPTION 'cart must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF pg_catalog.jsonb_typeof(cart) OPERATOR(pg_catalog.<>) 'object' THEN
+        RAISE EXCEPTION 'cart must be a JSON object, not %', pg_catalog.jsonb_typeof(cart)
+            USING ERRCODE = '22023', HINT = 'See "Carts" in docs/coupons.md.';
+    END IF;
+    RETURN cart;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.check_cart(jsonb) IS 'Returns cart, or raises unless it is a JSON object';
+
+CREATE FUNCTION @extschema@.member_cart(program text, member_id text, cart jsonb, as_of timestamptz DEFAULT now())
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    PERFORM loyalty.require_program(program);
+    PERFORM loyalty.require_member(program, member_id);
+    PERFORM loyalty.check_cart(cart);
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'as_of must not be null' USING ERRCODE = '22004';
+    END IF;
+    PERFORM loyalty.check_as_of(as_of);
+    RETURN cart || jsonb_build_object('member', loyalty.member_facts(program, member_id, as_of));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.member_cart(text, text, jsonb, timestamptz) IS
+    'The cart with "member" (tier, segment, lifecycle, first_order) filled from the program at as_of, replacing any the caller gave';
+
+-- The subtotal of a cart: the sum of qty x price.
+CREATE FUNCTION @extschema@.cart_subtotal(cart jsonb) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT coalesce(sum((i OPERATOR(pg_catalog.->>) 'qty')::pg_catalog.numeric
+                        OPERATOR(pg_catalog.*) (i OPERATOR(pg_catalog.->>) 'price')::pg_catalog.numeric), 0)
+      FROM pg_catalog.jsonb_array_elements(coalesce(cart OPERATOR(pg_catalog.->) 'items', '[]')) i
+$$;
+COMMENT ON FUNCTION @extschema@.cart_subtotal(jsonb) IS 'The subtotal of a cart: the sum of qty x price over its items';
+
+-- Whether a member (its facts) is in a campaign's audience.
+CREATE FUNCTION @extschema@.in_audience(audience text, facts jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN audience IS NULL
+    OR coalesce(@extschema@.coupon_audience_key(audience) IN (@extschema@.coupon_audience_key(facts ->> 'tier'),
+                                                               @extschema@.coupon_audience_key(facts ->> 'segment'),
+                                                               @extschema@.coupon_audience_key(facts ->> 'lifecycle')),
+                false);
+COMMENT ON FUNCTION @extschema@.in_audience(text, jsonb) IS
+    'Whether a member with these facts is in the audience (NULL: everyone): its tier, segment or lifecycle stage, compared by coupon_audience_key';
+
+/*
+ * The state of one coupon for one member and cart: ok with the discount, or
+ * the reason it cannot be used now.  The checks, first failure wins:
+ * not_yours, used (an issued code with an active redemption), limit_reached,
+ * member_limit_reached, budget_exhausted (nothing left), audience, the
+ * evaluator's reason, then, on an order (order_ref given): stacking (the
+ * campaign already on the order, an exclusive coupon with another, two of
+ * one stack group), cap_reached (the program's cap leaves no room); the
+ * discount is cut to the room the cap leaves; budget_exhausted again when
+ * the discount would take the campaign past its budget.  cart carries the
+ * member facts already.  Reads under the caller's locks; raises LY005
+ * without an FX rate.
+ */
+CREATE FUNCTION @extschema@.coupon_state(
+    p @extschema@.program, c @extschema@.coupon_campaign, k @extschema@.coupon_code,
+    member_id text, cart jsonb, as_of timestamptz, order_ref text,
+    OUT ok boolean, OUT discount numeric, OUT reason text, OUT discount_base numeric,
+    OUT currency text, OUT subtotal numeric, OUT detail text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    e record;
+    rate numeric;
+    room numeric;
+    scale integer;
+    stack text := loyalty.coupon_rule_stack(c.rule);
+    conflict text;
+BEGIN
+    ok := false;
+    discount := 0;
+    currency := upper(cart ->> 'currency');
+    IF k.member_id IS NOT NULL AND k.member_id <> coupon_state.member_id THEN
+        reason := 'not_yours'; RETURN;
+    END IF;
+    IF NOT k.shared AND EXISTS (SELECT 1 FROM loyalty.coupon_redemption r
+                                 WHERE r.program = k.program AND r.code = k.code AND r.released_at IS NULL) THEN
+        reason := 'used'; RETURN;
+    END IF;
+    IF c.redeemed_count >= c.total_limit THEN
+        reason := 'limit_reached'; RETURN;
+    END IF;
+    IF c.per_member_limit IS NOT NULL
+       AND (SELECT count(*) FROM loyalty.coupon_redemption r
+             WHERE r.program = c.program AND r.member_id = coupon_state.member_id
+               AND r.campaign = c.campaign AND r.released_at IS NULL) >= c.per_member_limit THEN
+        reason := 'member_limit_reached'; RETURN;
+    END IF;
+    IF c.spent_base >= c.budget THEN
+        reason := 'budget_exhausted'; RETURN;
+    END IF;
+    IF NOT loyalty.in_audience(c.audience, cart -> 'member') THEN
+        reason := 'audience'; RETURN;
+    END IF;
+    SELECT * INTO e FROM loyalty.coupon_evaluate(c.rule, cart, as_of, p.timezone);
+    IF NOT e.eligible THEN
+        reason := e.reason; RETURN;
+    END IF;
+    discount := e.discount + e.shipping_discount;
+    subtotal := loyalty.cart_subtotal(cart);
+    room := subtotal * p.discount_cap_percent / 100;
+    IF order_ref IS NOT NULL THEN
+        SELECT CASE WHEN x.campaign = c.campaign THEN pg_catalog.format('campaign %s is already on the order (code %s)', c.campaign, loyalty.coupon_code_display(x.code))
+                    WHEN stack = 'exclusive' THEN pg_catalog.format('an exclusive coupon combines with no other, and code %s is on the order', loyalty.coupon_code_display(x.code))
+                    WHEN loyalty.coupon_rule_stack(xc.rule) = 'exclusive' THEN pg_catalog.format('code %s on the order is exclusive', loyalty.coupon_code_display(x.code))
+                    WHEN lower(stack) = lower(loyalty.coupon_rule_stack(xc.rule)) THEN pg_catalog.format('code %s of stack group %s is on the order', loyalty.coupon_code_display(x.code), stack)
+               END
+          INTO conflict
+          FROM loyalty.coupon_redemption x
+          JOIN loyalty.coupon_campaign xc ON xc.program = x.program AND xc.campaign = x.campaign
+         WHERE x.program = p.code AND x.order_ref = coupon_state.order_ref AND x.released_at IS NULL
+         ORDER BY 1 NULLS LAST LIMIT 1;
+        IF conflict IS NOT NULL THEN
+            reason := 'stacking'; detail := conflict; discount := 0; RETURN;
+        END IF;
+        IF EXISTS (SELECT 1 FROM loyalty.coupon_redemption x
+                    WHERE x.program = p.code AND x.order_ref = coupon_state.order_ref AND x.released_at IS NULL
+                      AND x.currency <> upper(cart ->> 'currency')) THEN
+            RAISE EXCEPTION 'order_ref "%" has coupons in another currency than %', order_ref, upper(cart ->> 'currency')
+                USING ERRCODE = '22023', HINT = 'Every coupon of one order is redeemed on a cart of the order''s currency.';
+        END IF;
+        room := room - (SELECT coalesce(sum(x.discount), 0) FROM loyalty.coupon_redemption x
+                         WHERE x.program = p.code AND x.order_ref = coupon_state.order_ref AND x.released_at IS NULL);
+    END IF;
+    IF room IS NOT NULL THEN
+        -- Cut down to the minor unit, so that the cap holds after rounding.
+        scale := coalesce(loyalty.currency_minor_unit(currency), 2);
+        room := trunc(greatest(room, 0), scale);
+        IF discount > 0 AND room = 0 THEN
+            reason := 'cap_reached'; discount := 0; RETURN;
+        END IF;
+        discount := least(discount, room);
+    END IF;
+    rate := loyalty.fx_rate_at(currency, p.base_currency, as_of);
+    IF rate IS NULL THEN
+        RAISE EXCEPTION 'no FX rate from % to % at %', currency, p.base_currency, as_of
+            USING ERRCODE = 'LY005',
+                  DETAIL = 'A coupon''s discount counts toward its campaign''s budget in the program''s base currency.',
+                  HINT = pg_catalog.format('Set one with loyalty.set_fx_rate(%L, %L, rate).', currency, p.base_currency);
+    END IF;
+    discount_base := round(discount * rate, 4);
+    IF c.spent_base + discount_base > c.budget THEN
+        reason := 'budget_exhausted'; discount := 0; RETURN;
+    END IF;
+    ok := true;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.coupon_state(@extschema@.program, @extschema@.coupon_campaign, @extschema@.coupon_code, text, jsonb, timestamptz, text) IS
+    'Whether a coupon applies to a member''s cart (with member facts) now, and on order_ref when given: ok, discount (cut to the cap), reason, discount in base currency, currency, subtotal, detail of a stacking conflict';
+
+-- The stored code row for what a person typed, or a reason: unknown_code,
+-- mistyped_code (the issued form with a wrong check character).
+CREATE FUNCTION @extschema@.find_code(program text, code text, OUT k @extschema@.coupon_code, OUT reason text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    stored text := loyalty.coupon_code_normal(code);
+BEGIN
+    SELECT * INTO k FROM loyalty.coupon_code x WHERE x.program = find_code.program AND x.code = stored;
+    IF NOT FOUND THEN
+        reason := CASE WHEN loyalty.coupon_code_shape(stored) = 'mistyped' THEN 'mistyped_code' ELSE 'unknown_code' END;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.find_code(text, text) IS
+    'The code row of a code as typed (case, spaces, dashes ignored), or the reason: unknown_code or mistyped_code';
+
+CREATE FUNCTION @extschema@.validate_coupon(program text, code text, member_id text, cart jsonb,
+                                            as_of timestamptz DEFAULT now(),
+                                            OUT ok boolean, OUT discount numeric, OUT reason text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    p loyalty.program := loyalty.require_program(program);
+    m loyalty.member := loyalty.require_member(program, member_id);
+    f record;
+    c loyalty.coupon_campaign;
+    s record;
+BEGIN
+    IF code IS NULL OR as_of IS NULL THEN
+        RAISE EXCEPTION 'code and as_of must not be null' USING ERRCODE = '22004';
+    END IF;
+    PERFORM loyalty.check_cart(cart);
+    PERFORM loyalty.check_as_of(as_of);
+    ok := false;
+    discount := 0;
+    IF m.status <> 'active' THEN
+        reason := 'member_not_active'; RETURN;
+    END IF;
+    SELECT * INTO f FROM loyalty.find_code(program, code);
+    IF f.reason IS NOT NULL THEN
+        reason := f.reason; RETURN;
+    END IF;
+    SELECT * INTO c FROM loyalty.coupon_campaign x WHERE x.program = p.code AND x.campaign = (f.k).campaign;
+    SELECT * INTO s FROM loyalty.coupon_state(p, c, f.k, member_id,
+        cart || jsonb_build_object('member', loyalty.member_facts(program, member_id, as_of)), as_of, NULL);
+    ok := s.ok;
+    discount := s.discount;
+    reason := s.reason;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.validate_coupon(text, text, text, jsonb, timestamptz) IS
+    'Whether a member may use a code on a cart now, and the discount; never raises for the coupon''s state (reason: unknown_code, mistyped_code, not_yours, used, limit_reached, member_limit_reached, budget_exhausted, audience, member_not_active, cap_reached or the evaluator''s reason)';
+
+-- Raises the error of a reason coupon_state or find_code gave.
+CREATE FUNCTION @extschema@.raise_coupon_reason(program text, code text, member_id text, campaign text,
+                                                order_ref text, reason text, detail text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    CASE reason
+    WHEN 'unknown_code' THEN
+        RAISE EXCEPTION 'coupon code "%" does not exist in program "%"', code, program
+            USING ERRCODE = 'LY020', HINT = 'Check the code with the customer; codes ignore case, spaces and dashes.';
+    WHEN 'mistyped_code' THEN
+        RAISE EXCEPTION 'coupon code "%" is mistyped', code
+            USING ERRCODE = 'LY021', DETAIL = 'Its check character (the last one) does not match the others.',
+                  HINT = 'Ask the customer to type the code again.';
+    WHEN 'limit_reached' THEN
+        RAISE EXCEPTION 'campaign "%" has reached its total limit', campaign
+            USING ERRCODE = 'LY022', DETAIL = pg_catalog.format('Code %s cannot be redeemed any more.', code),
+                  HINT = 'Released redemptions (cancelled orders) give units back.';
+    WHEN 'member_limit_reached' THEN
+        RAISE EXCEPTION 'member "%" has reached the limit of campaign "%"', member_id, campaign
+            USING ERRCODE = 'LY023', DETAIL = pg_catalog.format('Code %s was not redeemed.', code);
+    WHEN 'budget_exhausted' THEN
+        RAISE EXCEPTION 'campaign "%" has no budget left for this discount', campaign
+            USING ERRCODE = 'LY024', DETAIL = pg_catalog.format('Code %s was not redeemed.', code);
+    WHEN 'not_yours' THEN
+        RAISE EXCEPTION 'coupon code "%" was issued to another member', code
+            USING ERRCODE = 'LY026', DETAIL = 'not_yours';
+    WHEN 'used' THEN
+        RAISE EXCEPTION 'coupon code "%" was already used', code
+            USING ERRCODE = 'LY026', DETAIL = 'used',
+                  HINT = 'An issued code is redeemed once; releasing its redemption makes it usable again.';
+    WHEN 'stacking' THEN
+        RAISE EXCEPTION 'coupon code "%" cannot be combined with the coupons of order_ref "%"', code, order_ref
+            USING ERRCODE = 'LY027', DETAIL = pg_catalog.format('stacking: %s.', detail);
+    WHEN 'cap_reached' THEN
+        RAISE EXCEPTION 'order_ref "%" has reached the program''s discount cap', order_ref
+            USING ERRCODE = 'LY027', DETAIL = pg_catalog.format('cap_reached: code %s would take more than the cap of program %s allows.', code, program);
+    ELSE
+        RAISE EXCEPTION 'coupon code "%" does not apply: %', code, reason
+            USING ERRCODE = 'LY025', DETAIL = reason,
+                  HINT = 'loyalty.validate_coupon() says why before the order is placed.';
+    END CASE;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.raise_coupon_reason(text, text, text, text, text, text, text) IS
+    'Raises the LY02x error of a coupon reason (unknown_code LY020, mistyped_code LY021, limit_reached LY022, member_limit_reached LY023, budget_exhausted LY024, not_yours and used LY026, stacking and cap_reached LY027, others LY025)';
+
+-- The lock every redemption and release of an order_ref takes first.
+CREATE FUNCTION @extschema@.lock_coupon_order(program text, order_ref text) RETURNS void
+LANGUAGE sql VOLATILE
+RETURN pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('loyalty.coupon_order'),
+                                        pg_catalog.hashtext(program OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) order_ref));
+COMMENT ON FUNCTION @extschema@.lock_coupon_order(text, text) IS
+    'Takes the transaction lock of an order_ref''s coupons: stacking and the cap are checked under it';
+
+-- A replay of (program, code, order_ref): the first discount, or LY003.
+CREATE FUNCTION @extschema@.coupon_replay(r @extschema@.coupon_redemption, member_id text) RETURNS numeric
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF r.member_id <> member_id THEN
+        RAISE EXCEPTION 'order_ref "%" was used with code "%" by another member', r.order_ref, @extschema@.coupon_code_display(r.code)
+            USING ERRCODE = 'LY003',
+                  DETAIL = pg_catalog.format('Member %s redeemed it at %s.', r.member_id, r.redeemed_at),
+                  HINT = 'Use a new order_ref for a new order.';
+    END IF;
+    IF r.released_at IS NOT NULL THEN
+        RAISE EXCEPTION 'the redemption of code "%" on order_ref "%" was released', @extschema@.coupon_code_display(r.code), r.order_ref
+            USING ERRCODE = 'LY003',
+                  DETAIL = pg_catalog.format('Redeemed at %s, released at %s.', r.redeemed_at, r.released_at),
+                  HINT = 'Use a new order_ref for a new order.';
+    END IF;
+    RETURN r.discount;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.coupon_replay(@extschema@.coupon_redemption, text) IS
+    'A replayed redemption: its first discount; LY003 when another member made it or it was released';
+
+CREATE FUNCTION @extschema@.redeem_coupon(program text, code text, member_id text, cart jsonb, order_ref text,
+                                          as_of timestamptz DEFAULT now())
+RETURNS numeric
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    p loyalty.program := loyalty.require_program(program);
+    m loyalty.member := loyalty.require_member(program, member_id);
+    f record;
+    c loyalty.coupon_campaign;
+    r loyalty.coupon_redemption;
+    s record;
+BEGIN
+    IF code IS NULL OR as_of IS NULL OR order_ref IS NULL OR order_ref = '' THEN
+        RAISE EXCEPTION 'code, order_ref and as_of must not be null (nor order_ref empty)' USING ERRCODE = '22004';
+    END IF;
+    PERFORM loyalty.check_cart(cart);
+    PERFORM loyalty.check_as_of(as_of);
+    SELECT * INTO f FROM loyalty.find_code(program, code);
+    IF f.reason IS NOT NULL THEN
+        PERFORM loyalty.raise_coupon_reason(program, code, member_id, NULL, order_ref, f.reason);
+    END IF;
+    -- A replay answers before any limit, lock or time check.
+    SELECT * INTO r FROM loyalty.coupon_redemption x
+     WHERE x.program = p.code AND x.code = (f.k).code AND x.order_ref = redeem_coupon.order_ref;
+    IF FOUND THEN
+        RETURN loyalty.coupon_replay(r, member_id);
+    END IF;
+    IF m.status <> 'active' THEN
+        RAISE EXCEPTION 'member "%" is %', member_id, m.status
+            USING ERRCODE = 'LY002', HINT = 'A held or forgotten member cannot redeem coupons.';
+    END IF;
+    PERFORM loyalty.check_spend_as_of(as_of);
+    -- The order's lock, then the campaign's: from here on every count is exact.
+    PERFORM loyalty.lock_coupon_order(p.code, order_ref);
+    SELECT * INTO c FROM loyalty.coupon_campaign x
+     WHERE x.program = p.code AND x.campaign = (f.k).campaign FOR UPDATE;
+    SELECT * INTO r FROM loyalty.coupon_redemption x
+     WHERE x.program = p.code AND x.code = (f.k).code AND x.order_ref = redeem_coupon.order_ref;
+    IF FOUND THEN
+        RETURN loyalty.coupon_replay(r, member_id);
+    END IF;
+    SELECT * INTO s FROM loyalty.coupon_state(p, c, f.k, member_id,
+        cart || jsonb_build_object('member', loyalty.member_facts(program, member_id, as_of, order_ref)),
+        as_of, order_ref);
+    IF NOT s.ok THEN
+        PERFORM loyalty.raise_coupon_reason(program, loyalty.coupon_code_display((f.k).code), member_id, c.campaign,
+                                            order_ref, s.reason, s.detail);
+    END IF;
+    INSERT INTO loyalty.coupon_redemption (program, member_id, code, campaign, order_ref, currency, subtotal,
+                                           discount, discount_base, redeemed_at)
+    VALUES (p.code, member_id, (f.k).code, c.campaign, order_ref, s.currency, s.subtotal,
+            s.discount, s.discount_base, as_of);
+    UPDATE loyalty.coupon_campaign x
+       SET redeemed_count = x.redeemed_count + 1, spent_base = x.spent_base + s.discount_base
+     WHERE x.program = p.code AND x.campaign = c.campaign;
+    RETURN s.discount;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.redeem_coupon(text, text, text, jsonb, text, timestamptz) IS
+    'Redeems a code for a member''s cart on order_ref and returns the discount (cut to the program''s cap); idempotent on (program, code, order_ref); LY020-LY027 when it cannot';
+
+-- Gives back the active redemptions of some order_refs: locks each order
+-- (in order), then their campaigns (in order), then writes.  Returns how
+-- many were released.
+CREATE FUNCTION @extschema@.release_orders(program text, order_refs text[]) RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    released integer;
+BEGIN
+    PERFORM loyalty.lock_coupon_order(release_orders.program, o)
+       FROM (SELECT DISTINCT o FROM unnest(order_refs) o WHERE o IS NOT NULL ORDER BY o) x;
+    PERFORM 1 FROM loyalty.coupon_campaign c
+     WHERE c.program = release_orders.program
+       AND c.campaign IN (SELECT r.campaign FROM loyalty.coupon_redemption r
+                           WHERE r.program = release_orders.program AND r.order_ref = ANY (order_refs)
+                             AND r.released_at IS NULL)
+     ORDER BY c.campaign FOR UPDATE;
+    WITH r AS (
+        UPDATE loyalty.coupon_redemption r SET released_at = now()
+         WHERE r.program = release_orders.program AND r.order_ref = ANY (order_refs) AND r.released_at IS NULL
+        RETURNING r.campaign, r.discount_base
+    ), s AS (
+        SELECT r.campaign, count(*) AS n, sum(r.discount_base) AS spent FROM r GROUP BY r.campaign
+    ), u AS (
+        UPDATE loyalty.coupon_campaign c
+           SET redeemed_count = c.redeemed_count - s.n, spent_base = c.spent_base - s.spent
+          FROM s
+         WHERE c.program = release_orders.program AND c.campaign = s.campaign
+    )
+    SELECT coalesce(sum(s.n), 0) INTO released FROM s;
+    RETURN released;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.release_orders(text, text[]) IS
+    'Releases the active coupon redemptions of order_refs, giving their limit units and budget back; returns how many';
+
+CREATE FUNCTION @extschema@.release_coupon(program text, order_ref text) RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    PERFORM loyalty.require_program(program);
+    IF order_ref IS NULL THEN
+        RAISE EXCEPTION 'order_ref must not be null' USING ERRCODE = '22004';
+    END IF;
+    RETURN loyalty.release_orders(program, ARRAY[order_ref]);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.release_coupon(text, text) IS
+    'Releases every active coupon redemption of an order_ref (limit units and budget given back, issued codes usable again); idempotent; returns how many';
+
+/*
+ * Automatic release: an attached order that is cancelled (closing status),
+ * deleted or truncated closes its order_earning row; a full refund brings
+ * refunded_amount up to the amount.  Either releases the coupons redeemed
+ * on order_ref = the order id.  Statement-level, with transition tables.
+ * A failure is a WARNING, never a failed order change (the coupon can still
+ * be released with loyalty.release_coupon).
+ */
+CREATE FUNCTION @extschema@.coupon_release_trigger() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    o record;
+BEGIN
+    FOR o IN
+        SELECT n.program, array_agg(n.order_id ORDER BY n.order_id) AS refs
+          FROM new_rows n JOIN old_rows b ON b.program = n.program AND b.order_id = n.order_id
+         WHERE ((n.closed AND NOT b.closed)
+                OR (n.amount > 0 AND n.refunded_amount >= n.amount AND NOT (b.amount > 0 AND b.refunded_amount >= b.amount)))
+           AND EXISTS (SELECT 1 FROM loyalty.coupon_redemption r
+                        WHERE r.program = n.program AND r.order_ref = n.order_id AND r.released_at IS NULL)
+         GROUP BY n.program ORDER BY n.program
+    LOOP
+        BEGIN
+            PERFORM loyalty.release_orders(o.program, o.refs);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'loyalty: coupons of orders % of program "%" not released: %', o.refs, o.program, SQLERRM
+                USING HINT = 'Release them with loyalty.release_coupon(program, order_ref).';
+        END;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.coupon_release_trigger() IS
+    'Trigger on loyalty.order_earning: releases the coupons of orders that became closed (cancelled, deleted, truncated) or fully refunded';
+
+CREATE FUNCTION @extschema@.coupon_release_delete_trigger() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    o record;
+BEGIN
+    FOR o IN
+        SELECT b.program, array_agg(b.order_id ORDER BY b.order_id) AS refs
+          FROM old_rows b
+         WHERE EXISTS (SELECT 1 FROM loyalty.coupon_redemption r
+                        WHERE r.program = b.program AND r.order_ref = b.order_id AND r.released_at IS NULL)
+         GROUP BY b.program ORDER BY b.program
+    LOOP
+        PERFORM loyalty.release_orders(o.program, o.refs);
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.coupon_release_delete_trigger() IS
+    'Trigger on loyalty.order_earning: releases the coupons of orders whose record is deleted';
+
+CREATE TRIGGER coupon_release_update AFTER UPDATE ON @extschema@.order_earning
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.coupon_release_trigger();
+CREATE TRIGGER coupon_release_delete AFTER DELETE ON @extschema@.order_earning
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.coupon_release_delete_trigger();
+
+CREATE FUNCTION @extschema@.set_discount_cap(program text, percent numeric) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    PERFORM loyalty.require_program(program);
+    IF percent <= 0 OR percent > 100 OR percent = 'NaN' THEN
+        RAISE EXCEPTION 'invalid discount cap: %', percent
+            USING ERRCODE = '22023',
+                  DETAIL = 'The cap is the most all coupons of one order may take off, in percent of its subtotal: above 0, at most 100, or NULL for none.';
+    END IF;
+    UPDATE loyalty.program p SET discount_cap_percent = percent WHERE p.code = set_discount_cap.program;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_discount_cap(text, numeric) IS
+    'Sets (NULL: removes) the most all coupons of one order_ref may take off, in percent of the subtotal';
+
+/*
+ * The best offer for a member's cart: the combination of usable codes with
+ * the largest total discount.
+ *
+ * Candidates: the member's issued codes without an active redemption and
+ * the program's shared codes, each checked like validate_coupon (limits,
+ * audience, budget, the rule, the cap for one coupon alone), with a
+ * discount above 0; one code per campaign (the member's own issued code
+ * before a shared one, then the first in text order).  The search is
+ * bounded: the 12 candidates with the largest discounts (then the
+ * soonest-ending campaign, then the code).
+ *
+ * Combinations: one exclusive coupon alone, or coupons of which no two
+ * share a stack group (coupons without a group combine freely).  A
+ * combination's total is its sum, cut to the program's cap.  The best has
+ * the largest total; ties go to the combination holding the soonest-ending
+ * campaign (coupon_rule_valid_until, open-ended last), then the one with
+ * fewer codes, then the first by its codes in text order.  Under a cap the
+ * discounts are given out soonest-ending first (then larger first, then by
+ * code) until the cap is used up.
+ */
+CREATE FUNCTION @extschema@.best_offer(program text, member_id text, cart jsonb, as_of timestamptz DEFAULT now())
+RETURNS TABLE (code text, discount numeric)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    p loyalty.program := loyalty.require_program(program);
+    m loyalty.member := loyalty.require_member(program, member_id);
+    full_cart jsonb;
+    room numeric;
+BEGIN
+    PERFORM loyalty.check_cart(cart);
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'as_of must not be null' USING ERRCODE = '22004';
+    END IF;
+    PERFORM loyalty.check_as_of(as_of);
+    IF m.status <> 'active' THEN
+        RETURN;
+    END IF;
+    full_cart := cart || jsonb_build_object('member', loyalty.member_facts(program, member_id, as_of));
+    room := trunc(loyalty.cart_subtotal(cart) * p.discount_cap_percent / 100,
+                  coalesce(loyalty.currency_minor_unit(upper(cart ->> 'currency')), 2));
+    RETURN QUERY
+    WITH RECURSIVE owned AS (
+        SELECT k, c, k.member_id IS NOT NULL AS own
+          FROM loyalty.coupon_code k
+          JOIN loyalty.coupon_campaign c ON c.program = k.program AND c.campaign = k.campaign
+         WHERE k.program = p.code
+           AND ((k.member_id = best_offer.member_id AND NOT k.shared
+                 AND NOT EXISTS (SELECT 1 FROM loyalty.coupon_redemption r
+                                  WHERE r.program = k.program AND r.code = k.code AND r.released_at IS NULL))
+                OR k.shared)
+    ), checked AS (
+        SELECT (o.k).code AS code, (o.c).campaign AS campaign, o.own, s.discount,
+               loyalty.coupon_rule_stack((o.c).rule) AS stack,
+               loyalty.coupon_rule_valid_until((o.c).rule) AS until
+          FROM owned o
+         CROSS JOIN LATERAL loyalty.coupon_state(p, o.c, o.k, best_offer.member_id, full_cart, as_of, NULL) s
+         WHERE s.ok AND s.discount > 0
+    ), one_per_campaign AS (
+        SELECT DISTINCT ON (x.campaign) x.* FROM checked x ORDER BY x.campaign, x.own DESC, x.code
+    ), cand AS (
+        SELECT row_number() OVER (ORDER BY y.discount DESC, y.until NULLS LAST, y.code)::integer AS i, y.*
+          FROM (SELECT z.* FROM one_per_campaign z ORDER BY z.discount DESC, z.until NULLS LAST, z.code LIMIT 12) y
+    ), combo AS (
+        SELECT ARRAY[x.i] AS ids, x.i AS last, ARRAY[lower(x.stack)] AS stacks, x.discount AS total,
+               coalesce(x.stack = 'exclusive', false) AS exclusive, x.until AS soonest, ARRAY[x.code] AS codes
+          FROM cand x
+        UNION ALL
+        SELECT b.ids || x.i, x.i, b.stacks || lower(x.stack), b.total + x.discount, false,
+               least(b.soonest, x.until), b.codes || x.code
+          FROM combo b JOIN cand x ON x.i > b.last
+         WHERE NOT b.exclusive AND coalesce(x.stack <> 'exclusive', true)
+           AND (x.stack IS NULL OR lower(x.stack) <> ALL (b.stacks))
+    ), best AS (
+        SELECT b.ids FROM combo b
+         ORDER BY least(b.total, coalesce(room, b.total)) DESC, b.soonest NULLS LAST,
+                  array_length(b.ids, 1), (SELECT array_agg(t ORDER BY t) FROM unnest(b.codes) t)
+         LIMIT 1
+    ), given AS (
+        SELECT x.code, x.discount, x.until,
+               sum(x.discount) OVER (ORDER BY x.until NULLS LAST, x.discount DESC, x.code) AS running
+          FROM cand x, best WHERE x.i = ANY (best.ids)
+    )
+    SELECT loyalty.coupon_code_display(g.code),
+           CASE WHEN room IS NULL THEN g.discount
+                ELSE least(g.discount, greatest(room - (g.running - g.discount), 0)) END
+      FROM given g
+     WHERE room IS NULL OR room - (g.running - g.discount) > 0
+     ORDER BY g.until NULLS LAST, g.discount DESC, g.code;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.best_offer(text, text, jsonb, timestamptz) IS
+    'The member''s usable codes (own unused issued codes, shared codes) whose combination gives the largest total discount under stacking groups and the cap (ties: soonest-ending campaign, fewer codes, codes in text order; at most one code per campaign, the 12 best candidates searched)';

@@ -136,6 +136,15 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.coupon_code_display(text),
     @extschema@.coupon_code_shape(text)
 TO loyalty_admin, loyalty_app;
+-- Coupons at checkout: the application (and admins).
+GRANT EXECUTE ON FUNCTION
+    @extschema@.member_cart(text, text, jsonb, timestamptz),
+    @extschema@.validate_coupon(text, text, text, jsonb, timestamptz),
+    @extschema@.redeem_coupon(text, text, text, jsonb, text, timestamptz),
+    @extschema@.release_coupon(text, text),
+    @extschema@.best_offer(text, text, jsonb, timestamptz)
+TO loyalty_app, loyalty_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.set_discount_cap(text, numeric) TO loyalty_admin;
 
 -- Rewards and automatic coupons: the application claims rewards; admins
 -- keep the catalog, configure automatic coupons, compensate and run the
