@@ -25,16 +25,16 @@ SELECT loyalty.create_campaign('cb', 'cb_ten', 'spend 50 USD get 10 USD off');
 SELECT loyalty.create_campaign('cb', 'cb_pct', '10% off');
 SELECT loyalty.create_campaign('cb', 'cb_gift', 'spend 100 USD get gift TOTE-01');
 SELECT loyalty.enroll('cb', m) FROM unnest(ARRAY['m1', 'm2', 'm3', 'm4', 'm5', 'm6']) m;
-SELECT count(*) AS codes FROM loyalty.issue_codes('cb', 'cb_ten', 1, 'm1'), loyalty.issue_codes('cb', 'cb_ten', 1, 'm2'),
-       loyalty.issue_codes('cb', 'cb_ten', 1, 'm3'), loyalty.issue_codes('cb', 'cb_ten', 1, 'm4'),
-       loyalty.issue_codes('cb', 'cb_gift', 1, 'm2');
+SELECT count(*) AS codes
+  FROM (VALUES ('cb_ten', 'm1'), ('cb_ten', 'm2'), ('cb_ten', 'm3'), ('cb_ten', 'm4'), ('cb_gift', 'm2')) v (c, m),
+       LATERAL loyalty.issue_codes('cb', v.c, 1, v.m);
 SELECT loyalty.add_code('cb', 'cb_pct', 'SPRING');
 RESET ROLE;
 SELECT loyalty.attach_orders('cb', 'cb_orders', 'id', 'member', 'amount', currency => 'currency',
                              status => 'status', created_at => 'at');
 -- issue_codes dates its codes now: date them on the test's days instead
 -- (cb_ten and cb_gift on 1 March, SPRING on 2 March, Ho Chi Minh City time).
-UPDATE loyalty.coupon_code SET issued_at = CASE WHEN campaign = 'cb_pct' THEN '2024-03-02 08:00+07'
+UPDATE loyalty.coupon_code SET issued_at = CASE WHEN campaign = 'cb_pct' THEN timestamptz '2024-03-02 08:00+07'
                                                 ELSE '2024-03-01 08:00+07' END
  WHERE program = 'cb';
 CREATE FUNCTION cb_code(who text, camp text) RETURNS text LANGUAGE sql AS $$
@@ -113,8 +113,9 @@ SELECT 'expected', * FROM (
                   aov_with_coupon, aov_without_coupon, roi
              FROM loyalty.coupon_performance WHERE program = 'cb') y;
 
--- A release after the fact leaves the day's figures: o6's redemption is
--- given back, so cb_pct on 2 March has 1 redemption, cost 22, GMV 220.
+-- A release after the fact takes the redemption out of its day: o6's is
+-- given back, so cb_pct on 2 March has 1 redemption, cost 22, GMV 220,
+-- ROI 10; o6 now carries no coupon: without, (45 x 1.10 + 50) / 2 = 49.75.
 SELECT loyalty.release_coupon('cb', 'o6');
 SELECT redemptions, discount_cost, coupon_orders, gmv, aov_with_coupon, aov_without_coupon, roi
   FROM loyalty.coupon_performance WHERE program = 'cb' AND campaign = 'cb_pct';

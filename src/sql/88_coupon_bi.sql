@@ -42,7 +42,7 @@ CREATE VIEW @extschema@.coupon_performance AS
            coalesce(o.gmv, 0) AS gmv,
            round(o.gmv / nullif(o.orders, 0), 2) AS aov_with_coupon,
            n.aov AS aov_without_coupon,
-           round(o.gmv / nullif(r.cost, 0), 4) AS roi
+           round(coalesce(o.gmv, 0) / nullif(r.cost, 0), 4) AS roi
       FROM days d
       LEFT JOIN issued i ON i.program = d.program AND i.campaign = d.campaign AND i.day = d.day
       LEFT JOIN redeemed r ON r.program = d.program AND r.campaign = d.campaign AND r.day = d.day
