@@ -44,7 +44,7 @@ SELECT sqlstate_of($$SELECT loyalty.create_reward('rw', NULL, 10, 'rw_gift', 1)$
 SELECT sqlstate_of($$SELECT loyalty.create_reward('rw', '', 10, 'rw_gift', 1)$$);
 SELECT sqlstate_of($$SELECT loyalty.create_reward('nope', 'mug', 10, 'rw_gift', 1)$$);
 SELECT sqlstate_of($$SELECT loyalty.create_reward(NULL, 'mug', 10, 'rw_gift', 1)$$);
-SELECT program, reward, points, campaign, initial_stock, stock, claimed FROM loyalty.reward ORDER BY reward;
+SELECT program, reward, points, campaign, initial_stock, stock, claimed FROM loyalty.reward WHERE program = 'rw' ORDER BY reward;
 RESET ROLE;
 
 -- The application claims: ana buys the tote bag for 100 points.

@@ -148,6 +148,76 @@ SELECT loyalty.lot_spendable('2024-03-01', '2025-03-01', '2024-06-01') AS spenda
 SELECT k, loyalty.ledger_kind_class(k)
   FROM unnest(enum_range(NULL::loyalty.ledger_kind)) AS k;
 
+SELECT loyalty.create_program('docs_coupons', 'USD', timezone => 'Asia/Ho_Chi_Minh');
+SELECT loyalty.set_fx_rate('VND', 'USD', 0.00004);
+SELECT loyalty.enroll('docs_coupons', m) FROM unnest(ARRAY['lan', 'minh', 'tuan']) m;
+
+SELECT loyalty.create_campaign('docs_coupons', 'spring',
+    'spend 50 USD get 10 USD off | spend 200000 VND get 50000 VND off',
+    total_limit => 1000, per_member_limit => 1, budget => 5000);
+SELECT loyalty.create_campaign('docs_coupons', 'brand', 'stack=brand | 10% off', per_member_limit => NULL);
+SELECT loyalty.create_campaign('docs_coupons', 'ship', 'spend 30 USD get free shipping', per_member_limit => NULL);
+SELECT loyalty.create_campaign('docs_coupons', 'vip', 'stack=exclusive | 25% off', audience => 'Champions');
+SELECT campaign, total_limit, per_member_limit, budget, audience, redeemed_count, spent_base
+  FROM loyalty.coupon_campaign WHERE program = 'docs_coupons' ORDER BY campaign;
+
+SELECT loyalty.add_code('docs_coupons', 'spring', 'spring-sale');
+SELECT loyalty.add_code('docs_coupons', 'brand', 'BRAND10');
+SELECT loyalty.add_code('docs_coupons', 'ship', 'FREESHIP');
+SELECT count(*) AS issued, bool_and(c ~ '^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$') AS grouped
+  FROM loyalty.issue_codes('docs_coupons', 'brand', 3, 'lan') c;
+SELECT loyalty.coupon_code_normal(' k7qx-m2rd p9x2 '), loyalty.coupon_code_display('K7QXM2RDP9X2'),
+       loyalty.coupon_code_shape('K7QXM2RDP9X2');
+
+SELECT loyalty.member_cart('docs_coupons', 'lan', '{"currency": "USD", "member": {"tier": "Platinum"}}');
+
+SELECT * FROM loyalty.validate_coupon('docs_coupons', 'SPRING SALE', 'lan',
+    '{"currency": "USD", "items": [{"sku": "A1", "qty": 2, "price": 30}]}');
+SELECT * FROM loyalty.validate_coupon('docs_coupons', 'SPRINGSALE', 'lan',
+    '{"currency": "USD", "items": [{"sku": "A1", "qty": 1, "price": 30}]}');
+-- K7QX-M2RD-P9X2 is well formed; with its last character mistyped:
+SELECT * FROM loyalty.validate_coupon('docs_coupons', 'K7QX-M2RD-P9XA', 'lan', '{"currency": "USD"}');
+SELECT * FROM loyalty.validate_coupon('docs_coupons', 'NOSUCHCODE', 'lan', '{"currency": "USD"}');
+
+SELECT loyalty.redeem_coupon('docs_coupons', 'springsale', 'lan',
+    '{"currency": "USD", "items": [{"sku": "A1", "qty": 2, "price": 30}]}', 'ORD-1001');
+SELECT loyalty.redeem_coupon('docs_coupons', 'SPRING-SALE', 'lan',
+    '{"currency": "USD", "items": [{"sku": "A1", "qty": 2, "price": 30}]}', 'ORD-1001') AS replay;
+SELECT loyalty.redeem_coupon('docs_coupons', 'SPRINGSALE', 'minh',
+    '{"currency": "VND", "items": [{"sku": "B7", "qty": 1, "price": 250000}]}', 'ORD-1002');
+SELECT loyalty.redeem_coupon('docs_coupons', 'BRAND10', 'minh',
+    '{"currency": "VND", "items": [{"sku": "B7", "qty": 1, "price": 250000}]}', 'ORD-1002');
+SELECT order_ref, member_id, code, currency, discount, discount_base
+  FROM loyalty.coupon_redemption WHERE program = 'docs_coupons' ORDER BY order_ref, code;
+SELECT redeemed_count, spent_base FROM loyalty.coupon_campaign
+ WHERE program = 'docs_coupons' AND campaign = 'spring';
+
+SELECT loyalty.release_coupon('docs_coupons', 'ORD-1001');
+SELECT loyalty.release_coupon('docs_coupons', 'ORD-1001') AS again;
+CREATE TABLE docs_coupon_orders (id text PRIMARY KEY, customer text, total numeric,
+                                 status text DEFAULT 'paid', refunded numeric DEFAULT 0);
+SELECT loyalty.attach_orders('docs_coupons', 'docs_coupon_orders', 'id', 'customer', 'total',
+                             status => 'status', refunded_amount => 'refunded');
+BEGIN;
+INSERT INTO docs_coupon_orders (id, customer, total) VALUES ('ORD-1003', 'tuan', 60);
+SELECT loyalty.redeem_coupon('docs_coupons', 'SPRINGSALE', 'tuan',
+    '{"currency": "USD", "items": [{"sku": "A1", "qty": 2, "price": 30}]}', 'ORD-1003');
+COMMIT;
+UPDATE docs_coupon_orders SET status = 'cancelled' WHERE id = 'ORD-1003';
+SELECT order_ref, released_at IS NOT NULL AS released
+  FROM loyalty.coupon_redemption WHERE program = 'docs_coupons' ORDER BY order_ref, code;
+
+SELECT loyalty.set_discount_cap('docs_coupons', 15);
+SELECT loyalty.redeem_coupon('docs_coupons', 'BRAND10', 'tuan',
+    '{"currency": "USD", "shipping": 8, "items": [{"sku": "A1", "qty": 2, "price": 30}]}', 'ORD-1004');
+SELECT loyalty.redeem_coupon('docs_coupons', 'FREESHIP', 'tuan',
+    '{"currency": "USD", "shipping": 8, "items": [{"sku": "A1", "qty": 2, "price": 30}]}', 'ORD-1004') AS cut_to_cap;
+
+SELECT loyalty.set_discount_cap('docs_coupons', NULL);
+SELECT CASE WHEN code ~ '-' THEN '(an issued code)' ELSE code END AS code, discount
+  FROM loyalty.best_offer('docs_coupons', 'lan',
+       '{"currency": "USD", "shipping": 8, "items": [{"sku": "A1", "qty": 2, "price": 30}]}');
+
 SELECT loyalty.create_program('docs_rewards', base_currency => 'USD', earn_rate => 1,
                               timezone => 'Asia/Singapore');
 SELECT loyalty.create_campaign('docs_rewards', 'ten_off', 'spend 50 USD get 10 USD off', per_member_limit => 10);

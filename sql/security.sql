@@ -194,6 +194,10 @@ DROP FUNCTION public.regress_sec_old_definer();
 TRUNCATE public.regress_sec_spy_log;
 ALTER SEQUENCE public.regress_sec_spied RESTART;
 
+-- A campaign for the application's coupon calls below.
+SELECT loyalty.create_campaign('sec', 'sec_coupons', 'spend 10 USD get 2 USD off', per_member_limit => NULL);
+SELECT loyalty.add_code('sec', 'sec_coupons', 'SECCODE');
+
 -- 4. The attack of the issue, as written there (the login only a member
 -- of loyalty_app): redeem no longer runs the domain's check.
 \c - regress_sec_mallory
@@ -225,6 +229,12 @@ SELECT rate, inverse FROM loyalty.fx_quote('USD', 'SEK', pg_catalog.now());
 SELECT code FROM loyalty.program WHERE code OPERATOR(pg_catalog.=) 'sec';
 SELECT tier FROM loyalty.program_tier WHERE program OPERATOR(pg_catalog.=) 'sec';
 SELECT segment FROM loyalty.rfm_segment_rule WHERE priority OPERATOR(pg_catalog.=) 10;
+SELECT loyalty.member_cart('sec', 'm1', '{"currency": "USD"}');
+SELECT ok, discount, reason FROM loyalty.validate_coupon('sec', 'SECCODE', 'm1', '{"currency": "USD", "items": [{"sku": "a", "qty": 1, "price": 20}]}');
+SELECT loyalty.redeem_coupon('sec', 'sec-code', 'm1', '{"currency": "USD", "items": [{"sku": "a", "qty": 1, "price": 20}]}', 'sec-c1');
+SELECT loyalty.release_coupon('sec', 'sec-c1');
+SELECT code, discount FROM loyalty.best_offer('sec', 'm1', '{"currency": "USD", "items": [{"sku": "a", "qty": 1, "price": 20}]}');
+SELECT loyalty.coupon_code_normal('sec-code'), loyalty.coupon_code_display('SECCODE'), loyalty.coupon_code_shape('SECCODE');
 SELECT loyalty.claim_reward('sec', 'm1', 'sec_tote', 'sec-claim-1') IS NOT NULL AS claimed;
 -- Not the application's any more: crediting points.
 SELECT loyalty.earn('sec', 'm1', 1000, 'sec-gift');
@@ -296,6 +306,10 @@ SELECT loyalty.basis_window_days('sec') AS basis_window;
 SELECT loyalty.set_point_value('sec', 0.02);
 SELECT count(*) AS lifecycles FROM loyalty.member_lifecycle_at('sec', '2026-02-01');
 SELECT check_name FROM loyalty.verify('sec') WHERE NOT ok;
+SELECT loyalty.create_campaign('sec', 'sec_admin_coupons', '10% off');
+SELECT loyalty.issue_codes('sec', 'sec_admin_coupons', 1, 'm1') IS NOT NULL AS issued;
+SELECT loyalty.add_code('sec', 'sec_admin_coupons', 'SECADMIN');
+SELECT loyalty.set_discount_cap('sec', 50);
 SELECT available FROM loyalty.balance('sec', 'm1', '2030-01-01');
 SELECT count(*) > 0 AS readable FROM loyalty.member_360;
 SELECT count(*) > 0 AS readable FROM loyalty.kpi_daily;
@@ -307,7 +321,7 @@ SELECT loyalty.restock_reward('sec', 'sec_tote', 1);
 SELECT loyalty.set_auto_coupon('sec', 'birthday', 'sec_gift');
 SELECT loyalty.set_auto_coupon('sec', 'wake_up', 'sec_gift');
 SELECT loyalty.issue_birthday_coupons('sec', '2026-02-01') >= 0 AS birthdays;
-SELECT loyalty.issue_wake_up_coupons('sec', '2026-02-01') >= 0 AS wake_ups;
+SELECT loyalty.issue_wake_up_coupons('sec', '2026-02-10') > 0 AS wake_ups;
 SELECT loyalty.compensate('sec', 'w1', 'sec_gift', 'sec-ticket') IS NOT NULL AS compensated;
 SELECT loyalty.birthday_in('2000-02-29', 2026);
 SELECT count(*) >= 0 AS readable FROM loyalty.coupon_performance;
@@ -339,7 +353,10 @@ SELECT p.oid::regprocedure
                          'expire_points_chunk', 'expire_points_batched', 'set_lifecycle', 'set_point_value',
                          'member_lifecycle_at', 'verify', 'program_code_valid', 'lot_spendable',
                          'lot_pending', 'lot_expired', 'ledger_kind_class', 'activity_day_of',
-                         'sync_partition_triggers', 'set_closing_statuses', 'basis_window_days');
+                         'sync_partition_triggers', 'set_closing_statuses', 'basis_window_days',
+                         'create_campaign', 'issue_codes', 'add_code', 'set_discount_cap', 'member_cart',
+                         'validate_coupon', 'redeem_coupon', 'release_coupon', 'best_offer',
+                         'coupon_code_normal', 'coupon_code_display', 'coupon_code_shape');
 
 -- 7. attach_orders and detach_orders want the table's owner (or a role
 -- with its privileges), judged on the role the session acts as.

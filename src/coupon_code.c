@@ -9,7 +9,7 @@
  * then a Luhn mod 32 check character, which catches every single mistyped
  * character and every swap of two neighbours but one pair.  Codes are
  * stored upper case without separators and shown in groups of four
- * (K7QX-M2RD-P9XZ); input ignores case, spaces and dashes (SQL side).
+ * (K7QX-M2RD-P9X2); input ignores case, spaces and dashes (SQL side).
  */
 #include "postgres.h"
 

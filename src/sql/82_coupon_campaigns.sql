@@ -129,7 +129,7 @@ RETURN CASE WHEN @extschema@.coupon_code_shape(code) OPERATOR(pg_catalog.=) 'iss
                  pg_catalog.substr(code, 9, 4)
             ELSE code END;
 COMMENT ON FUNCTION @extschema@.coupon_code_display(text) IS
-    'A stored code as shown to people: an issued code in groups of four (K7QX-M2RD-P9XZ), a shared code as stored';
+    'A stored code as shown to people: an issued code in groups of four (K7QX-M2RD-P9X2), a shared code as stored';
 
 -- Raises 42704 unless the campaign exists; returns it.
 CREATE FUNCTION @extschema@.require_campaign(program text, campaign text)
@@ -329,7 +329,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.issue_codes(text, text, integer, text) IS
-    'Issues n (1 to 100000) single-use random codes with a check character, to a member or (member_id NULL) to anyone; returns them grouped (K7QX-M2RD-P9XZ)';
+    'Issues n (1 to 100000) single-use random codes with a check character, to a member or (member_id NULL) to anyone; returns them grouped (K7QX-M2RD-P9X2)';
 
 -- For the features that issue one code per event (reward claims,
 -- compensation, automatic coupons): idempotent on (program, issued_ref).
@@ -407,13 +407,16 @@ COMMENT ON FUNCTION @extschema@.add_code(text, text, text) IS
 -- (the rule of member_lifecycle_at, for this member alone), first_order (no
 -- counted order before as_of; this_order, the order being paid, does not
 -- count).  Keys without a value are left out.
+-- PL/pgSQL for its cached plan: a SQL function with a SET clause is
+-- planned again on every call, and this runs on every redemption.
 CREATE FUNCTION @extschema@.member_facts(program text, member_id text, as_of timestamptz,
                                          this_order text DEFAULT NULL)
 RETURNS jsonb
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-    WITH p AS (
+BEGIN
+    RETURN (WITH p AS (
         SELECT x.* FROM loyalty.program x WHERE x.code = member_facts.program
     ), o AS (
         SELECT min(v.ordered_at) AS first_at, max(v.ordered_at) AS last_at
@@ -445,7 +448,8 @@ AS $$
              WHERE e.program = member_facts.program AND e.member_id = member_facts.member_id
                AND NOT e.closed AND e.amount > 0 AND e.refunded_amount < e.amount
                AND e.ordered_at < as_of AND e.order_id IS DISTINCT FROM this_order)))
-      FROM p, d
+      FROM p, d);
+END
 $$;
 COMMENT ON FUNCTION @extschema@.member_facts(text, text, timestamptz, text) IS
     'A member''s tier, RFM segment, lifecycle stage and first_order at as_of, as a cart''s "member" object (this_order: an order that does not count against first_order)';
@@ -488,11 +492,13 @@ COMMENT ON FUNCTION @extschema@.member_cart(text, text, jsonb, timestamptz) IS
 
 -- The subtotal of a cart: the sum of qty x price.
 CREATE FUNCTION @extschema@.cart_subtotal(cart jsonb) RETURNS numeric
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-    SELECT coalesce(sum((i OPERATOR(pg_catalog.->>) 'qty')::pg_catalog.numeric
-                        OPERATOR(pg_catalog.*) (i OPERATOR(pg_catalog.->>) 'price')::pg_catalog.numeric), 0)
-      FROM pg_catalog.jsonb_array_elements(coalesce(cart OPERATOR(pg_catalog.->) 'items', '[]')) i
+BEGIN
+    RETURN (SELECT coalesce(sum((i ->> 'qty')::numeric * (i ->> 'price')::numeric), 0)
+              FROM jsonb_array_elements(coalesce(cart -> 'items', '[]')) i);
+END
 $$;
 COMMENT ON FUNCTION @extschema@.cart_subtotal(jsonb) IS 'The subtotal of a cart: the sum of qty x price over its items';
 
@@ -508,55 +514,27 @@ COMMENT ON FUNCTION @extschema@.in_audience(text, jsonb) IS
     'Whether a member with these facts is in the audience (NULL: everyone): its tier, segment or lifecycle stage, compared by coupon_audience_key';
 
 /*
- * The state of one coupon for one member and cart: ok with the discount, or
- * the reason it cannot be used now.  The checks, first failure wins:
- * not_yours, used (an issued code with an active redemption), limit_reached,
- * member_limit_reached, budget_exhausted (nothing left), audience, the
- * evaluator's reason, then, on an order (order_ref given): stacking (the
- * campaign already on the order, an exclusive coupon with another, two of
- * one stack group), cap_reached (the program's cap leaves no room); the
- * discount is cut to the room the cap leaves; budget_exhausted again when
- * the discount would take the campaign past its budget.  cart carries the
- * member facts already.  Reads under the caller's locks; raises LY005
- * without an FX rate.
+ * What a coupon offers a member's cart, from what does not change under
+ * the campaign's lock: the member's right to the code (not_yours), the
+ * audience, the rule's evaluation (its reason when not eligible), and the
+ * FX rate into base currency (LY005 when an eligible cart has none).
+ * cart carries the member facts already.  redeem_coupon runs it before
+ * taking its locks, to hold them for less time.
  */
-CREATE FUNCTION @extschema@.coupon_state(
+CREATE FUNCTION @extschema@.coupon_offer(
     p @extschema@.program, c @extschema@.coupon_campaign, k @extschema@.coupon_code,
-    member_id text, cart jsonb, as_of timestamptz, order_ref text,
-    OUT ok boolean, OUT discount numeric, OUT reason text, OUT discount_base numeric,
-    OUT currency text, OUT subtotal numeric, OUT detail text)
+    member_id text, cart jsonb, as_of timestamptz,
+    OUT discount numeric, OUT reason text, OUT rate numeric, OUT currency text, OUT subtotal numeric)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     e record;
-    rate numeric;
-    room numeric;
-    scale integer;
-    stack text := loyalty.coupon_rule_stack(c.rule);
-    conflict text;
 BEGIN
-    ok := false;
     discount := 0;
     currency := upper(cart ->> 'currency');
-    IF k.member_id IS NOT NULL AND k.member_id <> coupon_state.member_id THEN
+    IF k.member_id IS NOT NULL AND k.member_id <> coupon_offer.member_id THEN
         reason := 'not_yours'; RETURN;
-    END IF;
-    IF NOT k.shared AND EXISTS (SELECT 1 FROM loyalty.coupon_redemption r
-                                 WHERE r.program = k.program AND r.code = k.code AND r.released_at IS NULL) THEN
-        reason := 'used'; RETURN;
-    END IF;
-    IF c.redeemed_count >= c.total_limit THEN
-        reason := 'limit_reached'; RETURN;
-    END IF;
-    IF c.per_member_limit IS NOT NULL
-       AND (SELECT count(*) FROM loyalty.coupon_redemption r
-             WHERE r.program = c.program AND r.member_id = coupon_state.member_id
-               AND r.campaign = c.campaign AND r.released_at IS NULL) >= c.per_member_limit THEN
-        reason := 'member_limit_reached'; RETURN;
-    END IF;
-    IF c.spent_base >= c.budget THEN
-        reason := 'budget_exhausted'; RETURN;
     END IF;
     IF NOT loyalty.in_audience(c.audience, cart -> 'member') THEN
         reason := 'audience'; RETURN;
@@ -567,6 +545,68 @@ BEGIN
     END IF;
     discount := e.discount + e.shipping_discount;
     subtotal := loyalty.cart_subtotal(cart);
+    rate := loyalty.fx_rate_at(currency, p.base_currency, as_of);
+    IF rate IS NULL THEN
+        RAISE EXCEPTION 'no FX rate from % to % at %', currency, p.base_currency, as_of
+            USING ERRCODE = 'LY005',
+                  DETAIL = 'A coupon''s discount counts toward its campaign''s budget in the program''s base currency.',
+                  HINT = pg_catalog.format('Set one with loyalty.set_fx_rate(%L, %L, rate).', currency, p.base_currency);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.coupon_offer(@extschema@.program, @extschema@.coupon_campaign, @extschema@.coupon_code, text, jsonb, timestamptz) IS
+    'What a coupon offers a member''s cart (member facts filled): discount (money and shipping) or the reason (not_yours, audience, the evaluator''s), FX rate into base currency, currency, subtotal';
+
+/*
+ * Whether the coupon may be used now, given its offer: the checks, first
+ * failure wins: not_yours, used (an issued code with an active redemption),
+ * limit_reached, member_limit_reached, budget_exhausted (nothing left), the
+ * offer's reason (audience, the evaluator's), then, on an order (order_ref
+ * given): stacking (the campaign already on the order, an exclusive coupon
+ * with another, two of one stack group), cap_reached (the program's cap
+ * leaves no room); the discount is cut to the room the cap leaves;
+ * budget_exhausted again when the discount would take the campaign past
+ * its budget.  Counts under the caller's locks.
+ */
+CREATE FUNCTION @extschema@.coupon_counters(
+    p @extschema@.program, c @extschema@.coupon_campaign, k @extschema@.coupon_code,
+    member_id text, order_ref text, offer_discount numeric, offer_reason text, rate numeric,
+    currency text, subtotal numeric,
+    OUT ok boolean, OUT discount numeric, OUT reason text, OUT discount_base numeric, OUT detail text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    room numeric;
+    scale integer;
+    stack text := loyalty.coupon_rule_stack(c.rule);
+    conflict text;
+BEGIN
+    ok := false;
+    discount := 0;
+    IF offer_reason = 'not_yours' THEN
+        reason := offer_reason; RETURN;
+    END IF;
+    IF NOT k.shared AND EXISTS (SELECT 1 FROM loyalty.coupon_redemption r
+                                 WHERE r.program = k.program AND r.code = k.code AND r.released_at IS NULL) THEN
+        reason := 'used'; RETURN;
+    END IF;
+    IF c.redeemed_count >= c.total_limit THEN
+        reason := 'limit_reached'; RETURN;
+    END IF;
+    IF c.per_member_limit IS NOT NULL
+       AND (SELECT count(*) FROM loyalty.coupon_redemption r
+             WHERE r.program = c.program AND r.member_id = coupon_counters.member_id
+               AND r.campaign = c.campaign AND r.released_at IS NULL) >= c.per_member_limit THEN
+        reason := 'member_limit_reached'; RETURN;
+    END IF;
+    IF c.spent_base >= c.budget THEN
+        reason := 'budget_exhausted'; RETURN;
+    END IF;
+    IF offer_reason IS NOT NULL THEN
+        reason := offer_reason; RETURN;
+    END IF;
+    discount := offer_discount;
     room := subtotal * p.discount_cap_percent / 100;
     IF order_ref IS NOT NULL THEN
         SELECT CASE WHEN x.campaign = c.campaign THEN pg_catalog.format('campaign %s is already on the order (code %s)', c.campaign, loyalty.coupon_code_display(x.code))
@@ -577,19 +617,19 @@ BEGIN
           INTO conflict
           FROM loyalty.coupon_redemption x
           JOIN loyalty.coupon_campaign xc ON xc.program = x.program AND xc.campaign = x.campaign
-         WHERE x.program = p.code AND x.order_ref = coupon_state.order_ref AND x.released_at IS NULL
+         WHERE x.program = p.code AND x.order_ref = coupon_counters.order_ref AND x.released_at IS NULL
          ORDER BY 1 NULLS LAST LIMIT 1;
         IF conflict IS NOT NULL THEN
             reason := 'stacking'; detail := conflict; discount := 0; RETURN;
         END IF;
         IF EXISTS (SELECT 1 FROM loyalty.coupon_redemption x
-                    WHERE x.program = p.code AND x.order_ref = coupon_state.order_ref AND x.released_at IS NULL
-                      AND x.currency <> upper(cart ->> 'currency')) THEN
-            RAISE EXCEPTION 'order_ref "%" has coupons in another currency than %', order_ref, upper(cart ->> 'currency')
+                    WHERE x.program = p.code AND x.order_ref = coupon_counters.order_ref AND x.released_at IS NULL
+                      AND x.currency <> coupon_counters.currency) THEN
+            RAISE EXCEPTION 'order_ref "%" has coupons in another currency than %', order_ref, currency
                 USING ERRCODE = '22023', HINT = 'Every coupon of one order is redeemed on a cart of the order''s currency.';
         END IF;
         room := room - (SELECT coalesce(sum(x.discount), 0) FROM loyalty.coupon_redemption x
-                         WHERE x.program = p.code AND x.order_ref = coupon_state.order_ref AND x.released_at IS NULL);
+                         WHERE x.program = p.code AND x.order_ref = coupon_counters.order_ref AND x.released_at IS NULL);
     END IF;
     IF room IS NOT NULL THEN
         -- Cut down to the minor unit, so that the cap holds after rounding.
@@ -600,13 +640,6 @@ BEGIN
         END IF;
         discount := least(discount, room);
     END IF;
-    rate := loyalty.fx_rate_at(currency, p.base_currency, as_of);
-    IF rate IS NULL THEN
-        RAISE EXCEPTION 'no FX rate from % to % at %', currency, p.base_currency, as_of
-            USING ERRCODE = 'LY005',
-                  DETAIL = 'A coupon''s discount counts toward its campaign''s budget in the program''s base currency.',
-                  HINT = pg_catalog.format('Set one with loyalty.set_fx_rate(%L, %L, rate).', currency, p.base_currency);
-    END IF;
     discount_base := round(discount * rate, 4);
     IF c.spent_base + discount_base > c.budget THEN
         reason := 'budget_exhausted'; discount := 0; RETURN;
@@ -614,8 +647,31 @@ BEGIN
     ok := true;
 END
 $$;
+COMMENT ON FUNCTION @extschema@.coupon_counters(@extschema@.program, @extschema@.coupon_campaign, @extschema@.coupon_code, text, text, numeric, text, numeric, text, numeric) IS
+    'Whether a coupon with its offer may be used now (and on order_ref when given): ok, the discount cut to the cap, the reason, the discount in base currency, the detail of a stacking conflict';
+
+-- Both steps at once, for the readers (validate_coupon, best_offer).
+CREATE FUNCTION @extschema@.coupon_state(
+    p @extschema@.program, c @extschema@.coupon_campaign, k @extschema@.coupon_code,
+    member_id text, cart jsonb, as_of timestamptz, order_ref text,
+    OUT ok boolean, OUT discount numeric, OUT reason text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    o record;
+    s record;
+BEGIN
+    SELECT * INTO o FROM loyalty.coupon_offer(p, c, k, member_id, cart, as_of);
+    SELECT * INTO s FROM loyalty.coupon_counters(p, c, k, member_id, order_ref, o.discount, o.reason, o.rate,
+                                                 o.currency, o.subtotal);
+    ok := s.ok;
+    discount := s.discount;
+    reason := s.reason;
+END
+$$;
 COMMENT ON FUNCTION @extschema@.coupon_state(@extschema@.program, @extschema@.coupon_campaign, @extschema@.coupon_code, text, jsonb, timestamptz, text) IS
-    'Whether a coupon applies to a member''s cart (with member facts) now, and on order_ref when given: ok, discount (cut to the cap), reason, discount in base currency, currency, subtotal, detail of a stacking conflict';
+    'Whether a coupon applies to a member''s cart (member facts filled) now, and on order_ref when given: ok, the discount cut to the cap, the reason (coupon_offer, then coupon_counters)';
 
 -- The stored code row for what a person typed, or a reason: unknown_code,
 -- mistyped_code (the issued form with a wrong check character).
@@ -764,6 +820,7 @@ DECLARE
     f record;
     c loyalty.coupon_campaign;
     r loyalty.coupon_redemption;
+    o record;
     s record;
 BEGIN
     IF code IS NULL OR as_of IS NULL OR order_ref IS NULL OR order_ref = '' THEN
@@ -786,6 +843,10 @@ BEGIN
             USING ERRCODE = 'LY002', HINT = 'A held or forgotten member cannot redeem coupons.';
     END IF;
     PERFORM loyalty.check_spend_as_of(as_of);
+    -- The offer does not depend on the counters: worked out before the locks.
+    SELECT * INTO c FROM loyalty.coupon_campaign x WHERE x.program = p.code AND x.campaign = (f.k).campaign;
+    SELECT * INTO o FROM loyalty.coupon_offer(p, c, f.k, member_id,
+        cart || jsonb_build_object('member', loyalty.member_facts(program, member_id, as_of, order_ref)), as_of);
     -- The order's lock, then the campaign's: from here on every count is exact.
     PERFORM loyalty.lock_coupon_order(p.code, order_ref);
     SELECT * INTO c FROM loyalty.coupon_campaign x
@@ -795,16 +856,15 @@ BEGIN
     IF FOUND THEN
         RETURN loyalty.coupon_replay(r, member_id);
     END IF;
-    SELECT * INTO s FROM loyalty.coupon_state(p, c, f.k, member_id,
-        cart || jsonb_build_object('member', loyalty.member_facts(program, member_id, as_of, order_ref)),
-        as_of, order_ref);
+    SELECT * INTO s FROM loyalty.coupon_counters(p, c, f.k, member_id, order_ref, o.discount, o.reason, o.rate,
+                                                 o.currency, o.subtotal);
     IF NOT s.ok THEN
         PERFORM loyalty.raise_coupon_reason(program, loyalty.coupon_code_display((f.k).code), member_id, c.campaign,
                                             order_ref, s.reason, s.detail);
     END IF;
     INSERT INTO loyalty.coupon_redemption (program, member_id, code, campaign, order_ref, currency, subtotal,
                                            discount, discount_base, redeemed_at)
-    VALUES (p.code, member_id, (f.k).code, c.campaign, order_ref, s.currency, s.subtotal,
+    VALUES (p.code, member_id, (f.k).code, c.campaign, order_ref, o.currency, o.subtotal,
             s.discount, s.discount_base, as_of);
     UPDATE loyalty.coupon_campaign x
        SET redeemed_count = x.redeemed_count + 1, spent_base = x.spent_base + s.discount_base
@@ -1024,7 +1084,7 @@ BEGIN
                least(b.soonest, x.until), b.codes || x.code
           FROM combo b JOIN cand x ON x.i > b.last
          WHERE NOT b.exclusive AND coalesce(x.stack <> 'exclusive', true)
-           AND (x.stack IS NULL OR lower(x.stack) <> ALL (b.stacks))
+           AND (x.stack IS NULL OR NOT coalesce(lower(x.stack) = ANY (b.stacks), false))
     ), best AS (
         SELECT b.ids FROM combo b
          ORDER BY least(b.total, coalesce(room, b.total)) DESC, b.soonest NULLS LAST,
