@@ -22,10 +22,10 @@ SELECT program, campaign, rule, total_limit, per_member_limit, budget, audience,
   FROM loyalty.coupon_campaign WHERE program = 'cc';
 -- Defaults: no total limit, one redemption per member, no budget, anyone.
 SELECT loyalty.create_campaign('cc', 'open', '10% off');
-SELECT total_limit, per_member_limit, budget, audience FROM loyalty.coupon_campaign WHERE campaign = 'open';
+SELECT total_limit, per_member_limit, budget, audience FROM loyalty.coupon_campaign WHERE program = 'cc' AND campaign = 'open';
 -- NULL per-member limit: none.
 SELECT loyalty.create_campaign('cc', 'unlimited', '5 USD off', per_member_limit => NULL);
-SELECT per_member_limit FROM loyalty.coupon_campaign WHERE campaign = 'unlimited';
+SELECT per_member_limit FROM loyalty.coupon_campaign WHERE program = 'cc' AND campaign = 'unlimited';
 
 -- Bad arguments.
 SELECT loyalty.create_campaign(NULL, 'x', '10% off');
@@ -41,14 +41,14 @@ SELECT loyalty.create_campaign('cc', 'x', '10% off', budget => -1);
 SELECT loyalty.create_campaign('cc', 'x', '10% off', budget => 'NaN');
 SELECT loyalty.create_campaign('cc', 'x', '10% off', budget => 'Infinity');
 SELECT loyalty.create_campaign('cc', 'x', '10% off', audience => 'VIPs');
-SELECT count(*) AS none_made FROM loyalty.coupon_campaign WHERE campaign = 'x';
+SELECT count(*) AS none_made FROM loyalty.coupon_campaign WHERE program = 'cc' AND campaign = 'x';
 
 -- Audiences: a lifecycle stage, a tier of the ladder, an RFM segment, any case.
 SELECT loyalty.create_campaign('cc', 'winback', '15% off', audience => 'at_risk');
 SELECT loyalty.create_campaign('cc', 'gold', '10% off', audience => 'GOLD');
 SELECT loyalty.create_campaign('cc', 'champs', '5 USD off', audience => 'Champions');
 SELECT loyalty.create_campaign('cc', 'atrisk', '5 USD off', audience => 'At Risk');
-SELECT campaign, audience FROM loyalty.coupon_campaign WHERE audience IS NOT NULL ORDER BY 1;
+SELECT campaign, audience FROM loyalty.coupon_campaign WHERE program = 'cc' AND audience IS NOT NULL ORDER BY 1;
 
 -- Issued codes: 12 characters of 23456789ABCDEFGHJKLMNPQRSTUVWXYZ in groups
 -- of four, the last a check character; stored without dashes.
@@ -61,7 +61,7 @@ SELECT count(*) AS stored, count(DISTINCT code) AS distinct_codes,
   FROM loyalty.coupon_code WHERE program = 'cc' AND campaign = 'spring';
 -- To a member: the member must be enrolled.
 SELECT count(*) FROM loyalty.issue_codes('cc', 'spring', 2, 'ann');
-SELECT member_id, count(*) FROM loyalty.coupon_code WHERE member_id IS NOT NULL GROUP BY 1;
+SELECT member_id, count(*) FROM loyalty.coupon_code WHERE program = 'cc' AND member_id IS NOT NULL GROUP BY 1;
 SELECT loyalty.issue_codes('cc', 'spring', 1, 'nobody');
 -- n out of bounds, NULLs, unknown program or campaign.
 SELECT loyalty.issue_codes('cc', 'spring', 0);
@@ -73,7 +73,7 @@ SELECT loyalty.issue_codes('cc', 'autumn', 1);
 SELECT loyalty.issue_codes('zz', 'spring', 1);
 
 -- Check character: every single-character change of a code is caught.
-SELECT code AS sample FROM loyalty.coupon_code WHERE campaign = 'spring' AND NOT shared LIMIT 1 \gset
+SELECT code AS sample FROM loyalty.coupon_code WHERE program = 'cc' AND campaign = 'spring' AND NOT shared LIMIT 1 \gset
 SELECT count(*) AS changes,
        count(*) FILTER (WHERE loyalty.coupon_code_shape(changed) = 'mistyped') AS caught
   FROM generate_series(1, 12) pos,
@@ -93,7 +93,7 @@ SELECT loyalty.add_code('cc', 'open', 'ab');
 SELECT loyalty.add_code('cc', 'open', 'café');
 SELECT loyalty.add_code('cc', 'open', NULL);
 SELECT loyalty.add_code('cc', 'nope', 'WELCOME');
-SELECT code, campaign, member_id, shared FROM loyalty.coupon_code WHERE shared ORDER BY 1;
+SELECT code, campaign, member_id, shared FROM loyalty.coupon_code WHERE program = 'cc' AND shared ORDER BY 1;
 
 RESET ROLE;
 

@@ -22,7 +22,7 @@ END
 $$;
 
 SELECT loyalty.create_program('cr', 'USD', timezone => 'Asia/Ho_Chi_Minh');
-SELECT loyalty.set_fx_rate('VND', 'USD', 0.00004);
+SELECT loyalty.set_fx_rate('USD', 'VND', 25000);
 SELECT loyalty.enroll('cr', m) FROM unnest(ARRAY['ann', 'bob', 'cat', 'dan', 'eve']) m;
 SELECT loyalty.set_member_status('cr', 'cat', 'held');
 SELECT loyalty.set_tier_ladder('cr', 'basis=spend | Member 0 x1 | Gold 500 x1.5');
@@ -49,7 +49,7 @@ RESET ROLE;
 \set cart60 '{"currency": "USD", "country": "VN", "shipping": 5, "items": [{"sku": "A1", "category": "shoes", "qty": 2, "price": 30}]}'
 \set cart40 '{"currency": "USD", "items": [{"sku": "A2", "qty": 1, "price": 40}]}'
 \set cartvnd '{"currency": "VND", "items": [{"sku": "B1", "qty": 1, "price": 250000}]}'
-\set carteur '{"currency": "EUR", "items": [{"sku": "C1", "qty": 1, "price": 100}]}'
+\set carteur '{"currency": "MNT", "items": [{"sku": "C1", "qty": 1, "price": 100}]}'
 
 SET ROLE loyalty_app;
 

@@ -149,7 +149,7 @@ SELECT k, loyalty.ledger_kind_class(k)
   FROM unnest(enum_range(NULL::loyalty.ledger_kind)) AS k;
 
 SELECT loyalty.create_program('docs_coupons', 'USD', timezone => 'Asia/Ho_Chi_Minh');
-SELECT loyalty.set_fx_rate('VND', 'USD', 0.00004);
+SELECT loyalty.set_fx_rate('USD', 'VND', 25000);
 SELECT loyalty.enroll('docs_coupons', m) FROM unnest(ARRAY['lan', 'minh', 'tuan']) m;
 
 SELECT loyalty.create_campaign('docs_coupons', 'spring',
