@@ -1051,8 +1051,10 @@ BEGIN
         RETURN;
     END IF;
     full_cart := cart || jsonb_build_object('member', loyalty.member_facts(program, member_id, as_of));
-    room := trunc(loyalty.cart_subtotal(cart) * p.discount_cap_percent / 100,
-                  coalesce(loyalty.currency_minor_unit(upper(cart ->> 'currency')), 2));
+    IF p.discount_cap_percent IS NOT NULL THEN
+        room := trunc(loyalty.cart_subtotal(cart) * p.discount_cap_percent / 100,
+                      coalesce(loyalty.currency_minor_unit(upper(cart ->> 'currency')), 2));
+    END IF;
     RETURN QUERY
     WITH RECURSIVE owned AS (
         SELECT k, c, k.member_id IS NOT NULL AS own
