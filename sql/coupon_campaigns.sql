@@ -107,3 +107,18 @@ RESET ROLE;
 SET ROLE loyalty_reader;
 SELECT sqlstate_of($$SELECT loyalty.create_campaign('cc', 'bi', '10% off')$$);
 RESET ROLE;
+
+-- One code per reference, for the features that issue codes on events
+-- (reward claims, automatic coupons; internal, not granted): the same ref
+-- gives the same code, another campaign or member under it is LY003.
+SELECT loyalty.issue_code_for('cc', 'spring', 'bob', 'bday-2024')
+     = loyalty.issue_code_for('cc', 'spring', 'bob', 'bday-2024') AS same_code;
+SELECT member_id, campaign, count(*) FROM loyalty.coupon_code
+ WHERE program = 'cc' AND issued_ref = 'bday-2024' GROUP BY 1, 2;
+SELECT sqlstate_of($$SELECT loyalty.issue_code_for('cc', 'open', 'bob', 'bday-2024')$$);
+SELECT sqlstate_of($$SELECT loyalty.issue_code_for('cc', 'spring', 'ann', 'bday-2024')$$);
+SELECT sqlstate_of($$SELECT loyalty.issue_code_for('cc', 'spring', 'bob', NULL)$$);
+SELECT sqlstate_of($$SELECT loyalty.issue_code_for('cc', 'spring', 'nobody', 'x')$$);
+SET ROLE loyalty_admin;
+SELECT sqlstate_of($$SELECT loyalty.issue_code_for('cc', 'spring', 'bob', 'y')$$);
+RESET ROLE;

@@ -148,6 +148,31 @@ SELECT loyalty.lot_spendable('2024-03-01', '2025-03-01', '2024-06-01') AS spenda
 SELECT k, loyalty.ledger_kind_class(k)
   FROM unnest(enum_range(NULL::loyalty.ledger_kind)) AS k;
 
+SELECT 'SPEND 100 usd GET 10 USD OFF | spend 200.00 USD get 25 USD off'::loyalty.coupon_rule AS stepped,
+       'stack=brand tiers=Gold,Platinum | 10% off'::loyalty.coupon_rule AS canonical_order;
+SELECT 'spend 200 USD get 25 USD off | spend 100 USD get 10 USD off'::loyalty.coupon_rule;
+
+SELECT * FROM loyalty.coupon_evaluate('spend 100 USD get 10 USD off | spend 200 USD get 25 USD off',
+    '{"currency": "USD", "items": [{"sku": "A1", "category": "shoes", "qty": 2, "price": 125.00}]}');
+SELECT * FROM loyalty.coupon_evaluate('first_order | 20% off max 50 USD',
+    '{"currency": "USD", "items": [{"qty": 1, "price": 80}], "member": {"first_order": false}}');
+SELECT * FROM loyalty.coupon_evaluate('valid=2024-11-01..2024-11-12 | spend 30 USD get free shipping',
+    '{"currency": "USD", "shipping": 4.99, "items": [{"qty": 1, "price": 30}]}',
+    '2024-11-12 20:00+00', 'Asia/Ho_Chi_Minh');
+SELECT loyalty.coupon_discount('10% off', '{"currency": "USD", "items": [{"qty": -1, "price": 10}]}');
+
+SELECT loyalty.coupon_discount('countries=VN,TH | spend 200000 VND get 50000 VND off',
+           '{"currency": "VND", "country": "vn", "items": [{"qty": 3, "price": 70000}]}') AS vnd,
+       loyalty.coupon_discount('categories=shoes,bags | 15% off',
+           '{"currency": "JPY", "items": [{"category": "Shoes", "qty": 1, "price": 9990},
+                                          {"category": "toys", "qty": 1, "price": 5000}]}') AS jpy_shoes_only;
+
+SELECT loyalty.coupon_rule_stack('stack=brand | 10% off') AS stack,
+       loyalty.coupon_rule_valid_until('valid=2024-11-01..2024-11-12 | 5% off') AS valid_until,
+       loyalty.coupon_rule_first_order('first_order | 20% off max 50 USD') AS first_order,
+       loyalty.currency_minor_unit('vnd') AS vnd, loyalty.currency_minor_unit('KWD') AS kwd,
+       loyalty.currency_minor_unit('XYZ') AS unknown;
+
 SELECT loyalty.create_program('docs_coupons', 'USD', timezone => 'Asia/Ho_Chi_Minh');
 SELECT loyalty.set_fx_rate('USD', 'VND', 25000);
 SELECT loyalty.enroll('docs_coupons', m) FROM unnest(ARRAY['lan', 'minh', 'tuan']) m;

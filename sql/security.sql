@@ -45,7 +45,9 @@ SELECT p.oid::regprocedure
         OR p.proname NOT IN ('rfm_in', 'rfm_out', 'rfm_recv', 'rfm_send', 'rfm', 'r', 'f', 'm', 'rfm_eq', 'rfm_ne',
                              'rfm_lt', 'rfm_le', 'rfm_gt', 'rfm_ge', 'rfm_cmp', 'rfm_hash', 'rfm_hash_extended',
                              'rfm_segment', 'tier_ladder_in', 'tier_ladder_out', 'tier_ladder_recv',
-                             'tier_ladder_send', 'tier_of', 'tier_levels', 'tier_ladder_options'));
+                             'tier_ladder_send', 'tier_of', 'tier_levels', 'tier_ladder_options',
+                             'coupon_rule_in', 'coupon_rule_out', 'coupon_rule_recv', 'coupon_rule_send',
+                             'coupon_rule_eq', 'coupon_rule_ne'));
 
 -- 2. The stage: a program with tiers, FX and expiry, an orders table owned
 -- by the shop's role, and the spy every planted object calls.  The spy
@@ -122,8 +124,10 @@ BEGIN
         CREATE FUNCTION %1$s.pg_has_role(u pg_catalog.oid, r pg_catalog.oid, p pg_catalog.text) RETURNS pg_catalog.bool
             LANGUAGE sql AS $b$ SELECT %1$s.spy('function pg_has_role') $b$;
         $f$, s);
-    -- Operators: name, left and right type, result (the result's value is
-    -- the left argument, or true).
+    -- Operators: name, left (NULL: a prefix operator) and right type,
+    -- result (the result's value is true, or the argument of its type).
+    -- Each shape is one the C code's statements use, qualified there
+    -- (OPERATOR(pg_catalog.x)).
     FOREACH o SLICE 1 IN ARRAY ARRAY[
         ['=', 'pg_catalog.text', 'pg_catalog.text', 'pg_catalog.bool'],
         ['<>', 'pg_catalog.text', 'pg_catalog.text', 'pg_catalog.bool'],
@@ -136,15 +140,27 @@ BEGIN
         ['<=', 'pg_catalog.timestamptz', 'pg_catalog.timestamptz', 'pg_catalog.bool'],
         ['<', 'pg_catalog.date', 'pg_catalog.date', 'pg_catalog.bool'],
         ['<', 'loyalty.ledger_kind', 'loyalty.ledger_kind', 'pg_catalog.bool'],
-        ['=', 'pg_catalog.regclass', 'pg_catalog.oid', 'pg_catalog.bool']] LOOP
+        ['=', 'pg_catalog.regclass', 'pg_catalog.oid', 'pg_catalog.bool'],
+        ['-', NULL, 'pg_catalog.int8', 'pg_catalog.int8'],
+        ['+', 'pg_catalog.int4', 'pg_catalog.int4', 'pg_catalog.int4'],
+        ['+', 'pg_catalog.numeric', 'pg_catalog.numeric', 'pg_catalog.numeric'],
+        ['<>', 'pg_catalog.int8', 'pg_catalog.int4', 'pg_catalog.bool'],
+        ['<>', 'pg_catalog.numeric', 'pg_catalog.int4', 'pg_catalog.bool'],
+        ['=', 'pg_catalog.int4', 'pg_catalog.int4', 'pg_catalog.bool'],
+        ['>', 'pg_catalog.text', 'pg_catalog.text', 'pg_catalog.bool'],
+        ['>', 'pg_catalog.timestamptz', 'pg_catalog.timestamptz', 'pg_catalog.bool'],
+        ['<=', 'pg_catalog.date', 'pg_catalog.date', 'pg_catalog.bool'],
+        ['-', 'pg_catalog.timestamptz', 'pg_catalog.interval', 'pg_catalog.timestamptz'],
+        ['*', 'pg_catalog.int4', 'pg_catalog.interval', 'pg_catalog.interval'],
+        ['/', 'pg_catalog.numeric', 'pg_catalog.int4', 'pg_catalog.numeric']] LOOP
         n := n + 1;
         CONTINUE WHEN o[2] LIKE 'loyalty.%' AND NOT has_schema_privilege('loyalty', 'USAGE');
-        EXECUTE format('CREATE FUNCTION %1$s.spy_op%2$s(l %3$s, r %4$s) RETURNS %5$s LANGUAGE sql'
+        EXECUTE format('CREATE FUNCTION %1$s.spy_op%2$s(%3$s r %4$s) RETURNS %5$s LANGUAGE sql'
                        ' AS $b$ SELECT CASE WHEN %1$s.spy(%6$L) THEN %7$s END $b$',
-                       s, n, o[2], o[3], o[4], 'operator ' || s || '.' || o[1],
-                       CASE WHEN o[4] = 'pg_catalog.bool' THEN 'true' ELSE 'l' END);
-        EXECUTE format('CREATE OPERATOR %1$s.%2$s (LEFTARG = %3$s, RIGHTARG = %4$s, FUNCTION = %1$s.spy_op%5$s)',
-                       s, o[1], o[2], o[3], n);
+                       s, n, 'l ' || o[2] || ',', o[3], o[4], 'operator ' || s || '.' || o[1],
+                       CASE WHEN o[4] = 'pg_catalog.bool' THEN 'true' WHEN o[4] = o[2] THEN 'l' ELSE 'r' END);
+        EXECUTE format('CREATE OPERATOR %1$s.%2$s (%3$s RIGHTARG = %4$s, FUNCTION = %1$s.spy_op%5$s)',
+                       s, o[1], 'LEFTARG = ' || o[2] || ',', o[3], n);
     END LOOP;
     FOREACH t IN ARRAY ARRAY['text', 'int2', 'int4', 'int8', 'bool', 'date', 'timestamptz', 'timestamp',
                              'numeric', 'jsonb', 'name', 'oid', 'regtype', 'regclass', 'regrole', 'interval',
@@ -229,6 +245,13 @@ SELECT rate, inverse FROM loyalty.fx_quote('USD', 'SEK', pg_catalog.now());
 SELECT code FROM loyalty.program WHERE code OPERATOR(pg_catalog.=) 'sec';
 SELECT tier FROM loyalty.program_tier WHERE program OPERATOR(pg_catalog.=) 'sec';
 SELECT segment FROM loyalty.rfm_segment_rule WHERE priority OPERATOR(pg_catalog.=) 10;
+-- The pure coupon evaluator and the coupon_rule accessors.
+SELECT * FROM loyalty.coupon_evaluate('spend 50 USD get 10 USD off', '{"currency": "USD", "items": [{"qty": 1, "price": 60}]}');
+SELECT loyalty.coupon_discount('valid=2024-11-01..2024-11-12 | 10% off', '{"currency": "VND", "items": [{"qty": 1, "price": 12345}]}',
+                               '2024-11-05', 'Asia/Ho_Chi_Minh') AS coupon_discount;
+SELECT loyalty.coupon_rule_stack('stack=brand | 5% off'), loyalty.coupon_rule_valid_from('valid=2024-11-01..2024-11-12 | 5% off'),
+       loyalty.coupon_rule_valid_until('valid=2024-11-01..2024-11-12 | 5% off'), loyalty.coupon_rule_first_order('first_order | 5% off'),
+       loyalty.currency_minor_unit('KWD');
 SELECT loyalty.member_cart('sec', 'm1', '{"currency": "USD"}');
 SELECT ok, discount, reason FROM loyalty.validate_coupon('sec', 'SECCODE', 'm1', '{"currency": "USD", "items": [{"sku": "a", "qty": 1, "price": 20}]}');
 SELECT loyalty.redeem_coupon('sec', 'sec-code', 'm1', '{"currency": "USD", "items": [{"sku": "a", "qty": 1, "price": 20}]}', 'sec-c1');
@@ -334,6 +357,18 @@ SELECT last_value, is_called FROM public.regress_sec_spied;
 SELECT runner, login, what FROM public.regress_sec_spy_log;
 SELECT rolname, rolsuper FROM pg_roles WHERE rolname LIKE 'regress\_sec\_%' ORDER BY 1;
 
+-- The planted operators run where a statement names an operator plainly:
+-- the admin's own query picks its numeric <> int4 over pg_catalog's
+-- numeric <> numeric, though pg_catalog comes first on the path.  So would
+-- sum(net_spend) <> 0 in the extension's SQL, were a planted schema on its
+-- path; the extension names OPERATOR(pg_catalog.<>).
+\c - regress_sec_admin
+SELECT 1.5 <> 0 AS own_query, 1.5 OPERATOR(pg_catalog.<>) 0 AS qualified;
+\c - :regress_su
+SELECT runner, login, what FROM public.regress_sec_spy_log;
+TRUNCATE public.regress_sec_spy_log;
+ALTER SEQUENCE public.regress_sec_spied RESTART;
+
 -- Every function a loyalty role may execute was called above: a new one
 -- must be added to this attack.  Must return no rows.
 SELECT p.oid::regprocedure
@@ -354,6 +389,8 @@ SELECT p.oid::regprocedure
                          'member_lifecycle_at', 'verify', 'program_code_valid', 'lot_spendable',
                          'lot_pending', 'lot_expired', 'ledger_kind_class', 'activity_day_of',
                          'sync_partition_triggers', 'set_closing_statuses', 'basis_window_days',
+                         'coupon_evaluate', 'coupon_discount', 'coupon_rule_stack', 'coupon_rule_valid_from',
+                         'coupon_rule_valid_until', 'coupon_rule_first_order', 'currency_minor_unit',
                          'create_campaign', 'issue_codes', 'add_code', 'set_discount_cap', 'member_cart',
                          'validate_coupon', 'redeem_coupon', 'release_coupon', 'best_offer',
                          'coupon_code_normal', 'coupon_code_display', 'coupon_code_shape');

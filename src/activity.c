@@ -49,17 +49,23 @@ static LoyaltyQuery activity_add = {
 	"             AS c(program, member_id, day, orders, net_spend, added_at)),"
 	" d AS (INSERT INTO loyalty.activity_day AS d (program, day, member_id, orders, net_spend)"
 	"       SELECT program, day, member_id, pg_catalog.sum(orders), pg_catalog.sum(net_spend) FROM c"
-	"        GROUP BY program, day, member_id HAVING pg_catalog.sum(orders) <> 0 OR pg_catalog.sum(net_spend) <> 0"
+	"        GROUP BY program, day, member_id"
+	"       HAVING pg_catalog.sum(orders) OPERATOR(pg_catalog.<>) 0"
+	"           OR pg_catalog.sum(net_spend) OPERATOR(pg_catalog.<>) 0"
 	"        ORDER BY program, day, member_id"
 	"       ON CONFLICT (program, day, member_id) DO UPDATE"
-	"       SET orders = d.orders + excluded.orders, net_spend = d.net_spend + excluded.net_spend)"
+	"       SET orders = d.orders OPERATOR(pg_catalog.+) excluded.orders,"
+	"           net_spend = d.net_spend OPERATOR(pg_catalog.+) excluded.net_spend)"
 	" INSERT INTO loyalty.activity_total AS t (program, member_id, orders, net_spend, last_order_at)"
 	" SELECT program, member_id, pg_catalog.sum(orders), pg_catalog.sum(net_spend), pg_catalog.max(added_at) FROM c"
 	"  GROUP BY program, member_id"
-	" HAVING pg_catalog.sum(orders) <> 0 OR pg_catalog.sum(net_spend) <> 0 OR pg_catalog.max(added_at) IS NOT NULL"
+	" HAVING pg_catalog.sum(orders) OPERATOR(pg_catalog.<>) 0"
+	"     OR pg_catalog.sum(net_spend) OPERATOR(pg_catalog.<>) 0"
+	"     OR pg_catalog.max(added_at) IS NOT NULL"
 	"  ORDER BY program, member_id"
 	" ON CONFLICT (program, member_id) DO UPDATE"
-	" SET orders = t.orders + excluded.orders, net_spend = t.net_spend + excluded.net_spend,"
+	" SET orders = t.orders OPERATOR(pg_catalog.+) excluded.orders,"
+	"     net_spend = t.net_spend OPERATOR(pg_catalog.+) excluded.net_spend,"
 	"     last_order_at = greatest(t.last_order_at, excluded.last_order_at)",
 	6, {TEXTARRAYOID, TEXTARRAYOID, DATEARRAYOID, INT4ARRAYOID, NUMERICARRAYOID,
 	TIMESTAMPTZARRAYOID}
@@ -69,11 +75,14 @@ static LoyaltyQuery activity_add = {
 static LoyaltyQuery activity_last_order = {
 	"UPDATE loyalty.activity_total t"
 	"   SET last_order_at = (SELECT pg_catalog.max(o.ordered_at) FROM loyalty.counted_order o"
-	"                         WHERE o.program = t.program AND o.member_id = t.member_id)"
+	"                         WHERE o.program OPERATOR(pg_catalog.=) t.program"
+	"                           AND o.member_id OPERATOR(pg_catalog.=) t.member_id)"
 	"  FROM (SELECT program, member_id, pg_catalog.max(removed_at) AS removed_at"
 	"          FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.timestamptz[]) AS r(program, member_id, removed_at)"
 	"         GROUP BY program, member_id) r"
-	" WHERE t.program = r.program AND t.member_id = r.member_id AND t.last_order_at <= r.removed_at",
+	" WHERE t.program OPERATOR(pg_catalog.=) r.program"
+	"   AND t.member_id OPERATOR(pg_catalog.=) r.member_id"
+	"   AND t.last_order_at OPERATOR(pg_catalog.<=) r.removed_at",
 	3, {TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID}
 };
 
@@ -84,18 +93,19 @@ static LoyaltyQuery horizon_ensure = {
 
 /* Day rows up to $2 (late ones included) move into activity_before. */
 static LoyaltyQuery activity_fold = {
-	"WITH h AS (SELECT program FROM loyalty.activity_horizon WHERE program = $1"
+	"WITH h AS (SELECT program FROM loyalty.activity_horizon WHERE program OPERATOR(pg_catalog.=) $1"
 	"           FOR UPDATE SKIP LOCKED),"
 	" moved AS (DELETE FROM loyalty.activity_day d USING h"
-	"            WHERE d.program = h.program AND d.day <= $2"
+	"            WHERE d.program OPERATOR(pg_catalog.=) h.program AND d.day OPERATOR(pg_catalog.<=) $2"
 	"           RETURNING d.member_id, d.orders, d.net_spend),"
 	" merged AS (INSERT INTO loyalty.activity_before AS b (program, member_id, orders, net_spend)"
 	"            SELECT $1, member_id, pg_catalog.sum(orders), pg_catalog.sum(net_spend) FROM moved"
 	"             GROUP BY member_id ORDER BY member_id"
 	"            ON CONFLICT (program, member_id) DO UPDATE"
-	"            SET orders = b.orders + excluded.orders, net_spend = b.net_spend + excluded.net_spend)"
+	"            SET orders = b.orders OPERATOR(pg_catalog.+) excluded.orders,"
+	"                net_spend = b.net_spend OPERATOR(pg_catalog.+) excluded.net_spend)"
 	" UPDATE loyalty.activity_horizon a SET through = greatest(a.through, $2)"
-	"   FROM h WHERE a.program = h.program",
+	"   FROM h WHERE a.program OPERATOR(pg_catalog.=) h.program",
 	2, {TEXTOID, DATEOID}
 };
 

@@ -30,7 +30,8 @@
 
 static LoyaltyQuery letter_pending = {
 	"SELECT 1 FROM loyalty.dead_letter"
-	" WHERE program = $1 AND order_id = $2 AND resolved_at IS NULL LIMIT 1",
+	" WHERE program OPERATOR(pg_catalog.=) $1 AND order_id OPERATOR(pg_catalog.=) $2"
+	"   AND resolved_at IS NULL LIMIT 1",
 	2, {TEXTOID, TEXTOID}, true
 };
 
@@ -52,14 +53,15 @@ static LoyaltyQuery letters_supersede = {
 static LoyaltyQuery letters_open = {
 	"SELECT id, event, order_id, member_id, amount, currency, status, refunded_amount, ordered_at"
 	"  FROM loyalty.dead_letter"
-	" WHERE program = $1 AND resolved_at IS NULL AND order_id IS NOT NULL"
+	" WHERE program OPERATOR(pg_catalog.=) $1 AND resolved_at IS NULL AND order_id IS NOT NULL"
 	" ORDER BY id FOR UPDATE",
 	1, {TEXTOID}
 };
 
 static LoyaltyQuery letter_resolved = {
-	"UPDATE loyalty.dead_letter SET attempts = attempts + 1, last_attempt_at = pg_catalog.now(),"
-	"       resolved_at = pg_catalog.now() WHERE id = $1",
+	"UPDATE loyalty.dead_letter SET attempts = attempts OPERATOR(pg_catalog.+) 1,"
+	"       last_attempt_at = pg_catalog.now(), resolved_at = pg_catalog.now()"
+	" WHERE id OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
 };
 
@@ -72,8 +74,9 @@ static LoyaltyQuery letter_superseded = {
 };
 
 static LoyaltyQuery letter_failed = {
-	"UPDATE loyalty.dead_letter SET attempts = attempts + 1, last_attempt_at = pg_catalog.now(),"
-	"       reason = $2, sqlstate = $3 WHERE id = $1",
+	"UPDATE loyalty.dead_letter SET attempts = attempts OPERATOR(pg_catalog.+) 1,"
+	"       last_attempt_at = pg_catalog.now(), reason = $2, sqlstate = $3"
+	" WHERE id OPERATOR(pg_catalog.=) $1",
 	3, {INT8OID, TEXTOID, TEXTOID}
 };
 

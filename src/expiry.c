@@ -27,21 +27,24 @@
 
 static LoyaltyQuery members_with_expiry = {
 	"SELECT DISTINCT program, member_id FROM loyalty.lot"
-	" WHERE remaining > 0 AND loyalty.lot_expired(expires_at, $2) AND ($1::pg_catalog.text IS NULL OR program = $1)"
+	" WHERE remaining OPERATOR(pg_catalog.>) 0 AND loyalty.lot_expired(expires_at, $2)"
+	"   AND ($1::pg_catalog.text IS NULL OR program OPERATOR(pg_catalog.=) $1)"
 	" ORDER BY program, member_id LIMIT $3",
 	3, {TEXTOID, TIMESTAMPTZOID, INT4OID}
 };
 
 static LoyaltyQuery expire_member_lots = {
 	"WITH old AS (SELECT id, remaining, order_id, expires_at FROM loyalty.lot"
-	"              WHERE program = $1 AND member_id = $2 AND remaining > 0"
+	"              WHERE program OPERATOR(pg_catalog.=) $1 AND member_id OPERATOR(pg_catalog.=) $2"
+	"                AND remaining OPERATOR(pg_catalog.>) 0"
 	"                AND loyalty.lot_expired(expires_at, $3)),"
 	" e AS (INSERT INTO loyalty.ledger (program, member_id, kind, points, order_id, lot_id,"
 	"                                   reason, occurred_at)"
-	"       SELECT $1, $2, 'expire', -old.remaining, old.order_id, old.id, 'expiry', old.expires_at"
+	"       SELECT $1, $2, 'expire', OPERATOR(pg_catalog.-) old.remaining, old.order_id, old.id,"
+	"              'expiry', old.expires_at"
 	"         FROM old ORDER BY old.expires_at, old.id"
-	"       RETURNING id, lot_id, -points AS points),"
-	" z AS (UPDATE loyalty.lot l SET remaining = 0 FROM old WHERE l.id = old.id)"
+	"       RETURNING id, lot_id, OPERATOR(pg_catalog.-) points AS points),"
+	" z AS (UPDATE loyalty.lot l SET remaining = 0 FROM old WHERE l.id OPERATOR(pg_catalog.=) old.id)"
 	" INSERT INTO loyalty.lot_use (lot_id, ledger_id, program, member_id, points)"
 	" SELECT e.lot_id, e.id, $1, $2, e.points FROM e"
 	" RETURNING points",

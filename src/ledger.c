@@ -19,7 +19,7 @@
 
 static LoyaltyQuery member_lock = {
 	"SELECT status::pg_catalog.text, balance, debt FROM loyalty.member"
-	" WHERE program = $1 AND member_id = $2 FOR UPDATE",
+	" WHERE program OPERATOR(pg_catalog.=) $1 AND member_id OPERATOR(pg_catalog.=) $2 FOR UPDATE",
 	2, {TEXTOID, TEXTOID}, true
 };
 
@@ -30,15 +30,20 @@ static LoyaltyQuery member_insert = {
 };
 
 static LoyaltyQuery member_apply = {
-	"UPDATE loyalty.member SET balance = balance + $3, debt = debt + $4,"
-	"       lifetime_earned = lifetime_earned + $5, lifetime_redeemed = lifetime_redeemed + $6,"
-	"       lifetime_reversed = lifetime_reversed + $7, lifetime_expired = lifetime_expired + $8"
-	" WHERE program = $1 AND member_id = $2",
+	"UPDATE loyalty.member"
+	"   SET balance = balance OPERATOR(pg_catalog.+) $3,"
+	"       debt = debt OPERATOR(pg_catalog.+) $4,"
+	"       lifetime_earned = lifetime_earned OPERATOR(pg_catalog.+) $5,"
+	"       lifetime_redeemed = lifetime_redeemed OPERATOR(pg_catalog.+) $6,"
+	"       lifetime_reversed = lifetime_reversed OPERATOR(pg_catalog.+) $7,"
+	"       lifetime_expired = lifetime_expired OPERATOR(pg_catalog.+) $8"
+	" WHERE program OPERATOR(pg_catalog.=) $1 AND member_id OPERATOR(pg_catalog.=) $2",
 	8, {TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID}
 };
 
 static LoyaltyQuery ledger_find_ref = {
-	"SELECT id, member_id, kind::pg_catalog.text, points FROM loyalty.ledger WHERE program = $1 AND ref = $2",
+	"SELECT id, member_id, kind::pg_catalog.text, points FROM loyalty.ledger"
+	" WHERE program OPERATOR(pg_catalog.=) $1 AND ref OPERATOR(pg_catalog.=) $2",
 	2, {TEXTOID, TEXTOID}, true
 };
 

@@ -19,7 +19,8 @@
 
 static LoyaltyQuery lots_available = {
 	"SELECT coalesce(pg_catalog.sum(remaining), 0)::bigint FROM loyalty.lot"
-	" WHERE program = $1 AND member_id = $2 AND remaining > 0"
+	" WHERE program OPERATOR(pg_catalog.=) $1 AND member_id OPERATOR(pg_catalog.=) $2"
+	"   AND remaining OPERATOR(pg_catalog.>) 0"
 	"   AND loyalty.lot_spendable(available_at, expires_at, $3)",
 	3, {TEXTOID, TEXTOID, TIMESTAMPTZOID}, true
 };
@@ -30,18 +31,20 @@ static LoyaltyQuery lots_available = {
  */
 static LoyaltyQuery lots_to_take = {
 	"SELECT id, remaining FROM loyalty.lot"
-	" WHERE program = $1 AND member_id = $2 AND remaining > 0"
-	"   AND CASE $3 WHEN 1 THEN true"
-	"       WHEN 2 THEN loyalty.lot_expired(expires_at, $4)"
-	"       ELSE loyalty.lot_spendable(available_at, expires_at, $4) END"
-	" ORDER BY (order_id = $5) IS TRUE DESC, expires_at NULLS LAST, available_at, id",
+	" WHERE program OPERATOR(pg_catalog.=) $1 AND member_id OPERATOR(pg_catalog.=) $2"
+	"   AND remaining OPERATOR(pg_catalog.>) 0"
+	"   AND CASE WHEN $3 OPERATOR(pg_catalog.=) 1 THEN true"
+	"            WHEN $3 OPERATOR(pg_catalog.=) 2 THEN loyalty.lot_expired(expires_at, $4)"
+	"            ELSE loyalty.lot_spendable(available_at, expires_at, $4) END"
+	" ORDER BY (order_id OPERATOR(pg_catalog.=) $5) IS TRUE DESC, expires_at NULLS LAST,"
+	"          available_at, id",
 	5, {TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID}, true
 };
 
 static LoyaltyQuery lots_use = {
 	"WITH u AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS u(lot_id, take)),"
-	" taken AS (UPDATE loyalty.lot l SET remaining = l.remaining - u.take"
-	"             FROM u WHERE l.id = u.lot_id)"
+	" taken AS (UPDATE loyalty.lot l SET remaining = l.remaining OPERATOR(pg_catalog.-) u.take"
+	"             FROM u WHERE l.id OPERATOR(pg_catalog.=) u.lot_id)"
 	" INSERT INTO loyalty.lot_use (lot_id, ledger_id, program, member_id, points)"
 	" SELECT u.lot_id, $3, $4, $5, u.take FROM u",
 	5, {INT8ARRAYOID, INT8ARRAYOID, INT8OID, TEXTOID, TEXTOID}
@@ -49,13 +52,15 @@ static LoyaltyQuery lots_use = {
 
 static LoyaltyQuery lots_give_back = {
 	"WITH u AS (SELECT lot_id, pg_catalog.sum(points) AS points FROM loyalty.lot_use"
-	"            WHERE ledger_id = $1 GROUP BY lot_id HAVING pg_catalog.sum(points) > 0),"
-	" back AS (UPDATE loyalty.lot l SET remaining = l.remaining + u.points"
-	"            FROM u WHERE l.id = u.lot_id RETURNING l.id, l.program, l.member_id)"
+	"            WHERE ledger_id OPERATOR(pg_catalog.=) $1"
+	"            GROUP BY lot_id HAVING pg_catalog.sum(points) OPERATOR(pg_catalog.>) 0),"
+	" back AS (UPDATE loyalty.lot l SET remaining = l.remaining OPERATOR(pg_catalog.+) u.points"
+	"            FROM u WHERE l.id OPERATOR(pg_catalog.=) u.lot_id"
+	"            RETURNING l.id, l.program, l.member_id)"
 	" INSERT INTO loyalty.lot_use (lot_id, ledger_id, program, member_id, points)"
-	" SELECT u.lot_id, $2, back.program, back.member_id, -u.points"
-	"   FROM u JOIN back ON back.id = u.lot_id"
-	" RETURNING -points",
+	" SELECT u.lot_id, $2, back.program, back.member_id, OPERATOR(pg_catalog.-) u.points"
+	"   FROM u JOIN back ON back.id OPERATOR(pg_catalog.=) u.lot_id"
+	" RETURNING OPERATOR(pg_catalog.-) points",
 	2, {INT8OID, INT8OID}
 };
 

@@ -18,6 +18,7 @@
 #define ERRCODE_LOYALTY_FX_RATE_MISSING		MAKE_SQLSTATE('L','Y','0','0','5')
 #define ERRCODE_LOYALTY_SOURCE_NOT_ATTACHED	MAKE_SQLSTATE('L','Y','0','0','6')
 #define ERRCODE_LOYALTY_FUTURE_AS_OF		MAKE_SQLSTATE('L','Y','0','0','7')
+#define ERRCODE_LOYALTY_INVALID_CART		MAKE_SQLSTATE('L','Y','0','3','0')
 
 /* Argument checks shared by the SQL-callable functions. */
 extern char *LoyaltyTextArg(FunctionCallInfo fcinfo, int argno, const char *name);

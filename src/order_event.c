@@ -53,7 +53,8 @@ typedef struct OrderState
 static LoyaltyQuery state_load = {
 	"SELECT member_id, points, generation, reversed_target, earned_total, reversed_total,"
 	"       closed, ordered_at, multiplier"
-	"  FROM loyalty.order_earning WHERE program = $1 AND order_id = $2 FOR UPDATE",
+	"  FROM loyalty.order_earning"
+	" WHERE program OPERATOR(pg_catalog.=) $1 AND order_id OPERATOR(pg_catalog.=) $2 FOR UPDATE",
 	2, {TEXTOID, TEXTOID}, true
 };
 
@@ -106,7 +107,7 @@ static LoyaltyQuery state_save = {
 	"       points = $7, generation = $8, refunded_amount = coalesce($9, refunded_amount),"
 	"       reversed_target = $10, earned_total = $11, reversed_total = $12, closed = $13,"
 	"       ordered_at = $14, multiplier = $15, updated_at = pg_catalog.now()"
-	" WHERE program = $1 AND order_id = $2",
+	" WHERE program OPERATOR(pg_catalog.=) $1 AND order_id OPERATOR(pg_catalog.=) $2",
 	15, {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, NUMERICOID, INT8OID, INT4OID,
 	NUMERICOID, INT8OID, INT8OID, INT8OID, BOOLOID, TIMESTAMPTZOID, NUMERICOID}
 };

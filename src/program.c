@@ -24,13 +24,15 @@
 
 static LoyaltyQuery program_query = {
 	"SELECT p.code, p.base_currency, p.earn_rate, p.pending_days, p.expire_after,"
-	"       p.refund_policy = 'within_balance', p.timezone, s.orders IS NOT NULL, p.tier_ladder,"
+	"       p.refund_policy OPERATOR(pg_catalog.=) 'within_balance', p.timezone,"
+	"       s.orders IS NOT NULL, p.tier_ladder,"
 	"       p.closing_statuses,"
 	"       (SELECT pg_catalog.count(*) FROM loyalty.order_source o"
 	"         WHERE o.program OPERATOR(pg_catalog.=) p.code)::pg_catalog.int4"
 	"  FROM loyalty.program p"
-	"  LEFT JOIN loyalty.order_source s ON s.program = p.code AND s.orders = $2"
-	" WHERE p.code = $1",
+	"  LEFT JOIN loyalty.order_source s ON s.program OPERATOR(pg_catalog.=) p.code"
+	"                                  AND s.orders OPERATOR(pg_catalog.=) $2"
+	" WHERE p.code OPERATOR(pg_catalog.=) $1",
 	2, {TEXTOID, OIDOID}
 };
 

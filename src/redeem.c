@@ -23,7 +23,8 @@
 #include "spi_util.h"
 
 static LoyaltyQuery find_unredeem = {
-	"SELECT id FROM loyalty.ledger WHERE kind = 'unredeem' AND related_id = $1",
+	"SELECT id FROM loyalty.ledger"
+	" WHERE kind OPERATOR(pg_catalog.=) 'unredeem' AND related_id OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
 };
 

@@ -35,10 +35,12 @@
 
 /* Counted orders per member in the window, from the activity the trigger keeps. */
 static LoyaltyQuery rfm_window = {
-	"SELECT member_id, pg_catalog.floor(extract(epoch FROM $2 - last_order_at) / 86400)::integer,"
+	"SELECT member_id,"
+	"       pg_catalog.floor(extract(epoch FROM $2 OPERATOR(pg_catalog.-) last_order_at)"
+	"                        OPERATOR(pg_catalog./) 86400)::integer,"
 	"       orders::integer, net_spend, last_order_at"
-	"  FROM loyalty.member_activity($1, $2 - $3, $2)"
-	" WHERE net_spend > 0",
+	"  FROM loyalty.member_activity($1, $2 OPERATOR(pg_catalog.-) $3, $2)"
+	" WHERE net_spend OPERATOR(pg_catalog.>) 0",
 	3, {TEXTOID, TIMESTAMPTZOID, INTERVALOID}
 };
 

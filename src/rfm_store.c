@@ -31,7 +31,7 @@
 
 static LoyaltyQuery stored_scores = {
 	"SELECT member_id, last_order_at, frequency, monetary, rfm, segment"
-	"  FROM loyalty.rfm_score WHERE program = $1",
+	"  FROM loyalty.rfm_score WHERE program OPERATOR(pg_catalog.=) $1",
 	1, {TEXTOID}
 };
 
@@ -55,7 +55,8 @@ static LoyaltyQuery scores_upsert = {
 };
 
 static LoyaltyQuery scores_delete = {
-	"DELETE FROM loyalty.rfm_score WHERE program = $1 AND member_id = ANY ($2)",
+	"DELETE FROM loyalty.rfm_score"
+	" WHERE program OPERATOR(pg_catalog.=) $1 AND member_id OPERATOR(pg_catalog.=) ANY ($2)",
 	2, {TEXTOID, TEXTARRAYOID}
 };
 

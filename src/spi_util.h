@@ -15,12 +15,13 @@
  * The text runs inside functions whose search_path is pg_catalog, loyalty,
  * pg_temp: pg_temp last, or the caller's temporary schema is searched first
  * for type and table names (a pg_temp.text domain would run the caller's
- * code as the extension owner).  Type names and functions are written
- * pg_catalog-qualified all the same (type keywords such as integer,
- * bigint, numeric, boolean and interval are pg_catalog's by grammar;
- * unnest of several arrays only works unqualified).  Operators stay plain:
- * they are never looked up in pg_temp, and no caller can create one in
- * pg_catalog or loyalty, which come first.
+ * code as the extension owner).  Type names, functions and operators are
+ * written pg_catalog-qualified all the same (type keywords such as
+ * integer, bigint, numeric, boolean and interval are pg_catalog's by
+ * grammar; unnest of several arrays only works unqualified), and so are
+ * the comparisons of IN, CASE x WHEN and JOIN USING, which look up = on
+ * the search_path: OPERATOR(pg_catalog.=) ANY (...), CASE WHEN, JOIN ON.
+ * scripts/check_qualified_sql.pl (a suite of test/run.sh) holds to it.
  *
  * One statement the extension runs: its text and argument types, and the
  * plan prepared (and kept) on first use in this backend.

@@ -37,17 +37,25 @@
  * A member's basis value over (as_of - window days, as_of], per basis:
  * $1 program, $2 as_of, $3 window days.  Spend and orders come from the
  * activity the trigger keeps (one row per member), points from the ledger.
+ * WINDOW_FROM is $2 - $3 * interval '1 day', in parentheses: OPERATOR(...)
+ * binds like any other operator, left to right, so the grouping that * and
+ * - had by precedence is written out.
  */
+#define WINDOW_FROM \
+	"($2 OPERATOR(pg_catalog.-) ($3 OPERATOR(pg_catalog.*) interval '1 day'))"
+#define EARNED_OR_REVERSED(kind) \
+	"loyalty.ledger_kind_class(" kind ") OPERATOR(pg_catalog.=) ANY (ARRAY['earned', 'reversed'])"
 #define SPEND_BASIS \
 	"SELECT member_id, net_spend AS value" \
-	"  FROM loyalty.member_activity($1, $2 - $3 * interval '1 day', $2)"
+	"  FROM loyalty.member_activity($1, " WINDOW_FROM ", $2)"
 #define POINTS_BASIS \
 	"SELECT member_id, pg_catalog.sum(points)::numeric AS value FROM loyalty.ledger" \
-	" WHERE program = $1 AND loyalty.ledger_kind_class(kind) IN ('earned', 'reversed')" \
-	"   AND occurred_at > $2 - $3 * interval '1 day' AND occurred_at <= $2 GROUP BY member_id"
+	" WHERE program OPERATOR(pg_catalog.=) $1 AND " EARNED_OR_REVERSED("kind") \
+	"   AND occurred_at OPERATOR(pg_catalog.>) " WINDOW_FROM \
+	"   AND occurred_at OPERATOR(pg_catalog.<=) $2 GROUP BY member_id"
 #define ORDERS_BASIS \
 	"SELECT member_id, orders::numeric AS value" \
-	"  FROM loyalty.member_activity($1, $2 - $3 * interval '1 day', $2)"
+	"  FROM loyalty.member_activity($1, " WINDOW_FROM ", $2)"
 
 /*
  * One member's value ($4 the member), straight from its orders (the rule of
@@ -55,15 +63,17 @@
  */
 #define MEMBER_ORDERS(value, who) \
 	"SELECT " value " FROM loyalty.counted_order o" \
-	" WHERE o.program = $1 AND o.member_id = " who \
-	"   AND o.ordered_at > $2 - $3 * interval '1 day' AND o.ordered_at <= $2"
+	" WHERE o.program OPERATOR(pg_catalog.=) $1 AND o.member_id OPERATOR(pg_catalog.=) " who \
+	"   AND o.ordered_at OPERATOR(pg_catalog.>) " WINDOW_FROM \
+	"   AND o.ordered_at OPERATOR(pg_catalog.<=) $2"
 #define MEMBER_SPEND(who) MEMBER_ORDERS("coalesce(pg_catalog.sum(o.net), 0)", who)
 #define MEMBER_ORDER_COUNT(who) MEMBER_ORDERS("pg_catalog.count(*)::numeric", who)
 #define MEMBER_POINTS(who) \
 	"SELECT coalesce(pg_catalog.sum(l.points), 0)::numeric FROM loyalty.ledger l" \
-	" WHERE l.program = $1 AND l.member_id = " who \
-	"   AND loyalty.ledger_kind_class(l.kind) IN ('earned', 'reversed')" \
-	"   AND l.occurred_at > $2 - $3 * interval '1 day' AND l.occurred_at <= $2"
+	" WHERE l.program OPERATOR(pg_catalog.=) $1 AND l.member_id OPERATOR(pg_catalog.=) " who \
+	"   AND " EARNED_OR_REVERSED("l.kind") \
+	"   AND l.occurred_at OPERATOR(pg_catalog.>) " WINDOW_FROM \
+	"   AND l.occurred_at OPERATOR(pg_catalog.<=) $2"
 
 /*
  * A chunk of members after $4 (at most $5), each with its value from its own
@@ -72,7 +82,8 @@
 #define CHUNK_MEMBERS(basis) \
 	"SELECT m.member_id, m.tier, m.tier_below_since, m.tier_floor, m.tier_floor_until," \
 	"       (" basis ")" \
-	"  FROM (SELECT * FROM loyalty.member WHERE program = $1 AND member_id > $4" \
+	"  FROM (SELECT * FROM loyalty.member" \
+	"         WHERE program OPERATOR(pg_catalog.=) $1 AND member_id OPERATOR(pg_catalog.>) $4" \
 	"         ORDER BY member_id LIMIT $5) m" \
 	" ORDER BY m.member_id"
 
@@ -84,8 +95,9 @@
 #define ALL_MEMBERS(basis) \
 	"SELECT m.member_id, m.tier, m.tier_below_since, m.tier_floor, m.tier_floor_until," \
 	"       coalesce(b.value, 0)" \
-	"  FROM loyalty.member m LEFT JOIN (" basis ") b USING (member_id)" \
-	" WHERE m.program = $1"
+	"  FROM loyalty.member m" \
+	"  LEFT JOIN (" basis ") b ON m.member_id OPERATOR(pg_catalog.=) b.member_id" \
+	" WHERE m.program OPERATOR(pg_catalog.=) $1"
 
 static LoyaltyQuery member_basis[] = {
 	[TIER_BASIS_SPEND] = {MEMBER_SPEND("$4"), 4, {TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID}, true},
@@ -109,7 +121,8 @@ static LoyaltyQuery members_basis[] = {
 };
 
 static LoyaltyQuery member_tier = {
-	"SELECT tier FROM loyalty.member WHERE program = $1 AND member_id = $2",
+	"SELECT tier FROM loyalty.member"
+	" WHERE program OPERATOR(pg_catalog.=) $1 AND member_id OPERATOR(pg_catalog.=) $2",
 	2, {TEXTOID, TEXTOID}, true
 };
 
@@ -123,7 +136,7 @@ static LoyaltyQuery tier_change = {
 	" UPDATE loyalty.member m"
 	"    SET tier = u.to_tier, tier_below_since = u.below_since,"
 	"        tier_since = CASE WHEN u.changed THEN $2 ELSE m.tier_since END"
-	"   FROM u WHERE m.program = $1 AND m.member_id = u.member_id",
+	"   FROM u WHERE m.program OPERATOR(pg_catalog.=) $1 AND m.member_id OPERATOR(pg_catalog.=) u.member_id",
 	9, {TEXTOID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 	NUMERICARRAYOID, TIMESTAMPTZARRAYOID, BOOLARRAYOID}
 };

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test suite of loyalty against a throwaway cluster:
-# pg_regress (sql/, expected/), isolation (test/isolation), pgTAP
-# (test/pgtap) and TAP (test/tap).  Installs what is missing first.
+# the qualified-SQL check (scripts/check_qualified_sql.pl), pg_regress
+# (sql/, expected/), isolation (test/isolation), pgTAP (test/pgtap) and TAP
+# (test/tap).  Installs what is missing first.
 # Ends with one line "N passed, N failed"; exits non-zero on any failure.
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
@@ -60,6 +61,32 @@ tap() {
 		PGHOST= PGPORT= PGUSER= prove --ext=.pl -I "$("$PG_CONFIG" --pgxs | sed 's|makefiles/pgxs.mk|test/perl|')" t/)
 }
 
+# Every SQL statement in src/*.c is schema-qualified (operators included),
+# and the checker still finds what it must: one finding on each line of
+# test/qualified_sql/bad.c, none in good.c.
+qualified_sql() {
+	local check=(perl scripts/check_qualified_sql.pl -I "$("$PG_CONFIG" --includedir-server)")
+	local dir=test/qualified_sql found
+	cd "$ROOT"
+	if found=$("${check[@]}" src/*.c); then
+		echo "test qualified SQL (src/*.c) ... ok"
+	else
+		echo "$found" | grep -v '^test '
+		echo "test qualified SQL (src/*.c) ... FAILED"
+		return 1
+	fi
+	found=$("${check[@]}" "$dir/good.c" "$dir/bad.c" | grep -v '^test ' || true)
+	if [ "$(grep -n '^	"' "$dir/bad.c" | cut -d: -f1)" = "$(echo "$found" | cut -d: -f2)" ] &&
+		! grep -q "^$dir/good.c:" <<<"$found"; then
+		echo "test qualified SQL checker ($dir) ... ok"
+	else
+		echo "test qualified SQL checker ($dir) ... FAILED"
+		echo "$found"
+		return 1
+	fi
+}
+
+suite "qualified SQL (scripts/check_qualified_sql.pl)" qualified_sql
 suite "pg_regress (sql/, expected/)" regress
 suite "pg_regress, each file alone (scripts/regress_each.sh)" regress_each
 suite "isolation (test/isolation)" isolation

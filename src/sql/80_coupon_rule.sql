@@ -1,143 +1,91 @@
--- STAND-IN for part A; replaced at merge
--- A text domain and PL/pgSQL versions of the evaluator, enough for the
--- rules of the issue's table that part B's tests use.  Not the contract:
--- the real type validates and prints canonical text.
-
-CREATE DOMAIN @extschema@.coupon_rule AS text CHECK (VALUE <> '');
-COMMENT ON DOMAIN @extschema@.coupon_rule IS 'STAND-IN: a coupon rule (text until part A''s type is merged)';
+-- Coupons: the loyalty.coupon_rule type, ISO 4217 minor units and the pure
+-- cart evaluator (docs/coupons.md).  Reads no table.
 
 CREATE FUNCTION @extschema@.currency_minor_unit(code text) RETURNS integer
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN CASE WHEN upper(code) IN ('VND', 'JPY', 'KRW', 'IDR', 'CLP', 'ISK') THEN 0 ELSE 2 END;
-COMMENT ON FUNCTION @extschema@.currency_minor_unit(text) IS 'STAND-IN: decimals of a currency';
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'currency_minor_unit';
+COMMENT ON FUNCTION @extschema@.currency_minor_unit(text) IS
+    'The minor unit (decimals) of an active ISO 4217 currency code, any case (USD 2, VND 0, KWD 3); NULL for a code that is not one';
 
--- Options part: every word is key=value or first_order.
-CREATE FUNCTION @extschema@.coupon_rule_options(rule @extschema@.coupon_rule) RETURNS jsonb
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-AS $$
-    SELECT coalesce(jsonb_object_agg(split_part(w, '=', 1), CASE WHEN w LIKE '%=%' THEN substr(w, strpos(w, '=') + 1) ELSE 'true' END), '{}')
-      FROM (SELECT btrim(p) AS p FROM unnest(string_to_array(rule, '|')) p) parts,
-           unnest(string_to_array(parts.p, ' ')) w
-     WHERE parts.p ~ '^((\S+=\S+|first_order)( +|$))+$' AND w <> ''
-$$;
-COMMENT ON FUNCTION @extschema@.coupon_rule_options(@extschema@.coupon_rule) IS 'STAND-IN: the options of a rule';
+CREATE TYPE @extschema@.coupon_rule;
+
+CREATE FUNCTION @extschema@.coupon_rule_in(cstring) RETURNS @extschema@.coupon_rule
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'coupon_rule_in';
+CREATE FUNCTION @extschema@.coupon_rule_out(@extschema@.coupon_rule) RETURNS cstring
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'coupon_rule_out';
+CREATE FUNCTION @extschema@.coupon_rule_recv(internal) RETURNS @extschema@.coupon_rule
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'coupon_rule_recv';
+CREATE FUNCTION @extschema@.coupon_rule_send(@extschema@.coupon_rule) RETURNS bytea
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'coupon_rule_send';
+
+CREATE TYPE @extschema@.coupon_rule (
+    INPUT = @extschema@.coupon_rule_in,
+    OUTPUT = @extschema@.coupon_rule_out,
+    RECEIVE = @extschema@.coupon_rule_recv,
+    SEND = @extschema@.coupon_rule_send,
+    INTERNALLENGTH = VARIABLE,
+    ALIGNMENT = double,
+    STORAGE = extended
+);
+COMMENT ON TYPE @extschema@.coupon_rule IS
+    'A coupon rule: options (first_order, min_items, lifecycle, categories, exclude_categories, countries, tiers, segments, valid, stack), then |-separated steps [spend AMOUNT CUR get] REWARD; e.g. ''spend 100 USD get 10 USD off | spend 200 USD get 25 USD off''; grammar in docs/coupons.md';
+COMMENT ON FUNCTION @extschema@.coupon_rule_in(cstring) IS 'coupon_rule input: options, then steps, checked';
+COMMENT ON FUNCTION @extschema@.coupon_rule_out(@extschema@.coupon_rule) IS 'coupon_rule output: the canonical text form';
+COMMENT ON FUNCTION @extschema@.coupon_rule_recv(internal) IS 'coupon_rule binary input (version byte and text), checked like the text input';
+COMMENT ON FUNCTION @extschema@.coupon_rule_send(@extschema@.coupon_rule) IS 'coupon_rule binary output (version byte and canonical text)';
+
+CREATE FUNCTION @extschema@.coupon_rule_eq(@extschema@.coupon_rule, @extschema@.coupon_rule) RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'coupon_rule_eq';
+CREATE FUNCTION @extschema@.coupon_rule_ne(@extschema@.coupon_rule, @extschema@.coupon_rule) RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'coupon_rule_ne';
+COMMENT ON FUNCTION @extschema@.coupon_rule_eq(@extschema@.coupon_rule, @extschema@.coupon_rule) IS
+    'The same rule: equal canonical text';
+COMMENT ON FUNCTION @extschema@.coupon_rule_ne(@extschema@.coupon_rule, @extschema@.coupon_rule) IS
+    'Not the same rule';
+CREATE OPERATOR @extschema@.= (
+    LEFTARG = @extschema@.coupon_rule, RIGHTARG = @extschema@.coupon_rule,
+    FUNCTION = @extschema@.coupon_rule_eq,
+    COMMUTATOR = OPERATOR(@extschema@.=), NEGATOR = OPERATOR(@extschema@.<>),
+    RESTRICT = eqsel, JOIN = eqjoinsel
+);
+CREATE OPERATOR @extschema@.<> (
+    LEFTARG = @extschema@.coupon_rule, RIGHTARG = @extschema@.coupon_rule,
+    FUNCTION = @extschema@.coupon_rule_ne,
+    COMMUTATOR = OPERATOR(@extschema@.<>), NEGATOR = OPERATOR(@extschema@.=),
+    RESTRICT = neqsel, JOIN = neqjoinsel
+);
+COMMENT ON OPERATOR @extschema@.= (@extschema@.coupon_rule, @extschema@.coupon_rule) IS 'equal coupon rules';
+COMMENT ON OPERATOR @extschema@.<> (@extschema@.coupon_rule, @extschema@.coupon_rule) IS 'different coupon rules';
 
 CREATE FUNCTION @extschema@.coupon_rule_stack(rule @extschema@.coupon_rule) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN @extschema@.coupon_rule_options(rule) ->> 'stack';
-COMMENT ON FUNCTION @extschema@.coupon_rule_stack(@extschema@.coupon_rule) IS 'STAND-IN: exclusive, the stack group, or NULL';
-
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'coupon_rule_stack';
+COMMENT ON FUNCTION @extschema@.coupon_rule_stack(@extschema@.coupon_rule) IS
+    'The stacking of a rule: ''exclusive'', its group name, or NULL (no stack= option: combines with every non-exclusive coupon)';
+CREATE FUNCTION @extschema@.coupon_rule_valid_from(rule @extschema@.coupon_rule) RETURNS date
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'coupon_rule_valid_from';
+COMMENT ON FUNCTION @extschema@.coupon_rule_valid_from(@extschema@.coupon_rule) IS
+    'The first date of the rule''s valid= option (inclusive), NULL without one';
 CREATE FUNCTION @extschema@.coupon_rule_valid_until(rule @extschema@.coupon_rule) RETURNS date
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN nullif(split_part(@extschema@.coupon_rule_options(rule) ->> 'valid', '..', 2), '')::date;
-COMMENT ON FUNCTION @extschema@.coupon_rule_valid_until(@extschema@.coupon_rule) IS 'STAND-IN: last date of valid=, NULL when open';
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'coupon_rule_valid_until';
+COMMENT ON FUNCTION @extschema@.coupon_rule_valid_until(@extschema@.coupon_rule) IS
+    'The last date of the rule''s valid= option (inclusive), NULL when open-ended';
+CREATE FUNCTION @extschema@.coupon_rule_first_order(rule @extschema@.coupon_rule) RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'coupon_rule_first_order';
+COMMENT ON FUNCTION @extschema@.coupon_rule_first_order(@extschema@.coupon_rule) IS
+    'Whether the rule is for a member''s first order only (the first_order option)';
 
+-- Not strict: a NULL argument is an error naming it (22004), not a
+-- silent NULL.  STABLE: valid= dates are read in a time zone, whose rules
+-- the tz database may change.
 CREATE FUNCTION @extschema@.coupon_evaluate(rule @extschema@.coupon_rule, cart jsonb,
-                                            as_of timestamptz DEFAULT now(), time_zone text DEFAULT 'UTC')
+                                           as_of timestamptz DEFAULT now(), time_zone text DEFAULT 'UTC')
 RETURNS TABLE (eligible boolean, discount numeric, shipping_discount numeric, gift text, reason text)
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-AS $$
-DECLARE
-    o jsonb := @extschema@.coupon_rule_options(rule);
-    cur text := upper(cart ->> 'currency');
-    mem jsonb := coalesce(cart -> 'member', '{}');
-    scale integer;
-    cats text[] := string_to_array(lower(o ->> 'categories'), ',');
-    excl text[] := string_to_array(lower(o ->> 'exclude_categories'), ',');
-    base numeric;
-    items numeric;
-    day date := (as_of AT TIME ZONE time_zone)::date;
-    step text;
-    m text[];
-    best_t numeric := -1;
-    best text;
-    any_cur boolean := false;
-    d numeric := 0;
-    s numeric := 0;
-    g text;
-BEGIN
-    IF cur IS NULL OR cur !~ '^[A-Z]{3}$' THEN
-        RAISE EXCEPTION 'malformed cart: currency' USING ERRCODE = 'LY030';
-    END IF;
-    scale := @extschema@.currency_minor_unit(cur);
-    SELECT coalesce(sum((i ->> 'qty')::numeric * (i ->> 'price')::numeric), 0), coalesce(sum((i ->> 'qty')::numeric), 0)
-      INTO base, items
-      FROM jsonb_array_elements(coalesce(cart -> 'items', '[]')) i
-     WHERE (cats IS NULL OR lower(i ->> 'category') = ANY (cats))
-       AND (excl IS NULL OR coalesce(lower(i ->> 'category'), '') <> ALL (excl));
-    IF o ? 'valid' AND day < split_part(o ->> 'valid', '..', 1)::date THEN
-        RETURN QUERY SELECT false, 0::numeric, 0::numeric, NULL::text, 'not_valid_yet'; RETURN;
-    END IF;
-    IF o ? 'valid' AND day > split_part(o ->> 'valid', '..', 2)::date THEN
-        RETURN QUERY SELECT false, 0::numeric, 0::numeric, NULL::text, 'expired'; RETURN;
-    END IF;
-    IF o ? 'countries' AND NOT upper(coalesce(cart ->> 'country', '')) = ANY (string_to_array(upper(o ->> 'countries'), ',')) THEN
-        RETURN QUERY SELECT false, 0::numeric, 0::numeric, NULL::text, 'country'; RETURN;
-    END IF;
-    IF o ? 'tiers' AND NOT lower(coalesce(mem ->> 'tier', '')) = ANY (string_to_array(lower(o ->> 'tiers'), ',')) THEN
-        RETURN QUERY SELECT false, 0::numeric, 0::numeric, NULL::text, 'tier'; RETURN;
-    END IF;
-    IF o ? 'segments' AND NOT replace(lower(coalesce(mem ->> 'segment', '')), '_', ' ')
-                              = ANY (string_to_array(replace(lower(o ->> 'segments'), '_', ' '), ',')) THEN
-        RETURN QUERY SELECT false, 0::numeric, 0::numeric, NULL::text, 'segment'; RETURN;
-    END IF;
-    IF o ? 'lifecycle' AND NOT lower(coalesce(mem ->> 'lifecycle', '')) = ANY (string_to_array(lower(o ->> 'lifecycle'), ',')) THEN
-        RETURN QUERY SELECT false, 0::numeric, 0::numeric, NULL::text, 'lifecycle'; RETURN;
-    END IF;
-    IF o ? 'first_order' AND coalesce((mem ->> 'first_order')::boolean, false) IS NOT TRUE THEN
-        RETURN QUERY SELECT false, 0::numeric, 0::numeric, NULL::text, 'first_order'; RETURN;
-    END IF;
-    IF o ? 'min_items' AND items < (o ->> 'min_items')::numeric THEN
-        RETURN QUERY SELECT false, 0::numeric, 0::numeric, NULL::text, 'min_items'; RETURN;
-    END IF;
-    IF cats IS NOT NULL AND base = 0 THEN
-        RETURN QUERY SELECT false, 0::numeric, 0::numeric, NULL::text, 'category'; RETURN;
-    END IF;
-    FOREACH step IN ARRAY string_to_array(rule, '|') LOOP
-        step := btrim(step);
-        CONTINUE WHEN step ~ '^((\S+=\S+|first_order)( +|$))+$';
-        m := regexp_match(step, '^spend ([0-9.]+) ([A-Z]{3}) get');
-        IF m IS NULL THEN
-            m := ARRAY['0', coalesce((regexp_match(step, '([A-Z]{3})'))[1], cur)];
-        END IF;
-        CONTINUE WHEN m[2] <> cur;
-        any_cur := true;
-        IF base >= m[1]::numeric AND m[1]::numeric > best_t THEN
-            best_t := m[1]::numeric;
-            best := step;
-        END IF;
-    END LOOP;
-    IF NOT any_cur THEN
-        RETURN QUERY SELECT false, 0::numeric, 0::numeric, NULL::text, 'currency'; RETURN;
-    END IF;
-    IF best IS NULL THEN
-        RETURN QUERY SELECT false, 0::numeric, 0::numeric, NULL::text, 'below_threshold'; RETURN;
-    END IF;
-    IF best ~ 'free shipping' THEN
-        s := coalesce((cart ->> 'shipping')::numeric, 0);
-    ELSIF best ~ 'gift ' THEN
-        g := (regexp_match(best, 'gift (\S+)'))[1];
-    ELSIF best ~ '% off' THEN
-        d := base * (regexp_match(best, '([0-9.]+)% off'))[1]::numeric / 100;
-        IF best ~ ' max ' THEN
-            d := least(d, (regexp_match(best, ' max ([0-9.]+)'))[1]::numeric);
-        END IF;
-    ELSE
-        d := least(base, (regexp_match(best, '([0-9.]+) [A-Z]{3} off'))[1]::numeric);
-    END IF;
-    RETURN QUERY SELECT true, round(d, scale), round(s, scale), g, NULL::text;
-END
-$$;
+    LANGUAGE c STABLE PARALLEL SAFE ROWS 1 AS 'MODULE_PATHNAME', 'coupon_evaluate';
 COMMENT ON FUNCTION @extschema@.coupon_evaluate(@extschema@.coupon_rule, jsonb, timestamptz, text) IS
-    'STAND-IN: evaluates a rule on a cart';
+    'Evaluates a coupon rule on a cart (reads no table): one row of eligible, discount and shipping_discount (in the cart''s currency, rounded half away from zero to its minor unit), gift SKU, and the reason when not eligible; valid= dates read in time_zone';
 
 CREATE FUNCTION @extschema@.coupon_discount(rule @extschema@.coupon_rule, cart jsonb,
-                                            as_of timestamptz DEFAULT now(), time_zone text DEFAULT 'UTC')
+                                           as_of timestamptz DEFAULT now(), time_zone text DEFAULT 'UTC')
 RETURNS numeric
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$
-    SELECT CASE WHEN e.eligible THEN e.discount + e.shipping_discount ELSE 0 END
-      FROM @extschema@.coupon_evaluate(rule, cart, as_of, time_zone) e
-$$;
+    LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'coupon_discount';
 COMMENT ON FUNCTION @extschema@.coupon_discount(@extschema@.coupon_rule, jsonb, timestamptz, text) IS
-    'STAND-IN: discount + shipping_discount, 0 when not eligible';
+    'discount + shipping_discount of coupon_evaluate, 0 when the cart is not eligible';

@@ -750,23 +750,28 @@ BEGIN
                   HINT = 'Released redemptions (cancelled orders) give units back.';
     WHEN 'member_limit_reached' THEN
         RAISE EXCEPTION 'member "%" has reached the limit of campaign "%"', member_id, campaign
-            USING ERRCODE = 'LY023', DETAIL = pg_catalog.format('Code %s was not redeemed.', code);
+            USING ERRCODE = 'LY023', DETAIL = pg_catalog.format('Code %s was not redeemed.', code),
+                  HINT = 'A released redemption (a cancelled order) gives the member''s use back.';
     WHEN 'budget_exhausted' THEN
         RAISE EXCEPTION 'campaign "%" has no budget left for this discount', campaign
-            USING ERRCODE = 'LY024', DETAIL = pg_catalog.format('Code %s was not redeemed.', code);
+            USING ERRCODE = 'LY024', DETAIL = pg_catalog.format('Code %s was not redeemed.', code),
+                  HINT = 'The budget counts discounts in the program''s base currency; a smaller discount may still fit.';
     WHEN 'not_yours' THEN
         RAISE EXCEPTION 'coupon code "%" was issued to another member', code
-            USING ERRCODE = 'LY026', DETAIL = 'not_yours';
+            USING ERRCODE = 'LY026', DETAIL = 'not_yours',
+                  HINT = 'Only the member the code was issued to may use it.';
     WHEN 'used' THEN
         RAISE EXCEPTION 'coupon code "%" was already used', code
             USING ERRCODE = 'LY026', DETAIL = 'used',
                   HINT = 'An issued code is redeemed once; releasing its redemption makes it usable again.';
     WHEN 'stacking' THEN
         RAISE EXCEPTION 'coupon code "%" cannot be combined with the coupons of order_ref "%"', code, order_ref
-            USING ERRCODE = 'LY027', DETAIL = pg_catalog.format('stacking: %s.', detail);
+            USING ERRCODE = 'LY027', DETAIL = pg_catalog.format('stacking: %s.', detail),
+                  HINT = 'An exclusive coupon goes alone, one coupon per stack group; loyalty.best_offer() gives a combination that fits.';
     WHEN 'cap_reached' THEN
         RAISE EXCEPTION 'order_ref "%" has reached the program''s discount cap', order_ref
-            USING ERRCODE = 'LY027', DETAIL = pg_catalog.format('cap_reached: code %s would take more than the cap of program %s allows.', code, program);
+            USING ERRCODE = 'LY027', DETAIL = pg_catalog.format('cap_reached: code %s would take more than the cap of program %s allows.', code, program),
+                  HINT = 'The program''s discount cap (loyalty.set_discount_cap) limits all coupons of one order together.';
     ELSE
         RAISE EXCEPTION 'coupon code "%" does not apply: %', code, reason
             USING ERRCODE = 'LY025', DETAIL = reason,

@@ -37,7 +37,13 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.tier_ladder_send(@extschema@.tier_ladder),
     @extschema@.tier_of(@extschema@.tier_ladder, numeric),
     @extschema@.tier_levels(@extschema@.tier_ladder),
-    @extschema@.tier_ladder_options(@extschema@.tier_ladder)
+    @extschema@.tier_ladder_options(@extschema@.tier_ladder),
+    @extschema@.coupon_rule_in(cstring),
+    @extschema@.coupon_rule_out(@extschema@.coupon_rule),
+    @extschema@.coupon_rule_recv(internal),
+    @extschema@.coupon_rule_send(@extschema@.coupon_rule),
+    @extschema@.coupon_rule_eq(@extschema@.coupon_rule, @extschema@.coupon_rule),
+    @extschema@.coupon_rule_ne(@extschema@.coupon_rule, @extschema@.coupon_rule)
 TO PUBLIC;
 
 -- The application (and admins): balances, statements, enrolment, spending.
@@ -124,6 +130,17 @@ GRANT SELECT ON @extschema@.member_rfm, @extschema@.rfm_pass, @extschema@.tier_h
                 @extschema@.member_360, @extschema@.segment_summary, @extschema@.kpi_daily
    TO loyalty_reader;
 
+-- All three: the pure coupon evaluator and the coupon_rule accessors
+-- (read no table).
+GRANT EXECUTE ON FUNCTION
+    @extschema@.currency_minor_unit(text),
+    @extschema@.coupon_rule_stack(@extschema@.coupon_rule),
+    @extschema@.coupon_rule_valid_from(@extschema@.coupon_rule),
+    @extschema@.coupon_rule_valid_until(@extschema@.coupon_rule),
+    @extschema@.coupon_rule_first_order(@extschema@.coupon_rule),
+    @extschema@.coupon_evaluate(@extschema@.coupon_rule, jsonb, timestamptz, text),
+    @extschema@.coupon_discount(@extschema@.coupon_rule, jsonb, timestamptz, text)
+TO loyalty_admin, loyalty_app, loyalty_reader;
 -- Coupon campaigns: admins configure campaigns and issue codes.
 GRANT EXECUTE ON FUNCTION
     @extschema@.create_campaign(text, text, @extschema@.coupon_rule, integer, integer, numeric, text),
