@@ -178,5 +178,58 @@ SELECT stage, count(*) AS members
  GROUP BY stage ORDER BY members DESC;
 
 \echo
-\echo '== 14. The books: loyalty.verify() proves cached balances equal the ledger'
+\echo '== 14. Coupons: a stepped GBP win-back campaign for the At Risk members'
+\echo '   spend 50 GBP get 5 GBP off, spend 100 GBP get 15 GBP off; one use per member, a 5,000 GBP budget,'
+\echo '   only members of the RFM segment At Risk may redeem.'
+SELECT loyalty.create_campaign('uk_gifts', 'winback_dec11',
+                               'spend 50 GBP get 5 GBP off | spend 100 GBP get 15 GBP off',
+                               per_member_limit => 1, budget => 5000, audience => 'At Risk') AS campaign;
+\echo '   One code per At Risk member, e-mailed on 10 Dec 2011 (issue_codes dates codes now();'
+\echo '   the demo replays December 2011, so it dates them that morning).'
+SELECT count(*) AS codes_issued
+  FROM loyalty.member_rfm r
+ CROSS JOIN LATERAL loyalty.issue_codes('uk_gifts', 'winback_dec11', 1, r.member_id) c
+ WHERE r.program = 'uk_gifts' AND r.segment = 'At Risk';
+UPDATE loyalty.coupon_code SET issued_at = '2011-12-10 09:00'
+ WHERE program = 'uk_gifts' AND campaign = 'winback_dec11';
+\echo '   Every third of them comes back between 12 and 23 Dec 2011 with a basket worth their average'
+\echo '   order; checkout validates the code, redeems it on the new order and inserts the order, less'
+\echo '   the discount, in one statement.  Baskets under 50 GBP pay full price.'
+CREATE TEMP TABLE comeback AS
+SELECT r.member_id, loyalty.coupon_code_display(k.code) AS code, 'WB-' || r.member_id AS order_no, a.country,
+       timestamp '2011-12-12 10:00' + (n / 3 % 12) * interval '1 day' + (n % 7) * interval '1 hour' AS placed_at,
+       jsonb_build_object('currency', 'GBP', 'country', 'GB',
+                          'items', jsonb_build_array(jsonb_build_object('sku', 'BASKET', 'qty', 1,
+                                                                        'price', round(a.avg_total, 2)))) AS cart,
+       round(a.avg_total, 2) AS basket
+  FROM (SELECT r.*, row_number() OVER (ORDER BY r.member_id) AS n
+          FROM loyalty.member_rfm r WHERE r.program = 'uk_gifts' AND r.segment = 'At Risk') r
+  JOIN loyalty.coupon_code k ON k.program = r.program AND k.member_id = r.member_id AND k.campaign = 'winback_dec11'
+ CROSS JOIN LATERAL (SELECT avg(o.total) AS avg_total, min(o.country) AS country FROM shop.orders o
+                      WHERE o.customer_id::text = r.member_id AND o.total > 0) a
+ WHERE r.n % 3 = 0;
+SELECT v.ok, v.reason, count(*) AS members, sum(v.discount) AS discount_gbp
+  FROM comeback c CROSS JOIN LATERAL loyalty.validate_coupon('uk_gifts', c.code, c.member_id, c.cart, c.placed_at) v
+ GROUP BY 1, 2 ORDER BY 1 DESC, 2;
+WITH checkout AS (
+    SELECT c.*, CASE WHEN (loyalty.validate_coupon('uk_gifts', c.code, c.member_id, c.cart, c.placed_at)).ok
+                     THEN loyalty.redeem_coupon('uk_gifts', c.code, c.member_id, c.cart, c.order_no, c.placed_at)
+                     ELSE 0 END AS discount
+      FROM comeback c
+)
+INSERT INTO shop.orders (order_no, customer_id, country, total, placed_at)
+SELECT order_no, member_id::integer, country, basket - discount, placed_at FROM checkout;
+\echo '   Two of those orders are cancelled: their coupons are released (counted nowhere, budget given back).'
+UPDATE shop.orders SET status = 'cancelled'
+ WHERE order_no IN (SELECT r.order_ref FROM loyalty.coupon_redemption r
+                     WHERE r.program = 'uk_gifts' AND r.campaign = 'winback_dec11' ORDER BY r.order_ref LIMIT 2);
+SELECT campaign, redeemed_count, spent_base AS spent_gbp, budget FROM loyalty.coupon_campaign WHERE program = 'uk_gifts';
+\echo '   loyalty.coupon_performance, by day (London time): codes, redemptions, cost, GMV, AOV with and'
+\echo '   without a coupon, ROI (GMV / discount cost).'
+SELECT day, codes_issued, redemptions, redemption_rate, discount_cost, coupon_orders, gmv,
+       aov_with_coupon, aov_without_coupon, roi
+  FROM loyalty.coupon_performance WHERE program = 'uk_gifts' ORDER BY day;
+
+\echo
+\echo '== 15. The books: loyalty.verify() proves cached balances equal the ledger'
 SELECT * FROM loyalty.verify();

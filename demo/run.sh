@@ -2,7 +2,8 @@
 # The loyalty demo: installs what is missing, builds and installs the
 # extension, starts a throwaway cluster in .tmp/, loads the UCI Online
 # Retail data (demo/data) through the accrual trigger, and prints balances,
-# points by country, the points liability and loyalty.verify().
+# points by country, the points liability, a coupon campaign for at-risk
+# members with its performance view, and loyalty.verify().
 # The cluster is stopped when the script exits, even on failure.
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 

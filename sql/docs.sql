@@ -243,3 +243,47 @@ SELECT CASE WHEN code ~ '-' THEN '(an issued code)' ELSE code END AS code, disco
   FROM loyalty.best_offer('docs_coupons', 'lan',
        '{"currency": "USD", "shipping": 8, "items": [{"sku": "A1", "qty": 2, "price": 30}]}');
 
+SELECT loyalty.create_program('docs_rewards', base_currency => 'USD', earn_rate => 1,
+                              timezone => 'Asia/Singapore');
+SELECT loyalty.create_campaign('docs_rewards', 'ten_off', 'spend 50 USD get 10 USD off', per_member_limit => 10);
+SELECT loyalty.create_campaign('docs_rewards', 'free_ship', 'spend 30 USD get free shipping');
+SELECT loyalty.earn('docs_rewards', 'mai', 250, 'docs-seed-mai', as_of => '2024-01-01') > 0 AS credited;
+
+SELECT loyalty.create_reward('docs_rewards', 'ten_off_voucher', 100, 'ten_off', 2);
+SELECT loyalty.create_reward('docs_rewards', 'ten_off_voucher', 100, 'ten_off', 2);  -- the same: fine
+SELECT loyalty.restock_reward('docs_rewards', 'ten_off_voucher', 1);
+
+SELECT loyalty.claim_reward('docs_rewards', 'mai', 'ten_off_voucher', 'docs-claim-1', '2024-02-01')
+       ~ '^[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4}$' AS code_issued;
+SELECT loyalty.claim_reward('docs_rewards', 'mai', 'ten_off_voucher', 'docs-claim-1', '2024-02-01')
+       = (SELECT code FROM loyalty.reward_claim WHERE ref = 'docs-claim-1') AS replay_same_code;
+SELECT available FROM loyalty.balance('docs_rewards', 'mai', '2024-02-01');
+SELECT loyalty.claim_reward('docs_rewards', 'mai', 'ten_off_voucher', 'docs-claim-2', '2024-02-01') IS NOT NULL AS claimed;
+SELECT loyalty.claim_reward('docs_rewards', 'mai', 'ten_off_voucher', 'docs-claim-3', '2024-02-01');  -- LY001: 50 left
+SELECT reward, stock, claimed FROM loyalty.reward WHERE program = 'docs_rewards';
+
+SELECT loyalty.set_auto_coupon('docs_rewards', 'welcome', 'free_ship');
+SELECT loyalty.enroll('docs_rewards', 'kim', '{"birthday": "1990-03-14"}');
+SELECT campaign, member_id, issued_ref FROM loyalty.coupon_code
+ WHERE program = 'docs_rewards' AND member_id = 'kim';
+
+SELECT loyalty.set_auto_coupon('docs_rewards', 'birthday', 'ten_off');
+SELECT loyalty.issue_birthday_coupons('docs_rewards', '2024-03-14 08:00+08');
+SELECT loyalty.issue_birthday_coupons('docs_rewards', '2024-03-14 20:00+08');  -- the same day: none
+SELECT loyalty.birthday_in('2000-02-29', 2025) AS leap_day_2025, loyalty.birthday_in('02-31', 2025) AS no_date;
+
+SELECT loyalty.set_auto_coupon('docs_rewards', 'wake_up', 'ten_off');
+SELECT loyalty.issue_wake_up_coupons('docs_rewards', '2024-06-01');
+
+SELECT loyalty.compensate('docs_rewards', 'kim', NULL, 'ticket-4711');                -- LY029: none set
+SELECT loyalty.set_auto_coupon('docs_rewards', 'service_recovery', 'free_ship');
+SELECT loyalty.compensate('docs_rewards', 'kim', NULL, 'ticket-4711')
+     = loyalty.compensate('docs_rewards', 'kim', NULL, 'ticket-4711') AS same_code;
+
+SELECT loyalty.redeem_coupon('docs_rewards', (SELECT code FROM loyalty.reward_claim WHERE ref = 'docs-claim-1'),
+                             'mai', '{"currency": "USD", "items": [{"sku": "MUG", "qty": 2, "price": 30}]}',
+                             'docs-order-1', '2024-02-05') AS discount;
+SELECT campaign, day, codes_issued, redemptions, redemption_rate, discount_cost, coupon_orders, gmv, roi
+  FROM loyalty.coupon_performance WHERE program = 'docs_rewards' AND day < '2025-01-01'
+ ORDER BY day, campaign;
+

@@ -187,6 +187,10 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON public.regress_sec_orders TO regress_sec
 SELECT loyalty.attach_orders('sec', 'public.regress_sec_orders', 'id', 'customer', 'total', 'currency',
                              'status', 'refunded', 'created_at');
 SELECT loyalty.earn('sec', 'm1', 100, 'seed-m1') > 0 AS seeded;
+-- A reward, and welcome coupons: enrolments below run the welcome trigger.
+SELECT loyalty.create_campaign('sec', 'sec_gift', 'spend 50 USD get 10 USD off', per_member_limit => 100);
+SELECT loyalty.create_reward('sec', 'sec_tote', 10, 'sec_gift', 5);
+SELECT loyalty.set_auto_coupon('sec', 'welcome', 'sec_gift');
 
 -- 3. The spy works: a query of the attacker's own that names a planted
 -- type runs it (as the attacker), and a definer pinned the old way
@@ -254,6 +258,7 @@ SELECT loyalty.redeem_coupon('sec', 'sec-code', 'm1', '{"currency": "USD", "item
 SELECT loyalty.release_coupon('sec', 'sec-c1');
 SELECT code, discount FROM loyalty.best_offer('sec', 'm1', '{"currency": "USD", "items": [{"sku": "a", "qty": 1, "price": 20}]}');
 SELECT loyalty.coupon_code_normal('sec-code'), loyalty.coupon_code_display('SECCODE'), loyalty.coupon_code_shape('SECCODE');
+SELECT loyalty.claim_reward('sec', 'm1', 'sec_tote', 'sec-claim-1') IS NOT NULL AS claimed;
 -- Not the application's any more: crediting points.
 SELECT loyalty.earn('sec', 'm1', 1000, 'sec-gift');
 \c - :regress_su
@@ -333,6 +338,16 @@ SELECT count(*) > 0 AS readable FROM loyalty.member_360;
 SELECT count(*) > 0 AS readable FROM loyalty.kpi_daily;
 SELECT count(*) > 0 AS readable FROM loyalty.tier_distribution;
 SELECT count(*) >= 0 AS readable FROM loyalty.segment_summary;
+-- Rewards and automatic coupons.
+SELECT loyalty.create_reward('sec', 'sec_mug', 5, 'sec_gift', NULL);
+SELECT loyalty.restock_reward('sec', 'sec_tote', 1);
+SELECT loyalty.set_auto_coupon('sec', 'birthday', 'sec_gift');
+SELECT loyalty.set_auto_coupon('sec', 'wake_up', 'sec_gift');
+SELECT loyalty.issue_birthday_coupons('sec', '2026-02-01') >= 0 AS birthdays;
+SELECT loyalty.issue_wake_up_coupons('sec', '2026-02-10') > 0 AS wake_ups;
+SELECT loyalty.compensate('sec', 'w1', 'sec_gift', 'sec-ticket') IS NOT NULL AS compensated;
+SELECT loyalty.birthday_in('2000-02-29', 2026);
+SELECT count(*) >= 0 AS readable FROM loyalty.coupon_performance;
 -- The pure rule functions the views call.
 SELECT loyalty.program_code_valid('sec'), loyalty.lot_spendable(now(), NULL, now()),
        loyalty.lot_pending(now(), NULL, now()), loyalty.lot_expired(now(), now()),
@@ -363,6 +378,8 @@ SELECT p.oid::regprocedure
    AND (has_function_privilege('loyalty_app', p.oid, 'EXECUTE')
         OR has_function_privilege('loyalty_admin', p.oid, 'EXECUTE')
         OR has_function_privilege('loyalty_reader', p.oid, 'EXECUTE'))
+   AND p.proname NOT IN ('claim_reward', 'create_reward', 'restock_reward', 'set_auto_coupon', 'compensate',
+                         'issue_birthday_coupons', 'issue_wake_up_coupons', 'birthday_in')
    AND p.proname NOT IN ('enroll', 'redeem', 'cancel_redemption', 'balance', 'history', 'fx_rate_at', 'fx_quote',
                          'earn', 'create_program', 'attach_orders', 'detach_orders', 'set_fx_rate',
                          'retry_dead_letters', 'set_member_status', 'set_tier_ladder', 'set_tier_floor',

@@ -162,3 +162,20 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.best_offer(text, text, jsonb, timestamptz)
 TO loyalty_app, loyalty_admin;
 GRANT EXECUTE ON FUNCTION @extschema@.set_discount_cap(text, numeric) TO loyalty_admin;
+
+-- Rewards and automatic coupons: the application claims rewards; admins
+-- keep the catalog, configure automatic coupons, compensate and run the
+-- daily jobs.  The BI view of coupons is for BI.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.claim_reward(text, text, text, text, timestamptz)
+TO loyalty_app, loyalty_admin;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.create_reward(text, text, bigint, text, bigint),
+    @extschema@.restock_reward(text, text, bigint),
+    @extschema@.set_auto_coupon(text, text, text),
+    @extschema@.compensate(text, text, text, text),
+    @extschema@.issue_birthday_coupons(text, timestamptz),
+    @extschema@.issue_wake_up_coupons(text, timestamptz),
+    @extschema@.birthday_in(text, integer)
+TO loyalty_admin;
+GRANT SELECT ON @extschema@.coupon_performance TO loyalty_reader;

@@ -1,17 +1,24 @@
 -- pgTAP: the extension's objects, their properties and their privileges.
 BEGIN;
-SELECT plan(91);
+SELECT plan(95);
 
 SELECT has_schema('loyalty');
 SELECT tables_are('loyalty', ARRAY['program', 'member', 'ledger', 'lot', 'lot_use', 'order_earning',
                                    'fx_rate', 'order_source', 'dead_letter', 'rfm_segment_rule', 'rfm_score', 'rfm_pass',
                                    'tier_history', 'activity_total', 'activity_day', 'activity_before',
-                                   'activity_horizon', 'coupon_campaign', 'coupon_code', 'coupon_redemption']);
+                                   'activity_horizon', 'coupon_campaign', 'coupon_code', 'coupon_redemption',
+                                   'reward', 'reward_claim', 'auto_coupon']);
 SELECT has_type('loyalty', 'rfm', 'the rfm type');
 SELECT has_type('loyalty', 'tier_ladder', 'the tier_ladder type');
 SELECT has_view('loyalty', 'program_tier', 'tier ladders as rows');
 SELECT views_are('loyalty', ARRAY['counted_order', 'member_rfm', 'program_tier', 'order_value', 'member_lifecycle', 'member_360',
-                                  'segment_summary', 'kpi_daily', 'tier_distribution']);
+                                  'segment_summary', 'kpi_daily', 'tier_distribution', 'coupon_performance']);
+SELECT table_privs_are('loyalty', 'coupon_performance', 'loyalty_reader', ARRAY['SELECT']);
+SELECT table_privs_are('loyalty', 'coupon_performance', 'loyalty_app', ARRAY[]::text[]);
+SELECT function_privs_are('loyalty', 'claim_reward', ARRAY['text', 'text', 'text', 'text', 'timestamp with time zone'],
+                          'loyalty_app', ARRAY['EXECUTE']);
+SELECT function_privs_are('loyalty', 'create_reward', ARRAY['text', 'text', 'bigint', 'text', 'bigint'],
+                          'loyalty_app', ARRAY[]::text[]);
 SELECT function_privs_are('loyalty', 'recalculate_tiers', ARRAY['text', 'timestamp with time zone'],
                           'loyalty_app', ARRAY[]::text[]);
 SELECT table_privs_are('loyalty', 'tier_distribution', 'loyalty_reader', ARRAY['SELECT']);
