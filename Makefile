@@ -41,7 +41,7 @@ PG_CFLAGS  += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializer
 # Every file runs alone: pg_regress creates the extension in a fresh
 # database, and each file makes what it needs (scripts/regress_each.sh).
 REGRESS_OPTS = --load-extension=$(EXTENSION)
-REGRESS      = setup programs members fx trigger refunds redeem expiry errors verify roles rfm tiers activity bi docs types_input security partitions values statement_shapes review_findings coupon_rule coupon_eval
+REGRESS      = setup programs members fx trigger refunds redeem expiry errors verify roles rfm tiers activity bi docs types_input security partitions values statement_shapes review_findings coupon_rule coupon_eval coupon_review
 ISOLATION      = redeem_race same_ref refund_vs_redeem program_cache activity_race insert_member_order refund_member_order batch_member_order bulk_load_race
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output
 
