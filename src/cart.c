@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
@@ -37,7 +38,9 @@ ValueText(const JsonbValue *v)
 		case jbvBool:
 			return v->val.boolean ? "true" : "false";
 		case jbvString:
-			return psprintf("\"%.*s\"", Min(v->val.string.len, 100), v->val.string.val);
+			/* at most 100 bytes, never half a character */
+			return psprintf("\"%.*s\"", pg_mbcliplen(v->val.string.val, v->val.string.len, 100),
+							v->val.string.val);
 		case jbvNumeric:
 			return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
 		case jbvBinary:

@@ -260,6 +260,7 @@ MinorToNumeric(int128 value, int minor)
 typedef struct EvalCache
 {
 	TupleDesc	tupdesc;
+	bool		zone_checked;	/* zone holds a name already checked */
 	char		zone[NAMEDATALEN + 1];
 } EvalCache;
 
@@ -292,15 +293,21 @@ EvaluateArgs(FunctionCallInfo fcinfo, CouponResult *result)
 	zone = PG_GETARG_TEXT_PP(3);
 	if (rule->has_valid)
 		local_date = CouponLocalDate(as_of, zone);
-	else if (VARSIZE_ANY_EXHDR(zone) > NAMEDATALEN ||
+	else if (!cache->zone_checked || VARSIZE_ANY_EXHDR(zone) > NAMEDATALEN ||
 			 strncmp(cache->zone, VARDATA_ANY(zone), VARSIZE_ANY_EXHDR(zone)) != 0 ||
 			 cache->zone[VARSIZE_ANY_EXHDR(zone)] != '\0')
 	{
-		(void) CouponLocalDate(as_of, zone);
+		/*
+		 * Only the zone's name is checked, at a fixed time: with as_of, a
+		 * far as_of failed or passed depending on whether the zone was
+		 * already cached by an earlier row.
+		 */
+		(void) CouponLocalDate(0, zone);
 		if (VARSIZE_ANY_EXHDR(zone) <= NAMEDATALEN)
 		{
 			memcpy(cache->zone, VARDATA_ANY(zone), VARSIZE_ANY_EXHDR(zone));
 			cache->zone[VARSIZE_ANY_EXHDR(zone)] = '\0';
+			cache->zone_checked = true;
 		}
 	}
 	CartRead(PG_GETARG_JSONB_P(1), &cart);

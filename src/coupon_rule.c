@@ -132,7 +132,8 @@ ParseFixed(const char *s, int decimals, int64 max, int64 *out)
 		{
 			if (seen_decimals >= 0 && ++seen_decimals > decimals)
 				return false;
-			if (value > (max - 9) / 10)
+			/* value * 10 + digit <= max, exactly (max itself is allowed) */
+			if (value > (max - (*s - '0')) / 10)
 				return false;
 			value = value * 10 + (*s - '0');
 		}
