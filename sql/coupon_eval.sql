@@ -87,6 +87,12 @@ SELECT count(*) FILTER (WHERE e.discount > (SELECT sum((i->>'qty')::numeric * (i
        count(*) FILTER (WHERE scale(e.discount) <> loyalty.currency_minor_unit(cart->>'currency')) AS wrong_scale
   FROM ev_case, loyalty.coupon_evaluate(rule, cart, '2024-11-05 12:00+00') e;
 
+-- One row, not a set: the evaluator filters in WHERE and picks in CASE.
+SELECT count(*) AS eligible_cases
+  FROM ev_case
+ WHERE (loyalty.coupon_evaluate(rule, cart, '2024-11-05 12:00+00')).eligible;
+SELECT count(*) FILTER (WHERE e.eligible) AS eligible_cases FROM ev_case, loyalty.coupon_evaluate(rule, cart, '2024-11-05 12:00+00') e;
+
 -- 2. Rounding half away from zero to the currency's minor unit.
 SELECT c, p, loyalty.coupon_discount(r::loyalty.coupon_rule, pg_temp.cart(c, ARRAY[p]), '2024-01-01') AS discount
   FROM (VALUES ('VND', 12345::numeric, '10% off'),      -- 1234.5 -> 1235

@@ -317,7 +317,7 @@ EvaluateArgs(FunctionCallInfo fcinfo, CouponResult *result)
 PG_FUNCTION_INFO_V1(coupon_evaluate);
 /*
  * coupon_evaluate: eligible, discount, shipping_discount, gift, reason.
- * Declared RETURNS TABLE; always one row.
+ * Declared with OUT parameters: one composite, not a set.
  */
 Datum
 coupon_evaluate(PG_FUNCTION_ARGS)

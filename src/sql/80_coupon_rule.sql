@@ -76,10 +76,12 @@ COMMENT ON FUNCTION @extschema@.coupon_rule_first_order(@extschema@.coupon_rule)
 -- Not strict: a NULL argument is an error naming it (22004), not a
 -- silent NULL.  STABLE: valid= dates are read in a time zone, whose rules
 -- the tz database may change.
+-- OUT parameters, not RETURNS TABLE: one row, usable in WHERE and CASE.
 CREATE FUNCTION @extschema@.coupon_evaluate(rule @extschema@.coupon_rule, cart jsonb,
-                                           as_of timestamptz DEFAULT now(), time_zone text DEFAULT 'UTC')
-RETURNS TABLE (eligible boolean, discount numeric, shipping_discount numeric, gift text, reason text)
-    LANGUAGE c STABLE PARALLEL SAFE ROWS 1 AS 'MODULE_PATHNAME', 'coupon_evaluate';
+                                           as_of timestamptz DEFAULT now(), time_zone text DEFAULT 'UTC',
+                                           OUT eligible boolean, OUT discount numeric,
+                                           OUT shipping_discount numeric, OUT gift text, OUT reason text)
+    LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'coupon_evaluate';
 COMMENT ON FUNCTION @extschema@.coupon_evaluate(@extschema@.coupon_rule, jsonb, timestamptz, text) IS
     'Evaluates a coupon rule on a cart (reads no table): one row of eligible, discount and shipping_discount (in the cart''s currency, rounded half away from zero to its minor unit), gift SKU, and the reason when not eligible; valid= dates read in time_zone';
 
