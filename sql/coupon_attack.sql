@@ -51,3 +51,12 @@ SELECT loyalty.issue_birthday_coupons('atkb', '2026-03-04 13:00+00') AS birthday
 RESET client_min_messages;
 RESET ROLE;
 SELECT count(*) AS birthday_codes FROM loyalty.coupon_code WHERE program = 'atkb' AND campaign = 'atkb_bday';
+
+-- 3. pg_restore loads loyalty.member with its rows' enrolled_at; the
+-- welcome trigger fired and issued a welcome coupon to every member enrolled
+-- before the welcome coupon was configured (codes that never existed).
+-- A member row enrolled before the configuration gets none.
+INSERT INTO loyalty.member (program, member_id, enrolled_at)
+VALUES ('atkb', 'restored-old', '2020-01-01 00:00+00'), ('atkb', 'restored-new', now());
+SELECT member_id, campaign, issued_ref FROM loyalty.coupon_code
+ WHERE program = 'atkb' AND member_id LIKE 'restored-%' ORDER BY 1;

@@ -100,6 +100,9 @@ BEGIN
            FROM new_members n
            JOIN loyalty.auto_coupon a ON a.program = n.program AND a.kind = 'welcome'
           WHERE n.status = 'active'
+            -- Only members enrolled since it was configured: pg_restore
+            -- loads older members, who never had one.
+            AND n.enrolled_at >= a.updated_at
           ORDER BY n.program, n.member_id;
     EXCEPTION WHEN OTHERS THEN
         RAISE WARNING 'loyalty: welcome coupons not issued: %', SQLERRM
