@@ -798,6 +798,14 @@ RETURN pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('loyalty.coupon_orde
 COMMENT ON FUNCTION @extschema@.lock_coupon_order(text, text) IS
     'Takes the transaction lock of an order_ref''s coupons: stacking and the cap are checked under it';
 
+-- Under REPEATABLE READ the snapshot is older than the order's lock:
+-- 40001 when a coupon was committed on the order since (coupon_order.c).
+CREATE FUNCTION @extschema@.check_coupon_order_snapshot(program text, order_ref text) RETURNS void
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'loyalty_check_coupon_order_snapshot';
+COMMENT ON FUNCTION @extschema@.check_coupon_order_snapshot(text, text) IS
+    'Raises 40001 when the transaction''s snapshot (REPEATABLE READ, SERIALIZABLE) misses an active coupon of the order that a fresh snapshot sees; call it holding the order''s lock; internal';
+
 -- A replay of (program, code, order_ref): the first discount, or LY003.
 CREATE FUNCTION @extschema@.coupon_replay(r @extschema@.coupon_redemption, member_id text) RETURNS numeric
 LANGUAGE plpgsql IMMUTABLE
@@ -862,6 +870,7 @@ BEGIN
         cart || jsonb_build_object('member', loyalty.member_facts(program, member_id, as_of, order_ref)), as_of);
     -- The order's lock, then the campaign's: from here on every count is exact.
     PERFORM loyalty.lock_coupon_order(p.code, order_ref);
+    PERFORM loyalty.check_coupon_order_snapshot(p.code, order_ref);
     SELECT * INTO c FROM loyalty.coupon_campaign x
      WHERE x.program = p.code AND x.campaign = (f.k).campaign FOR UPDATE;
     SELECT * INTO r FROM loyalty.coupon_redemption x
