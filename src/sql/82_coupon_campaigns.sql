@@ -524,7 +524,8 @@ COMMENT ON FUNCTION @extschema@.in_audience(text, jsonb) IS
 CREATE FUNCTION @extschema@.coupon_offer(
     p @extschema@.program, c @extschema@.coupon_campaign, k @extschema@.coupon_code,
     member_id text, cart jsonb, as_of timestamptz,
-    OUT discount numeric, OUT reason text, OUT rate numeric, OUT currency text, OUT subtotal numeric)
+    OUT discount numeric, OUT reason text, OUT rate numeric, OUT currency text, OUT subtotal numeric,
+    OUT shipping numeric)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
@@ -545,6 +546,7 @@ BEGIN
     END IF;
     discount := e.discount + e.shipping_discount;
     subtotal := loyalty.cart_subtotal(cart);
+    shipping := coalesce((cart ->> 'shipping')::numeric, 0);
     rate := loyalty.fx_rate_at(currency, p.base_currency, as_of);
     IF rate IS NULL THEN
         RAISE EXCEPTION 'no FX rate from % to % at %', currency, p.base_currency, as_of
@@ -555,7 +557,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.coupon_offer(@extschema@.program, @extschema@.coupon_campaign, @extschema@.coupon_code, text, jsonb, timestamptz) IS
-    'What a coupon offers a member''s cart (member facts filled): discount (money and shipping) or the reason (not_yours, audience, the evaluator''s), FX rate into base currency, currency, subtotal';
+    'What a coupon offers a member''s cart (member facts filled): discount (money and shipping) or the reason (not_yours, audience, the evaluator''s), FX rate into base currency, currency, subtotal, shipping';
 
 /*
  * Whether the coupon may be used now, given its offer: the checks, first
@@ -566,12 +568,14 @@ COMMENT ON FUNCTION @extschema@.coupon_offer(@extschema@.program, @extschema@.co
  * with another, two of one stack group), cap_reached (the program's cap
  * leaves no room); the discount is cut to the room the cap leaves;
  * budget_exhausted again when the discount would take the campaign past
- * its budget.  Counts under the caller's locks.
+ * its budget.  Without a cap the coupons of one order together still take
+ * at most the cart (subtotal and shipping): stacking when nothing is left.
+ * Counts under the caller's locks.
  */
 CREATE FUNCTION @extschema@.coupon_counters(
     p @extschema@.program, c @extschema@.coupon_campaign, k @extschema@.coupon_code,
     member_id text, order_ref text, offer_discount numeric, offer_reason text, rate numeric,
-    currency text, subtotal numeric,
+    currency text, subtotal numeric, shipping numeric DEFAULT 0,
     OUT ok boolean, OUT discount numeric, OUT reason text, OUT discount_base numeric, OUT detail text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -607,7 +611,8 @@ BEGIN
         reason := offer_reason; RETURN;
     END IF;
     discount := offer_discount;
-    room := subtotal * p.discount_cap_percent / 100;
+    -- No cap: stacked coupons still never take more than the whole cart.
+    room := coalesce(subtotal * p.discount_cap_percent / 100, subtotal + coalesce(shipping, 0));
     IF order_ref IS NOT NULL THEN
         SELECT CASE WHEN x.campaign = c.campaign THEN pg_catalog.format('campaign %s is already on the order (code %s)', c.campaign, loyalty.coupon_code_display(x.code))
                     WHEN stack = 'exclusive' THEN pg_catalog.format('an exclusive coupon combines with no other, and code %s is on the order', loyalty.coupon_code_display(x.code))
@@ -635,6 +640,9 @@ BEGIN
         -- Cut down to the minor unit, so that the cap holds after rounding.
         scale := coalesce(loyalty.currency_minor_unit(currency), 2);
         room := trunc(greatest(room, 0), scale);
+        IF discount > 0 AND room = 0 AND p.discount_cap_percent IS NULL THEN
+            reason := 'stacking'; detail := 'the coupons on the order take the whole cart already'; discount := 0; RETURN;
+        END IF;
         IF discount > 0 AND room = 0 THEN
             reason := 'cap_reached'; discount := 0; RETURN;
         END IF;
@@ -647,7 +655,7 @@ BEGIN
     ok := true;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.coupon_counters(@extschema@.program, @extschema@.coupon_campaign, @extschema@.coupon_code, text, text, numeric, text, numeric, text, numeric) IS
+COMMENT ON FUNCTION @extschema@.coupon_counters(@extschema@.program, @extschema@.coupon_campaign, @extschema@.coupon_code, text, text, numeric, text, numeric, text, numeric, numeric) IS
     'Whether a coupon with its offer may be used now (and on order_ref when given): ok, the discount cut to the cap, the reason, the discount in base currency, the detail of a stacking conflict';
 
 -- Both steps at once, for the readers (validate_coupon, best_offer).
@@ -664,7 +672,7 @@ DECLARE
 BEGIN
     SELECT * INTO o FROM loyalty.coupon_offer(p, c, k, member_id, cart, as_of);
     SELECT * INTO s FROM loyalty.coupon_counters(p, c, k, member_id, order_ref, o.discount, o.reason, o.rate,
-                                                 o.currency, o.subtotal);
+                                                 o.currency, o.subtotal, o.shipping);
     ok := s.ok;
     discount := s.discount;
     reason := s.reason;
@@ -790,6 +798,14 @@ RETURN pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('loyalty.coupon_orde
 COMMENT ON FUNCTION @extschema@.lock_coupon_order(text, text) IS
     'Takes the transaction lock of an order_ref''s coupons: stacking and the cap are checked under it';
 
+-- Under REPEATABLE READ the snapshot is older than the order's lock:
+-- 40001 when a coupon was committed on the order since (coupon_order.c).
+CREATE FUNCTION @extschema@.check_coupon_order_snapshot(program text, order_ref text) RETURNS void
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'loyalty_check_coupon_order_snapshot';
+COMMENT ON FUNCTION @extschema@.check_coupon_order_snapshot(text, text) IS
+    'Raises 40001 when the transaction''s snapshot (REPEATABLE READ, SERIALIZABLE) misses an active coupon of the order that a fresh snapshot sees; call it holding the order''s lock; internal';
+
 -- A replay of (program, code, order_ref): the first discount, or LY003.
 CREATE FUNCTION @extschema@.coupon_replay(r @extschema@.coupon_redemption, member_id text) RETURNS numeric
 LANGUAGE plpgsql IMMUTABLE
@@ -854,6 +870,7 @@ BEGIN
         cart || jsonb_build_object('member', loyalty.member_facts(program, member_id, as_of, order_ref)), as_of);
     -- The order's lock, then the campaign's: from here on every count is exact.
     PERFORM loyalty.lock_coupon_order(p.code, order_ref);
+    PERFORM loyalty.check_coupon_order_snapshot(p.code, order_ref);
     SELECT * INTO c FROM loyalty.coupon_campaign x
      WHERE x.program = p.code AND x.campaign = (f.k).campaign FOR UPDATE;
     SELECT * INTO r FROM loyalty.coupon_redemption x
@@ -862,7 +879,7 @@ BEGIN
         RETURN loyalty.coupon_replay(r, member_id);
     END IF;
     SELECT * INTO s FROM loyalty.coupon_counters(p, c, f.k, member_id, order_ref, o.discount, o.reason, o.rate,
-                                                 o.currency, o.subtotal);
+                                                 o.currency, o.subtotal, o.shipping);
     IF NOT s.ok THEN
         PERFORM loyalty.raise_coupon_reason(program, loyalty.coupon_code_display((f.k).code), member_id, c.campaign,
                                             order_ref, s.reason, s.detail);
@@ -1056,9 +1073,14 @@ BEGIN
         RETURN;
     END IF;
     full_cart := cart || jsonb_build_object('member', loyalty.member_facts(program, member_id, as_of));
+    -- The evaluator checks the cart (LY030) before its amounts are summed here.
+    PERFORM loyalty.coupon_discount('10% off', cart);
     IF p.discount_cap_percent IS NOT NULL THEN
         room := trunc(loyalty.cart_subtotal(cart) * p.discount_cap_percent / 100,
                       coalesce(loyalty.currency_minor_unit(upper(cart ->> 'currency')), 2));
+    ELSE
+        -- No cap: a combination still takes at most the cart.
+        room := loyalty.cart_subtotal(cart) + coalesce((cart ->> 'shipping')::numeric, 0);
     END IF;
     RETURN QUERY
     WITH RECURSIVE owned AS (

@@ -48,8 +48,11 @@ COMMENT ON FUNCTION @extschema@.set_auto_coupon(text, text, text) IS
 
 -- Issues the code of an issued_ref unless it exists, dated issued_at (a
 -- job replaying a day dates its codes that day); returns the code issued
--- now, NULL when the reference had its code already.  Takes the lock
--- issue_code_for takes, so the check is exact under concurrent runs.
+-- now, NULL when the reference had its code already.  The unique index on
+-- (program, issued_ref) is the once-only guard: a concurrent run inserting
+-- the same ref waits for the first and then inserts nothing.  No advisory
+-- lock: a bulk enrolment or a daily job over 100,000 members would hold one
+-- per member to the end of its transaction and run out of lock table.
 CREATE FUNCTION @extschema@.issue_coupon_once(program text, campaign text, member_id text,
                                               issued_ref text, issued_at timestamptz)
 RETURNS text
@@ -59,16 +62,22 @@ AS $$
 DECLARE
     issued text;
 BEGIN
-    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('loyalty.coupon_code'),
-                                             pg_catalog.hashtext(program || '/' || issued_ref));
-    IF EXISTS (SELECT 1 FROM loyalty.coupon_code k
-                WHERE k.program = issue_coupon_once.program AND k.issued_ref = issue_coupon_once.issued_ref) THEN
-        RETURN NULL;
-    END IF;
-    issued := loyalty.issue_code_for(program, campaign, member_id, issued_ref);
-    UPDATE loyalty.coupon_code k SET issued_at = issue_coupon_once.issued_at
-     WHERE k.program = issue_coupon_once.program AND k.issued_ref = issue_coupon_once.issued_ref;
-    RETURN issued;
+    PERFORM loyalty.require_campaign(program, campaign);  -- 42704 rather than a foreign key error
+    FOR attempt IN 1..10 LOOP
+        INSERT INTO loyalty.coupon_code AS x (program, code, campaign, member_id, issued_ref, issued_at)
+        VALUES (program, loyalty.coupon_code_generate(), campaign, member_id, issued_ref, issued_at)
+        ON CONFLICT DO NOTHING
+        RETURNING x.code INTO issued;
+        IF issued IS NOT NULL THEN
+            RETURN loyalty.coupon_code_display(issued);
+        END IF;
+        -- The ref had its code (or the random code clashed: draw again).
+        IF EXISTS (SELECT 1 FROM loyalty.coupon_code k
+                    WHERE k.program = issue_coupon_once.program AND k.issued_ref = issue_coupon_once.issued_ref) THEN
+            RETURN NULL;
+        END IF;
+    END LOOP;
+    RAISE EXCEPTION 'could not find a free coupon code in 10 attempts' USING ERRCODE = 'XX000';
 END
 $$;
 COMMENT ON FUNCTION @extschema@.issue_coupon_once(text, text, text, text, timestamptz) IS
@@ -91,6 +100,9 @@ BEGIN
            FROM new_members n
            JOIN loyalty.auto_coupon a ON a.program = n.program AND a.kind = 'welcome'
           WHERE n.status = 'active'
+            -- Only members enrolled since it was configured: pg_restore
+            -- loads older members, who never had one.
+            AND n.enrolled_at >= a.updated_at
           ORDER BY n.program, n.member_id;
     EXCEPTION WHEN OTHERS THEN
         RAISE WARNING 'loyalty: welcome coupons not issued: %', SQLERRM
