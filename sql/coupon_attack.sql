@@ -60,3 +60,38 @@ INSERT INTO loyalty.member (program, member_id, enrolled_at)
 VALUES ('atkb', 'restored-old', '2020-01-01 00:00+00'), ('atkb', 'restored-new', now());
 SELECT member_id, campaign, issued_ref FROM loyalty.coupon_code
  WHERE program = 'atkb' AND member_id LIKE 'restored-%' ORDER BY 1;
+
+-- 4. One statement refunding 2,000 orders that carry coupons (an ETL
+-- chargeback file): every coupon released, and the campaign's counters
+-- updated once at commit, not once per order (that walked a growing chain
+-- of the campaign row's versions: minutes for 10,000 orders).  Inside the
+-- transaction the units wait in coupon_release_pending; a redemption of
+-- the campaign in the same transaction folds them first.
+SET ROLE loyalty_admin;
+SELECT loyalty.create_program('atkr', 'USD');
+SELECT loyalty.create_campaign('atkr', 'atkr_c', 'spend 10 USD get 1 USD off', total_limit => 2000,
+                               per_member_limit => 100) AS campaign;
+SELECT loyalty.add_code('atkr', 'atkr_c', 'ATKR') AS code;
+RESET ROLE;
+CREATE TABLE atkr_orders (id text PRIMARY KEY, cust text, amount numeric, refunded numeric DEFAULT 0);
+SELECT loyalty.attach_orders('atkr', 'atkr_orders', 'id', 'cust', 'amount', refunded_amount => 'refunded');
+INSERT INTO atkr_orders (id, cust, amount) SELECT 'r' || g, 'm' || (g % 50), 20 FROM generate_series(1, 2000) g;
+SELECT count(*) FILTER (WHERE loyalty.redeem_coupon('atkr', 'ATKR', 'm' || (g % 50),
+                        '{"currency": "USD", "items": [{"qty": 1, "price": 20}]}', 'r' || g) = 1) AS redeemed
+  FROM generate_series(1, 2000) g;
+SELECT redeemed_count, spent_base FROM loyalty.coupon_campaign WHERE program = 'atkr';
+BEGIN;
+UPDATE atkr_orders SET refunded = amount WHERE id <> 'r1';
+SELECT count(*) FILTER (WHERE released_at IS NULL) AS active, count(*) FILTER (WHERE released_at IS NOT NULL) AS released
+  FROM loyalty.coupon_redemption WHERE program = 'atkr';
+SELECT redeemed_count AS count_before_commit FROM loyalty.coupon_campaign WHERE program = 'atkr';
+SELECT sum(released) AS pending FROM loyalty.coupon_release_pending WHERE program = 'atkr';
+-- The limit is full until the fold: a new order in this transaction gets a unit back.
+INSERT INTO atkr_orders (id, cust, amount) VALUES ('r2001', 'm1', 20);
+SELECT loyalty.redeem_coupon('atkr', 'ATKR', 'm1', '{"currency": "USD", "items": [{"qty": 1, "price": 20}]}', 'r2001') AS redeemed_after_fold;
+SELECT redeemed_count AS count_after_fold FROM loyalty.coupon_campaign WHERE program = 'atkr';
+COMMIT;
+SELECT c.redeemed_count, c.spent_base,
+       (SELECT count(*) FROM loyalty.coupon_redemption r WHERE r.program = 'atkr' AND r.released_at IS NULL) AS active,
+       (SELECT count(*) FROM loyalty.coupon_release_pending p WHERE p.program = 'atkr') AS pending
+  FROM loyalty.coupon_campaign c WHERE c.program = 'atkr';

@@ -81,8 +81,8 @@ CREATE TABLE @extschema@.coupon_redemption (
 -- One redemption per (program, code, order_ref), whichever member: the
 -- replay rule (a second member on the same code and order_ref is LY003).
 CREATE UNIQUE INDEX coupon_redemption_ref_key ON @extschema@.coupon_redemption (program, code, order_ref);
-CREATE INDEX coupon_redemption_order_idx ON @extschema@.coupon_redemption (program, order_ref) WHERE released_at IS NULL;
-CREATE INDEX coupon_redemption_member_idx ON @extschema@.coupon_redemption (program, member_id, campaign) WHERE released_at IS NULL;
+CREATE INDEX coupon_redemption_order_idx ON @extschema@.coupon_redemption (order_ref, program) WHERE released_at IS NULL;
+CREATE INDEX coupon_redemption_member_idx ON @extschema@.coupon_redemption (member_id, campaign, program);
 CREATE INDEX coupon_redemption_campaign_idx ON @extschema@.coupon_redemption (program, campaign, redeemed_at);
 COMMENT ON TABLE @extschema@.coupon_redemption IS
     'Coupon redemptions, one per (program, code, order_ref): discount in the cart''s currency and in base currency; released_at set when the order is cancelled or the coupon released';
@@ -871,6 +871,7 @@ BEGIN
     -- The order's lock, then the campaign's: from here on every count is exact.
     PERFORM loyalty.lock_coupon_order(p.code, order_ref);
     PERFORM loyalty.check_coupon_order_snapshot(p.code, order_ref);
+    PERFORM loyalty.fold_coupon_releases(p.code, (f.k).campaign);
     SELECT * INTO c FROM loyalty.coupon_campaign x
      WHERE x.program = p.code AND x.campaign = (f.k).campaign FOR UPDATE;
     SELECT * INTO r FROM loyalty.coupon_redemption x
@@ -897,8 +898,74 @@ $$;
 COMMENT ON FUNCTION @extschema@.redeem_coupon(text, text, text, jsonb, text, timestamptz) IS
     'Redeems a code for a member''s cart on order_ref and returns the discount (cut to the program''s cap); idempotent on (program, code, order_ref); LY020-LY027 when it cannot';
 
+/*
+ * What releases give back, applied to the campaign row once per
+ * transaction and campaign, at commit (or at the transaction's next
+ * redemption of the campaign).  A statement that cancels or refunds many
+ * orders releases them one order at a time (the accrual trigger writes
+ * order_earning row by row); updating the campaign row each time made the
+ * transaction walk an ever longer chain of the row's own versions
+ * (10,000 orders: minutes), and locking it in each trigger's
+ * subtransaction grew a multixact per order.  Until the releasing
+ * transaction commits, other sessions count the released units as still
+ * taken: a limit is never passed, a unit comes back at commit.
+ */
+CREATE TABLE @extschema@.coupon_release_pending (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    program     text NOT NULL,
+    campaign    text NOT NULL,
+    released    integer NOT NULL,
+    spent_base  numeric NOT NULL
+);
+CREATE INDEX coupon_release_pending_campaign_idx ON @extschema@.coupon_release_pending (program, campaign);
+COMMENT ON TABLE @extschema@.coupon_release_pending IS
+    'Counter changes of released coupons not yet applied to their campaign row; empty outside a transaction that releases';
+
+CREATE FUNCTION @extschema@.fold_coupon_releases(program text, campaign text) RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, @extschema@, pg_temp
+BEGIN ATOMIC
+    WITH d AS (
+        DELETE FROM loyalty.coupon_release_pending x
+         WHERE x.program OPERATOR(pg_catalog.=) fold_coupon_releases.program
+           AND x.campaign OPERATOR(pg_catalog.=) fold_coupon_releases.campaign
+        RETURNING x.released, x.spent_base
+    ), s AS (
+        SELECT pg_catalog.sum(d.released) AS n, pg_catalog.sum(d.spent_base) AS spent FROM d
+    )
+    UPDATE loyalty.coupon_campaign c
+       SET redeemed_count = c.redeemed_count OPERATOR(pg_catalog.-) s.n::integer,
+           spent_base = c.spent_base OPERATOR(pg_catalog.-) s.spent
+      FROM s
+     WHERE s.n IS NOT NULL
+       AND c.program OPERATOR(pg_catalog.=) fold_coupon_releases.program
+       AND c.campaign OPERATOR(pg_catalog.=) fold_coupon_releases.campaign;
+END;
+COMMENT ON FUNCTION @extschema@.fold_coupon_releases(text, text) IS
+    'Applies the transaction''s pending releases of a campaign to its counters (redeemed_count, spent_base); internal';
+
+-- Deferred: fires at commit once per pending row; the first row of a
+-- campaign folds them all, the others find their row gone (a primary-key look-up).
+CREATE FUNCTION @extschema@.coupon_release_pending_trigger() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM loyalty.coupon_release_pending x WHERE x.id = NEW.id) THEN
+        PERFORM loyalty.fold_coupon_releases(NEW.program, NEW.campaign);
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.coupon_release_pending_trigger() IS
+    'Deferred trigger on loyalty.coupon_release_pending: folds a campaign''s pending releases into its counters at commit';
+CREATE CONSTRAINT TRIGGER coupon_release_fold AFTER INSERT ON @extschema@.coupon_release_pending
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.coupon_release_pending_trigger();
+
 -- Gives back the active redemptions of some order_refs: locks each order
--- (in order), then their campaigns (in order), then writes.  Returns how
+-- (in order), marks the redemptions released and leaves the campaigns'
+-- counters to coupon_release_pending (applied at commit).  Returns how
 -- many were released.
 CREATE FUNCTION @extschema@.release_orders(program text, order_refs text[]) RETURNS integer
 LANGUAGE plpgsql VOLATILE
@@ -909,12 +976,6 @@ DECLARE
 BEGIN
     PERFORM loyalty.lock_coupon_order(release_orders.program, o)
        FROM (SELECT DISTINCT o FROM unnest(order_refs) o WHERE o IS NOT NULL ORDER BY o) x;
-    PERFORM 1 FROM loyalty.coupon_campaign c
-     WHERE c.program = release_orders.program
-       AND c.campaign IN (SELECT r.campaign FROM loyalty.coupon_redemption r
-                           WHERE r.program = release_orders.program AND r.order_ref = ANY (order_refs)
-                             AND r.released_at IS NULL)
-     ORDER BY c.campaign FOR UPDATE;
     WITH r AS (
         UPDATE loyalty.coupon_redemption r SET released_at = now()
          WHERE r.program = release_orders.program AND r.order_ref = ANY (order_refs) AND r.released_at IS NULL
@@ -922,10 +983,8 @@ BEGIN
     ), s AS (
         SELECT r.campaign, count(*) AS n, sum(r.discount_base) AS spent FROM r GROUP BY r.campaign
     ), u AS (
-        UPDATE loyalty.coupon_campaign c
-           SET redeemed_count = c.redeemed_count - s.n, spent_base = c.spent_base - s.spent
-          FROM s
-         WHERE c.program = release_orders.program AND c.campaign = s.campaign
+        INSERT INTO loyalty.coupon_release_pending (program, campaign, released, spent_base)
+        SELECT release_orders.program, s.campaign, s.n, s.spent FROM s
     )
     SELECT coalesce(sum(s.n), 0) INTO released FROM s;
     RETURN released;

@@ -6,7 +6,7 @@ SELECT has_schema('loyalty');
 SELECT tables_are('loyalty', ARRAY['program', 'member', 'ledger', 'lot', 'lot_use', 'order_earning',
                                    'fx_rate', 'order_source', 'dead_letter', 'rfm_segment_rule', 'rfm_score', 'rfm_pass',
                                    'tier_history', 'activity_total', 'activity_day', 'activity_before',
-                                   'activity_horizon', 'coupon_campaign', 'coupon_code', 'coupon_redemption',
+                                   'activity_horizon', 'coupon_campaign', 'coupon_code', 'coupon_redemption', 'coupon_release_pending',
                                    'reward', 'reward_claim', 'auto_coupon']);
 SELECT has_type('loyalty', 'rfm', 'the rfm type');
 SELECT has_type('loyalty', 'tier_ladder', 'the tier_ladder type');
