@@ -91,31 +91,32 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM loyalty.auto_coupon a WHERE a.kind = 'welcome') THEN
+    IF NOT EXISTS (SELECT 1 FROM loyalty.auto_coupon a WHERE a.program = NEW.program AND a.kind = 'welcome') THEN
         RETURN NULL;
     END IF;
     BEGIN
-        PERFORM loyalty.issue_coupon_once(n.program, a.campaign, n.member_id, 'welcome:' || n.member_id,
-                                          n.enrolled_at)
-           FROM new_members n
-           JOIN loyalty.auto_coupon a ON a.program = n.program AND a.kind = 'welcome'
-          WHERE n.status = 'active'
+        PERFORM loyalty.issue_coupon_once(NEW.program, a.campaign, NEW.member_id, 'welcome:' || NEW.member_id,
+                                          NEW.enrolled_at)
+           FROM loyalty.auto_coupon a
+          WHERE a.program = NEW.program AND a.kind = 'welcome'
             -- Only members enrolled since it was configured: pg_restore
             -- loads older members, who never had one.
-            AND n.enrolled_at >= a.updated_at
-          ORDER BY n.program, n.member_id;
+            AND NEW.enrolled_at >= a.updated_at;
     EXCEPTION WHEN OTHERS THEN
-        RAISE WARNING 'loyalty: welcome coupons not issued: %', SQLERRM
-            USING DETAIL = pg_catalog.format('SQLSTATE %s; the members were enrolled.', SQLSTATE);
+        RAISE WARNING 'loyalty: welcome coupon of member "%" not issued: %', NEW.member_id, SQLERRM
+            USING DETAIL = pg_catalog.format('SQLSTATE %s; the member was enrolled.', SQLSTATE);
     END;
     RETURN NULL;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.welcome_coupon_trigger() IS
-    'Trigger on loyalty.member: issues the welcome coupon of each newly enrolled active member of a program that has one';
+    'Trigger on loyalty.member: issues the welcome coupon of a newly enrolled active member of a program that has one';
+-- A row trigger: it fires for the members an INSERT adds, never for the
+-- member upsert of every order that finds its member enrolled already
+-- (a statement trigger ran on each order insert).
 CREATE TRIGGER welcome_coupon AFTER INSERT ON @extschema@.member
-    REFERENCING NEW TABLE AS new_members
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.welcome_coupon_trigger();
+    FOR EACH ROW WHEN (NEW.status = 'active')
+    EXECUTE FUNCTION @extschema@.welcome_coupon_trigger();
 
 -- A birthday in a year, from the profile's "birthday": 'YYYY-MM-DD' or
 -- 'MM-DD'; 29 February falls on 28 February in other years.  NULL when
