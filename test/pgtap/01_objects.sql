@@ -7,7 +7,9 @@ SELECT tables_are('loyalty', ARRAY['program', 'member', 'ledger', 'lot', 'lot_us
                                    'fx_rate', 'order_source', 'dead_letter', 'rfm_segment_rule', 'rfm_score', 'rfm_pass',
                                    'tier_history', 'activity_total', 'activity_day', 'activity_before',
                                    'activity_horizon', 'coupon_campaign', 'coupon_code', 'coupon_redemption', 'coupon_release_pending',
-                                   'reward', 'reward_claim', 'auto_coupon']);
+                                   'reward', 'reward_claim', 'auto_coupon', 'signal_key', 'order_signal', 'member_contact',
+                                   'member_hold', 'held_lot', 'member_exclusion', 'referral_setting', 'referral_code',
+                                   'referral', 'referral_rejection', 'fraud_rule', 'fraud_setting', 'fraud_flag']);
 SELECT has_type('loyalty', 'rfm', 'the rfm type');
 SELECT has_type('loyalty', 'tier_ladder', 'the tier_ladder type');
 SELECT has_view('loyalty', 'program_tier', 'tier ladders as rows');
