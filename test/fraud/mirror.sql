@@ -1,0 +1,201 @@
+-- Plain-SQL mirrors of the fraud rules (docs/fraud.md, "Rules"): the
+-- (member, rule) pairs loyalty.fraud_check flags for a program over
+-- [since, as_of], computed by ordinary queries over the same tables.  The
+-- evaluation (sql/fraud_eval.sql) checks that both find the same set; the
+-- benchmark (bench/fraud_check.sh) times both on the same data.
+--
+-- fraud_mirror.flags(program, since, as_of) → (member_id, rule), one row
+-- per flagged pair; a rule disabled for the program finds nothing; the
+-- parameters are the rule's defaults overridden by loyalty.fraud_rule.
+\set ON_ERROR_STOP 1
+CREATE SCHEMA fraud_mirror;
+
+-- A rule's effective parameters for a program (NULL when disabled).
+CREATE FUNCTION fraud_mirror.params(program text, rule text) RETURNS jsonb
+LANGUAGE sql STABLE
+RETURN (SELECT CASE WHEN coalesce(r.enabled, true) THEN loyalty.fraud_rule_defaults(params.rule) || coalesce(r.params, '{}') END
+          FROM (SELECT) one
+          LEFT JOIN loyalty.fraud_rule r ON r.program = params.program AND r.rule = params.rule);
+
+CREATE FUNCTION fraud_mirror.num(program text, rule text, key text) RETURNS numeric
+LANGUAGE sql STABLE
+RETURN (fraud_mirror.params(program, rule) ->> key)::numeric;
+
+CREATE FUNCTION fraud_mirror.minutes(program text, rule text) RETURNS interval
+LANGUAGE sql STABLE
+RETURN fraud_mirror.num(program, rule, 'minutes') * interval '1 minute';
+
+-- The orders of [since, as_of] with a member who is not excluded, in base currency.
+CREATE FUNCTION fraud_mirror.orders(program text, since timestamptz, as_of timestamptz)
+RETURNS TABLE (member_id text, order_id text, ordered_at timestamptz, amount numeric, refunded numeric)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT e.member_id, e.order_id, e.ordered_at, e.amount * e.fx_rate,
+           CASE WHEN e.closed THEN e.amount ELSE least(e.refunded_amount, e.amount) END * e.fx_rate
+      FROM loyalty.order_earning e
+     WHERE e.program = orders.program AND e.ordered_at BETWEEN orders.since AND orders.as_of
+       AND e.member_id IS NOT NULL AND e.fx_rate IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM loyalty.member_exclusion x
+                        WHERE x.program = e.program AND x.member_id = e.member_id);
+END;
+
+-- Every fingerprint of the kinds that link accounts, per member who is not
+-- excluded: order signals of [since, as_of] and the profile's email/phone.
+CREATE FUNCTION fraud_mirror.fingerprints(program text, since timestamptz, as_of timestamptz)
+RETURNS TABLE (member_id text, kind text, hash bytea)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT DISTINCT s.member_id, k.kind, k.hash
+      FROM loyalty.order_signal s
+     CROSS JOIN LATERAL (VALUES ('device_id', s.device_id), ('payment_fingerprint', s.payment_fingerprint),
+                                ('shipping_address', s.shipping_address)) k(kind, hash)
+     WHERE s.program = fingerprints.program AND s.ordered_at BETWEEN fingerprints.since AND fingerprints.as_of
+       AND s.member_id IS NOT NULL AND k.hash IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM loyalty.member_exclusion x
+                        WHERE x.program = s.program AND x.member_id = s.member_id)
+    UNION
+    SELECT c.member_id, c.kind, c.hash
+      FROM loyalty.member_contact c
+     WHERE c.program = fingerprints.program
+       AND NOT EXISTS (SELECT 1 FROM loyalty.member_exclusion x
+                        WHERE x.program = c.program AND x.member_id = c.member_id);
+END;
+
+CREATE FUNCTION fraud_mirror.flags(program text, since timestamptz, as_of timestamptz)
+RETURNS TABLE (member_id text, rule text)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    WITH p AS MATERIALIZED (
+        SELECT fraud_mirror.num(flags.program, 'velocity', 'orders') AS velocity_orders,
+               fraud_mirror.num(flags.program, 'small_payment_burst', 'orders') AS small_payment_burst_orders,
+               fraud_mirror.num(flags.program, 'small_payment_burst', 'max_amount') AS small_payment_burst_max_amount,
+               fraud_mirror.num(flags.program, 'shared_fingerprint', 'members') AS shared_fingerprint_members,
+               fraud_mirror.num(flags.program, 'shared_fingerprint', 'contact_members') AS shared_fingerprint_contact_members,
+               fraud_mirror.params(flags.program, 'shared_fingerprint') -> 'kinds' AS shared_fingerprint_kinds,
+               fraud_mirror.num(flags.program, 'geo_mismatch', 'orders') AS geo_mismatch_orders,
+               fraud_mirror.num(flags.program, 'geo_mismatch', 'share') AS geo_mismatch_share,
+               fraud_mirror.num(flags.program, 'refund_ratio', 'orders') AS refund_ratio_orders,
+               fraud_mirror.num(flags.program, 'refund_ratio', 'ratio') AS refund_ratio_ratio,
+               fraud_mirror.num(flags.program, 'earn_burn', 'points') AS earn_burn_points,
+               fraud_mirror.num(flags.program, 'earn_burn', 'hours') * interval '1 hour' AS earn_burn_hours,
+               fraud_mirror.num(flags.program, 'earn_burn', 'share') AS earn_burn_share,
+               fraud_mirror.num(flags.program, 'coupon_farming', 'members') AS coupon_farming_members
+    ), o AS MATERIALIZED (
+        SELECT * FROM fraud_mirror.orders(flags.program, flags.since, flags.as_of)
+    ), fp AS MATERIALIZED (
+        SELECT * FROM fraud_mirror.fingerprints(flags.program, flags.since, flags.as_of)
+    ), velocity AS (
+        -- >= orders orders within any window of minutes.
+        SELECT DISTINCT w.member_id, 'velocity' AS rule
+          FROM (SELECT o.member_id,
+                       count(*) OVER (PARTITION BY o.member_id ORDER BY o.ordered_at
+                                      RANGE BETWEEN CURRENT ROW AND fraud_mirror.minutes(flags.program, 'velocity') FOLLOWING) AS n
+                  FROM o) w, p
+         WHERE w.n >= p.velocity_orders
+    ), small_payment_burst AS (
+        -- >= orders orders each under max_amount within minutes.
+        SELECT DISTINCT w.member_id, 'small_payment_burst' AS rule
+          FROM (SELECT o.member_id,
+                       count(*) OVER (PARTITION BY o.member_id ORDER BY o.ordered_at
+                                      RANGE BETWEEN CURRENT ROW AND fraud_mirror.minutes(flags.program, 'small_payment_burst') FOLLOWING) AS n
+                  FROM o, p WHERE o.amount < p.small_payment_burst_max_amount) w, p
+         WHERE w.n >= p.small_payment_burst_orders
+    ), shared_value AS (
+        -- Values of a watched kind used by >= members members (email, phone: contact_members).
+        SELECT fp.kind, fp.hash
+          FROM fp, p
+         WHERE fp.kind IN (SELECT jsonb_array_elements_text(p.shared_fingerprint_kinds))
+         GROUP BY fp.kind, fp.hash
+        HAVING count(*) >= min(CASE WHEN fp.kind IN ('email', 'phone') THEN p.shared_fingerprint_contact_members
+                                    ELSE p.shared_fingerprint_members END)
+    ), shared_fingerprint AS (
+        SELECT DISTINCT fp.member_id, 'shared_fingerprint' AS rule
+          FROM fp JOIN shared_value v ON v.kind = fp.kind AND v.hash = fp.hash
+    ), geo_mismatch AS (
+        -- >= orders orders whose IP country is not the billing country, >= share of those with both.
+        SELECT s.member_id, 'geo_mismatch' AS rule
+          FROM loyalty.order_signal s
+          JOIN o ON o.order_id = s.order_id, p
+         WHERE s.program = flags.program AND s.billing_country IS NOT NULL AND s.ip_country IS NOT NULL
+         GROUP BY s.member_id
+        HAVING count(*) FILTER (WHERE s.billing_country <> s.ip_country) >= min(p.geo_mismatch_orders)
+           AND count(*) FILTER (WHERE s.billing_country <> s.ip_country) >= min(p.geo_mismatch_share) * count(*)
+    ), refund_ratio AS (
+        -- >= orders orders, refunded >= ratio of the amount ordered.
+        SELECT o.member_id, 'refund_ratio' AS rule
+          FROM o, p
+         GROUP BY o.member_id
+        HAVING count(*) >= min(p.refund_ratio_orders)
+           AND sum(o.refunded) >= min(p.refund_ratio_ratio) * sum(o.amount)
+           AND sum(o.amount) > 0
+    ), earn_burn AS (
+        -- A redemption >= points within hours after an earn >= points, taking >= share of it.
+        SELECT DISTINCT r.member_id, 'earn_burn' AS rule
+          FROM p, loyalty.ledger r
+          JOIN loyalty.ledger e
+            ON e.program = r.program AND e.member_id = r.member_id AND e.kind = 'earn'
+           AND e.occurred_at <= r.occurred_at
+         WHERE r.program = flags.program AND r.kind = 'redeem'
+           AND r.occurred_at BETWEEN flags.since AND flags.as_of
+           AND -r.points >= p.earn_burn_points
+           AND e.points >= p.earn_burn_points
+           AND e.occurred_at >= r.occurred_at - p.earn_burn_hours
+           AND -r.points >= p.earn_burn_share * e.points
+           AND NOT EXISTS (SELECT 1 FROM loyalty.member_exclusion x
+                            WHERE x.program = r.program AND x.member_id = r.member_id)
+    ), farmed AS (
+        -- Redeemers of first-order and referral campaigns in the period.
+        SELECT DISTINCT cr.campaign, cr.member_id
+          FROM loyalty.coupon_redemption cr
+          JOIN loyalty.coupon_campaign c ON c.program = cr.program AND c.campaign = cr.campaign
+         WHERE cr.program = flags.program AND cr.redeemed_at BETWEEN flags.since AND flags.as_of
+           AND (loyalty.coupon_rule_first_order(c.rule)
+                OR c.campaign IN (SELECT s.referrer_campaign FROM loyalty.referral_setting s WHERE s.program = flags.program
+                                  UNION ALL
+                                  SELECT s.referee_campaign FROM loyalty.referral_setting s WHERE s.program = flags.program))
+           AND NOT EXISTS (SELECT 1 FROM loyalty.member_exclusion x
+                            WHERE x.program = cr.program AND x.member_id = cr.member_id)
+    ), farmed_value AS (
+        -- Values shared by >= members redeemers of one campaign.
+        SELECT f.campaign, fp.kind, fp.hash
+          FROM farmed f JOIN fp ON fp.member_id = f.member_id, p
+         GROUP BY f.campaign, fp.kind, fp.hash
+        HAVING count(*) >= min(p.coupon_farming_members)
+    ), coupon_farming AS (
+        SELECT DISTINCT f.member_id, 'coupon_farming' AS rule
+          FROM farmed f
+          JOIN fp ON fp.member_id = f.member_id
+          JOIN farmed_value v ON v.campaign = f.campaign AND v.kind = fp.kind AND v.hash = fp.hash
+    ), referral_pair AS (
+        SELECT r.member_id, r.referrer_id
+          FROM loyalty.referral r
+         WHERE r.program = flags.program AND r.state <> 'void'
+    ), referral_ring AS (
+        -- Referrer and referee sharing a fingerprint: both.
+        SELECT u.member_id, 'referral_ring' AS rule
+          FROM referral_pair rp
+          CROSS JOIN LATERAL (VALUES (rp.member_id), (rp.referrer_id)) u(member_id)
+         WHERE EXISTS (SELECT 1 FROM fp a JOIN fp b ON b.kind = a.kind AND b.hash = a.hash
+                        WHERE a.member_id = rp.member_id AND b.member_id = rp.referrer_id)
+        UNION
+        -- Members on a referral cycle.
+        SELECT c.start, 'referral_ring'
+          FROM (WITH RECURSIVE walk (start, at, steps) AS (
+                    SELECT rp.member_id, rp.referrer_id, 1 FROM referral_pair rp
+                    UNION ALL
+                    SELECT w.start, rp.referrer_id, w.steps + 1
+                      FROM walk w JOIN referral_pair rp ON rp.member_id = w.at
+                     WHERE w.at <> w.start AND w.steps < 100)
+                SELECT DISTINCT walk.start FROM walk WHERE walk.at = walk.start) c
+         WHERE NOT EXISTS (SELECT 1 FROM loyalty.member_exclusion x
+                            WHERE x.program = flags.program AND x.member_id = c.start)
+    )
+    SELECT * FROM velocity WHERE fraud_mirror.params(flags.program, 'velocity') IS NOT NULL
+    UNION ALL SELECT * FROM small_payment_burst WHERE fraud_mirror.params(flags.program, 'small_payment_burst') IS NOT NULL
+    UNION ALL SELECT * FROM shared_fingerprint WHERE fraud_mirror.params(flags.program, 'shared_fingerprint') IS NOT NULL
+    UNION ALL SELECT * FROM geo_mismatch WHERE fraud_mirror.params(flags.program, 'geo_mismatch') IS NOT NULL
+    UNION ALL SELECT * FROM refund_ratio WHERE fraud_mirror.params(flags.program, 'refund_ratio') IS NOT NULL
+    UNION ALL SELECT * FROM earn_burn WHERE fraud_mirror.params(flags.program, 'earn_burn') IS NOT NULL
+    UNION ALL SELECT * FROM coupon_farming WHERE fraud_mirror.params(flags.program, 'coupon_farming') IS NOT NULL
+    UNION ALL SELECT * FROM referral_ring WHERE fraud_mirror.params(flags.program, 'referral_ring') IS NOT NULL;
+END;
