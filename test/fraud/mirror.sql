@@ -67,6 +67,8 @@ LANGUAGE sql STABLE
 BEGIN ATOMIC
     WITH p AS MATERIALIZED (
         SELECT fraud_mirror.num(flags.program, 'velocity', 'orders') AS velocity_orders,
+               fraud_mirror.minutes(flags.program, 'velocity') AS velocity_minutes,
+               fraud_mirror.minutes(flags.program, 'small_payment_burst') AS small_payment_burst_minutes,
                fraud_mirror.num(flags.program, 'small_payment_burst', 'orders') AS small_payment_burst_orders,
                fraud_mirror.num(flags.program, 'small_payment_burst', 'max_amount') AS small_payment_burst_max_amount,
                fraud_mirror.num(flags.program, 'shared_fingerprint', 'members') AS shared_fingerprint_members,
@@ -85,21 +87,22 @@ BEGIN ATOMIC
     ), fp AS MATERIALIZED (
         SELECT * FROM fraud_mirror.fingerprints(flags.program, flags.since, flags.as_of)
     ), velocity AS (
-        -- >= orders orders within any window of minutes.
+        -- >= orders orders within any window of minutes: the (orders-1)-th
+        -- order after one is at most minutes later.
         SELECT DISTINCT w.member_id, 'velocity' AS rule
-          FROM (SELECT o.member_id,
-                       count(*) OVER (PARTITION BY o.member_id ORDER BY o.ordered_at
-                                      RANGE BETWEEN CURRENT ROW AND fraud_mirror.minutes(flags.program, 'velocity') FOLLOWING) AS n
-                  FROM o) w, p
-         WHERE w.n >= p.velocity_orders
+          FROM (SELECT o.member_id, o.ordered_at,
+                       lead(o.ordered_at, p.velocity_orders::integer - 1)
+                           OVER (PARTITION BY o.member_id ORDER BY o.ordered_at) AS nth
+                  FROM o, p) w, p
+         WHERE w.nth <= w.ordered_at + p.velocity_minutes
     ), small_payment_burst AS (
         -- >= orders orders each under max_amount within minutes.
         SELECT DISTINCT w.member_id, 'small_payment_burst' AS rule
-          FROM (SELECT o.member_id,
-                       count(*) OVER (PARTITION BY o.member_id ORDER BY o.ordered_at
-                                      RANGE BETWEEN CURRENT ROW AND fraud_mirror.minutes(flags.program, 'small_payment_burst') FOLLOWING) AS n
+          FROM (SELECT o.member_id, o.ordered_at,
+                       lead(o.ordered_at, p.small_payment_burst_orders::integer - 1)
+                           OVER (PARTITION BY o.member_id ORDER BY o.ordered_at) AS nth
                   FROM o, p WHERE o.amount < p.small_payment_burst_max_amount) w, p
-         WHERE w.n >= p.small_payment_burst_orders
+         WHERE w.nth <= w.ordered_at + p.small_payment_burst_minutes
     ), shared_value AS (
         -- Values of a watched kind used by >= members members (email, phone: contact_members).
         SELECT fp.kind, fp.hash
@@ -173,10 +176,11 @@ BEGIN ATOMIC
     ), referral_ring AS (
         -- Referrer and referee sharing a fingerprint: both.
         SELECT u.member_id, 'referral_ring' AS rule
-          FROM referral_pair rp
+          FROM (SELECT DISTINCT rp.member_id, rp.referrer_id
+                  FROM referral_pair rp
+                  JOIN fp a ON a.member_id = rp.member_id
+                  JOIN fp b ON b.member_id = rp.referrer_id AND b.kind = a.kind AND b.hash = a.hash) rp
           CROSS JOIN LATERAL (VALUES (rp.member_id), (rp.referrer_id)) u(member_id)
-         WHERE EXISTS (SELECT 1 FROM fp a JOIN fp b ON b.kind = a.kind AND b.hash = a.hash
-                        WHERE a.member_id = rp.member_id AND b.member_id = rp.referrer_id)
         UNION
         -- Members on a referral cycle.
         SELECT c.start, 'referral_ring'
