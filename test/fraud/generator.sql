@@ -246,10 +246,10 @@ SELECT count(*) FILTER (WHERE loyalty.exclude_member('ev', member_id, 'staff tes
 -- refers n + 1), the pairs rrp (odd refers even) through refer(), and a
 -- cycle rrc001 -> rrc002 -> rrc003 -> rrc001 written straight into the
 -- table, as an import from an earlier system would (refer() refuses cycles).
-SELECT count(loyalty.refer('ev', e.member_id, loyalty.referral_code('ev', r.member_id), '2026-01-02')) AS referred
+SELECT count(*) FILTER (WHERE f.accepted) AS referred, count(*) FILTER (WHERE NOT f.accepted) AS refused
   FROM evshop.member_plan r
-  JOIN evshop.member_plan e ON e.kind = r.kind AND e.n = r.n + 1
-       AND left(e.member_id, 1) = left(r.member_id, 1) AND left(e.member_id, 3) = left(r.member_id, 3)
+  JOIN evshop.member_plan e ON e.kind = r.kind AND e.n = r.n + 1 AND left(e.member_id, 3) = left(r.member_id, 3)
+ CROSS JOIN LATERAL loyalty.refer('ev', e.member_id, loyalty.referral_code('ev', r.member_id), '2026-01-02') f
  WHERE (r.kind = 'ordinary' AND r.n % 20 = 17) OR (r.member_id LIKE 'rrp%' AND r.n % 2 = 1);
 INSERT INTO loyalty.referral (program, member_id, referrer_id, code, referred_at)
 SELECT 'ev', e, r, loyalty.referral_code('ev', r), '2026-01-03'
