@@ -23,14 +23,14 @@ SET ROLE loyalty_admin;
 SELECT loyalty.set_member_status('hold', 'kim', 'held');
 RESET ROLE;
 SELECT status FROM loyalty.member WHERE program = 'hold' AND member_id = 'kim';
-SELECT source, held_by, released_at IS NULL AS open, note FROM loyalty.member_hold WHERE member_id = 'kim';
+SELECT source, held_by, released_at IS NULL AS open, note FROM loyalty.member_hold WHERE program = 'hold' AND member_id = 'kim';
 SELECT l.order_id, l.available_at = 'infinity' AS frozen,
        h.available_at = l.expires_at - interval '90 days' AS original_kept
   FROM loyalty.lot l LEFT JOIN loyalty.held_lot h ON h.lot_id = l.id
- WHERE l.member_id = 'kim' ORDER BY l.id;
+ WHERE l.program = 'hold' AND l.member_id = 'kim' ORDER BY l.id;
 -- Held points show as pending, even when their pending days are over.
 SELECT available, pending FROM loyalty.balance('hold', 'kim', now() + interval '20 days');
-SELECT available_points, pending_points, status FROM loyalty.member_360 WHERE member_id = 'kim';
+SELECT available_points, pending_points, status FROM loyalty.member_360 WHERE program = 'hold' AND member_id = 'kim';
 
 -- It cannot redeem (LY002), even what was available before the hold.
 SET ROLE loyalty_app;
@@ -53,13 +53,13 @@ SELECT loyalty.hold_member('hold', 'kim', 'fraud', 'again');
 SET ROLE loyalty_admin;
 SELECT loyalty.set_member_status('hold', 'kim', 'held');
 RESET ROLE;
-SELECT count(*) AS holds FROM loyalty.member_hold WHERE member_id = 'kim';
+SELECT count(*) AS holds FROM loyalty.member_hold WHERE program = 'hold' AND member_id = 'kim';
 
 -- Expiry still applies to frozen lots: 200 days on, everything has expired.
 BEGIN;
 SELECT loyalty.expire_points('hold', now() + interval '200 days') AS expired_later;
 SELECT coalesce(l.order_id, 'earn') AS credit, l.remaining FROM loyalty.lot l
- WHERE l.member_id = 'kim' ORDER BY l.id;
+ WHERE l.program = 'hold' AND l.member_id = 'kim' ORDER BY l.id;
 SELECT * FROM loyalty.verify('hold') WHERE NOT ok;
 ROLLBACK;
 
@@ -72,11 +72,11 @@ RESET ROLE;
 SELECT coalesce(l.order_id, 'earn') AS credit,
        CASE WHEN l.available_at <= now() THEN 'available' WHEN l.available_at < 'infinity' THEN 'pending'
             ELSE 'frozen' END AS state
-  FROM loyalty.lot l WHERE l.member_id = 'kim' ORDER BY l.id;
-SELECT count(*) AS held_lots_left FROM loyalty.held_lot WHERE member_id = 'kim';
+  FROM loyalty.lot l WHERE l.program = 'hold' AND l.member_id = 'kim' ORDER BY l.id;
+SELECT count(*) AS held_lots_left FROM loyalty.held_lot WHERE program = 'hold' AND member_id = 'kim';
 SELECT status FROM loyalty.member WHERE program = 'hold' AND member_id = 'kim';
 SELECT source, held_by, released_by, released_at IS NOT NULL AS closed, release_note
-  FROM loyalty.member_hold WHERE member_id = 'kim';
+  FROM loyalty.member_hold WHERE program = 'hold' AND member_id = 'kim';
 SELECT available, pending FROM loyalty.balance('hold', 'kim');
 SET ROLE loyalty_app;
 SELECT loyalty.redeem('hold', 'kim', 107, 'kim-r2') > 0 AS redeemed;
@@ -88,14 +88,14 @@ SELECT loyalty.release_member('hold', 'kim', 'again');
 -- A fraud hold and its release, called as the features call them.
 SELECT loyalty.hold_member('hold', 'lee', 'fraud', 'risk 85');
 SELECT loyalty.release_member('hold', 'lee', 'flags dismissed');
-SELECT member_id, source, note, release_note FROM loyalty.member_hold WHERE member_id = 'lee';
-SELECT count(*) AS held_lots_left FROM loyalty.held_lot WHERE member_id = 'lee';
+SELECT member_id, source, note, release_note FROM loyalty.member_hold WHERE program = 'hold' AND member_id = 'lee';
+SELECT count(*) AS held_lots_left FROM loyalty.held_lot WHERE program = 'hold' AND member_id = 'lee';
 
 -- A forgotten member cannot be held; forgetting a held member releases it.
 SELECT loyalty.hold_member('hold', 'lee', 'manual', NULL);
 SELECT loyalty.set_member_status('hold', 'lee', 'forgotten');
-SELECT status FROM loyalty.member WHERE member_id = 'lee';
-SELECT count(*) FILTER (WHERE released_at IS NULL) AS open_holds FROM loyalty.member_hold WHERE member_id = 'lee';
+SELECT status FROM loyalty.member WHERE program = 'hold' AND member_id = 'lee';
+SELECT count(*) FILTER (WHERE released_at IS NULL) AS open_holds FROM loyalty.member_hold WHERE program = 'hold' AND member_id = 'lee';
 SELECT sqlstate_of($$SELECT loyalty.hold_member('hold', 'lee', 'manual', NULL)$$);
 
 -- Bad arguments.
