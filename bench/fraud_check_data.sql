@@ -135,11 +135,11 @@ UPDATE loyalty.coupon_campaign c
 INSERT INTO loyalty.referral_code (program, member_id, code)
 SELECT 'bench', 'm' || n, 'R' || n FROM generate_series(1, :members) n WHERE n % 20 IN (14, 19) OR n BETWEEN 1001 AND 1003;
 INSERT INTO loyalty.referral (program, member_id, referrer_id, code, referred_at)
-SELECT 'bench', 'm' || n, 'm' || (n - 1), 'R' || (n - 1), '2025-12-15'
+SELECT 'bench', 'm' || n, 'm' || (n - 1), 'R' || (n - 1), '2026-01-02'
   FROM generate_series(1, :members) n WHERE n % 20 IN (0, 15);
 INSERT INTO loyalty.referral (program, member_id, referrer_id, code, referred_at)
-VALUES ('bench', 'm1002', 'm1001', 'R1001', '2025-12-15'), ('bench', 'm1003', 'm1002', 'R1002', '2025-12-15'),
-       ('bench', 'm1001', 'm1003', 'R1003', '2025-12-15')
+VALUES ('bench', 'm1002', 'm1001', 'R1001', '2026-01-02'), ('bench', 'm1003', 'm1002', 'R1002', '2026-01-02'),
+       ('bench', 'm1001', 'm1003', 'R1003', '2026-01-02')
 ON CONFLICT DO NOTHING;
 
 DROP TABLE bench_order;

@@ -25,40 +25,24 @@ CREATE FUNCTION fraud_mirror.minutes(program text, rule text) RETURNS interval
 LANGUAGE sql STABLE
 RETURN fraud_mirror.num(program, rule, 'minutes') * interval '1 minute';
 
--- The orders of [since, as_of] with a member who is not excluded, in base currency.
+-- The orders of [since, as_of] of members who are not excluded (the
+-- order's current member, order_earning.member_id), amounts in base
+-- currency (NULL when unknown), with their signal hashes.
 CREATE FUNCTION fraud_mirror.orders(program text, since timestamptz, as_of timestamptz)
-RETURNS TABLE (member_id text, order_id text, ordered_at timestamptz, amount numeric, refunded numeric)
+RETURNS TABLE (member_id text, order_id text, ordered_at timestamptz, amount numeric, refunded numeric,
+               ip bytea, device_id bytea, payment_fingerprint bytea, shipping_address bytea,
+               billing_country bytea, ip_country bytea)
 LANGUAGE sql STABLE
 BEGIN ATOMIC
     SELECT e.member_id, e.order_id, e.ordered_at, e.amount * e.fx_rate,
-           CASE WHEN e.closed THEN e.amount ELSE least(e.refunded_amount, e.amount) END * e.fx_rate
+           CASE WHEN e.closed THEN e.amount ELSE least(e.refunded_amount, e.amount) END * e.fx_rate,
+           s.ip, s.device_id, s.payment_fingerprint, s.shipping_address, s.billing_country, s.ip_country
       FROM loyalty.order_earning e
+      LEFT JOIN loyalty.order_signal s ON s.program = e.program AND s.order_id = e.order_id
      WHERE e.program = orders.program AND e.ordered_at BETWEEN orders.since AND orders.as_of
-       AND e.member_id IS NOT NULL AND e.fx_rate IS NOT NULL
+       AND e.member_id IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM loyalty.member_exclusion x
                         WHERE x.program = e.program AND x.member_id = e.member_id);
-END;
-
--- Every fingerprint of the kinds that link accounts, per member who is not
--- excluded: order signals of [since, as_of] and the profile's email/phone.
-CREATE FUNCTION fraud_mirror.fingerprints(program text, since timestamptz, as_of timestamptz)
-RETURNS TABLE (member_id text, kind text, hash bytea)
-LANGUAGE sql STABLE
-BEGIN ATOMIC
-    SELECT DISTINCT s.member_id, k.kind, k.hash
-      FROM loyalty.order_signal s
-     CROSS JOIN LATERAL (VALUES ('device_id', s.device_id), ('payment_fingerprint', s.payment_fingerprint),
-                                ('shipping_address', s.shipping_address)) k(kind, hash)
-     WHERE s.program = fingerprints.program AND s.ordered_at BETWEEN fingerprints.since AND fingerprints.as_of
-       AND s.member_id IS NOT NULL AND k.hash IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM loyalty.member_exclusion x
-                        WHERE x.program = s.program AND x.member_id = s.member_id)
-    UNION
-    SELECT c.member_id, c.kind, c.hash
-      FROM loyalty.member_contact c
-     WHERE c.program = fingerprints.program
-       AND NOT EXISTS (SELECT 1 FROM loyalty.member_exclusion x
-                        WHERE x.program = c.program AND x.member_id = c.member_id);
 END;
 
 CREATE FUNCTION fraud_mirror.flags(program text, since timestamptz, as_of timestamptz)
@@ -85,7 +69,22 @@ BEGIN ATOMIC
     ), o AS MATERIALIZED (
         SELECT * FROM fraud_mirror.orders(flags.program, flags.since, flags.as_of)
     ), fp AS MATERIALIZED (
-        SELECT * FROM fraud_mirror.fingerprints(flags.program, flags.since, flags.as_of)
+        -- Every value a member used: order signals of the period, and
+        -- email and phone of every member who is not excluded.
+        SELECT DISTINCT o.member_id, k.kind, k.hash
+          FROM o CROSS JOIN LATERAL (VALUES ('ip', o.ip), ('device_id', o.device_id),
+                                            ('payment_fingerprint', o.payment_fingerprint),
+                                            ('shipping_address', o.shipping_address)) k(kind, hash)
+         WHERE k.hash IS NOT NULL
+        UNION ALL
+        SELECT c.member_id, c.kind, c.hash
+          FROM loyalty.member_contact c
+         WHERE c.program = flags.program
+           AND NOT EXISTS (SELECT 1 FROM loyalty.member_exclusion x
+                            WHERE x.program = c.program AND x.member_id = c.member_id)
+    ), link AS (
+        -- The kinds that link accounts for coupon_farming and referral_ring.
+        SELECT * FROM fp WHERE fp.kind <> 'ip'
     ), velocity AS (
         -- >= orders orders within any window of minutes: the (orders-1)-th
         -- order after one is at most minutes later.
@@ -116,28 +115,28 @@ BEGIN ATOMIC
           FROM fp JOIN shared_value v ON v.kind = fp.kind AND v.hash = fp.hash
     ), geo_mismatch AS (
         -- >= orders orders whose IP country is not the billing country, >= share of those with both.
-        SELECT s.member_id, 'geo_mismatch' AS rule
-          FROM loyalty.order_signal s
-          JOIN o ON o.order_id = s.order_id, p
-         WHERE s.program = flags.program AND s.billing_country IS NOT NULL AND s.ip_country IS NOT NULL
-         GROUP BY s.member_id
-        HAVING count(*) FILTER (WHERE s.billing_country <> s.ip_country) >= min(p.geo_mismatch_orders)
-           AND count(*) FILTER (WHERE s.billing_country <> s.ip_country) >= min(p.geo_mismatch_share) * count(*)
+        SELECT o.member_id, 'geo_mismatch' AS rule
+          FROM o, p
+         WHERE o.billing_country IS NOT NULL AND o.ip_country IS NOT NULL
+         GROUP BY o.member_id
+        HAVING count(*) FILTER (WHERE o.billing_country <> o.ip_country) >= min(p.geo_mismatch_orders)
+           AND count(*) FILTER (WHERE o.billing_country <> o.ip_country) >= min(p.geo_mismatch_share) * count(*)
     ), refund_ratio AS (
-        -- >= orders orders, refunded >= ratio of the amount ordered.
+        -- >= orders orders of known amount, refunded >= ratio of the amount ordered.
         SELECT o.member_id, 'refund_ratio' AS rule
           FROM o, p
+         WHERE o.amount IS NOT NULL
          GROUP BY o.member_id
         HAVING count(*) >= min(p.refund_ratio_orders)
            AND sum(o.refunded) >= min(p.refund_ratio_ratio) * sum(o.amount)
            AND sum(o.amount) > 0
     ), earn_burn AS (
-        -- A redemption >= points within hours after an earn >= points, taking >= share of it.
+        -- A redemption >= points within hours after a credit (earn, adjust) >= points, taking >= share of it.
         SELECT DISTINCT r.member_id, 'earn_burn' AS rule
           FROM p, loyalty.ledger r
           JOIN loyalty.ledger e
-            ON e.program = r.program AND e.member_id = r.member_id AND e.kind = 'earn'
-           AND e.occurred_at <= r.occurred_at
+            ON e.program = r.program AND e.member_id = r.member_id AND e.kind IN ('earn', 'adjust')
+           AND e.occurred_at <= r.occurred_at AND e.occurred_at >= flags.since
          WHERE r.program = flags.program AND r.kind = 'redeem'
            AND r.occurred_at BETWEEN flags.since AND flags.as_of
            AND -r.points >= p.earn_burn_points
@@ -158,41 +157,59 @@ BEGIN ATOMIC
                                   SELECT s.referee_campaign FROM loyalty.referral_setting s WHERE s.program = flags.program))
            AND NOT EXISTS (SELECT 1 FROM loyalty.member_exclusion x
                             WHERE x.program = cr.program AND x.member_id = cr.member_id)
-    ), farmed_value AS (
-        -- Values shared by >= members redeemers of one campaign.
-        SELECT f.campaign, fp.kind, fp.hash
-          FROM farmed f JOIN fp ON fp.member_id = f.member_id, p
-         GROUP BY f.campaign, fp.kind, fp.hash
-        HAVING count(*) >= min(p.coupon_farming_members)
+    ), farmed_edge AS (
+        -- Two redeemers of one campaign sharing a value.
+        SELECT DISTINCT a.campaign, a.member_id AS a, b.member_id AS b
+          FROM farmed a
+          JOIN link la ON la.member_id = a.member_id
+          JOIN link lb ON lb.kind = la.kind AND lb.hash = la.hash AND lb.member_id <> la.member_id
+          JOIN farmed b ON b.campaign = a.campaign AND b.member_id = lb.member_id
+    ), farmed_group AS (
+        -- Everyone each redeemer reaches through shared values (transitively).
+        WITH RECURSIVE reach (campaign, member_id, other) AS (
+            SELECT DISTINCT e.campaign, e.a, e.a FROM farmed_edge e
+            UNION
+            SELECT r.campaign, r.member_id, e.b
+              FROM reach r JOIN farmed_edge e ON e.campaign = r.campaign AND e.a = r.other
+        )
+        SELECT reach.campaign, reach.member_id, count(*) AS size FROM reach GROUP BY reach.campaign, reach.member_id
     ), coupon_farming AS (
-        SELECT DISTINCT f.member_id, 'coupon_farming' AS rule
-          FROM farmed f
-          JOIN fp ON fp.member_id = f.member_id
-          JOIN farmed_value v ON v.campaign = f.campaign AND v.kind = fp.kind AND v.hash = fp.hash
-    ), referral_pair AS (
-        SELECT r.member_id, r.referrer_id
+        -- Every member of a group of >= members.
+        SELECT DISTINCT g.member_id, 'coupon_farming' AS rule
+          FROM farmed_group g, p
+         WHERE g.size >= p.coupon_farming_members
+    ), referral_all AS (
+        -- Every referral of the program between members who are not excluded.
+        SELECT r.member_id, r.referrer_id, r.referred_at
           FROM loyalty.referral r
-         WHERE r.program = flags.program AND r.state <> 'void'
-    ), referral_ring AS (
-        -- Referrer and referee sharing a fingerprint: both.
-        SELECT u.member_id, 'referral_ring' AS rule
-          FROM (SELECT DISTINCT rp.member_id, rp.referrer_id
-                  FROM referral_pair rp
-                  JOIN fp a ON a.member_id = rp.member_id
-                  JOIN fp b ON b.member_id = rp.referrer_id AND b.kind = a.kind AND b.hash = a.hash) rp
-          CROSS JOIN LATERAL (VALUES (rp.member_id), (rp.referrer_id)) u(member_id)
+         WHERE r.program = flags.program
+           AND NOT EXISTS (SELECT 1 FROM loyalty.member_exclusion x
+                            WHERE x.program = r.program AND x.member_id IN (r.member_id, r.referrer_id))
+    ), referral_cycle AS (
+        -- Referrals whose referrer's chain of referrers leads back to the referee.
+        WITH RECURSIVE up (member_id, referrer_id, at, steps) AS (
+            SELECT r.member_id, r.referrer_id, r.referrer_id, 1 FROM referral_all r
+            UNION ALL
+            SELECT u.member_id, u.referrer_id, r.referrer_id, u.steps + 1
+              FROM up u JOIN referral_all r ON r.member_id = u.at
+             WHERE u.at <> u.member_id AND u.steps < 1000
+        )
+        SELECT DISTINCT up.member_id, up.referrer_id FROM up WHERE up.at = up.member_id
+    ), referral_flagged AS (
+        -- Referrals of the period whose two members share a value, or closing a cycle.
+        SELECT r.member_id, r.referrer_id
+          FROM referral_all r
+          JOIN link a ON a.member_id = r.member_id
+          JOIN link b ON b.member_id = r.referrer_id AND b.kind = a.kind AND b.hash = a.hash
+         WHERE r.referred_at BETWEEN flags.since AND flags.as_of
         UNION
-        -- Members on a referral cycle.
-        SELECT c.start, 'referral_ring'
-          FROM (WITH RECURSIVE walk (start, at, steps) AS (
-                    SELECT rp.member_id, rp.referrer_id, 1 FROM referral_pair rp
-                    UNION ALL
-                    SELECT w.start, rp.referrer_id, w.steps + 1
-                      FROM walk w JOIN referral_pair rp ON rp.member_id = w.at
-                     WHERE w.at <> w.start AND w.steps < 100)
-                SELECT DISTINCT walk.start FROM walk WHERE walk.at = walk.start) c
-         WHERE NOT EXISTS (SELECT 1 FROM loyalty.member_exclusion x
-                            WHERE x.program = flags.program AND x.member_id = c.start)
+        SELECT r.member_id, r.referrer_id
+          FROM referral_all r JOIN referral_cycle c ON c.member_id = r.member_id AND c.referrer_id = r.referrer_id
+         WHERE r.referred_at BETWEEN flags.since AND flags.as_of
+    ), referral_ring AS (
+        -- Both members of each.
+        SELECT DISTINCT u.member_id, 'referral_ring' AS rule
+          FROM referral_flagged f CROSS JOIN LATERAL (VALUES (f.member_id), (f.referrer_id)) u(member_id)
     )
     SELECT * FROM velocity WHERE fraud_mirror.params(flags.program, 'velocity') IS NOT NULL
     UNION ALL SELECT * FROM small_payment_burst WHERE fraud_mirror.params(flags.program, 'small_payment_burst') IS NOT NULL
