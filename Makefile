@@ -34,7 +34,16 @@ OBJS = \
 	src/coupon_order.o \
 	src/signal_normalize.o \
 	src/signal_hash.o \
-	src/reversal.o
+	src/reversal.o \
+	src/fraud_params.o \
+	src/fraud_json.o \
+	src/fraud_flags.o \
+	src/fraud_rules_orders.o \
+	src/fraud_fingerprint.o \
+	src/fraud_ledger.o \
+	src/fraud_coupon.o \
+	src/fraud_referral.o \
+	src/fraud_check.o
 
 SQL_PIECES = $(sort $(wildcard src/sql/[0-9]*.sql))
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql

@@ -196,3 +196,19 @@ GRANT EXECUTE ON FUNCTION
 TO loyalty_admin;
 -- The key is the owner's alone, even for admins, who read every table.
 REVOKE SELECT ON @extschema@.signal_key FROM loyalty_admin;
+
+-- Part B (issue 11): fraud checks.  Admins run the pass, set the rules and
+-- the hold threshold, read risks and review flags; BI reads the overview.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.fraud_check(text, timestamptz, timestamptz),
+    @extschema@.fraud_rule_defaults(text),
+    @extschema@.fraud_rule_params(text),
+    @extschema@.set_fraud_rule(text, text, jsonb, boolean),
+    @extschema@.set_hold_threshold(text, numeric),
+    @extschema@.member_risk(text, text),
+    @extschema@.review_flag(bigint, text, text)
+TO loyalty_admin;
+GRANT SELECT ON @extschema@.fraud_overview TO loyalty_reader;
+-- Not granted: fraud_rule_names (a constant the table's check uses),
+-- require_fraud_rule, check_fraud_params, hold_threshold_of, review_result,
+-- reverse_flag_evidence (internal steps of the functions above).

@@ -1,0 +1,103 @@
+-- Review of fraud flags: confirm (reverse what the flagged activity
+-- earned, through the ledger) or dismiss; either way the member's fraud
+-- hold is released once its risk falls below the threshold.
+
+-- What a decided flag's review returns (and returns again on a replay).
+CREATE FUNCTION @extschema@.review_result(f @extschema@.fraud_flag) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+RETURN CASE WHEN f.state = 'confirmed'
+            THEN pg_catalog.format('confirmed: %s points reversed', f.points_reversed)
+            ELSE f.state END;
+COMMENT ON FUNCTION @extschema@.review_result(@extschema@.fraud_flag) IS
+    'The result review_flag returns for a decided flag: "confirmed: N points reversed" or "dismissed"';
+
+-- Reverses the flag's evidence: its orders (reverse_order) and credits
+-- (take_back, ref fraud:<flag>:<ledger id>), the member's own only.
+-- Returns the points reversed.
+CREATE FUNCTION @extschema@.reverse_flag_evidence(f @extschema@.fraud_flag) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    reason text := 'fraud flag ' || f.id;
+    reversed bigint := 0;
+    o text;
+    c record;
+BEGIN
+    FOR o IN SELECT e.order_id FROM loyalty.order_earning e
+              WHERE e.program = f.program AND e.member_id = f.member_id
+                AND e.order_id IN (SELECT jsonb_array_elements_text(coalesce(f.evidence -> 'orders', '[]')))
+              ORDER BY e.order_id LOOP
+        reversed := reversed + loyalty.reverse_order(f.program, o, reason);
+    END LOOP;
+    FOR c IN SELECT g.id, g.points FROM loyalty.ledger g
+              WHERE g.program = f.program AND g.member_id = f.member_id AND g.points > 0
+                AND g.id IN (SELECT x::bigint FROM jsonb_array_elements_text(coalesce(f.evidence -> 'ledger', '[]')) x)
+              ORDER BY g.id LOOP
+        reversed := reversed + loyalty.take_back(f.program, f.member_id, c.points,
+                                                 pg_catalog.format('fraud:%s:%s', f.id, c.id), reason, now());
+    END LOOP;
+    RETURN reversed;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.reverse_flag_evidence(@extschema@.fraud_flag) IS
+    'Reverses what a flag''s evidence earned: its orders (reverse_order) and credits (take_back, ref fraud:<flag>:<ledger id>), reason "fraud flag <id>"; returns the points reversed';
+
+CREATE FUNCTION @extschema@.review_flag(flag_id bigint, decision text, note text DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    f loyalty.fraud_flag;
+    new_state text;
+    risk numeric;
+    threshold numeric;
+BEGIN
+    IF flag_id IS NULL THEN
+        RAISE EXCEPTION 'flag_id must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF decision IS NULL THEN
+        RAISE EXCEPTION 'decision must not be null' USING ERRCODE = '22004', HINT = 'Use confirm or dismiss.';
+    END IF;
+    new_state := CASE decision WHEN 'confirm' THEN 'confirmed' WHEN 'dismiss' THEN 'dismissed' END;
+    IF new_state IS NULL THEN
+        RAISE EXCEPTION 'unknown decision "%"', decision USING ERRCODE = '22023', HINT = 'Use confirm or dismiss.';
+    END IF;
+    -- Reviewers of one flag take turns; the second sees the first's decision.
+    SELECT * INTO f FROM loyalty.fraud_flag x WHERE x.id = flag_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'fraud flag % does not exist', flag_id USING ERRCODE = '42704';
+    END IF;
+    IF f.state <> 'open' THEN
+        IF f.state = new_state THEN
+            RETURN loyalty.review_result(f);       -- a replay: the first result
+        END IF;
+        RAISE EXCEPTION 'fraud flag % is already %', flag_id, f.state
+            USING ERRCODE = 'LY040',
+                  DETAIL = pg_catalog.format('It was %s at %s by %s.', f.state, f.decided_at, f.decided_by),
+                  HINT = 'A decision is final; a confirmed flag''s reversals stay in the ledger.';
+    END IF;
+    UPDATE loyalty.fraud_flag x
+       SET state = new_state, decided_at = now(), decided_by = loyalty.calling_role()::text, note = review_flag.note,
+           points_reversed = CASE WHEN new_state = 'confirmed' THEN loyalty.reverse_flag_evidence(f) ELSE 0 END
+     WHERE x.id = f.id
+    RETURNING * INTO f;
+    -- A fraud hold (never a manual one) ends when the risk falls below the threshold.
+    IF EXISTS (SELECT 1 FROM loyalty.member_hold h
+                WHERE h.program = f.program AND h.member_id = f.member_id
+                  AND h.released_at IS NULL AND h.source = 'fraud') THEN
+        risk := loyalty.member_risk(f.program, f.member_id);
+        threshold := loyalty.hold_threshold_of(f.program);
+        IF risk < threshold THEN
+            PERFORM loyalty.release_member(f.program, f.member_id,
+                pg_catalog.format('fraud risk %s below the hold threshold %s after review of fraud flag %s',
+                                  risk, threshold, f.id));
+        END IF;
+    END IF;
+    RETURN loyalty.review_result(f);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.review_flag(bigint, text, text) IS
+    'Decides an open fraud flag: confirm reverses its evidence through the ledger (reason "fraud flag <id>"), dismiss reverses nothing; releases the member''s fraud hold when its risk falls below the threshold; a replay returns the first result, another decision is LY040';
