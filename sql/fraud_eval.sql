@@ -9,13 +9,16 @@ SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
 SET client_min_messages = warning;
 \set SHOW_CONTEXT never
-\set QUIET on
 \pset footer off
+-- The generator and the mirror run silently (read them in test/fraud/).
+\set ECHO none
+\set QUIET on
 \o /dev/null
 \i test/fraud/generator.sql
 \i test/fraud/mirror.sql
 \o
 \set QUIET off
+\set ECHO all
 
 -- The shop that was generated.
 SELECT kind, count(*) AS members,
@@ -66,7 +69,8 @@ SELECT count(DISTINCT f.member_id) <= 0.02 * (SELECT count(*) FROM evshop.member
 SELECT count(*) AS staff_flags FROM loyalty.fraud_flag f JOIN evshop.member_plan p USING (member_id)
  WHERE f.program = 'ev' AND p.kind = 'staff';
 
--- 4. Every flag carries evidence of what confirming it would reverse.
+-- 4. Every flag carries evidence of what confirming it would reverse: its
+-- orders, or its credits (referral_ring: the referral rewards paid).
 SELECT rule, count(*) AS flags,
        count(*) FILTER (WHERE jsonb_array_length(coalesce(evidence -> 'orders', '[]')) +
                               jsonb_array_length(coalesce(evidence -> 'ledger', '[]')) > 0) AS with_orders_or_ledger
