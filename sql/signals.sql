@@ -123,6 +123,12 @@ SELECT order_id, device_id IS NOT NULL AS device, payment_fingerprint IS NULL AS
        shipping_address IS NULL AS address_gone
   FROM loyalty.order_signal WHERE program = 'sig' AND order_id = '9';
 SELECT order_id, points FROM loyalty.order_earning WHERE program = 'sig' AND order_id = '9';
+-- A column's type changed in the same session: the kept statement is made
+-- again for the new layout.
+ALTER TABLE sig_orders ALTER COLUMN device TYPE integer USING 0;
+INSERT INTO sig_orders (id, member, amount, device) VALUES (11, 'ann', 3, 42);
+SELECT device_id = loyalty.signal_hash('device_id', '42') AS hashed_as_integer
+  FROM loyalty.order_signal WHERE program = 'sig' AND order_id = '11';
 
 -- Bad signal columns are refused when attaching.
 CREATE TABLE sig_bad (id int, member text, amount numeric);
@@ -137,7 +143,7 @@ SELECT count(*) AS signals FROM loyalty.order_signal WHERE program = 'sig' AND o
 -- detach_orders removes the signal trigger.
 SELECT loyalty.detach_orders('sig', 'sig_orders');
 SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'sig_orders'::regclass;
-INSERT INTO sig_orders (id, member, amount, device) VALUES (10, 'ann', 1, 'dev-10');
+INSERT INTO sig_orders (id, member, amount, device) VALUES (10, 'ann', 1, 10);
 SELECT count(*) AS signals FROM loyalty.order_signal WHERE program = 'sig' AND order_id = '10';
 
 -- 5. A partitioned orders table: every partition, at every level, gets the

@@ -16,9 +16,8 @@
  * The order insert is sacred: a mapped column dropped or renamed since
  * leaves its signal NULL, and a missing key or program writes nothing.
  * The statement is built from the columns as they are now and its plan
- * kept per trigger, built again when the text changes (the text names
- * every column's number and type, so a plan never outlives the layout it
- * was made for).
+ * kept per trigger, made again when the text or the layout it was made
+ * for (every column's number and type) changes.
  */
 #include "postgres.h"
 
@@ -51,7 +50,7 @@ enum
 typedef struct SignalPlan
 {
 	Oid			tgoid;			/* hash key */
-	char	   *sql;			/* in TopMemoryContext */
+	char	   *ident;			/* layout and text, in TopMemoryContext */
 	SPIPlanPtr	plan;
 } SignalPlan;
 
@@ -99,7 +98,7 @@ SignalColumn(TupleDesc desc, const char *name)
  * start, as it does for an order without a time.
  */
 static void
-AppendOrderTime(StringInfo sql, TupleDesc desc, const char *name)
+AppendOrderTime(StringInfo sql, StringInfo layout, TupleDesc desc, const char *name)
 {
 	AttrNumber	attnum = SignalColumn(desc, name);
 	Oid			type = attnum > 0 ? getBaseType(TupleDescAttr(desc, attnum - 1)->atttypid) : InvalidOid;
@@ -120,16 +119,16 @@ AppendOrderTime(StringInfo sql, TupleDesc desc, const char *name)
 	}
 	else
 		appendStringInfoString(sql, "pg_catalog.transaction_timestamp()");
-	appendStringInfo(sql, " /* %d:%u */", attnum, type);
+	appendStringInfo(layout, "%d:%u ", attnum, type);
 }
 
 /*
  * The statement that writes the signals of the new rows, or NULL when the
  * order id column is gone (the accrual trigger keeps those rows in its
- * dead letters).
+ * dead letters).  layout gets the number and type of every column it reads.
  */
 static char *
-SignalInsertSql(TupleDesc desc, char **args)
+SignalInsertSql(TupleDesc desc, char **args, StringInfo layout)
 {
 	StringInfoData sql;
 	AttrNumber	order_col = SignalColumn(desc, args[SIG_ARG_ORDER_ID]);
@@ -142,14 +141,16 @@ SignalInsertSql(TupleDesc desc, char **args)
 	appendStringInfo(&sql,
 					 "INSERT INTO loyalty.order_signal (program, order_id, member_id, ordered_at, key_id,"
 					 " ip, device_id, payment_fingerprint, shipping_address, billing_country, ip_country)"
-					 " SELECT $1, pg_catalog.format('%%s', n.%s) /* %d */, ", order_id, order_col);
+					 " SELECT $1, pg_catalog.format('%%s', n.%s), ", order_id);
 	if (member_col > 0)
-		appendStringInfo(&sql, "CASE WHEN n.%s IS NOT NULL THEN pg_catalog.format('%%s', n.%s) END /* %d */, ",
+		appendStringInfo(&sql, "CASE WHEN n.%s IS NOT NULL THEN pg_catalog.format('%%s', n.%s) END, ",
 						 quote_identifier(args[SIG_ARG_MEMBER_ID]),
-						 quote_identifier(args[SIG_ARG_MEMBER_ID]), member_col);
+						 quote_identifier(args[SIG_ARG_MEMBER_ID]));
 	else
 		appendStringInfoString(&sql, "NULL, ");
-	AppendOrderTime(&sql, desc, args[SIG_ARG_CREATED_AT]);
+	appendStringInfo(layout, "%d:%u %d:%u ", order_col, TupleDescAttr(desc, order_col - 1)->atttypid,
+					 member_col, member_col > 0 ? TupleDescAttr(desc, member_col - 1)->atttypid : InvalidOid);
+	AppendOrderTime(&sql, layout, desc, args[SIG_ARG_CREATED_AT]);
 	appendStringInfoString(&sql, ", $3");
 	for (int k = 0; k < SIGNAL_ORDER_KINDS; k++)
 	{
@@ -157,8 +158,11 @@ SignalInsertSql(TupleDesc desc, char **args)
 		AttrNumber	attnum = SignalColumn(desc, name);
 
 		if (attnum > 0)
-			appendStringInfo(&sql, ", loyalty.signal_digest($2, '%s', pg_catalog.format('%%s', n.%s)) /* %d */",
-							 SignalKinds[k], quote_identifier(name), attnum);
+		{
+			appendStringInfo(&sql, ", loyalty.signal_digest($2, '%s', pg_catalog.format('%%s', n.%s))",
+							 SignalKinds[k], quote_identifier(name));
+			appendStringInfo(layout, "%d:%u ", attnum, TupleDescAttr(desc, attnum - 1)->atttypid);
+		}
 		else
 			appendStringInfoString(&sql, ", NULL::pg_catalog.bytea");
 	}
@@ -168,9 +172,9 @@ SignalInsertSql(TupleDesc desc, char **args)
 	return sql.data;
 }
 
-/* The kept plan of a trigger's statement, made again when the text changed. */
+/* The kept plan of a trigger's statement, made again when ident (layout and text) changed. */
 static SPIPlanPtr
-SignalPlanFor(Oid tgoid, const char *sql)
+SignalPlanFor(Oid tgoid, const char *sql, const char *ident)
 {
 	static Oid	argtypes[4] = {TEXTOID, BYTEAOID, INT4OID, TEXTOID};
 	SignalPlan *entry;
@@ -185,14 +189,14 @@ SignalPlanFor(Oid tgoid, const char *sql)
 		signal_plans = hash_create("loyalty signal plans", 16, &ctl, HASH_ELEM | HASH_BLOBS);
 	}
 	entry = hash_search(signal_plans, &tgoid, HASH_ENTER, &found);
-	if (found && strcmp(entry->sql, sql) == 0)
+	if (found && strcmp(entry->ident, ident) == 0)
 		return entry->plan;
 	if (found)
 	{
-		pfree(entry->sql);
+		pfree(entry->ident);
 		SPI_freeplan(entry->plan);
 	}
-	entry->sql = NULL;
+	entry->ident = NULL;
 	entry->plan = SPI_prepare(sql, 4, argtypes);
 	if (entry->plan == NULL)
 	{
@@ -201,7 +205,7 @@ SignalPlanFor(Oid tgoid, const char *sql)
 			 SPI_result_code_string(SPI_result));
 	}
 	SPI_keepplan(entry->plan);
-	entry->sql = MemoryContextStrdup(TopMemoryContext, sql);
+	entry->ident = MemoryContextStrdup(TopMemoryContext, ident);
 	return entry->plan;
 }
 
@@ -215,6 +219,7 @@ loyalty_signal_trigger(PG_FUNCTION_ARGS)
 	LoyaltyProgram prog;
 	SignalKey	key;
 	char	   *sql;
+	StringInfoData layout;
 	Datum		values[4];
 	bytea	   *key_bytes;
 	int			rc;
@@ -224,11 +229,12 @@ loyalty_signal_trigger(PG_FUNCTION_ARGS)
 	if (tuplestore_tuple_count(td->tg_newtable) == 0)
 		return PointerGetDatum(NULL);
 
+	initStringInfo(&layout);
 	SPI_connect();
 	/* A program gone or a table not attached: the accrual trigger says so. */
 	if (!LoyaltyProgramLoadCached(args[SIG_ARG_PROGRAM], RelationGetRelid(td->tg_relation), &prog) ||
 		!prog.attached ||
-		(sql = SignalInsertSql(RelationGetDescr(td->tg_relation), args)) == NULL)
+		(sql = SignalInsertSql(RelationGetDescr(td->tg_relation), args, &layout)) == NULL)
 	{
 		SPI_finish();
 		return PointerGetDatum(NULL);
@@ -252,7 +258,8 @@ loyalty_signal_trigger(PG_FUNCTION_ARGS)
 
 	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
 		elog(ERROR, "loyalty: could not register the transition table");
-	rc = SPI_execute_plan(SignalPlanFor(td->tg_trigger->tgoid, sql), values, NULL, false, 0);
+	appendStringInfoString(&layout, sql);
+	rc = SPI_execute_plan(SignalPlanFor(td->tg_trigger->tgoid, sql, layout.data), values, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "loyalty: writing order signals failed: %s", SPI_result_code_string(rc));
 	memset(VARDATA(key_bytes), 0, SIGNAL_KEY_BYTES);
