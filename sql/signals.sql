@@ -193,6 +193,16 @@ SELECT count(DISTINCT device_id) AS distinct_hashes_of_one_device FROM loyalty.o
 SELECT count(*) AS unresolved FROM loyalty.order_signal s
  WHERE NOT EXISTS (SELECT 1 FROM loyalty.signal_key k WHERE k.id = s.key_id);
 
+-- Without a current key the orders still earn; their signals are not
+-- kept (a WARNING); signal_hash refuses (55000).
+BEGIN;
+UPDATE loyalty.signal_key SET retired_at = now() WHERE retired_at IS NULL;
+INSERT INTO sig_rot_orders VALUES (3, 'cy', 4, 'same-device');
+SELECT (SELECT points FROM loyalty.order_earning WHERE program = 'sig_rot' AND order_id = '3') AS earned,
+       (SELECT count(*) FROM loyalty.order_signal WHERE program = 'sig_rot' AND order_id = '3') AS signals;
+SELECT sqlstate_of($$SELECT loyalty.signal_hash('ip', '1.2.3.4')$$);
+ROLLBACK;
+
 -- 7. Purging old order signals (admin).
 SET ROLE loyalty_admin;
 SELECT loyalty.purge_order_signals('sig', '2024-05-01 12:00+07');
