@@ -181,3 +181,46 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.purge_order_signals(text, timestamptz) IS
     'Deletes a program''s order signals of orders placed before a time; returns how many';
+
+-- The signal trigger (signal_trigger.c), installed by attach_orders() when
+-- a signal column is mapped.  SECURITY DEFINER so the application's role
+-- needs no right on the loyalty tables (nor sees the key).
+CREATE FUNCTION @extschema@.signal_trigger() RETURNS trigger
+LANGUAGE c SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS 'MODULE_PATHNAME', 'loyalty_signal_trigger';
+COMMENT ON FUNCTION @extschema@.signal_trigger() IS
+    'Signal trigger installed by loyalty.attach_orders() with signal columns: hashes the new orders'' signals into loyalty.order_signal';
+
+-- Whether a source maps a signal column (then it has a signal trigger).
+CREATE FUNCTION @extschema@.source_has_signals(src @extschema@.order_source)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN coalesce(src.ip_column, src.device_id_column, src.payment_fingerprint_column,
+                src.shipping_address_column, src.billing_country_column, src.ip_country_column) IS NOT NULL;
+COMMENT ON FUNCTION @extschema@.source_has_signals(@extschema@.order_source) IS
+    'Whether an order source maps a signal column, so its tables have the signal trigger';
+
+-- The name of a program's signal trigger (not stored in order_source).
+CREATE FUNCTION @extschema@.signal_trigger_name(program text)
+RETURNS name
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN pg_catalog.left('loyalty_signal_' OPERATOR(pg_catalog.||) program, 63)::pg_catalog.name;
+COMMENT ON FUNCTION @extschema@.signal_trigger_name(text) IS
+    'The name of the signal trigger attach_orders() and sync_partition_triggers() give a program''s orders tables';
+
+-- The arguments of a source's signal trigger: program, order id, member id
+-- and created at columns, then the six signal columns ('' where not mapped).
+CREATE FUNCTION @extschema@.signal_trigger_args(src @extschema@.order_source)
+RETURNS text
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT pg_catalog.format('%L, %L, %L, %L, %L, %L, %L, %L, %L, %L',
+        src.program, src.order_id_column, src.member_id_column, coalesce(src.created_at_column, ''),
+        coalesce(src.ip_column, ''), coalesce(src.device_id_column, ''),
+        coalesce(src.payment_fingerprint_column, ''), coalesce(src.shipping_address_column, ''),
+        coalesce(src.billing_country_column, ''), coalesce(src.ip_country_column, ''))
+$$;
+COMMENT ON FUNCTION @extschema@.signal_trigger_args(@extschema@.order_source) IS
+    'The argument list of a source''s signal trigger: program, order id, member id and created at columns, then the signal columns ('''' where not mapped)';
