@@ -210,5 +210,5 @@ GRANT EXECUTE ON FUNCTION
 TO loyalty_admin;
 GRANT SELECT ON @extschema@.fraud_overview TO loyalty_reader;
 -- Not granted: fraud_rule_names (a constant the table's check uses),
--- require_fraud_rule, check_fraud_params, hold_threshold_of, review_result,
+-- check_fraud_params, hold_threshold_of, review_result,
 -- reverse_flag_evidence (internal steps of the functions above).
