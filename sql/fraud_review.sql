@@ -70,7 +70,8 @@ SELECT state, decided_at IS NOT NULL AS decided, decided_by, note, points_revers
 SET ROLE loyalty_admin;
 SELECT loyalty.member_risk('frv', 'ann');
 RESET ROLE;
-SELECT source, released_at IS NOT NULL AS released, replace(release_note, :ann_velocity::text, '<ann_velocity>') AS release_note
+SELECT source, released_at IS NOT NULL AS released, regexp_replace(release_note, '[0-9]+$', '<id>') AS release_note,
+       release_note LIKE '% ' || :ann_velocity AS names_the_flag
   FROM loyalty.member_hold WHERE program = 'frv' AND member_id = 'ann';
 SELECT status FROM loyalty.member WHERE program = 'frv' AND member_id = 'ann';
 SELECT available, pending FROM loyalty.balance('frv', 'ann');
@@ -82,8 +83,8 @@ SELECT count(*) AS ann_reversals FROM loyalty.ledger WHERE program = 'frv' AND m
 -- The same decision again returns the first result; another is LY040.
 SET ROLE loyalty_admin;
 SELECT loyalty.review_flag(:ann_velocity, 'confirm', 'again');
-SELECT replace(sqlstate_of(format($$SELECT loyalty.review_flag(%s, 'dismiss', 'changed my mind')$$, :ann_velocity)),
-               :ann_velocity::text, '<ann_velocity>') AS refused;
+SELECT regexp_replace(sqlstate_of(format($$SELECT loyalty.review_flag(%s, 'dismiss', 'changed my mind')$$, :ann_velocity)),
+                      'flag [0-9]+ ', 'flag <id> ') AS refused;
 RESET ROLE;
 SELECT note, points_reversed FROM loyalty.fraud_flag WHERE id = :ann_velocity;
 SELECT count(*) AS ann_reversals FROM loyalty.ledger WHERE program = 'frv' AND member_id = 'ann' AND kind = 'reverse';
