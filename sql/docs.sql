@@ -294,3 +294,18 @@ SELECT loyalty.normalize_signal('email', ' Ana.Lim+promo@GoogleMail.com ') AS em
        loyalty.normalize_signal('billing_country', ' sg') AS country,
        loyalty.normalize_signal('phone', 'n/a') AS nothing_left;
 
+SELECT loyalty.create_program('docs_fraud', 'USD', 1);
+CREATE TABLE docs_fraud_orders (id text, member text, amount numeric, at timestamptz);
+SELECT loyalty.attach_orders('docs_fraud', 'docs_fraud_orders', 'id', 'member', 'amount', created_at => 'at');
+INSERT INTO docs_fraud_orders SELECT 'bot-' || i, 'bot', 30, '2024-05-01 10:00+00'::timestamptz + i * interval '1 minute'
+  FROM generate_series(1, 6) i;
+SELECT loyalty.set_fraud_rule('docs_fraud', 'velocity', '{"orders": 6, "minutes": 15}');
+SELECT loyalty.set_hold_threshold('docs_fraud', 40);
+SELECT loyalty.fraud_check('docs_fraud', '2024-05-01', '2024-05-02') AS new_flags;
+SELECT rule, subject, score, evidence, points_at_risk FROM loyalty.fraud_flag WHERE program = 'docs_fraud';
+SELECT loyalty.member_risk('docs_fraud', 'bot') AS risk,
+       (SELECT status FROM loyalty.member WHERE program = 'docs_fraud' AND member_id = 'bot') AS status;
+SELECT loyalty.review_flag((SELECT id FROM loyalty.fraud_flag WHERE program = 'docs_fraud'), 'confirm', 'a script');
+SELECT day, rule, state, flags, members, points_at_risk, points_reversed
+  FROM loyalty.fraud_overview WHERE program = 'docs_fraud';
+

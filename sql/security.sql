@@ -356,6 +356,16 @@ SELECT loyalty.exclude_member('sec', 'w1', 'staff account');
 SELECT loyalty.include_member('sec', 'w1');
 SELECT loyalty.member_visible('sec', 'w1');
 SELECT count(*) >= 0 AS readable FROM loyalty.tier_history;
+-- Fraud checks: every member with an order is flagged (velocity of 1
+-- order), none held (threshold 95); one flag dismissed.
+SELECT loyalty.fraud_rule_defaults('velocity') ? 'orders' AS defaults, cardinality(loyalty.fraud_rule_names()) AS names;
+SELECT count(*) AS rules FROM loyalty.fraud_rule_params('sec');
+SELECT loyalty.set_fraud_rule('sec', 'velocity', '{"orders": 1, "minutes": 1}') ->> 'orders' AS orders;
+SELECT loyalty.set_hold_threshold('sec', 95);
+SELECT loyalty.fraud_check('sec', '2000-01-01', '2030-01-01') > 0 AS flagged;
+SELECT loyalty.member_risk('sec', 'm1') >= 0 AS risk;
+SELECT loyalty.review_flag((SELECT min(id) FROM loyalty.fraud_flag WHERE program = 'sec'), 'dismiss', 'security test');
+SELECT count(*) > 0 AS readable FROM loyalty.fraud_overview;
 -- The pure rule functions the views call.
 SELECT loyalty.program_code_valid('sec'), loyalty.lot_spendable(now(), NULL, now()),
        loyalty.lot_pending(now(), NULL, now()), loyalty.lot_expired(now(), now()),
@@ -388,6 +398,8 @@ SELECT p.oid::regprocedure
         OR has_function_privilege('loyalty_reader', p.oid, 'EXECUTE'))
    AND p.proname NOT IN ('normalize_signal', 'rotate_signal_key', 'purge_order_signals', 'exclude_member',
                          'include_member', 'member_visible')
+   AND p.proname NOT IN ('fraud_check', 'fraud_rule_names', 'fraud_rule_defaults', 'fraud_rule_params', 'set_fraud_rule',
+                         'set_hold_threshold', 'member_risk', 'review_flag')
    AND p.proname NOT IN ('claim_reward', 'create_reward', 'restock_reward', 'set_auto_coupon', 'compensate',
                          'issue_birthday_coupons', 'issue_wake_up_coupons', 'birthday_in')
    AND p.proname NOT IN ('enroll', 'redeem', 'cancel_redemption', 'balance', 'history', 'fx_rate_at', 'fx_quote',

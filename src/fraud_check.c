@@ -234,7 +234,7 @@ loyalty_fraud_check(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("since \"%s\" is later than as_of \"%s\"",
-						timestamptz_to_str(run.since), timestamptz_to_str(run.as_of)),
+						pstrdup(timestamptz_to_str(run.since)), timestamptz_to_str(run.as_of)),
 				 errhint("fraud_check reads the activity from since to as_of.")));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "loyalty: SPI_connect failed");

@@ -67,16 +67,18 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.fraud_flag', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.fraud_flag_id_seq', '');
 
 -- The documented defaults of each rule (docs/fraud.md).  Every rule also
--- takes "score" (1-100): the score of its flags.
+-- takes "score" (above 0, at most 100): the score of its flags.
 CREATE FUNCTION @extschema@.fraud_rule_defaults(rule text) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
+DECLARE
+    defaults jsonb;
 BEGIN
     IF rule IS NULL THEN
         RAISE EXCEPTION 'rule must not be null' USING ERRCODE = '22004';
     END IF;
-    RETURN CASE rule
+    defaults := CASE rule
         WHEN 'velocity' THEN '{"orders": 5, "minutes": 10, "score": 40}'
         WHEN 'small_payment_burst' THEN '{"orders": 5, "max_amount": 5, "minutes": 60, "score": 40}'
         WHEN 'shared_fingerprint' THEN '{"members": 3, "contact_members": 2, "kinds": ["device_id", "payment_fingerprint", "shipping_address", "email", "phone"], "score": 50}'
@@ -86,19 +88,6 @@ BEGIN
         WHEN 'coupon_farming' THEN '{"members": 2, "score": 60}'
         WHEN 'referral_ring' THEN '{"score": 70}'
     END::jsonb;
-END
-$$;
-COMMENT ON FUNCTION @extschema@.fraud_rule_defaults(text) IS
-    'The default parameters of a fraud rule, score included; NULL for an unknown rule';
-
--- Raises 22023 unless rule is known; returns its defaults.
-CREATE FUNCTION @extschema@.require_fraud_rule(rule text) RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, @extschema@, pg_temp
-AS $$
-DECLARE
-    defaults jsonb := loyalty.fraud_rule_defaults(rule);
-BEGIN
     IF defaults IS NULL THEN
         RAISE EXCEPTION 'unknown fraud rule "%"', rule
             USING ERRCODE = '22023',
@@ -107,8 +96,8 @@ BEGIN
     RETURN defaults;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.require_fraud_rule(text) IS
-    'The defaults of a fraud rule, or 22023 naming an unknown rule';
+COMMENT ON FUNCTION @extschema@.fraud_rule_defaults(text) IS
+    'The default parameters of a fraud rule, score included; 22023 for an unknown rule';
 
 -- Checks parameters given for a rule: known keys only, each of its kind.
 -- Returns the effective parameters (defaults overridden by params).
@@ -117,7 +106,7 @@ LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
-    defaults jsonb := loyalty.require_fraud_rule(rule);
+    defaults jsonb := loyalty.fraud_rule_defaults(rule);
     key text;
     value jsonb;
     n numeric;

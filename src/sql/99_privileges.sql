@@ -209,6 +209,7 @@ CREATE POLICY tier_history_reader ON @extschema@.tier_history FOR SELECT TO loya
 -- the hold threshold, read risks and review flags; BI reads the overview.
 GRANT EXECUTE ON FUNCTION
     @extschema@.fraud_check(text, timestamptz, timestamptz),
+    @extschema@.fraud_rule_names(),
     @extschema@.fraud_rule_defaults(text),
     @extschema@.fraud_rule_params(text),
     @extschema@.set_fraud_rule(text, text, jsonb, boolean),
@@ -217,6 +218,5 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.review_flag(bigint, text, text)
 TO loyalty_admin;
 GRANT SELECT ON @extschema@.fraud_overview TO loyalty_reader;
--- Not granted: fraud_rule_names (a constant the table's check uses),
--- require_fraud_rule, check_fraud_params, hold_threshold_of, review_result,
+-- Not granted: check_fraud_params, hold_threshold_of, review_result,
 -- reverse_flag_evidence (internal steps of the functions above).
