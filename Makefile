@@ -31,7 +31,8 @@ OBJS = \
 	src/coupon_rule.o \
 	src/coupon_eval.o \
 	src/coupon_code.o \
-	src/coupon_order.o
+	src/coupon_order.o \
+	src/referral.o
 
 SQL_PIECES = $(sort $(wildcard src/sql/[0-9]*.sql))
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
