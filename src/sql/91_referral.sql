@@ -681,8 +681,10 @@ COMMENT ON FUNCTION @extschema@.take_back_commissions(text, text[]) IS
 
 -- Statement triggers on loyalty.order_earning: an INSERT pays, an UPDATE
 -- that starts a generation pays and one that reverses points takes back.
--- They return at once when no program has referral terms, and look only
--- at programs with commission (or commission paid).
+-- They look only at programs with referral terms (commission, or
+-- commission paid under earlier terms).  They are installed disabled and
+-- enabled when a program first gets referral terms (see
+-- referral_setting_trigger): until then an order pays nothing for them.
 CREATE FUNCTION @extschema@.referral_commission_trigger() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -690,9 +692,6 @@ AS $$
 DECLARE
     o record;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM loyalty.referral_setting) THEN
-        RETURN NULL;
-    END IF;
     IF TG_OP = 'INSERT' THEN
         FOR o IN
             SELECT n.program, array_agg(n.order_id) AS ids
@@ -732,3 +731,28 @@ CREATE TRIGGER referral_commission_insert AFTER INSERT ON @extschema@.order_earn
 CREATE TRIGGER referral_commission_update AFTER UPDATE ON @extschema@.order_earning
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.referral_commission_trigger();
+ALTER TABLE @extschema@.order_earning DISABLE TRIGGER referral_commission_insert;
+ALTER TABLE @extschema@.order_earning DISABLE TRIGGER referral_commission_update;
+
+-- Enables the commission triggers once a program has referral terms: from
+-- set_referral_terms, and when pg_restore loads referral_setting into a
+-- new installation (whose triggers start disabled).  Never disabled again:
+-- commission paid must be taken back with its orders.
+CREATE FUNCTION @extschema@.referral_setting_trigger() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
+                WHERE t.tgrelid = 'loyalty.order_earning'::regclass AND t.tgenabled = 'D'
+                  AND t.tgname IN ('referral_commission_insert', 'referral_commission_update')) THEN
+        ALTER TABLE loyalty.order_earning ENABLE TRIGGER referral_commission_insert;
+        ALTER TABLE loyalty.order_earning ENABLE TRIGGER referral_commission_update;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.referral_setting_trigger() IS
+    'Trigger on loyalty.referral_setting: enables the commission triggers on loyalty.order_earning once a program has referral terms';
+CREATE TRIGGER referral_setting_enables_commission AFTER INSERT ON @extschema@.referral_setting
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.referral_setting_trigger();
