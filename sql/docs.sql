@@ -287,3 +287,10 @@ SELECT campaign, day, codes_issued, redemptions, redemption_rate, discount_cost,
   FROM loyalty.coupon_performance WHERE program = 'docs_rewards' AND day < '2025-01-01'
  ORDER BY day, campaign;
 
+SELECT loyalty.normalize_signal('email', ' Ana.Lim+promo@GoogleMail.com ') AS email,
+       loyalty.normalize_signal('email', 'ana.lim+promo@yahoo.com') AS other_provider,
+       loyalty.normalize_signal('phone', '+65 (8123) 4567') AS phone,
+       loyalty.normalize_signal('shipping_address', '  12 Orchard Rd.,  #05-01 ') AS address,
+       loyalty.normalize_signal('billing_country', ' sg') AS country,
+       loyalty.normalize_signal('phone', 'n/a') AS nothing_left;
+

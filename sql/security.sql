@@ -348,6 +348,12 @@ SELECT loyalty.issue_wake_up_coupons('sec', '2026-02-10') > 0 AS wake_ups;
 SELECT loyalty.compensate('sec', 'w1', 'sec_gift', 'sec-ticket') IS NOT NULL AS compensated;
 SELECT loyalty.birthday_in('2000-02-29', 2026);
 SELECT count(*) >= 0 AS readable FROM loyalty.coupon_performance;
+-- Signals, holds and exclusions.
+SELECT loyalty.normalize_signal('email', 'A.B+x@GoogleMail.com');
+SELECT loyalty.rotate_signal_key() > 1 AS rotated;
+SELECT loyalty.purge_order_signals('sec', '2000-01-01');
+SELECT loyalty.exclude_member('sec', 'w1', 'staff account');
+SELECT loyalty.include_member('sec', 'w1');
 -- The pure rule functions the views call.
 SELECT loyalty.program_code_valid('sec'), loyalty.lot_spendable(now(), NULL, now()),
        loyalty.lot_pending(now(), NULL, now()), loyalty.lot_expired(now(), now()),
@@ -378,6 +384,8 @@ SELECT p.oid::regprocedure
    AND (has_function_privilege('loyalty_app', p.oid, 'EXECUTE')
         OR has_function_privilege('loyalty_admin', p.oid, 'EXECUTE')
         OR has_function_privilege('loyalty_reader', p.oid, 'EXECUTE'))
+   AND p.proname NOT IN ('normalize_signal', 'rotate_signal_key', 'purge_order_signals', 'exclude_member',
+                         'include_member')
    AND p.proname NOT IN ('claim_reward', 'create_reward', 'restock_reward', 'set_auto_coupon', 'compensate',
                          'issue_birthday_coupons', 'issue_wake_up_coupons', 'birthday_in')
    AND p.proname NOT IN ('enroll', 'redeem', 'cancel_redemption', 'balance', 'history', 'fx_rate_at', 'fx_quote',

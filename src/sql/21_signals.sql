@@ -58,3 +58,126 @@ COMMENT ON TABLE @extschema@.member_contact IS
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.signal_key', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.order_signal', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.member_contact', '');
+
+-- What each signal column of an attached orders table is (attach_orders'
+-- signal arguments; NULL: not mapped).
+ALTER TABLE @extschema@.order_source
+    ADD COLUMN ip_column                   name,
+    ADD COLUMN device_id_column            name,
+    ADD COLUMN payment_fingerprint_column  name,
+    ADD COLUMN shipping_address_column     name,
+    ADD COLUMN billing_country_column      name,
+    ADD COLUMN ip_country_column           name;
+COMMENT ON COLUMN @extschema@.order_source.ip_column IS 'Column hashed into order_signal.ip (NULL: not mapped)';
+COMMENT ON COLUMN @extschema@.order_source.device_id_column IS 'Column hashed into order_signal.device_id (NULL: not mapped)';
+COMMENT ON COLUMN @extschema@.order_source.payment_fingerprint_column IS 'Column hashed into order_signal.payment_fingerprint (NULL: not mapped)';
+COMMENT ON COLUMN @extschema@.order_source.shipping_address_column IS 'Column hashed into order_signal.shipping_address (NULL: not mapped)';
+COMMENT ON COLUMN @extschema@.order_source.billing_country_column IS 'Column hashed into order_signal.billing_country (NULL: not mapped)';
+COMMENT ON COLUMN @extschema@.order_source.ip_country_column IS 'Column hashed into order_signal.ip_country (NULL: not mapped)';
+
+-- The normal form of a signal (signal_normalize.c): what is hashed.
+CREATE FUNCTION @extschema@.normalize_signal(kind text, value text) RETURNS text
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'loyalty_normalize_signal';
+COMMENT ON FUNCTION @extschema@.normalize_signal(text, text) IS
+    'The normal form of a fraud signal of a kind (ip, device_id, payment_fingerprint, shipping_address, billing_country, ip_country, email, phone) that loyalty hashes; NULL when nothing is left';
+
+-- The keyed hash under the current key.  Volatile: it reads the key table.
+CREATE FUNCTION @extschema@.signal_hash(kind text, value text) RETURNS bytea
+LANGUAGE c VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'loyalty_signal_hash';
+COMMENT ON FUNCTION @extschema@.signal_hash(text, text) IS
+    'HMAC-SHA-256 (first 16 bytes) of kind:normalize_signal(kind, value) under the current signal key; NULL for a value that normalises to nothing; internal';
+
+-- The keyed hash under a given key: the set-based statements that read the
+-- key once (signal trigger, member contacts, key rotation).
+CREATE FUNCTION @extschema@.signal_digest(key bytea, kind text, value text) RETURNS bytea
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'loyalty_signal_digest';
+COMMENT ON FUNCTION @extschema@.signal_digest(bytea, text, text) IS
+    'HMAC-SHA-256 (first 16 bytes) of kind:normalize_signal(kind, value) under a given 32-byte key; internal';
+
+-- Member contacts: the hashes of profile->>'email' and 'phone', under the
+-- current key, in one statement (key and key id from one snapshot).
+CREATE FUNCTION @extschema@.member_contact_trigger() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    WITH c AS (
+        SELECT x.kind, k.id AS key_id,
+               loyalty.signal_digest(k.key, x.kind, NEW.profile ->> x.kind) AS hash
+          FROM loyalty.signal_key k, (VALUES ('email'), ('phone')) AS x(kind)
+         WHERE k.retired_at IS NULL
+    ), gone AS (
+        DELETE FROM loyalty.member_contact mc
+         WHERE mc.program = NEW.program AND mc.member_id = NEW.member_id
+           AND mc.kind IN (SELECT c.kind FROM c WHERE c.hash IS NULL)
+    )
+    INSERT INTO loyalty.member_contact AS mc (program, member_id, kind, key_id, hash)
+    SELECT NEW.program, NEW.member_id, c.kind, c.key_id, c.hash FROM c WHERE c.hash IS NOT NULL
+    ON CONFLICT (program, member_id, kind) DO UPDATE SET key_id = excluded.key_id, hash = excluded.hash;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.member_contact_trigger() IS
+    'Trigger on loyalty.member: keeps the member''s email and phone hashes in loyalty.member_contact in step with its profile';
+-- Row triggers, and only for rows that have a contact or change the
+-- profile: the member upsert of every order never fires them.
+CREATE TRIGGER member_contact_insert AFTER INSERT ON @extschema@.member
+    FOR EACH ROW WHEN (NEW.profile OPERATOR(pg_catalog.?|) ARRAY['email', 'phone'])
+    EXECUTE FUNCTION @extschema@.member_contact_trigger();
+CREATE TRIGGER member_contact_update AFTER UPDATE OF profile ON @extschema@.member
+    FOR EACH ROW WHEN (OLD.profile IS DISTINCT FROM NEW.profile)
+    EXECUTE FUNCTION @extschema@.member_contact_trigger();
+
+-- A new current key; the old one is kept, retired, so key_id of older
+-- hashes still resolves.  Member contacts are hashed again from the
+-- profiles at once; order signals cannot be (their values are not kept).
+CREATE FUNCTION @extschema@.rotate_signal_key()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    new_id integer;
+    new_key bytea;
+BEGIN
+    -- One rotation at a time (readers are not blocked).
+    LOCK TABLE loyalty.signal_key IN EXCLUSIVE MODE;
+    UPDATE loyalty.signal_key k SET retired_at = now() WHERE k.retired_at IS NULL;
+    INSERT INTO loyalty.signal_key (id, key)
+    SELECT coalesce(max(k.id), 0) + 1,
+           sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text, 'UTF8'))
+      FROM loyalty.signal_key k
+    RETURNING id, key INTO new_id, new_key;
+    UPDATE loyalty.member_contact mc
+       SET key_id = new_id, hash = loyalty.signal_digest(new_key, mc.kind, m.profile ->> mc.kind)
+      FROM loyalty.member m
+     WHERE m.program = mc.program AND m.member_id = mc.member_id;
+    RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.rotate_signal_key() IS
+    'Makes a new current signal key (the old one retired, kept), hashes members'' contacts again under it; returns its id';
+
+-- Order signals older than a time go: the fraud checks look back a window.
+CREATE FUNCTION @extschema@.purge_order_signals(program text, before timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    purged bigint;
+BEGIN
+    PERFORM loyalty.require_program(program);
+    IF before IS NULL THEN
+        RAISE EXCEPTION 'before must not be null' USING ERRCODE = '22004';
+    END IF;
+    DELETE FROM loyalty.order_signal s WHERE s.program = purge_order_signals.program AND s.ordered_at < before;
+    GET DIAGNOSTICS purged = ROW_COUNT;
+    RETURN purged;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.purge_order_signals(text, timestamptz) IS
+    'Deletes a program''s order signals of orders placed before a time; returns how many';

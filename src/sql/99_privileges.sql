@@ -180,6 +180,23 @@ GRANT EXECUTE ON FUNCTION
 TO loyalty_admin;
 GRANT SELECT ON @extschema@.coupon_performance TO loyalty_reader;
 
+-- Part A (signals, holds, exclusions, reversals).  Admins normalise
+-- signals (to see what is hashed), rotate the key, purge old signals and
+-- exclude test or staff accounts.  Not granted to anyone: signal_hash and
+-- signal_digest (the key stays with the owner), hold_member,
+-- release_member, reverse_order, take_back, is_excluded, lock_member (the
+-- features' own functions call them; set_member_status holds by hand),
+-- and the trigger functions.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.normalize_signal(text, text),
+    @extschema@.rotate_signal_key(),
+    @extschema@.purge_order_signals(text, timestamptz),
+    @extschema@.exclude_member(text, text, text),
+    @extschema@.include_member(text, text)
+TO loyalty_admin;
+-- The key is the owner's alone, even for admins, who read every table.
+REVOKE SELECT ON @extschema@.signal_key FROM loyalty_admin;
+
 -- Referrals (part C of issue 11): the application makes codes and records
 -- referrals; admins set the terms and run the daily settlement; BI reads
 -- the funnel.  Internal (owner only): referral_credit, check_referral_as_of,

@@ -1,0 +1,151 @@
+/*
+ * signal_hash.c
+ *		Keyed hashes of fraud signals: HMAC-SHA-256 of "kind:normal form"
+ *		under the installation's current key (loyalty.signal_key), the first
+ *		SIGNAL_HASH_BYTES bytes kept.
+ *
+ * The kind is part of what is hashed, so an ip and a device id that happen
+ * to be spelled alike never match.  The key never leaves the server: SQL
+ * sees only hashes and key ids.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/hmac.h"
+#include "common/sha2.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+
+#include "signal_hash.h"
+#include "spi_util.h"
+
+static LoyaltyQuery key_current = {
+	"SELECT id, key FROM loyalty.signal_key WHERE retired_at IS NULL",
+	0, {InvalidOid}
+};
+
+/*
+ * Reads the current key (the caller is connected to SPI).  False when
+ * there is none: someone deleted or retired every key by hand.
+ */
+bool
+SignalKeyCurrent(SignalKey *key)
+{
+	bytea	   *bytes;
+
+	LoyaltyRun(&key_current, NULL, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return false;
+	bytes = DatumGetByteaPP(LoyaltyGetDatum(0, 2));
+	if (VARSIZE_ANY_EXHDR(bytes) != SIGNAL_KEY_BYTES)
+		elog(ERROR, "loyalty: signal key %d is not %d bytes long", LoyaltyGetInt32(0, 1),
+			 SIGNAL_KEY_BYTES);
+	key->id = LoyaltyGetInt32(0, 1);
+	memcpy(key->key, VARDATA_ANY(bytes), SIGNAL_KEY_BYTES);
+	return true;
+}
+
+/* HMAC-SHA-256 of "kind:normal" under key, its first SIGNAL_HASH_BYTES bytes. */
+bytea *
+SignalDigest(const uint8 *key, const char *kind, const char *normal)
+{
+	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
+	uint8		mac[PG_SHA256_DIGEST_LENGTH];
+	bytea	   *out;
+
+	if (ctx == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	if (pg_hmac_init(ctx, key, SIGNAL_KEY_BYTES) < 0 ||
+		pg_hmac_update(ctx, (const uint8 *) kind, strlen(kind)) < 0 ||
+		pg_hmac_update(ctx, (const uint8 *) ":", 1) < 0 ||
+		pg_hmac_update(ctx, (const uint8 *) normal, strlen(normal)) < 0 ||
+		pg_hmac_final(ctx, mac, sizeof(mac)) < 0)
+	{
+		pg_hmac_free(ctx);
+		elog(ERROR, "loyalty: could not compute HMAC-SHA-256 of a signal");
+	}
+	pg_hmac_free(ctx);
+	out = palloc(VARHDRSZ + SIGNAL_HASH_BYTES);
+	SET_VARSIZE(out, VARHDRSZ + SIGNAL_HASH_BYTES);
+	memcpy(VARDATA(out), mac, SIGNAL_HASH_BYTES);
+	return out;
+}
+
+/*
+ * The current key, read once per statement of a calling query: kept in
+ * fn_extra (the query's memory) with the transaction and command it was
+ * read in, so a key rotated by an earlier command is seen.
+ */
+typedef struct KeyCache
+{
+	TimestampTz xact_start;
+	CommandId	command;
+	SignalKey	key;
+} KeyCache;
+
+static const SignalKey *
+CachedKey(FunctionCallInfo fcinfo)
+{
+	KeyCache   *cache = (KeyCache *) fcinfo->flinfo->fn_extra;
+	TimestampTz xact_start = GetCurrentTransactionStartTimestamp();
+	CommandId	command = GetCurrentCommandId(false);
+	bool		found;
+
+	if (cache != NULL && cache->xact_start == xact_start && cache->command == command)
+		return &cache->key;
+	if (cache == NULL)
+		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(KeyCache));
+	SPI_connect();
+	found = SignalKeyCurrent(&cache->key);
+	SPI_finish();
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("loyalty has no current signal key"),
+				 errhint("Make one with loyalty.rotate_signal_key().")));
+	cache->xact_start = xact_start;
+	cache->command = command;
+	fcinfo->flinfo->fn_extra = cache;
+	return &cache->key;
+}
+
+PG_FUNCTION_INFO_V1(loyalty_signal_hash);
+/* loyalty.signal_hash(kind, value): the keyed hash under the current key (STRICT). */
+Datum
+loyalty_signal_hash(PG_FUNCTION_ARGS)
+{
+	char	   *kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *normal;
+
+	SignalCheckKind(kind);
+	normal = SignalNormalize(kind, text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	if (normal == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_BYTEA_P(SignalDigest(CachedKey(fcinfo)->key, kind, normal));
+}
+
+PG_FUNCTION_INFO_V1(loyalty_signal_digest);
+/*
+ * loyalty.signal_digest(key, kind, value): the keyed hash under a given
+ * key, for the set-based statement of the signal trigger, which reads the
+ * key once (STRICT).
+ */
+Datum
+loyalty_signal_digest(PG_FUNCTION_ARGS)
+{
+	bytea	   *key = PG_GETARG_BYTEA_PP(0);
+	char	   *kind = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *normal;
+
+	if (VARSIZE_ANY_EXHDR(key) != SIGNAL_KEY_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a signal key is %d bytes long, not %d", SIGNAL_KEY_BYTES,
+						(int) VARSIZE_ANY_EXHDR(key))));
+	SignalCheckKind(kind);
+	normal = SignalNormalize(kind, text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	if (normal == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_BYTEA_P(SignalDigest((const uint8 *) VARDATA_ANY(key), kind, normal));
+}
