@@ -57,13 +57,14 @@ SELECT sqlstate_of($$SELECT loyalty.set_referral_terms('rf', 100, 50, commission
 SELECT sqlstate_of($$SELECT loyalty.set_referral_terms('rf', 100, 50, commission => '{NaN}')$$);
 SELECT sqlstate_of($$SELECT loyalty.set_referral_terms('rf', 100, 50, commission => NULL)$$);
 -- Nothing was stored by the refused calls.
-SELECT count(*) AS terms FROM loyalty.referral_setting;
+SELECT count(*) AS terms FROM loyalty.referral_setting WHERE program = 'rf';
 -- Milestones are stored sorted; setting again replaces.
 SELECT loyalty.set_referral_terms('rf', 1, 1);
 SELECT loyalty.set_referral_terms('rf', 100, 50,
                                   milestones => '[{"referrals": 3, "points": 700}, {"referrals": 2, "points": 500}]',
                                   cap => 4, cap_period => '30 days');
-SELECT referrer_points, referee_points, milestones, cap, cap_period, commission FROM loyalty.referral_setting;
+SELECT referrer_points, referee_points, milestones, cap, cap_period, commission FROM loyalty.referral_setting
+ WHERE program = 'rf';
 RESET ROLE;
 
 -- 2. Codes: made on first ask, the same after, unguessable form with a check character.

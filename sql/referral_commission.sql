@@ -37,9 +37,10 @@ LANGUAGE sql AS $$
      WHERE l.program = 'rc' AND l.ref LIKE 'referral-commission:%' ORDER BY l.id
 $$;
 
--- Installed disabled: no program has referral terms yet.
-SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'loyalty.order_earning'::regclass
-   AND tgname LIKE 'referral%' ORDER BY 1;
+-- Installed disabled, enabled once a program has referral terms (alone,
+-- this file finds them disabled; after other files, maybe enabled).
+SELECT tgname, (tgenabled = 'O') = EXISTS (SELECT 1 FROM loyalty.referral_setting) AS enabled_iff_terms
+  FROM pg_trigger WHERE tgrelid = 'loyalty.order_earning'::regclass AND tgname LIKE 'referral%' ORDER BY 1;
 -- Without terms an order pays no commission.
 SET ROLE regress_rc_writer;
 INSERT INTO rc_orders VALUES ('o0', 'd', 100, 'paid', 0, '2026-01-05');
