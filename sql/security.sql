@@ -191,6 +191,11 @@ SELECT loyalty.earn('sec', 'm1', 100, 'seed-m1') > 0 AS seeded;
 SELECT loyalty.create_campaign('sec', 'sec_gift', 'spend 50 USD get 10 USD off', per_member_limit => 100);
 SELECT loyalty.create_reward('sec', 'sec_tote', 10, 'sec_gift', 5);
 SELECT loyalty.set_auto_coupon('sec', 'welcome', 'sec_gift');
+-- Referral terms with commission (its triggers on the ledger's order table
+-- run for the writer below), and w1 referred by m1.
+SELECT loyalty.set_referral_terms('sec', 10, 5, commission => '{0.1}');
+SELECT loyalty.enroll('sec', 'w1');
+SELECT state FROM loyalty.refer('sec', 'w1', loyalty.referral_code('sec', 'm1'));
 
 -- 3. The spy works: a query of the attacker's own that names a planted
 -- type runs it (as the attacker), and a definer pinned the old way
@@ -259,6 +264,10 @@ SELECT loyalty.release_coupon('sec', 'sec-c1');
 SELECT code, discount FROM loyalty.best_offer('sec', 'm1', '{"currency": "USD", "items": [{"sku": "a", "qty": 1, "price": 20}]}');
 SELECT loyalty.coupon_code_normal('sec-code'), loyalty.coupon_code_display('SECCODE'), loyalty.coupon_code_shape('SECCODE');
 SELECT loyalty.claim_reward('sec', 'm1', 'sec_tote', 'sec-claim-1') IS NOT NULL AS claimed;
+-- Referrals.
+SELECT loyalty.referral_code('sec', 'm1') = loyalty.referral_code('sec', 'm1') AS referral_code;
+SELECT accepted, state FROM loyalty.refer('sec', 'm2', loyalty.referral_code('sec', 'm1'));
+SELECT accepted, state, reason FROM loyalty.refer('sec', 'm1', loyalty.referral_code('sec', 'm2'));
 -- Not the application's any more: crediting points.
 SELECT loyalty.earn('sec', 'm1', 1000, 'sec-gift');
 \c - :regress_su
@@ -295,6 +304,9 @@ SELECT runner, login, what FROM public.regress_sec_spy_log;
 -- The orders did reach loyalty.
 SELECT order_id, member_id, points, closed FROM loyalty.order_earning WHERE program = 'sec' ORDER BY order_id;
 SELECT event, order_id, sqlstate FROM loyalty.dead_letter WHERE program = 'sec' ORDER BY id;
+-- m1's commission on w1's orders, paid and taken back by the referral triggers.
+SELECT order_id, generation, level, member_id, points, taken_target FROM loyalty.referral_commission
+ WHERE program = 'sec' ORDER BY order_id, generation;
 
 -- 6. An admin plants the same and calls every admin function (its own
 -- orders table attached, rates set, passes run, letters retried).
@@ -348,6 +360,10 @@ SELECT loyalty.issue_wake_up_coupons('sec', '2026-02-10') > 0 AS wake_ups;
 SELECT loyalty.compensate('sec', 'w1', 'sec_gift', 'sec-ticket') IS NOT NULL AS compensated;
 SELECT loyalty.birthday_in('2000-02-29', 2026);
 SELECT count(*) >= 0 AS readable FROM loyalty.coupon_performance;
+-- Referrals.
+SELECT loyalty.set_referral_terms('sec', 10, 5, milestones => '[{"referrals": 1, "points": 3}]', commission => '{0.1}');
+SELECT loyalty.settle_referrals('sec', '2030-01-01') >= 0 AS settled;
+SELECT count(*) >= 0 AS readable FROM loyalty.referral_funnel;
 -- Signals, holds and exclusions.
 SELECT loyalty.normalize_signal('email', 'A.B+x@GoogleMail.com');
 SELECT loyalty.rotate_signal_key() > 1 AS rotated;
@@ -402,6 +418,7 @@ SELECT p.oid::regprocedure
                          'set_hold_threshold', 'member_risk', 'review_flag')
    AND p.proname NOT IN ('claim_reward', 'create_reward', 'restock_reward', 'set_auto_coupon', 'compensate',
                          'issue_birthday_coupons', 'issue_wake_up_coupons', 'birthday_in')
+   AND p.proname NOT IN ('referral_code', 'refer', 'set_referral_terms', 'settle_referrals')
    AND p.proname NOT IN ('enroll', 'redeem', 'cancel_redemption', 'balance', 'history', 'fx_rate_at', 'fx_quote',
                          'earn', 'create_program', 'attach_orders', 'detach_orders', 'set_fx_rate',
                          'retry_dead_letters', 'set_member_status', 'set_tier_ladder', 'set_tier_floor',

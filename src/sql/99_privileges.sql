@@ -220,3 +220,20 @@ TO loyalty_admin;
 GRANT SELECT ON @extschema@.fraud_overview TO loyalty_reader;
 -- Not granted: check_fraud_params, hold_threshold_of, review_result,
 -- reverse_flag_evidence (internal steps of the functions above).
+
+-- Referrals (part C of issue 11): the application makes codes and records
+-- referrals; admins set the terms and run the daily settlement; BI reads
+-- the funnel.  Internal (owner only): referral_credit, check_referral_as_of,
+-- check_referral_milestones, lock_referral_member, referral_root,
+-- referral_shares_fingerprint, referral_abuse, reward_referral,
+-- settle_referrer, pay_commissions, take_back_commissions and the trigger
+-- function referral_commission_trigger.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.referral_code(text, text),
+    @extschema@.refer(text, text, text, timestamptz)
+TO loyalty_app, loyalty_admin;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.set_referral_terms(text, bigint, bigint, text, text, jsonb, integer, interval, numeric[]),
+    @extschema@.settle_referrals(text, timestamptz)
+TO loyalty_admin;
+GRANT SELECT ON @extschema@.referral_funnel TO loyalty_reader;
