@@ -287,6 +287,11 @@ SELECT count(loyalty.redeem('ev', m.member_id, m.balance / 2, 'half-' || m.membe
   FROM loyalty.member m JOIN evshop.member_plan p USING (member_id)
  WHERE m.program = 'ev' AND p.kind = 'ordinary' AND p.n % 20 IN (12, 13) AND m.balance >= 2;
 
+-- Referral rewards (100 points to the referrer, 50 to the referee), settled
+-- at the end of the period: referral_ring's evidence is the rewards paid.
+SELECT loyalty.set_referral_terms('ev', referrer_points => 100, referee_points => 50);
+SELECT loyalty.settle_referrals('ev', '2026-03-31 18:00') AS referrals_settled;
+
 -- The truth: every planted (member, rule).
 INSERT INTO evshop.truth
 SELECT member_id, CASE left(member_id, 3)
