@@ -113,6 +113,14 @@ typedef struct FraudRun
 	int64		orders_read;
 } FraudRun;
 
+/*
+ * The program's ($1) excluded members, for "NOT (member_id = ANY (...))":
+ * a hashed subplan built once, where NOT EXISTS let the planner rescan the
+ * (usually empty, never analyzed) exclusion table for every order.
+ */
+#define FRAUD_EXCLUDED \
+	"SELECT x.member_id FROM loyalty.member_exclusion x WHERE x.program OPERATOR(pg_catalog.=) $1"
+
 #define FRAUD_RULE_ON(run, r) ((run)->rules[(r)].enabled)
 
 /* fraud_params.c */

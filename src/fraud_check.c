@@ -52,10 +52,8 @@ static LoyaltyQuery period_orders = {
 	"                                  AND s.order_id OPERATOR(pg_catalog.=) o.order_id"
 	" WHERE o.program OPERATOR(pg_catalog.=) $1 AND o.member_id IS NOT NULL"
 	"   AND o.ordered_at OPERATOR(pg_catalog.>=) $2 AND o.ordered_at OPERATOR(pg_catalog.<=) $3"
-	"   AND NOT EXISTS (SELECT 1 FROM loyalty.member_exclusion x"
-	"                    WHERE x.program OPERATOR(pg_catalog.=) $1"
-	"                      AND x.member_id OPERATOR(pg_catalog.=) o.member_id)"
-	" ORDER BY o.member_id COLLATE \"C\", o.ordered_at, o.order_id COLLATE \"C\"",
+	"   AND NOT (o.member_id OPERATOR(pg_catalog.=) ANY (" FRAUD_EXCLUDED "))"
+	" ORDER BY o.member_id COLLATE pg_catalog.\"C\", o.ordered_at, o.order_id COLLATE pg_catalog.\"C\"",
 	3, {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, true
 };
 

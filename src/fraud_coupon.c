@@ -36,10 +36,8 @@ static LoyaltyQuery farmable_redemptions = {
 	"        OR EXISTS (SELECT 1 FROM loyalty.referral_setting s"
 	"                    WHERE s.program OPERATOR(pg_catalog.=) $1"
 	"                      AND c.campaign OPERATOR(pg_catalog.=) ANY (ARRAY[s.referrer_campaign, s.referee_campaign])))"
-	"   AND NOT EXISTS (SELECT 1 FROM loyalty.member_exclusion x"
-	"                    WHERE x.program OPERATOR(pg_catalog.=) $1"
-	"                      AND x.member_id OPERATOR(pg_catalog.=) r.member_id)"
-	" ORDER BY r.campaign COLLATE \"C\", r.member_id COLLATE \"C\", r.redeemed_at, r.order_ref COLLATE \"C\"",
+	"   AND NOT (r.member_id OPERATOR(pg_catalog.=) ANY (" FRAUD_EXCLUDED "))"
+	" ORDER BY r.campaign COLLATE pg_catalog.\"C\", r.member_id COLLATE pg_catalog.\"C\", r.redeemed_at, r.order_ref COLLATE pg_catalog.\"C\"",
 	3, {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, true
 };
 

@@ -121,27 +121,34 @@ static LoyaltyQuery contacts = {
 	"SELECT c.kind OPERATOR(pg_catalog.=) 'email', c.hash, c.member_id"
 	"  FROM loyalty.member_contact c"
 	" WHERE c.program OPERATOR(pg_catalog.=) $1"
-	"   AND NOT EXISTS (SELECT 1 FROM loyalty.member_exclusion x"
-	"                    WHERE x.program OPERATOR(pg_catalog.=) $1"
-	"                      AND x.member_id OPERATOR(pg_catalog.=) c.member_id)"
-	" ORDER BY c.kind, c.hash, c.member_id COLLATE \"C\"",
+	"   AND NOT (c.member_id OPERATOR(pg_catalog.=) ANY (" FRAUD_EXCLUDED "))"
+	" ORDER BY c.kind, c.hash, c.member_id COLLATE pg_catalog.\"C\"",
 	1, {TEXTOID}
 };
 
-/* The orders with a flagged shared value (sorted: evidence in a stable order). */
+/*
+ * The orders with a flagged shared value, from order_signal alone (its
+ * member is the order's, as the sweep read it; the points come after, by
+ * order id, for these orders only).
+ */
 static LoyaltyQuery flagged_orders = {
-	"SELECT o.member_id, s.order_id, o.points OPERATOR(pg_catalog.-) o.reversed_target,"
-	"       s.device_id, s.payment_fingerprint, s.shipping_address, s.ip"
+	"SELECT s.member_id, s.order_id, s.device_id, s.payment_fingerprint, s.shipping_address, s.ip"
 	"  FROM loyalty.order_signal s"
-	"  JOIN loyalty.order_earning o ON o.program OPERATOR(pg_catalog.=) s.program"
-	"                              AND o.order_id OPERATOR(pg_catalog.=) s.order_id"
 	" WHERE s.program OPERATOR(pg_catalog.=) $1"
-	"   AND o.ordered_at OPERATOR(pg_catalog.>=) $2 AND o.ordered_at OPERATOR(pg_catalog.<=) $3"
+	"   AND s.ordered_at OPERATOR(pg_catalog.>=) $2 AND s.ordered_at OPERATOR(pg_catalog.<=) $3"
 	"   AND (s.device_id OPERATOR(pg_catalog.=) ANY ($4) OR s.payment_fingerprint OPERATOR(pg_catalog.=) ANY ($5)"
 	"        OR s.shipping_address OPERATOR(pg_catalog.=) ANY ($6) OR s.ip OPERATOR(pg_catalog.=) ANY ($7))"
-	" ORDER BY o.ordered_at, s.order_id COLLATE \"C\"",
+	" ORDER BY s.ordered_at, s.order_id COLLATE pg_catalog.\"C\"",
 	7, {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, BYTEAARRAYOID, BYTEAARRAYOID, BYTEAARRAYOID,
 	BYTEAARRAYOID}, true
+};
+
+/* What is left of the points of some orders (those of flagged shares). */
+static LoyaltyQuery points_left = {
+	"SELECT o.order_id, o.points OPERATOR(pg_catalog.-) o.reversed_target"
+	"  FROM loyalty.order_earning o"
+	" WHERE o.program OPERATOR(pg_catalog.=) $1 AND o.order_id OPERATOR(pg_catalog.=) ANY ($2)",
+	2, {TEXTOID, TEXTARRAYOID}, true
 };
 
 static uint64
@@ -159,7 +166,7 @@ FraudPrintsInit(FraudRun *run)
 	FraudPrints *p = palloc0(sizeof(FraudPrints));
 
 	p->cxt = CurrentMemoryContext;
-	p->table = prints_create(p->cxt, 1024 * 1024, NULL);
+	p->table = prints_create(p->cxt, 64 * 1024, NULL);
 	p->shares_size = 1024;
 	p->shares = palloc(sizeof(FraudShare) * p->shares_size);
 	p->ids_size = 1024 * 1024;
@@ -513,9 +520,9 @@ EvidenceRow(const Datum *v, const bool *isnull, MemoryContext keep, void *arg)
 		PrintEntry *pe;
 		int32		id;
 
-		if (isnull[3 + kind])
+		if (isnull[2 + kind])
 			continue;
-		hash = DatumGetByteaPP(v[3 + kind]);
+		hash = DatumGetByteaPP(v[2 + kind]);
 		if (VARSIZE_ANY_EXHDR(hash) != FRAUD_HASH_LEN ||
 			(pe = prints_lookup(p->table, KeyOf(kind, (uint8 *) VARDATA_ANY(hash)))) == NULL ||
 			pe->who >= 0)
@@ -530,10 +537,76 @@ EvidenceRow(const Datum *v, const bool *isnull, MemoryContext keep, void *arg)
 			row = MemoryContextSwitchTo(keep);
 			m->orders[i] = lappend(m->orders[i], TextDatumGetCString(v[1]));
 			MemoryContextSwitchTo(row);
-			m->points[i] += isnull[2] ? 0 : DatumGetInt64(v[2]);
 		}
 	}
 	r->rows++;
+}
+
+/*
+ * The points still held by the orders of each member's flagged shares: one
+ * query by their ids.
+ */
+static void
+AddPointsLeft(FraudRun *run)
+{
+	FraudPrints *p = run->prints;
+	names_hash *seen = names_create(CurrentMemoryContext, 1024, NULL);
+	Datum	   *ids = NULL;
+	int64	   *points;
+	int			n = 0;
+	int			size = 1024;
+
+	ids = palloc(sizeof(Datum) * size);
+	for (int32 mi = 0; mi < p->nby_member; mi++)
+	{
+		MemberShares *m = &p->by_member[mi];
+
+		for (int i = 0; i < m->n; i++)
+		{
+			ListCell   *lc;
+
+			foreach(lc, m->orders[i])
+			{
+				bool		found;
+				NameEntry  *e = names_insert(seen, lfirst(lc), &found);
+
+				if (found)
+					continue;
+				if (n == size)
+				{
+					size *= 2;
+					ids = repalloc_huge(ids, sizeof(Datum) * size);
+				}
+				e->value = n;
+				ids[n++] = CStringGetTextDatum(lfirst(lc));
+			}
+		}
+	}
+	if (n == 0)
+		return;
+	points = palloc0(sizeof(int64) * n);
+	LoyaltyRun(&points_left, (Datum[]) {CStringGetTextDatum(run->program),
+		LoyaltyArray(ids, NULL, n, TEXTOID)}, NULL, SPI_OK_SELECT);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		NameEntry  *e = names_lookup(seen, LoyaltyGetText(row, 1));
+
+		if (e)
+			points[e->value] = LoyaltyGetInt64(row, 2);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	for (int32 mi = 0; mi < p->nby_member; mi++)
+	{
+		MemberShares *m = &p->by_member[mi];
+
+		for (int i = 0; i < m->n; i++)
+		{
+			ListCell   *lc;
+
+			foreach(lc, m->orders[i])
+				m->points[i] += points[names_lookup(seen, lfirst(lc))->value];
+		}
+	}
 }
 
 /* Reads the orders of the flagged order shares (one query by their hashes). */
@@ -571,6 +644,7 @@ ReadFlaggedOrders(FraudRun *run)
 	for (int k = 0; k < FK_ORDER_KINDS; k++)
 		args[3 + k] = LoyaltyArray(hashes[k], NULL, n[k], BYTEAOID);
 	LoyaltyStream(&flagged_orders, args, NULL, EvidenceRow, &r);
+	AddPointsLeft(run);
 }
 
 /* The orders (and their points) a member used with a share. */

@@ -53,12 +53,15 @@ static LoyaltyQuery flag_insert = {
 static LoyaltyQuery hold_risky = {
 	"SELECT r.member_id, loyalty.hold_member($1, r.member_id, 'fraud',"
 	"         pg_catalog.format('fraud risk %s reached the hold threshold %s', r.risk, r.threshold))"
-	"  FROM (SELECT m.member_id, loyalty.member_risk($1, m.member_id) AS risk,"
+	"  FROM (SELECT f.member_id, loyalty.combine_risk(pg_catalog.array_agg(f.score)) AS risk,"
 	"               loyalty.hold_threshold_of($1) AS threshold"
-	"          FROM (SELECT DISTINCT u.member_id FROM unnest($2::pg_catalog.text[]) AS u(member_id)) m) r"
+	"          FROM loyalty.fraud_flag f"
+	"         WHERE f.program OPERATOR(pg_catalog.=) $1 AND f.state OPERATOR(pg_catalog.=) 'open'"
+	"           AND f.member_id OPERATOR(pg_catalog.=) ANY ($2)"
+	"         GROUP BY f.member_id) r"
 	" WHERE r.risk OPERATOR(pg_catalog.>=) r.threshold"
 	" ORDER BY r.member_id",
-	2, {TEXTOID, TEXTARRAYOID}
+	2, {TEXTOID, TEXTARRAYOID}, true
 };
 
 void

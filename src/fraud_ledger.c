@@ -27,10 +27,8 @@ static LoyaltyQuery large_rows = {
 	"   AND l.occurred_at OPERATOR(pg_catalog.>=) $2 AND l.occurred_at OPERATOR(pg_catalog.<=) $3"
 	"   AND l.kind OPERATOR(pg_catalog.=) ANY ('{earn,adjust,redeem}'::loyalty.ledger_kind[])"
 	"   AND pg_catalog.abs(l.points) OPERATOR(pg_catalog.>=) $4"
-	"   AND NOT EXISTS (SELECT 1 FROM loyalty.member_exclusion x"
-	"                    WHERE x.program OPERATOR(pg_catalog.=) $1"
-	"                      AND x.member_id OPERATOR(pg_catalog.=) l.member_id)"
-	" ORDER BY l.member_id COLLATE \"C\", l.occurred_at, l.id",
+	"   AND NOT (l.member_id OPERATOR(pg_catalog.=) ANY (" FRAUD_EXCLUDED "))"
+	" ORDER BY l.member_id COLLATE pg_catalog.\"C\", l.occurred_at, l.id",
 	4, {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID}, true
 };
 

@@ -25,10 +25,9 @@ static LoyaltyQuery all_referrals = {
 	"       r.referred_at OPERATOR(pg_catalog.>=) $2 AND r.referred_at OPERATOR(pg_catalog.<=) $3"
 	"  FROM loyalty.referral r"
 	" WHERE r.program OPERATOR(pg_catalog.=) $1"
-	"   AND NOT EXISTS (SELECT 1 FROM loyalty.member_exclusion x"
-	"                    WHERE x.program OPERATOR(pg_catalog.=) $1"
-	"                      AND x.member_id OPERATOR(pg_catalog.=) ANY (ARRAY[r.member_id, r.referrer_id]))"
-	" ORDER BY r.member_id COLLATE \"C\"",
+	"   AND NOT (r.member_id OPERATOR(pg_catalog.=) ANY (" FRAUD_EXCLUDED "))"
+	"   AND NOT (r.referrer_id OPERATOR(pg_catalog.=) ANY (" FRAUD_EXCLUDED "))"
+	" ORDER BY r.member_id COLLATE pg_catalog.\"C\"",
 	3, {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
 };
 

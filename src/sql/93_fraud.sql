@@ -241,30 +241,34 @@ RETURN coalesce((SELECT s.hold_threshold FROM loyalty.fraud_setting s
 COMMENT ON FUNCTION @extschema@.hold_threshold_of(text) IS
     'The hold threshold of a program (80 when not set)';
 
--- 100 x (1 - product of (1 - score/100)) over the member's open flags,
--- two decimals: independent signals add up, and never pass 100.
+-- 100 x (1 - product of (1 - score/100)), two decimals: independent
+-- signals add up, and never pass 100.  One definition for member_risk and
+-- the holds of fraud_check.
+CREATE FUNCTION @extschema@.combine_risk(scores numeric[]) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN 100 OPERATOR(pg_catalog.<=) ANY (scores) THEN 100.00
+            ELSE pg_catalog.round(100 OPERATOR(pg_catalog.*) (1 OPERATOR(pg_catalog.-) coalesce(
+                     (SELECT pg_catalog.exp(pg_catalog.sum(pg_catalog.ln(1 OPERATOR(pg_catalog.-) (s OPERATOR(pg_catalog./) 100))))
+                        FROM unnest(scores) AS s), 1)), 2) END;
+COMMENT ON FUNCTION @extschema@.combine_risk(numeric[]) IS
+    'The risk of a set of flag scores: 100 x (1 - product of (1 - score/100)), rounded to 2 decimals (0 for none)';
+
 CREATE FUNCTION @extschema@.member_risk(program text, member_id text) RETURNS numeric
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-DECLARE
-    keep numeric := 1;
-    s numeric;
 BEGIN
     PERFORM loyalty.require_program(program);
     IF member_id IS NULL THEN
         RAISE EXCEPTION 'member_id must not be null' USING ERRCODE = '22004';
     END IF;
-    FOR s IN SELECT f.score FROM loyalty.fraud_flag f
-              WHERE f.program = member_risk.program AND f.member_id = member_risk.member_id
-                AND f.state = 'open' LOOP
-        keep := keep * (1 - s / 100);
-    END LOOP;
-    RETURN round(100 * (1 - keep), 2);
+    RETURN loyalty.combine_risk(ARRAY(SELECT f.score FROM loyalty.fraud_flag f
+                                       WHERE f.program = member_risk.program AND f.member_id = member_risk.member_id
+                                         AND f.state = 'open'));
 END
 $$;
 COMMENT ON FUNCTION @extschema@.member_risk(text, text) IS
-    'A member''s fraud risk, 0-100: 100 x (1 - product of (1 - score/100)) over the member''s open flags, rounded to 2 decimals';
+    'A member''s fraud risk, 0-100: combine_risk of the scores of its open flags (100 x (1 - product of (1 - score/100)), 2 decimals)';
 
 CREATE FUNCTION @extschema@.fraud_check(program text, since timestamptz, as_of timestamptz DEFAULT now())
 RETURNS bigint
