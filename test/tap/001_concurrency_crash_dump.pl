@@ -45,6 +45,7 @@ $node->pgbench('--no-vacuum --client=6 --jobs=2 --transactions=150',
 my $books = q{SELECT string_agg(check_name || '=' || ok, ' ' ORDER BY check_name) FROM loyalty.verify()};
 my $clean = 'activity_days_add_up=true activity_equals_orders=true '
   . 'balance_equals_ledger=true balance_equals_lots_minus_debt=true clamped_orders_equal_activity=true '
+  . 'holds_consistent=true '
   . 'lifetime_figures_equal_ledger=true lot_remainders_consistent=true no_negative_or_nan_figures=true '
   . 'no_order_earned_twice=true no_reversal_above_earning=true order_values_in_range=true '
   . 'tier_basis_equals_orders=true';
