@@ -189,13 +189,16 @@ SignalPlanFor(Oid tgoid, const char *sql, const char *ident)
 		signal_plans = hash_create("loyalty signal plans", 16, &ctl, HASH_ELEM | HASH_BLOBS);
 	}
 	entry = hash_search(signal_plans, &tgoid, HASH_ENTER, &found);
-	if (found && strcmp(entry->ident, ident) == 0)
+	if (!found)
+		entry->ident = NULL;
+	if (entry->ident != NULL && strcmp(entry->ident, ident) == 0)
 		return entry->plan;
-	if (found)
+	if (entry->ident != NULL)
 	{
 		pfree(entry->ident);
 		SPI_freeplan(entry->plan);
 	}
+	/* No ident until the plan is kept: an error below leaves it to be made again. */
 	entry->ident = NULL;
 	entry->plan = SPI_prepare(sql, 4, argtypes);
 	if (entry->plan == NULL)
