@@ -354,6 +354,8 @@ SELECT loyalty.rotate_signal_key() > 1 AS rotated;
 SELECT loyalty.purge_order_signals('sec', '2000-01-01');
 SELECT loyalty.exclude_member('sec', 'w1', 'staff account');
 SELECT loyalty.include_member('sec', 'w1');
+SELECT loyalty.member_visible('sec', 'w1');
+SELECT count(*) >= 0 AS readable FROM loyalty.tier_history;
 -- Fraud checks: every member with an order is flagged (velocity of 1
 -- order), none held (threshold 95); one flag dismissed.
 SELECT loyalty.fraud_rule_defaults('velocity') ? 'orders' AS defaults, cardinality(loyalty.fraud_rule_names()) AS names;
@@ -395,7 +397,7 @@ SELECT p.oid::regprocedure
         OR has_function_privilege('loyalty_admin', p.oid, 'EXECUTE')
         OR has_function_privilege('loyalty_reader', p.oid, 'EXECUTE'))
    AND p.proname NOT IN ('normalize_signal', 'rotate_signal_key', 'purge_order_signals', 'exclude_member',
-                         'include_member')
+                         'include_member', 'member_visible')
    AND p.proname NOT IN ('fraud_check', 'fraud_rule_names', 'fraud_rule_defaults', 'fraud_rule_params', 'set_fraud_rule',
                          'set_hold_threshold', 'member_risk', 'review_flag')
    AND p.proname NOT IN ('claim_reward', 'create_reward', 'restock_reward', 'set_auto_coupon', 'compensate',
