@@ -48,7 +48,9 @@ static LoyaltyQuery flag_insert = {
 
 /*
  * Members with a new flag whose risk reached the program's threshold are
- * held (loyalty.hold_member, source fraud), in member order.
+ * held (loyalty.hold_member, source fraud), in member order; not a member
+ * never enrolled (an order without points, a referral's id) nor one
+ * forgotten (hold_member refuses it), which would fail the whole pass.
  */
 static LoyaltyQuery hold_risky = {
 	"SELECT r.member_id, loyalty.hold_member($1, r.member_id, 'fraud',"
@@ -60,6 +62,9 @@ static LoyaltyQuery hold_risky = {
 	"           AND f.member_id OPERATOR(pg_catalog.=) ANY ($2)"
 	"         GROUP BY f.member_id) r"
 	" WHERE r.risk OPERATOR(pg_catalog.>=) r.threshold"
+	"   AND EXISTS (SELECT 1 FROM loyalty.member m"
+	"                WHERE m.program OPERATOR(pg_catalog.=) $1 AND m.member_id OPERATOR(pg_catalog.=) r.member_id"
+	"                  AND m.status OPERATOR(pg_catalog.<>) 'forgotten')"
 	" ORDER BY r.member_id",
 	2, {TEXTOID, TEXTARRAYOID}, true
 };

@@ -15,7 +15,7 @@ SELECT has_type('loyalty', 'tier_ladder', 'the tier_ladder type');
 SELECT has_view('loyalty', 'program_tier', 'tier ladders as rows');
 SELECT views_are('loyalty', ARRAY['counted_order', 'member_rfm', 'program_tier', 'order_value', 'member_lifecycle', 'member_360',
                                   'segment_summary', 'kpi_daily', 'tier_distribution', 'coupon_performance',
-                                  'order_value_all']);
+                                  'order_value_all', 'fraud_overview']);
 SELECT table_privs_are('loyalty', 'coupon_performance', 'loyalty_reader', ARRAY['SELECT']);
 SELECT table_privs_are('loyalty', 'coupon_performance', 'loyalty_app', ARRAY[]::text[]);
 SELECT function_privs_are('loyalty', 'claim_reward', ARRAY['text', 'text', 'text', 'text', 'timestamp with time zone'],
