@@ -115,3 +115,27 @@ SELECT sqlstate_of($$SELECT loyalty.hold_member('hold', 'kim', 'manual', NULL)$$
 SELECT sqlstate_of($$SELECT loyalty.release_member('hold', 'kim', NULL)$$);
 RESET ROLE;
 SELECT * FROM loyalty.verify('hold') WHERE NOT ok;
+
+-- verify() proves holds: a frozen lot has its time in held_lot and a held
+-- member; a held member has an open hold.  Broken by hand, it says so.
+SELECT loyalty.hold_member('hold', 'kim', 'manual', 'for verify');
+SELECT check_name, ok FROM loyalty.verify('hold') WHERE check_name = 'holds_consistent';
+BEGIN;
+DELETE FROM loyalty.held_lot WHERE lot_id = (SELECT min(lot_id) FROM loyalty.held_lot WHERE program = 'hold');
+SELECT check_name, ok, detail FROM loyalty.verify('hold') WHERE check_name = 'holds_consistent';
+ROLLBACK;
+BEGIN;
+UPDATE loyalty.member SET status = 'active' WHERE program = 'hold' AND member_id = 'kim';
+SELECT check_name, ok, detail FROM loyalty.verify('hold') WHERE check_name = 'holds_consistent';
+ROLLBACK;
+
+-- A held member's order reversed (fraud confirmed): taken from its frozen
+-- lot; a refund later takes nothing more; the release restores what is left.
+INSERT INTO hold_orders (id, member, amount) VALUES ('H-6', 'kim', 25);
+SELECT loyalty.reverse_order('hold', 'H-6', 'fraud flag 1');
+UPDATE hold_orders SET status = 'refunded' WHERE id = 'H-6';
+SELECT kind, points, reason FROM loyalty.ledger WHERE program = 'hold' AND order_id = 'H-6' ORDER BY id;
+SELECT loyalty.release_member('hold', 'kim', 'reviewed');
+SELECT l.order_id, l.remaining, l.available_at < 'infinity' AS thawed FROM loyalty.lot l
+ WHERE l.program = 'hold' AND l.order_id = 'H-6';
+SELECT * FROM loyalty.verify('hold') WHERE NOT ok;

@@ -6,8 +6,8 @@ SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
 \set SHOW_CONTEXT never
 \i sql/include/sqlstate_of.sql
--- Ledger ids in this file start at 5001, whatever ran before.
-SELECT setval('loyalty.ledger_id_seq', 5000) \gset
+-- Ledger ids in this file start at 1000001, whatever ran before.
+SELECT setval('loyalty.ledger_id_seq', 1000000) \gset
 
 SELECT loyalty.create_program('rv', 'USD', 1);
 SELECT loyalty.create_program('rv_wb', 'USD', 1, refund_policy => 'within_balance');

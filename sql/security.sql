@@ -370,6 +370,8 @@ SELECT loyalty.rotate_signal_key() > 1 AS rotated;
 SELECT loyalty.purge_order_signals('sec', '2000-01-01');
 SELECT loyalty.exclude_member('sec', 'w1', 'staff account');
 SELECT loyalty.include_member('sec', 'w1');
+SELECT loyalty.member_visible('sec', 'w1');
+SELECT count(*) >= 0 AS readable FROM loyalty.tier_history;
 -- The pure rule functions the views call.
 SELECT loyalty.program_code_valid('sec'), loyalty.lot_spendable(now(), NULL, now()),
        loyalty.lot_pending(now(), NULL, now()), loyalty.lot_expired(now(), now()),
@@ -401,7 +403,7 @@ SELECT p.oid::regprocedure
         OR has_function_privilege('loyalty_admin', p.oid, 'EXECUTE')
         OR has_function_privilege('loyalty_reader', p.oid, 'EXECUTE'))
    AND p.proname NOT IN ('normalize_signal', 'rotate_signal_key', 'purge_order_signals', 'exclude_member',
-                         'include_member')
+                         'include_member', 'member_visible')
    AND p.proname NOT IN ('claim_reward', 'create_reward', 'restock_reward', 'set_auto_coupon', 'compensate',
                          'issue_birthday_coupons', 'issue_wake_up_coupons', 'birthday_in')
    AND p.proname NOT IN ('referral_code', 'refer', 'set_referral_terms', 'settle_referrals')

@@ -55,9 +55,13 @@ CREATE INDEX member_contact_hash_idx ON @extschema@.member_contact (program, kin
 COMMENT ON TABLE @extschema@.member_contact IS
     'Keyed hashes of members'' normalised email and phone, kept in step with member.profile, for matching accounts';
 
+-- pg_dump keeps the keys (a restore without them would match nothing)
+-- and the order signals (their values are gone).  Member contacts are not
+-- dumped: they are derived from the profiles, and a restore builds them
+-- again (the member trigger, then signal_key_installed when the dumped
+-- current key arrives).
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.signal_key', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.order_signal', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.member_contact', '');
 
 -- What each signal column of an attached orders table is (attach_orders'
 -- signal arguments; NULL: not mapped).
@@ -131,9 +135,49 @@ CREATE TRIGGER member_contact_update AFTER UPDATE OF profile ON @extschema@.memb
     FOR EACH ROW WHEN (OLD.profile IS DISTINCT FROM NEW.profile)
     EXECUTE FUNCTION @extschema@.member_contact_trigger();
 
+-- A key row inserted: by rotate_signal_key(), or by a restore, whose
+-- CREATE EXTENSION made a fresh key before the dumped keys arrive.  The
+-- dumped keys replace it: a row of the same id, or the current key when a
+-- current key arrives, goes first (the hashes in order_signal were made
+-- under the dumped keys).  Only the owner writes this table.
+CREATE FUNCTION @extschema@.signal_key_replace() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    DELETE FROM loyalty.signal_key k
+     WHERE k.id = NEW.id OR (NEW.retired_at IS NULL AND k.retired_at IS NULL);
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.signal_key_replace() IS
+    'Trigger on loyalty.signal_key: a key inserted with the id of an existing one, or a new current key, replaces the row it would clash with (a restore replacing the fresh install key)';
+CREATE TRIGGER signal_key_replace BEFORE INSERT ON @extschema@.signal_key
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.signal_key_replace();
+
+-- A new current key: every member's contacts are hashed again under it
+-- from the profiles (order signals cannot be: their values are not kept).
+CREATE FUNCTION @extschema@.signal_key_installed() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    INSERT INTO loyalty.member_contact AS mc (program, member_id, kind, key_id, hash)
+    SELECT m.program, m.member_id, x.kind, NEW.id, loyalty.signal_digest(NEW.key, x.kind, m.profile ->> x.kind)
+      FROM loyalty.member m, (VALUES ('email'), ('phone')) AS x(kind)
+     WHERE m.profile ? x.kind AND loyalty.signal_digest(NEW.key, x.kind, m.profile ->> x.kind) IS NOT NULL
+    ON CONFLICT (program, member_id, kind) DO UPDATE SET key_id = excluded.key_id, hash = excluded.hash;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.signal_key_installed() IS
+    'Trigger on loyalty.signal_key: a new current key hashes every member''s contacts again under it';
+CREATE TRIGGER signal_key_installed AFTER INSERT ON @extschema@.signal_key
+    FOR EACH ROW WHEN (NEW.retired_at IS NULL) EXECUTE FUNCTION @extschema@.signal_key_installed();
+
 -- A new current key; the old one is kept, retired, so key_id of older
--- hashes still resolves.  Member contacts are hashed again from the
--- profiles at once; order signals cannot be (their values are not kept).
+-- hashes still resolves.  Member contacts are hashed again at once (the
+-- trigger above); order signals cannot be (their values are not kept).
 CREATE FUNCTION @extschema@.rotate_signal_key()
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -141,7 +185,6 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     new_id integer;
-    new_key bytea;
 BEGIN
     -- One rotation at a time (readers are not blocked).
     LOCK TABLE loyalty.signal_key IN EXCLUSIVE MODE;
@@ -150,11 +193,7 @@ BEGIN
     SELECT coalesce(max(k.id), 0) + 1,
            sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text, 'UTF8'))
       FROM loyalty.signal_key k
-    RETURNING id, key INTO new_id, new_key;
-    UPDATE loyalty.member_contact mc
-       SET key_id = new_id, hash = loyalty.signal_digest(new_key, mc.kind, m.profile ->> mc.kind)
-      FROM loyalty.member m
-     WHERE m.program = mc.program AND m.member_id = mc.member_id;
+    RETURNING id INTO new_id;
     RETURN new_id;
 END
 $$;
@@ -181,3 +220,46 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.purge_order_signals(text, timestamptz) IS
     'Deletes a program''s order signals of orders placed before a time; returns how many';
+
+-- The signal trigger (signal_trigger.c), installed by attach_orders() when
+-- a signal column is mapped.  SECURITY DEFINER so the application's role
+-- needs no right on the loyalty tables (nor sees the key).
+CREATE FUNCTION @extschema@.signal_trigger() RETURNS trigger
+LANGUAGE c SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS 'MODULE_PATHNAME', 'loyalty_signal_trigger';
+COMMENT ON FUNCTION @extschema@.signal_trigger() IS
+    'Signal trigger installed by loyalty.attach_orders() with signal columns: hashes the new orders'' signals into loyalty.order_signal';
+
+-- Whether a source maps a signal column (then it has a signal trigger).
+CREATE FUNCTION @extschema@.source_has_signals(src @extschema@.order_source)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN coalesce(src.ip_column, src.device_id_column, src.payment_fingerprint_column,
+                src.shipping_address_column, src.billing_country_column, src.ip_country_column) IS NOT NULL;
+COMMENT ON FUNCTION @extschema@.source_has_signals(@extschema@.order_source) IS
+    'Whether an order source maps a signal column, so its tables have the signal trigger';
+
+-- The name of a program's signal trigger (not stored in order_source).
+CREATE FUNCTION @extschema@.signal_trigger_name(program text)
+RETURNS name
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN pg_catalog.left('loyalty_signal_' OPERATOR(pg_catalog.||) program, 63)::pg_catalog.name;
+COMMENT ON FUNCTION @extschema@.signal_trigger_name(text) IS
+    'The name of the signal trigger attach_orders() and sync_partition_triggers() give a program''s orders tables';
+
+-- The arguments of a source's signal trigger: program, order id, member id
+-- and created at columns, then the six signal columns ('' where not mapped).
+CREATE FUNCTION @extschema@.signal_trigger_args(src @extschema@.order_source)
+RETURNS text
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT pg_catalog.format('%L, %L, %L, %L, %L, %L, %L, %L, %L, %L',
+        src.program, src.order_id_column, src.member_id_column, coalesce(src.created_at_column, ''),
+        coalesce(src.ip_column, ''), coalesce(src.device_id_column, ''),
+        coalesce(src.payment_fingerprint_column, ''), coalesce(src.shipping_address_column, ''),
+        coalesce(src.billing_country_column, ''), coalesce(src.ip_country_column, ''))
+$$;
+COMMENT ON FUNCTION @extschema@.signal_trigger_args(@extschema@.order_source) IS
+    'The argument list of a source''s signal trigger: program, order id, member id and created at columns, then the signal columns ('''' where not mapped)';

@@ -203,3 +203,16 @@ AS $$
 $$;
 COMMENT ON FUNCTION @extschema@.is_excluded(text, text) IS
     'Whether a member is excluded (test or staff account); false for NULLs and unknown members; internal';
+
+-- For the row security policy of loyalty.tier_history (99_privileges.sql),
+-- the one BI table: a policy runs as the reader, who may not read
+-- member_exclusion itself.
+CREATE FUNCTION @extschema@.member_visible(program text, member_id text)
+RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT NOT loyalty.is_excluded(program, member_id)
+$$;
+COMMENT ON FUNCTION @extschema@.member_visible(text, text) IS
+    'Whether a member shows in the BI views and tables (not excluded); the row security policy of loyalty.tier_history calls it';

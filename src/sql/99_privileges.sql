@@ -80,7 +80,7 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.set_closing_statuses(text, text[]),
     @extschema@.set_member_status(text, text, text),
     @extschema@.set_fx_rate(text, text, numeric, timestamptz),
-    @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text),
+    @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text, text, text, text, text, text, text),
     @extschema@.detach_orders(text, regclass),
     @extschema@.sync_partition_triggers(),
     @extschema@.retry_dead_letters(text),
@@ -196,6 +196,14 @@ GRANT EXECUTE ON FUNCTION
 TO loyalty_admin;
 -- The key is the owner's alone, even for admins, who read every table.
 REVOKE SELECT ON @extschema@.signal_key FROM loyalty_admin;
+-- tier_history is a table loyalty_reader reads: row security leaves the
+-- excluded members' rows out for it (admins read every row; the owner's
+-- functions, which write it, are not subject to the policies).
+GRANT EXECUTE ON FUNCTION @extschema@.member_visible(text, text) TO loyalty_reader, loyalty_admin;
+ALTER TABLE @extschema@.tier_history ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tier_history_admin ON @extschema@.tier_history FOR SELECT TO loyalty_admin USING (true);
+CREATE POLICY tier_history_reader ON @extschema@.tier_history FOR SELECT TO loyalty_reader
+    USING (@extschema@.member_visible(program, member_id));
 
 -- Referrals (part C of issue 11): the application makes codes and records
 -- referrals; admins set the terms and run the daily settlement; BI reads
