@@ -692,12 +692,19 @@ AS $$
 DECLARE
     o record;
 BEGIN
+    -- Only the orders of referees (a referral that is not void) in
+    -- programs with commission pay; only orders with commission paid take
+    -- back.  Both read from the transition tables, without parameters:
+    -- most statements end here.
     IF TG_OP = 'INSERT' THEN
         FOR o IN
             SELECT n.program, array_agg(n.order_id) AS ids
               FROM new_rows n
-             WHERE EXISTS (SELECT 1 FROM loyalty.referral_setting s
+             WHERE NOT n.closed AND n.points > 0
+               AND EXISTS (SELECT 1 FROM loyalty.referral_setting s
                             WHERE s.program = n.program AND cardinality(s.commission) > 0)
+               AND EXISTS (SELECT 1 FROM loyalty.referral r
+                            WHERE r.program = n.program AND r.member_id = n.member_id AND r.state <> 'void')
              GROUP BY n.program ORDER BY n.program
         LOOP
             PERFORM loyalty.pay_commissions(o.program, o.ids);
@@ -706,9 +713,14 @@ BEGIN
     END IF;
     FOR o IN
         SELECT n.program,
-               array_agg(n.order_id) FILTER (WHERE n.generation <> b.generation) AS pay,
-               array_agg(n.order_id) FILTER (WHERE n.generation <> b.generation OR n.closed <> b.closed
-                                                OR n.reversed_target <> b.reversed_target) AS back
+               array_agg(n.order_id) FILTER (WHERE n.generation <> b.generation AND NOT n.closed AND n.points > 0
+                                                AND EXISTS (SELECT 1 FROM loyalty.referral r
+                                                             WHERE r.program = n.program AND r.member_id = n.member_id
+                                                               AND r.state <> 'void')) AS pay,
+               array_agg(n.order_id) FILTER (WHERE (n.generation <> b.generation OR n.closed <> b.closed
+                                                    OR n.reversed_target <> b.reversed_target)
+                                                AND EXISTS (SELECT 1 FROM loyalty.referral_commission k
+                                                             WHERE k.program = n.program AND k.order_id = n.order_id)) AS back
           FROM new_rows n JOIN old_rows b ON b.program = n.program AND b.order_id = n.order_id
          WHERE EXISTS (SELECT 1 FROM loyalty.referral_setting s WHERE s.program = n.program)
          GROUP BY n.program ORDER BY n.program

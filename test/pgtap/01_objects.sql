@@ -1,6 +1,6 @@
 -- pgTAP: the extension's objects, their properties and their privileges.
 BEGIN;
-SELECT plan(104);
+SELECT plan(109);
 
 SELECT has_schema('loyalty');
 SELECT tables_are('loyalty', ARRAY['program', 'member', 'ledger', 'lot', 'lot_use', 'order_earning',
@@ -9,15 +9,24 @@ SELECT tables_are('loyalty', ARRAY['program', 'member', 'ledger', 'lot', 'lot_us
                                    'activity_horizon', 'coupon_campaign', 'coupon_code', 'coupon_redemption', 'coupon_release_pending',
                                    'reward', 'reward_claim', 'auto_coupon', 'signal_key', 'order_signal', 'member_contact',
                                    'member_hold', 'held_lot', 'member_exclusion', 'referral_setting', 'referral_code',
-                                   'referral', 'referral_rejection', 'fraud_rule', 'fraud_setting', 'fraud_flag']);
+                                   'referral', 'referral_rejection', 'fraud_rule', 'fraud_setting', 'fraud_flag',
+                                   'referral_commission']);
 SELECT has_type('loyalty', 'rfm', 'the rfm type');
 SELECT has_type('loyalty', 'tier_ladder', 'the tier_ladder type');
 SELECT has_view('loyalty', 'program_tier', 'tier ladders as rows');
 SELECT views_are('loyalty', ARRAY['counted_order', 'member_rfm', 'program_tier', 'order_value', 'member_lifecycle', 'member_360',
                                   'segment_summary', 'kpi_daily', 'tier_distribution', 'coupon_performance',
-                                  'order_value_all', 'fraud_overview']);
+                                  'order_value_all', 'fraud_overview', 'referral_funnel']);
 SELECT table_privs_are('loyalty', 'coupon_performance', 'loyalty_reader', ARRAY['SELECT']);
 SELECT table_privs_are('loyalty', 'coupon_performance', 'loyalty_app', ARRAY[]::text[]);
+SELECT table_privs_are('loyalty', 'referral_funnel', 'loyalty_reader', ARRAY['SELECT']);
+SELECT table_privs_are('loyalty', 'referral_funnel', 'loyalty_app', ARRAY[]::text[]);
+SELECT function_privs_are('loyalty', 'refer', ARRAY['text', 'text', 'text', 'timestamp with time zone'],
+                          'loyalty_app', ARRAY['EXECUTE']);
+SELECT function_privs_are('loyalty', 'settle_referrals', ARRAY['text', 'timestamp with time zone'],
+                          'loyalty_app', ARRAY[]::text[]);
+SELECT function_privs_are('loyalty', 'referral_credit', ARRAY['text', 'text', 'bigint', 'text', 'text', 'timestamp with time zone'],
+                          'loyalty_admin', ARRAY[]::text[]);
 SELECT function_privs_are('loyalty', 'claim_reward', ARRAY['text', 'text', 'text', 'text', 'timestamp with time zone'],
                           'loyalty_app', ARRAY['EXECUTE']);
 SELECT function_privs_are('loyalty', 'create_reward', ARRAY['text', 'text', 'bigint', 'text', 'bigint'],
