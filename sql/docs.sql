@@ -308,6 +308,7 @@ SELECT loyalty.member_risk('docs_fraud', 'bot') AS risk,
 SELECT loyalty.review_flag((SELECT id FROM loyalty.fraud_flag WHERE program = 'docs_fraud'), 'confirm', 'a script');
 SELECT day, rule, state, flags, members, points_at_risk, points_reversed
   FROM loyalty.fraud_overview WHERE program = 'docs_fraud';
+
 SELECT loyalty.create_program('docs_ref', base_currency => 'USD', earn_rate => 1, pending_days => 14);
 CREATE TABLE docs_ref_orders (id text PRIMARY KEY, customer text, total numeric, status text,
                               refunded numeric, placed_at timestamptz);
