@@ -257,7 +257,7 @@ SELECT count(DISTINCT f.member_id) AS members_flagged,
            AS pct_members,
        (SELECT count(*) FROM loyalty.member WHERE program = 'uk_gifts' AND status = 'held') AS members_held
   FROM loyalty.fraud_flag f WHERE f.program = 'uk_gifts';
-\echo '   Who they are: orders over the year, average invoice, the flagged burst.'
+\echo '   Who they are (the first 12): orders over the year, average invoice, the flagged orders.'
 SELECT f.member_id, f.rule, f.subject, o.orders, o.avg_invoice_gbp, o.country,
        jsonb_array_length(f.evidence -> 'orders') AS orders_in_evidence
   FROM loyalty.fraud_flag f
@@ -265,7 +265,8 @@ SELECT f.member_id, f.rule, f.subject, o.orders, o.avg_invoice_gbp, o.country,
                min(country) AS country
           FROM shop.orders WHERE total > 0 GROUP BY 1) o USING (member_id)
  WHERE f.program = 'uk_gifts'
- ORDER BY f.rule, f.member_id, f.subject;
+ ORDER BY f.rule, f.member_id, f.subject
+ LIMIT 12;
 \echo '   The near misses, counted from the shop''s own orders (nothing raised): customers who ordered'
 \echo '   from another country, and customers refunding a quarter of what they ordered.'
 SELECT count(*) FILTER (WHERE mismatched >= 1 AND both_known >= 2) AS members_with_an_order_abroad,
