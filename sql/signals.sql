@@ -157,7 +157,7 @@ CREATE TABLE sig_part_asia_1 PARTITION OF sig_part_asia FOR VALUES FROM (0) TO (
 SELECT loyalty.attach_orders('sig_part', 'sig_part', 'id', 'member', 'amount', device_id => 'device');
 CREATE TABLE sig_part_us PARTITION OF sig_part FOR VALUES IN ('us');
 SELECT tgrelid::regclass AS rel, tgname FROM pg_trigger
- WHERE tgname = 'loyalty_signal_sig_part' ORDER BY 1::text;
+ WHERE tgname = 'loyalty_signal_sig_part' ORDER BY tgrelid::regclass::text COLLATE "C";
 INSERT INTO sig_part VALUES (1, 'ann', 1, 'd1', 'eu'), (2, 'bo', 1, 'd2', 'asia'), (3, 'cy', 1, 'd3', 'us');
 INSERT INTO sig_part_asia_1 VALUES (4, 'ann', 1, 'd4', 'asia');
 INSERT INTO sig_part_asia VALUES (5, 'ann', 1, 'd5', 'asia');

@@ -15,7 +15,10 @@
 #include "common/hmac.h"
 #include "common/sha2.h"
 #include "fmgr.h"
+#include "catalog/namespace.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
 
 #include "signal_hash.h"
 #include "spi_util.h"
@@ -26,23 +29,87 @@ static LoyaltyQuery key_current = {
 };
 
 /*
- * Reads the current key (the caller is connected to SPI).  False when
- * there is none: someone deleted or retired every key by hand.
+ * The current key, kept for the life of the backend: every statement that
+ * hashes (each order INSERT with signal columns) would otherwise read it.
+ * A statement trigger on loyalty.signal_key (invalidate_program_cache)
+ * sends a relcache invalidation for the table whenever a row changes:
+ * this backend drops its copy at once, the others at their next
+ * transaction.  The key id always goes with the key it names.
+ */
+static bool key_cache_valid = false;
+static SignalKey key_cache;
+static Oid	key_table = InvalidOid;
+
+static void
+SignalKeyForget(void)
+{
+	key_cache_valid = false;
+	memset(key_cache.key, 0, SIGNAL_KEY_BYTES);
+}
+
+static void
+SignalKeyRelcacheCallback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == key_table)
+		SignalKeyForget();
+}
+
+/* An aborted transaction may have made the key that was kept. */
+static void
+SignalKeyXactCallback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		SignalKeyForget();
+}
+
+static void
+SignalKeySubXactCallback(SubXactEvent event, SubTransactionId my_subid,
+						 SubTransactionId parent_subid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		SignalKeyForget();
+}
+
+void
+SignalKeyCacheInit(void)
+{
+	CacheRegisterRelcacheCallback(SignalKeyRelcacheCallback, (Datum) 0);
+	RegisterXactCallback(SignalKeyXactCallback, NULL);
+	RegisterSubXactCallback(SignalKeySubXactCallback, NULL);
+}
+
+/*
+ * The current key (kept, or read).  False when there is none: someone
+ * deleted or retired every key by hand.
  */
 bool
 SignalKeyCurrent(SignalKey *key)
 {
 	bytea	   *bytes;
 
+	if (key_cache_valid)
+	{
+		*key = key_cache;
+		return true;
+	}
+	SPI_connect();
+	if (!OidIsValid(key_table))
+		key_table = get_relname_relid("signal_key", get_namespace_oid("loyalty", false));
 	LoyaltyRun(&key_current, NULL, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
+	{
+		SPI_finish();
 		return false;
+	}
 	bytes = DatumGetByteaPP(LoyaltyGetDatum(0, 2));
 	if (VARSIZE_ANY_EXHDR(bytes) != SIGNAL_KEY_BYTES)
 		elog(ERROR, "loyalty: signal key %d is not %d bytes long", LoyaltyGetInt32(0, 1),
 			 SIGNAL_KEY_BYTES);
-	key->id = LoyaltyGetInt32(0, 1);
-	memcpy(key->key, VARDATA_ANY(bytes), SIGNAL_KEY_BYTES);
+	key_cache.id = LoyaltyGetInt32(0, 1);
+	memcpy(key_cache.key, VARDATA_ANY(bytes), SIGNAL_KEY_BYTES);
+	SPI_finish();
+	key_cache_valid = true;
+	*key = key_cache;
 	return true;
 }
 
@@ -72,44 +139,6 @@ SignalDigest(const uint8 *key, const char *kind, const char *normal)
 	return out;
 }
 
-/*
- * The current key, read once per statement of a calling query: kept in
- * fn_extra (the query's memory) with the transaction and command it was
- * read in, so a key rotated by an earlier command is seen.
- */
-typedef struct KeyCache
-{
-	TimestampTz xact_start;
-	CommandId	command;
-	SignalKey	key;
-} KeyCache;
-
-static const SignalKey *
-CachedKey(FunctionCallInfo fcinfo)
-{
-	KeyCache   *cache = (KeyCache *) fcinfo->flinfo->fn_extra;
-	TimestampTz xact_start = GetCurrentTransactionStartTimestamp();
-	CommandId	command = GetCurrentCommandId(false);
-	bool		found;
-
-	if (cache != NULL && cache->xact_start == xact_start && cache->command == command)
-		return &cache->key;
-	if (cache == NULL)
-		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(KeyCache));
-	SPI_connect();
-	found = SignalKeyCurrent(&cache->key);
-	SPI_finish();
-	if (!found)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("loyalty has no current signal key"),
-				 errhint("Make one with loyalty.rotate_signal_key().")));
-	cache->xact_start = xact_start;
-	cache->command = command;
-	fcinfo->flinfo->fn_extra = cache;
-	return &cache->key;
-}
-
 PG_FUNCTION_INFO_V1(loyalty_signal_hash);
 /* loyalty.signal_hash(kind, value): the keyed hash under the current key (STRICT). */
 Datum
@@ -117,12 +146,18 @@ loyalty_signal_hash(PG_FUNCTION_ARGS)
 {
 	char	   *kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *normal;
+	SignalKey	key;
 
 	SignalCheckKind(kind);
 	normal = SignalNormalize(kind, text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	if (normal == NULL)
 		PG_RETURN_NULL();
-	PG_RETURN_BYTEA_P(SignalDigest(CachedKey(fcinfo)->key, kind, normal));
+	if (!SignalKeyCurrent(&key))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("loyalty has no current signal key"),
+				 errhint("Make one with loyalty.rotate_signal_key().")));
+	PG_RETURN_BYTEA_P(SignalDigest(key.key, kind, normal));
 }
 
 PG_FUNCTION_INFO_V1(loyalty_signal_digest);

@@ -28,6 +28,7 @@ typedef struct SignalKey
 extern bool SignalKindKnown(const char *kind);
 extern void SignalCheckKind(const char *kind);
 extern char *SignalNormalize(const char *kind, const char *value);
+extern void SignalKeyCacheInit(void);
 extern bool SignalKeyCurrent(SignalKey *key);
 extern bytea *SignalDigest(const uint8 *key, const char *kind, const char *normal);
 

@@ -200,7 +200,8 @@ SignalPlanFor(Oid tgoid, const char *sql, const char *ident)
 	}
 	/* No ident until the plan is kept: an error below leaves it to be made again. */
 	entry->ident = NULL;
-	entry->plan = SPI_prepare(sql, 4, argtypes);
+	/* One generic plan: the statement's shape never depends on its arguments. */
+	entry->plan = SPI_prepare_cursor(sql, 4, argtypes, CURSOR_OPT_GENERIC_PLAN);
 	if (entry->plan == NULL)
 	{
 		hash_search(signal_plans, &tgoid, HASH_REMOVE, NULL);

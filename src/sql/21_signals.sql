@@ -155,6 +155,11 @@ COMMENT ON FUNCTION @extschema@.signal_key_replace() IS
 CREATE TRIGGER signal_key_replace BEFORE INSERT ON @extschema@.signal_key
     FOR EACH ROW EXECUTE FUNCTION @extschema@.signal_key_replace();
 
+-- Backends keep the current key (signal_hash.c): any change to the keys
+-- tells every backend to drop its copy.
+CREATE TRIGGER signal_key_cache_invalidation AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON @extschema@.signal_key FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.invalidate_program_cache();
+
 -- A new current key: every member's contacts are hashed again under it
 -- from the profiles (order signals cannot be: their values are not kept).
 CREATE FUNCTION @extschema@.signal_key_installed() RETURNS trigger
