@@ -10,7 +10,7 @@ SET datestyle = 'ISO, YMD';
 -- A program in Tokyo (UTC+9): days are Tokyo dates.  Earn rate 1, no
 -- pending days: an order's points are available at once.
 SELECT loyalty.create_program('fr', 'USD', 1, timezone => 'Asia/Tokyo');
-SELECT loyalty.set_fx_rate('EUR', 'USD', 2);
+SELECT loyalty.set_fx_rate('EUR', 'USD', 2, '2026-03-01');
 CREATE TABLE fr_orders (id text PRIMARY KEY, member text, amount numeric, currency text DEFAULT 'USD',
                         status text DEFAULT 'paid', refunded numeric DEFAULT 0, at timestamptz);
 SELECT loyalty.attach_orders('fr', 'fr_orders', 'id', 'member', 'amount', 'currency', 'status', 'refunded', 'at');
