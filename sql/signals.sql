@@ -221,3 +221,10 @@ SET ROLE loyalty_reader;
 SELECT sqlstate_of($$SELECT count(*) FROM loyalty.member_contact$$);
 RESET ROLE;
 SELECT * FROM loyalty.verify() WHERE NOT ok;
+
+-- The two countries are hashed in one domain: the same country has the
+-- same hash as billing and as IP country (geo_mismatch compares them),
+-- while other kinds spelled alike do not match.
+SELECT loyalty.signal_hash('billing_country', 'fr') = loyalty.signal_hash('ip_country', ' FR ') AS countries_match,
+       loyalty.signal_hash('billing_country', 'FR') <> loyalty.signal_hash('ip_country', 'DE') AS other_country_differs,
+       loyalty.signal_hash('device_id', 'FR') <> loyalty.signal_hash('ip_country', 'FR') AS device_differs;

@@ -1,11 +1,13 @@
 /*
  * signal_hash.c
- *		Keyed hashes of fraud signals: HMAC-SHA-256 of "kind:normal form"
+ *		Keyed hashes of fraud signals: HMAC-SHA-256 of "domain:normal form"
  *		under the installation's current key (loyalty.signal_key), the first
  *		SIGNAL_HASH_BYTES bytes kept.
  *
  * The kind is part of what is hashed, so an ip and a device id that happen
- * to be spelled alike never match.  The key never leaves the server: SQL
+ * to be spelled alike never match; the two countries share one domain,
+ * "country", so an order whose billing and IP countries are the same has
+ * equal hashes (what geo_mismatch compares).  The key never leaves the server: SQL
  * sees only hashes and key ids.
  */
 #include "postgres.h"
@@ -113,7 +115,16 @@ SignalKeyCurrent(SignalKey *key)
 	return true;
 }
 
-/* HMAC-SHA-256 of "kind:normal" under key, its first SIGNAL_HASH_BYTES bytes. */
+/* The domain a kind's values are hashed in: both countries in "country". */
+static const char *
+SignalDomain(const char *kind)
+{
+	if (strcmp(kind, "billing_country") == 0 || strcmp(kind, "ip_country") == 0)
+		return "country";
+	return kind;
+}
+
+/* HMAC-SHA-256 of "domain:normal" under key, its first SIGNAL_HASH_BYTES bytes. */
 bytea *
 SignalDigest(const uint8 *key, const char *kind, const char *normal)
 {
@@ -124,7 +135,7 @@ SignalDigest(const uint8 *key, const char *kind, const char *normal)
 	if (ctx == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	if (pg_hmac_init(ctx, key, SIGNAL_KEY_BYTES) < 0 ||
-		pg_hmac_update(ctx, (const uint8 *) kind, strlen(kind)) < 0 ||
+		pg_hmac_update(ctx, (const uint8 *) SignalDomain(kind), strlen(SignalDomain(kind))) < 0 ||
 		pg_hmac_update(ctx, (const uint8 *) ":", 1) < 0 ||
 		pg_hmac_update(ctx, (const uint8 *) normal, strlen(normal)) < 0 ||
 		pg_hmac_final(ctx, mac, sizeof(mac)) < 0)

@@ -91,7 +91,7 @@ CREATE FUNCTION @extschema@.signal_hash(kind text, value text) RETURNS bytea
 LANGUAGE c VOLATILE STRICT
 AS 'MODULE_PATHNAME', 'loyalty_signal_hash';
 COMMENT ON FUNCTION @extschema@.signal_hash(text, text) IS
-    'HMAC-SHA-256 (first 16 bytes) of kind:normalize_signal(kind, value) under the current signal key; NULL for a value that normalises to nothing; internal';
+    'HMAC-SHA-256 (first 16 bytes) of domain:normalize_signal(kind, value) (domain: the kind; country for both countries) under the current signal key; NULL for a value that normalises to nothing; internal';
 
 -- The keyed hash under a given key: the set-based statements that read the
 -- key once (signal trigger, member contacts, key rotation).
@@ -99,7 +99,7 @@ CREATE FUNCTION @extschema@.signal_digest(key bytea, kind text, value text) RETU
 LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'loyalty_signal_digest';
 COMMENT ON FUNCTION @extschema@.signal_digest(bytea, text, text) IS
-    'HMAC-SHA-256 (first 16 bytes) of kind:normalize_signal(kind, value) under a given 32-byte key; internal';
+    'HMAC-SHA-256 (first 16 bytes) of domain:normalize_signal(kind, value) (domain: the kind; country for both countries) under a given 32-byte key; internal';
 
 -- Member contacts: the hashes of profile->>'email' and 'phone', under the
 -- current key, in one statement (key and key id from one snapshot).
