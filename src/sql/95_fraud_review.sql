@@ -14,7 +14,11 @@ COMMENT ON FUNCTION @extschema@.review_result(@extschema@.fraud_flag) IS
 
 -- Reverses the flag's evidence: its orders (reverse_order) and credits
 -- (take_back, ref fraud:<flag>:<ledger id>), the member's own only.
--- Returns the points reversed.
+-- A credit already taken back by another confirmed flag (the same credit
+-- is the evidence of two earn_burn flags, or of earn_burn and
+-- referral_ring) is not taken back again; the member's row is locked
+-- first so two reviews of such flags take turns.  Returns the points
+-- reversed.
 CREATE FUNCTION @extschema@.reverse_flag_evidence(f @extschema@.fraud_flag) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -25,6 +29,7 @@ DECLARE
     o text;
     c record;
 BEGIN
+    PERFORM FROM loyalty.member m WHERE m.program = f.program AND m.member_id = f.member_id FOR UPDATE;
     FOR o IN SELECT e.order_id FROM loyalty.order_earning e
               WHERE e.program = f.program AND e.member_id = f.member_id
                 AND e.order_id IN (SELECT jsonb_array_elements_text(coalesce(f.evidence -> 'orders', '[]')))
@@ -34,6 +39,9 @@ BEGIN
     FOR c IN SELECT g.id, g.points FROM loyalty.ledger g
               WHERE g.program = f.program AND g.member_id = f.member_id AND g.points > 0
                 AND g.id IN (SELECT x::bigint FROM jsonb_array_elements_text(coalesce(f.evidence -> 'ledger', '[]')) x)
+                AND NOT EXISTS (SELECT FROM loyalty.ledger r
+                                 WHERE r.program = f.program AND r.member_id = f.member_id AND r.kind = 'reverse'
+                                   AND r.ref LIKE 'fraud:%' AND split_part(r.ref, ':', 3) = g.id::text)
               ORDER BY g.id LOOP
         reversed := reversed + loyalty.take_back(f.program, f.member_id, c.points,
                                                  pg_catalog.format('fraud:%s:%s', f.id, c.id), reason, now());
