@@ -92,7 +92,11 @@ BEGIN
            points_reversed = CASE WHEN new_state = 'confirmed' THEN loyalty.reverse_flag_evidence(f) ELSE 0 END
      WHERE x.id = f.id
     RETURNING * INTO f;
-    -- A fraud hold (never a manual one) ends when the risk falls below the threshold.
+    -- A fraud hold (never a manual one) ends when the risk falls below the
+    -- threshold.  The member is locked first, so the risk read below counts
+    -- the flags of a fraud_check that has just held it (its hold step locks
+    -- the member too).
+    PERFORM FROM loyalty.member m WHERE m.program = f.program AND m.member_id = f.member_id FOR UPDATE;
     IF EXISTS (SELECT 1 FROM loyalty.member_hold h
                 WHERE h.program = f.program AND h.member_id = f.member_id
                   AND h.released_at IS NULL AND h.source = 'fraud') THEN
