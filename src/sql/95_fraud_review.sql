@@ -17,7 +17,7 @@ COMMENT ON FUNCTION @extschema@.review_result(@extschema@.fraud_flag) IS
 -- A credit already taken back by another confirmed flag (the same credit
 -- is the evidence of two earn_burn flags, or of earn_burn and
 -- referral_ring) is not taken back again; the member's row is locked
--- first so two reviews of such flags take turns.  Returns the points
+-- before the credits are read, so two reviews of such flags take turns.  Returns the points
 -- reversed.
 CREATE FUNCTION @extschema@.reverse_flag_evidence(f @extschema@.fraud_flag) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
@@ -29,13 +29,15 @@ DECLARE
     o text;
     c record;
 BEGIN
-    PERFORM FROM loyalty.member m WHERE m.program = f.program AND m.member_id = f.member_id FOR UPDATE;
     FOR o IN SELECT e.order_id FROM loyalty.order_earning e
               WHERE e.program = f.program AND e.member_id = f.member_id
                 AND e.order_id IN (SELECT jsonb_array_elements_text(coalesce(f.evidence -> 'orders', '[]')))
               ORDER BY e.order_id LOOP
         reversed := reversed + loyalty.reverse_order(f.program, o, reason);
     END LOOP;
+    -- After the orders (reverse_order locks the order, then the member, as
+    -- a refund does): the credits below are read once the member is ours.
+    PERFORM FROM loyalty.member m WHERE m.program = f.program AND m.member_id = f.member_id FOR UPDATE;
     FOR c IN SELECT g.id, g.points FROM loyalty.ledger g
               WHERE g.program = f.program AND g.member_id = f.member_id AND g.points > 0
                 AND g.id IN (SELECT x::bigint FROM jsonb_array_elements_text(coalesce(f.evidence -> 'ledger', '[]')) x)
