@@ -177,3 +177,15 @@ SELECT sum(points) AS taken_back, count(*) AS reverse_rows
   FROM loyalty.ledger WHERE program = 'frv2' AND kind = 'reverse';
 SELECT available FROM loyalty.balance('frv2', 'gus');
 SELECT * FROM loyalty.verify('frv2') WHERE NOT ok;
+
+-- A redemption cancelled since (cancel_redemption: an unredeem row) took
+-- nothing out: no earn_burn flag for kim, while ivy's live one is flagged.
+SELECT loyalty.create_program('frv3', 'USD', 1);
+SELECT loyalty.earn('frv3', m, 2000, m || '-b', 'bonus', '2026-04-01 09:00+00') > 0 AS credited,
+       loyalty.redeem('frv3', m, 2000, m || '-r', '2026-04-01 09:30+00') > 0 AS redeemed
+  FROM unnest(ARRAY['ivy', 'kim']) m;
+SELECT loyalty.cancel_redemption('frv3', 'kim-r') > 0 AS cancelled;
+SET ROLE loyalty_admin;
+SELECT loyalty.fraud_check('frv3', '2026-04-01 00:00+00', '2026-04-01 12:00+00') AS new_flags;
+RESET ROLE;
+SELECT member_id, rule FROM loyalty.fraud_flag WHERE program = 'frv3' ORDER BY member_id;
