@@ -153,3 +153,39 @@ SELECT sqlstate_of($$SELECT count(*) FROM loyalty.fraud_flag$$);
 RESET ROLE;
 
 SELECT * FROM loyalty.verify('frv') WHERE NOT ok;
+
+-- One credit, the evidence of two flags, is taken back once: gus's two
+-- bonuses of 1000 are each mostly taken by each of two redemptions (two
+-- earn_burn flags with the same ledger evidence).  Confirming both takes
+-- back 2000, not 4000.
+SELECT loyalty.create_program('frv2', 'USD', 1);
+SELECT loyalty.earn('frv2', 'gus', 1000, 'gus-b1', 'bonus', '2026-04-01 09:00+00') > 0 AS credited,
+       loyalty.earn('frv2', 'gus', 1000, 'gus-b2', 'bonus', '2026-04-01 09:05+00') > 0 AS credited,
+       loyalty.redeem('frv2', 'gus', 1000, 'gus-r1', '2026-04-01 09:30+00') > 0 AS redeemed,
+       loyalty.redeem('frv2', 'gus', 1000, 'gus-r2', '2026-04-01 09:40+00') > 0 AS redeemed;
+SET ROLE loyalty_admin;
+SELECT loyalty.fraud_check('frv2', '2026-04-01 00:00+00', '2026-04-01 12:00+00') AS new_flags;
+RESET ROLE;
+SELECT rule, evidence -> 'ledger' = (SELECT jsonb_agg(id ORDER BY id) FROM loyalty.ledger
+                                      WHERE program = 'frv2' AND kind = 'earn') AS both_credits,
+       points_at_risk
+  FROM loyalty.fraud_flag WHERE program = 'frv2' ORDER BY id;
+SET ROLE loyalty_admin;
+SELECT loyalty.review_flag(id, 'confirm', 'cash-out') FROM loyalty.fraud_flag WHERE program = 'frv2' ORDER BY id;
+RESET ROLE;
+SELECT sum(points) AS taken_back, count(*) AS reverse_rows
+  FROM loyalty.ledger WHERE program = 'frv2' AND kind = 'reverse';
+SELECT available FROM loyalty.balance('frv2', 'gus');
+SELECT * FROM loyalty.verify('frv2') WHERE NOT ok;
+
+-- A redemption cancelled since (cancel_redemption: an unredeem row) took
+-- nothing out: no earn_burn flag for kim, while ivy's live one is flagged.
+SELECT loyalty.create_program('frv3', 'USD', 1);
+SELECT loyalty.earn('frv3', m, 2000, m || '-b', 'bonus', '2026-04-01 09:00+00') > 0 AS credited,
+       loyalty.redeem('frv3', m, 2000, m || '-r', '2026-04-01 09:30+00') > 0 AS redeemed
+  FROM unnest(ARRAY['ivy', 'kim']) m;
+SELECT loyalty.cancel_redemption('frv3', 'kim-r') > 0 AS cancelled;
+SET ROLE loyalty_admin;
+SELECT loyalty.fraud_check('frv3', '2026-04-01 00:00+00', '2026-04-01 12:00+00') AS new_flags;
+RESET ROLE;
+SELECT member_id, rule FROM loyalty.fraud_flag WHERE program = 'frv3' ORDER BY member_id;

@@ -245,3 +245,19 @@ SELECT sqlstate_of($$SELECT loyalty.fraud_check('fr', now())$$);
 SELECT sqlstate_of($$SELECT loyalty.member_risk('fr', 'rc_a')$$);
 RESET ROLE;
 SELECT * FROM loyalty.verify('fr') WHERE NOT ok;
+
+-- Whole-number parameters written with a fraction part (4.0, as a JSON
+-- client may send them) are accepted, and fraud_check reads them: the
+-- velocity flag at 4 orders is raised, no error.
+SELECT loyalty.create_program('frw', 'USD', 1);
+CREATE TABLE frw_orders (id text, member text, amount numeric, at timestamptz);
+SELECT loyalty.attach_orders('frw', 'frw_orders', 'id', 'member', 'amount', created_at => 'at');
+INSERT INTO frw_orders SELECT 'w' || i, 'wes', 10, '2026-03-02 10:00+00'::timestamptz + i * interval '1 minute'
+  FROM generate_series(1, 4) i;
+SET ROLE loyalty_admin;
+SELECT loyalty.set_fraud_rule('frw', 'velocity', '{"orders": 4.0}') ->> 'orders' AS orders,
+       loyalty.set_fraud_rule('frw', 'shared_fingerprint', '{"members": 3.0, "contact_members": 2.0}') ->> 'members' AS members,
+       loyalty.set_fraud_rule('frw', 'earn_burn', '{"points": 1000.0}') ->> 'points' AS points;
+SELECT loyalty.fraud_check('frw', '2026-03-02 00:00+00', '2026-03-02 23:59+00') AS new_flags;
+RESET ROLE;
+SELECT member_id, rule, subject FROM loyalty.fraud_flag WHERE program = 'frw';

@@ -710,19 +710,28 @@ void
 FraudSharedFingerprintFlags(FraudRun *run)
 {
 	FraudPrints *p = run->prints;
+	MemoryContext share_cxt;
 
 	if (!FRAUD_RULE_ON(run, FR_SHARED_FINGERPRINT))
 		return;
 	ReadFlaggedOrders(run);
+	/* A flag's evidence is built here and copied by FraudFlagAdd: reset per share. */
+	share_cxt = AllocSetContextCreate(CurrentMemoryContext, "loyalty fraud share flags",
+									  ALLOCSET_DEFAULT_SIZES);
 	for (int32 id = 0; id < p->nshares; id++)
 	{
 		FraudShare *s = &p->shares[id];
+		MemoryContext old;
 
 		if (!ShareFlagged(run, s))
 			continue;
+		old = MemoryContextSwitchTo(share_cxt);
 		for (int i = 0; i < s->n; i++)
 			ShareFlag(run, s, id, i);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(share_cxt);
 		if (run->flags.n >= 10000)
 			FraudFlagsFlush(run);
 	}
+	MemoryContextDelete(share_cxt);
 }

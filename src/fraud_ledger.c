@@ -5,8 +5,9 @@
  *		refunded later).
  *
  * Only ledger rows of the period of at least `points` are read (credits
- * of kind earn or adjust, redemptions), sorted by member and time; each
- * member's rows are one sweep.
+ * of kind earn or adjust, redemptions not cancelled since: a cancelled
+ * one took nothing out), sorted by member and time; each member's rows
+ * are one sweep.
  */
 #include "postgres.h"
 
@@ -27,6 +28,9 @@ static LoyaltyQuery large_rows = {
 	"   AND l.occurred_at OPERATOR(pg_catalog.>=) $2 AND l.occurred_at OPERATOR(pg_catalog.<=) $3"
 	"   AND l.kind OPERATOR(pg_catalog.=) ANY ('{earn,adjust,redeem}'::loyalty.ledger_kind[])"
 	"   AND pg_catalog.abs(l.points) OPERATOR(pg_catalog.>=) $4"
+	"   AND NOT EXISTS (SELECT 1 FROM loyalty.ledger u"
+	"                    WHERE u.kind OPERATOR(pg_catalog.=) 'unredeem'"
+	"                      AND u.related_id OPERATOR(pg_catalog.=) l.id)"
 	"   AND NOT (l.member_id OPERATOR(pg_catalog.=) ANY (" FRAUD_EXCLUDED "))"
 	" ORDER BY l.member_id COLLATE pg_catalog.\"C\", l.occurred_at, l.id",
 	4, {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID}, true

@@ -1,7 +1,8 @@
 /*
  * fraud_params.c
  *		The effective parameters of a program's fraud rules, read once per
- *		run from loyalty.fraud_rule_params() (checked when they were set).
+ *		run from loyalty.fraud_rule_params() (checked when they were set);
+ *		whole numbers through numeric, as check_fraud_params accepts 5.0.
  */
 #include "postgres.h"
 
@@ -23,14 +24,14 @@ const char *const FraudKindNames[FK_COUNT] = {
 
 static LoyaltyQuery rule_params = {
 	"SELECT r.rule, r.enabled,"
-	"       (r.params OPERATOR(pg_catalog.->>) 'orders')::integer,"
+	"       (r.params OPERATOR(pg_catalog.->) 'orders')::pg_catalog.numeric::integer,"
 	"       (r.params OPERATOR(pg_catalog.->>) 'minutes')::pg_catalog.float8,"
 	"       (r.params OPERATOR(pg_catalog.->>) 'max_amount')::pg_catalog.float8,"
-	"       (r.params OPERATOR(pg_catalog.->>) 'members')::integer,"
-	"       (r.params OPERATOR(pg_catalog.->>) 'contact_members')::integer,"
+	"       (r.params OPERATOR(pg_catalog.->) 'members')::pg_catalog.numeric::integer,"
+	"       (r.params OPERATOR(pg_catalog.->) 'contact_members')::pg_catalog.numeric::integer,"
 	"       (r.params OPERATOR(pg_catalog.->>) 'share')::pg_catalog.float8,"
 	"       (r.params OPERATOR(pg_catalog.->>) 'ratio')::pg_catalog.float8,"
-	"       (r.params OPERATOR(pg_catalog.->>) 'points')::bigint,"
+	"       (r.params OPERATOR(pg_catalog.->) 'points')::pg_catalog.numeric::bigint,"
 	"       (r.params OPERATOR(pg_catalog.->>) 'hours')::pg_catalog.float8,"
 	"       (r.params OPERATOR(pg_catalog.->>) 'score')::pg_catalog.float8,"
 	"       ARRAY(SELECT pg_catalog.jsonb_array_elements_text(r.params OPERATOR(pg_catalog.->) 'kinds'))"

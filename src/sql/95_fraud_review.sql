@@ -14,7 +14,11 @@ COMMENT ON FUNCTION @extschema@.review_result(@extschema@.fraud_flag) IS
 
 -- Reverses the flag's evidence: its orders (reverse_order) and credits
 -- (take_back, ref fraud:<flag>:<ledger id>), the member's own only.
--- Returns the points reversed.
+-- A credit already taken back by another confirmed flag (the same credit
+-- is the evidence of two earn_burn flags, or of earn_burn and
+-- referral_ring) is not taken back again; the member's row is locked
+-- before the credits are read, so two reviews of such flags take turns.  Returns the points
+-- reversed.
 CREATE FUNCTION @extschema@.reverse_flag_evidence(f @extschema@.fraud_flag) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -31,9 +35,15 @@ BEGIN
               ORDER BY e.order_id LOOP
         reversed := reversed + loyalty.reverse_order(f.program, o, reason);
     END LOOP;
+    -- After the orders (reverse_order locks the order, then the member, as
+    -- a refund does): the credits below are read once the member is ours.
+    PERFORM FROM loyalty.member m WHERE m.program = f.program AND m.member_id = f.member_id FOR UPDATE;
     FOR c IN SELECT g.id, g.points FROM loyalty.ledger g
               WHERE g.program = f.program AND g.member_id = f.member_id AND g.points > 0
                 AND g.id IN (SELECT x::bigint FROM jsonb_array_elements_text(coalesce(f.evidence -> 'ledger', '[]')) x)
+                AND NOT EXISTS (SELECT FROM loyalty.ledger r
+                                 WHERE r.program = f.program AND r.member_id = f.member_id AND r.kind = 'reverse'
+                                   AND r.ref LIKE 'fraud:%' AND split_part(r.ref, ':', 3) = g.id::text)
               ORDER BY g.id LOOP
         reversed := reversed + loyalty.take_back(f.program, f.member_id, c.points,
                                                  pg_catalog.format('fraud:%s:%s', f.id, c.id), reason, now());
@@ -84,7 +94,11 @@ BEGIN
            points_reversed = CASE WHEN new_state = 'confirmed' THEN loyalty.reverse_flag_evidence(f) ELSE 0 END
      WHERE x.id = f.id
     RETURNING * INTO f;
-    -- A fraud hold (never a manual one) ends when the risk falls below the threshold.
+    -- A fraud hold (never a manual one) ends when the risk falls below the
+    -- threshold.  The member is locked first, so the risk read below counts
+    -- the flags of a fraud_check that has just held it (its hold step locks
+    -- the member too).
+    PERFORM FROM loyalty.member m WHERE m.program = f.program AND m.member_id = f.member_id FOR UPDATE;
     IF EXISTS (SELECT 1 FROM loyalty.member_hold h
                 WHERE h.program = f.program AND h.member_id = f.member_id
                   AND h.released_at IS NULL AND h.source = 'fraud') THEN
