@@ -91,6 +91,20 @@ SELECT loyalty.release_member('hold', 'lee', 'flags dismissed');
 SELECT member_id, source, note, release_note FROM loyalty.member_hold WHERE program = 'hold' AND member_id = 'lee';
 SELECT count(*) AS held_lots_left FROM loyalty.held_lot WHERE program = 'hold' AND member_id = 'lee';
 
+-- A manual hold over a fraud hold replaces it (a review clearing the fraud
+-- flags releases only a fraud hold): one open hold, source manual; the
+-- fraud hold closed with the reason; the member still held.
+SELECT loyalty.hold_member('hold', 'lee', 'fraud', 'risk 90');
+SELECT loyalty.set_member_status('hold', 'lee', 'held');
+SELECT source, note, released_at IS NULL AS open, release_note FROM loyalty.member_hold
+ WHERE program = 'hold' AND member_id = 'lee' ORDER BY id;
+SELECT status FROM loyalty.member WHERE program = 'hold' AND member_id = 'lee';
+-- A fraud hold over a manual one changes nothing.
+SELECT loyalty.hold_member('hold', 'lee', 'fraud', 'risk 95');
+SELECT count(*) AS holds, count(*) FILTER (WHERE released_at IS NULL AND source = 'manual') AS open_manual
+  FROM loyalty.member_hold WHERE program = 'hold' AND member_id = 'lee';
+SELECT loyalty.release_member('hold', 'lee', 'reviewed');
+
 -- A forgotten member cannot be held; forgetting a held member releases it.
 SELECT loyalty.hold_member('hold', 'lee', 'manual', NULL);
 SELECT loyalty.set_member_status('hold', 'lee', 'forgotten');

@@ -103,6 +103,19 @@ BEGIN
     IF m.status = 'held' AND EXISTS (SELECT 1 FROM loyalty.member_hold h
                                       WHERE h.program = hold_member.program AND h.member_id = hold_member.member_id
                                         AND h.released_at IS NULL) THEN
+        -- A manual hold over a fraud hold replaces it: a review that clears
+        -- the fraud flags must not lift what a person decided.
+        IF source = 'manual' THEN
+            UPDATE loyalty.member_hold h
+               SET released_at = now(), released_by = loyalty.calling_role()::text,
+                   release_note = 'replaced by a manual hold'
+             WHERE h.program = hold_member.program AND h.member_id = hold_member.member_id
+               AND h.released_at IS NULL AND h.source = 'fraud';
+            IF FOUND THEN
+                INSERT INTO loyalty.member_hold (program, member_id, source, held_by, note)
+                VALUES (program, member_id, source, loyalty.calling_role()::text, note);
+            END IF;
+        END IF;
         RETURN false;
     END IF;
     UPDATE loyalty.member x SET status = 'held'
