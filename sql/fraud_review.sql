@@ -189,3 +189,31 @@ SET ROLE loyalty_admin;
 SELECT loyalty.fraud_check('frv3', '2026-04-01 00:00+00', '2026-04-01 12:00+00') AS new_flags;
 RESET ROLE;
 SELECT member_id, rule FROM loyalty.fraud_flag WHERE program = 'frv3' ORDER BY member_id;
+
+-- A referral_ring flag raised before settle_referrals pays the referral
+-- has no reward to take back: while it is open the referral waits unpaid,
+-- confirmed it is void, dismissed it is paid.
+SELECT loyalty.create_program('frv4', 'USD', 1);
+CREATE TABLE frv4_orders (id text PRIMARY KEY, member text, amount numeric, at timestamptz);
+SELECT loyalty.attach_orders('frv4', 'frv4_orders', 'id', 'member', 'amount', created_at => 'at');
+SELECT loyalty.set_referral_terms('frv4', referrer_points => 100, referee_points => 50);
+SELECT count(*) FROM (SELECT loyalty.enroll('frv4', m) FROM unnest(ARRAY['ann', 'bob', 'cy']) m) e;
+SELECT accepted FROM loyalty.refer('frv4', 'bob', loyalty.referral_code('frv4', 'ann'), '2026-04-01 08:00+00');
+SELECT accepted FROM loyalty.refer('frv4', 'cy', loyalty.referral_code('frv4', 'ann'), '2026-04-01 08:00+00');
+INSERT INTO frv4_orders VALUES ('b1', 'bob', 20, '2026-04-01 09:00+00'), ('c1', 'cy', 20, '2026-04-01 09:00+00');
+-- The flags as fraud_check raises them (subject referral:<referee>).
+INSERT INTO loyalty.fraud_flag (program, member_id, rule, subject, score, evidence, raised_at)
+SELECT 'frv4', m, 'referral_ring', 'referral:' || r, 70, '{"ledger": []}', '2026-04-01 10:00+00'
+  FROM (VALUES ('ann', 'bob'), ('bob', 'bob'), ('ann', 'cy'), ('cy', 'cy')) v(m, r);
+SELECT loyalty.settle_referrals('frv4', '2026-04-02') AS settled;
+SELECT member_id, state FROM loyalty.referral WHERE program = 'frv4' ORDER BY member_id;
+SET ROLE loyalty_admin;
+SELECT loyalty.review_flag(id, 'confirm', 'one household') FROM loyalty.fraud_flag
+ WHERE program = 'frv4' AND subject = 'referral:bob' ORDER BY id;
+SELECT loyalty.review_flag(id, 'dismiss', 'neighbours') FROM loyalty.fraud_flag
+ WHERE program = 'frv4' AND subject = 'referral:cy' ORDER BY id;
+RESET ROLE;
+SELECT loyalty.settle_referrals('frv4', '2026-04-02') AS settled;
+SELECT member_id, state FROM loyalty.referral WHERE program = 'frv4' ORDER BY member_id;
+SELECT member_id, points, ref FROM loyalty.ledger WHERE program = 'frv4' AND ref LIKE 'referral%' ORDER BY id;
+SELECT * FROM loyalty.verify('frv4') WHERE NOT ok;

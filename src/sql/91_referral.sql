@@ -492,6 +492,7 @@ DECLARE
     c record;
     settled loyalty.referral;
     outcome text;
+    ring text;
 BEGIN
     rewarded := 0; capped := 0; voided := 0;
     PERFORM 1 FROM loyalty.referral x
@@ -506,10 +507,11 @@ BEGIN
          WHERE x.program = p.code AND x.referrer_id = referrer AND x.state = 'pending'
          ORDER BY f.ordered_at, x.member_id
     LOOP
-        IF c.undone THEN
+        ring := loyalty.referral_ring_state(p.code, c.member_id);
+        IF c.undone OR ring = 'confirmed' THEN
             outcome := 'void';
-        ELSIF c.ordered_at + p.pending_days * interval '1 day' > as_of THEN
-            CONTINUE;   -- the first order is still in its pending time
+        ELSIF c.ordered_at + p.pending_days * interval '1 day' > as_of OR ring = 'open' THEN
+            CONTINUE;   -- the first order is still in its pending time, or a ring flag awaits review
         ELSIF t.cap IS NOT NULL
               AND (SELECT count(*) FROM loyalty.referral x
                     WHERE x.program = p.code AND x.referrer_id = referrer AND x.state = 'rewarded'

@@ -115,3 +115,20 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.review_flag(bigint, text, text) IS
     'Decides an open fraud flag: confirm reverses its evidence through the ledger (reason "fraud flag <id>"), dismiss reverses nothing; releases the member''s fraud hold when its risk falls below the threshold; a replay returns the first result, another decision is LY040';
+
+-- What the fraud checks said of a referral: 'confirmed' when a
+-- referral_ring flag of it was confirmed (the referral is void), 'open'
+-- while one awaits review (it waits, unpaid), NULL when none or all were
+-- dismissed.  A ring found before the rewards are paid has no reward to
+-- take back: this keeps them from being paid.
+CREATE FUNCTION @extschema@.referral_ring_state(program text, referee text) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT f.state FROM loyalty.fraud_flag f
+     WHERE f.program = referral_ring_state.program AND f.rule = 'referral_ring'
+       AND f.subject = 'referral:' || referee AND f.state <> 'dismissed'
+     ORDER BY f.state = 'confirmed' DESC LIMIT 1
+$$;
+COMMENT ON FUNCTION @extschema@.referral_ring_state(text, text) IS
+    'confirmed, open or NULL: whether a referral_ring flag of the referral was confirmed or awaits review; internal';
