@@ -272,5 +272,36 @@ SELECT sqlstate_of($$SELECT count(*) FROM loyalty.referral_funnel$$);
 SELECT sqlstate_of($$SELECT count(*) FROM loyalty.referral$$);
 RESET ROLE;
 
+-- 8. Signals that arrive after refer are checked again at the settlement:
+-- a device shared with the referrer seen only on the referee's first
+-- order, and an order placed before the referral but loaded later, void
+-- the referral; nobody is paid.  A clean referral of the same run pays.
+SELECT loyalty.create_program('rflate', 'USD', 1, 0);
+CREATE TABLE rflate_orders (id text PRIMARY KEY, who text, total numeric, at timestamptz, dev text);
+SELECT loyalty.attach_orders('rflate', 'rflate_orders', 'id', 'who', 'total', created_at => 'at', device_id => 'dev');
+GRANT SELECT, INSERT ON rflate_orders TO regress_rf_app;
+SELECT loyalty.set_referral_terms('rflate', 100, 50);
+SELECT count(*) FROM (SELECT loyalty.enroll('rflate', m) FROM unnest(ARRAY['u', 'v', 'w', 'x', 'y']) m) e;
+INSERT INTO rflate_orders VALUES ('u1', 'u', 10, '2026-01-01', 'device-7');
+SET ROLE regress_rf_app;
+SELECT loyalty.referral_code('rflate', 'u') AS u_code \gset
+SELECT r.member_id, x.accepted, x.state FROM unnest(ARRAY['v', 'w', 'x', 'y']) r(member_id),
+       loyalty.refer('rflate', r.member_id, :'u_code') x ORDER BY 1;
+-- v orders from u's device; w's order of last year arrives late; x is
+-- clean; y's order is dated 2 seconds before its referral (the shop's
+-- clock a little behind the database's: within the skew, it counts).
+INSERT INTO rflate_orders VALUES ('v1', 'v', 10, now(), 'device-7'),
+                                 ('w1', 'w', 10, now() - interval '1 year', NULL),
+                                 ('x1', 'x', 10, now(), 'device-9');
+RESET ROLE;
+INSERT INTO rflate_orders
+SELECT 'y1', 'y', 10, r.referred_at - interval '2 seconds', NULL FROM loyalty.referral r
+ WHERE r.program = 'rflate' AND r.member_id = 'y';
+SET ROLE regress_rf_admin;
+SELECT loyalty.settle_referrals('rflate');
+SELECT member_id, state, first_order_id FROM loyalty.referral WHERE program = 'rflate' ORDER BY member_id;
+SELECT * FROM rf_ledger('rflate');
+RESET ROLE;
+
 -- The books balance.
 SELECT check_name, ok FROM loyalty.verify() WHERE NOT ok;

@@ -53,7 +53,7 @@ CREATE TABLE @extschema@.referral (
 );
 CREATE INDEX referral_referrer_idx ON @extschema@.referral (program, referrer_id);
 COMMENT ON TABLE @extschema@.referral IS
-    'Accepted referrals, one per referee (member_id): pending until the first order stands, then rewarded, capped (over the referrer''s cap) or void (first order refunded or cancelled)';
+    'Accepted referrals, one per referee (member_id): pending until the first order stands, then rewarded, capped (over the referrer''s cap) or void (first order refunded or cancelled, placed before the referral, or a fingerprint shared with the referrer by then)';
 
 -- Referrals refused as abuse or as invalid, kept for the funnel and fraud review.
 CREATE SEQUENCE @extschema@.referral_rejection_id_seq;
@@ -497,7 +497,7 @@ BEGIN
     PERFORM 1 FROM loyalty.referral x
       WHERE x.program = p.code AND x.referrer_id = referrer ORDER BY x.member_id FOR UPDATE;
     FOR c IN
-        SELECT x.member_id, f.order_id, f.ordered_at, f.closed OR f.refunded_amount > 0 AS undone
+        SELECT x.member_id, x.referred_at, f.order_id, f.ordered_at, f.closed OR f.refunded_amount > 0 AS undone
           FROM loyalty.referral x
           CROSS JOIN LATERAL (
                 SELECT e.order_id, e.ordered_at, e.closed, e.refunded_amount FROM loyalty.order_earning e
@@ -508,8 +508,14 @@ BEGIN
     LOOP
         IF c.undone THEN
             outcome := 'void';
+        ELSIF c.ordered_at < c.referred_at - interval '5 seconds' THEN
+            -- An order loaded late: the referee had ordered before the
+            -- referral (beyond the clock skew as_of allows, caller.h).
+            outcome := 'void';
         ELSIF c.ordered_at + p.pending_days * interval '1 day' > as_of THEN
             CONTINUE;   -- the first order is still in its pending time
+        ELSIF loyalty.referral_shares_fingerprint(p.code, c.member_id, referrer) THEN
+            outcome := 'void';  -- a device, payment, address, email or phone seen together since refer
         ELSIF t.cap IS NOT NULL
               AND (SELECT count(*) FROM loyalty.referral x
                     WHERE x.program = p.code AND x.referrer_id = referrer AND x.state = 'rewarded'
