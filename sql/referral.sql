@@ -109,6 +109,8 @@ SELECT sqlstate_of(format('SELECT loyalty.refer(%L, %L, %L)', 'rf', 'fay', 'ZZZZ
 SELECT sqlstate_of(format('SELECT loyalty.refer(%L, %L, %L)', 'rf', 'fay',
        left(:'ann_code', 13) || CASE WHEN right(:'ann_code', 1) = '2' THEN '3' ELSE '2' END)) ~ '^LY042: mistyped referral code' AS mistyped;
 SELECT sqlstate_of($$SELECT loyalty.refer('rf', 'fay', 'NOT-A-CODE')$$);
+-- A huge code is named by its start and length, not echoed whole.
+SELECT sqlstate_of($$SELECT loyalty.refer('rf', 'fay', repeat('AB', 500000))$$);
 SELECT sqlstate_of(format('SELECT loyalty.refer(%L, %L, %L)', 'rf', 'dan', :'bob_code')) ~ '^LY043: member "dan" of program "rf" was already referred with another code' AS second_code;
 SELECT sqlstate_of(format('SELECT loyalty.refer(%L, %L, %L)', 'rf', 'nobody', :'ann_code'));
 SELECT sqlstate_of(format('SELECT loyalty.refer(%L, %L, %L)', 'nope', 'fay', :'ann_code'));

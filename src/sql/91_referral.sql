@@ -365,6 +365,9 @@ DECLARE
     referee text := referee_member_id;
     given text := code;
     k loyalty.referral_code;
+    -- The code as errors show it: a huge one is cut (the logs keep the message).
+    shown text := CASE WHEN length(code) > 40 THEN left(code, 40) || pg_catalog.format('... (%s characters)', length(code))
+                       ELSE code END;
     m loyalty.member;
     existing loyalty.referral;
     refused text;
@@ -379,11 +382,11 @@ BEGIN
     SELECT * INTO k FROM loyalty.referral_code x
      WHERE x.program = refer.program AND x.code = loyalty.coupon_code_normal(given);
     IF NOT FOUND AND loyalty.coupon_code_shape(loyalty.coupon_code_normal(given)) = 'mistyped' THEN
-        RAISE EXCEPTION 'mistyped referral code "%"', given
+        RAISE EXCEPTION 'mistyped referral code "%"', shown
             USING ERRCODE = 'LY042', DETAIL = 'Its check character does not match the other characters: one was mistyped.',
                   HINT = 'Ask for the code again.';
     ELSIF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown referral code "%" in program "%"', given, program
+        RAISE EXCEPTION 'unknown referral code "%" in program "%"', shown, program
             USING ERRCODE = 'LY041', HINT = 'Codes are compared ignoring case, spaces and dashes; check the code with the customer.';
     END IF;
     m := loyalty.require_member(program, referee);
