@@ -541,7 +541,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.settle_referrer(@extschema@.program, @extschema@.referral_setting, text, timestamptz) IS
-    'Settles the pending referrals of one referrer whose referee''s first order stood its pending time (rewarded, or capped) or was refunded or cancelled (void); internal';
+    'Settles the pending referrals of one referrer whose referee''s first order stood its pending time (rewarded, or capped) or was refunded or cancelled, was placed before the referral, or whose referee shares a fingerprint with the referrer (void); internal';
 
 -- Not STRICT: a NULL argument is an error.
 CREATE FUNCTION @extschema@.settle_referrals(program text, as_of timestamptz DEFAULT now())
@@ -588,7 +588,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.settle_referrals(text, timestamptz) IS
-    'Daily job: settles pending referrals whose referee''s first order stood its pending time (both sides rewarded, milestones, cap) or was refunded or cancelled (void); exactly once; returns the referrals settled';
+    'Daily job: settles pending referrals whose referee''s first order stood its pending time (both sides rewarded, milestones, cap) or was refunded or cancelled, placed before the referral, or shares a fingerprint with the referrer (void); exactly once; returns the referrals settled';
 
 /*
  * Commission: when a referee's order earns, each of up to three referrers
