@@ -305,5 +305,23 @@ SELECT member_id, state, first_order_id FROM loyalty.referral WHERE program = 'r
 SELECT * FROM rf_ledger('rflate');
 RESET ROLE;
 
+-- 9. A forgotten member (erased on request) is paid nothing: neither side's
+-- reward, coupon or milestone, nor commission (the level above it is).
+SELECT loyalty.create_program('rfgone', 'USD', 1, 0);
+SELECT loyalty.create_campaign('rfgone', 'thanks', '10% off');
+SELECT loyalty.set_referral_terms('rfgone', 10, 5, referrer_campaign => 'thanks', referee_campaign => 'thanks',
+                                  milestones => '[{"referrals": 1, "points": 7}]', commission => '{0.1,0.1}');
+SELECT count(*) FROM (SELECT loyalty.enroll('rfgone', m) FROM unnest(ARRAY['g1', 'g2', 'g3']) m) e;
+SELECT m, (loyalty.refer('rfgone', m, loyalty.referral_code('rfgone', r), '2026-01-01')).state
+  FROM (VALUES ('g2', 'g1'), ('g3', 'g2')) p(m, r);
+SELECT loyalty.set_member_status('rfgone', 'g2', 'forgotten');
+INSERT INTO loyalty.order_earning (program, order_id, member_id, amount, points, ordered_at)
+VALUES ('rfgone', 'o2', 'g2', 100, 100, '2026-01-02'), ('rfgone', 'o3', 'g3', 100, 100, '2026-01-02');
+SELECT loyalty.settle_referrals('rfgone', '2026-01-03');
+SELECT member_id, state FROM loyalty.referral WHERE program = 'rfgone' ORDER BY member_id;
+SELECT * FROM rf_ledger('rfgone');
+SELECT member_id, issued_ref FROM loyalty.coupon_code WHERE program = 'rfgone' ORDER BY issued_ref;
+SELECT order_id, level, member_id, points FROM loyalty.referral_commission WHERE program = 'rfgone' ORDER BY 1, 2;
+
 -- The books balance.
 SELECT check_name, ok FROM loyalty.verify() WHERE NOT ok;

@@ -440,6 +440,19 @@ $$;
 COMMENT ON FUNCTION @extschema@.refer(text, text, text, timestamptz) IS
     'Records that a code''s owner referred a member: (true, referrer, pending) or, refused as abuse and recorded, (false, referrer, rejected, reason); a replay returns the first answer; LY041/LY042/LY043 for an unknown, mistyped or second code';
 
+-- Whether a member was forgotten (erased on request): it is paid no
+-- referral reward, milestone or commission, as it gets no coupon.
+CREATE FUNCTION @extschema@.referral_member_forgotten(program text, member_id text) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT EXISTS (SELECT 1 FROM loyalty.member m
+                    WHERE m.program = referral_member_forgotten.program
+                      AND m.member_id = referral_member_forgotten.member_id AND m.status = 'forgotten')
+$$;
+COMMENT ON FUNCTION @extschema@.referral_member_forgotten(text, text) IS
+    'Whether a member is forgotten: paid no referral reward, milestone or commission; internal';
+
 -- Rewards a referral: points and/or a coupon to each side, once (the refs
 -- referral:<referee>:referrer and referral:<referee>:referee), then the
 -- referrer's milestones reached, each once (referral-milestone:<referrer>:<n>).
@@ -454,9 +467,11 @@ DECLARE
     rewarded bigint;
 BEGIN
     FOR side IN
-        SELECT r.referrer_id AS member_id, 'referrer' AS role, t.referrer_points AS points, t.referrer_campaign AS campaign
-        UNION ALL
-        SELECT r.member_id, 'referee', t.referee_points, t.referee_campaign
+        SELECT s.* FROM (
+            SELECT r.referrer_id AS member_id, 'referrer' AS role, t.referrer_points AS points, t.referrer_campaign AS campaign
+            UNION ALL
+            SELECT r.member_id, 'referee', t.referee_points, t.referee_campaign) s
+         WHERE NOT loyalty.referral_member_forgotten(t.program, s.member_id)
     LOOP
         IF side.points > 0 THEN
             PERFORM loyalty.referral_credit(t.program, side.member_id, side.points,
@@ -475,6 +490,7 @@ BEGIN
                                     'referral milestone (' || (m ->> 'referrals') || ' referrals)', as_of)
        FROM jsonb_array_elements(t.milestones) m
       WHERE (m ->> 'referrals')::bigint <= rewarded
+        AND NOT loyalty.referral_member_forgotten(t.program, r.referrer_id)
       ORDER BY (m ->> 'referrals')::bigint;
 END
 $$;
@@ -634,6 +650,7 @@ BEGIN
         SELECT u.*, floor(u.points * fractions[u.level])::bigint AS pay
           FROM up u
          WHERE floor(u.points * fractions[u.level]) >= 1
+           AND NOT loyalty.referral_member_forgotten(pay_commissions.program, u.member_id)
            AND NOT EXISTS (SELECT 1 FROM loyalty.referral_commission k
                             WHERE k.program = pay_commissions.program AND k.order_id = u.order_id
                               AND k.generation = u.generation AND k.level = u.level)
