@@ -323,5 +323,23 @@ SELECT * FROM rf_ledger('rfgone');
 SELECT member_id, issued_ref FROM loyalty.coupon_code WHERE program = 'rfgone' ORDER BY issued_ref;
 SELECT order_id, level, member_id, points FROM loyalty.referral_commission WHERE program = 'rfgone' ORDER BY 1, 2;
 
+-- 10. A milestone's points changed after a referrer reached it: the next
+-- settlement pays the referrer's new referral (not the milestone again,
+-- nor fails on its reference as another amount).
+SELECT loyalty.create_program('rfms', 'USD', 1, 0);
+SELECT loyalty.set_referral_terms('rfms', 10, 5, milestones => '[{"referrals": 1, "points": 500}]');
+SELECT count(*) FROM (SELECT loyalty.enroll('rfms', m) FROM unnest(ARRAY['r', 'e1', 'e2']) m) e;
+SELECT m, (loyalty.refer('rfms', m, loyalty.referral_code('rfms', 'r'), '2026-01-01')).state
+  FROM unnest(ARRAY['e1', 'e2']) m;
+INSERT INTO loyalty.order_earning (program, order_id, member_id, amount, points, ordered_at)
+VALUES ('rfms', 'o1', 'e1', 1, 0, '2026-01-02');
+SELECT loyalty.settle_referrals('rfms', '2026-01-03');
+SELECT loyalty.set_referral_terms('rfms', 10, 5, milestones => '[{"referrals": 1, "points": 600}, {"referrals": 2, "points": 900}]');
+INSERT INTO loyalty.order_earning (program, order_id, member_id, amount, points, ordered_at)
+VALUES ('rfms', 'o2', 'e2', 1, 0, '2026-01-04');
+SELECT loyalty.settle_referrals('rfms', '2026-01-05');
+SELECT member_id, state FROM loyalty.referral WHERE program = 'rfms' ORDER BY member_id;
+SELECT * FROM rf_ledger('rfms');
+
 -- The books balance.
 SELECT check_name, ok FROM loyalty.verify() WHERE NOT ok;

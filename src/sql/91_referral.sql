@@ -491,6 +491,12 @@ BEGIN
        FROM jsonb_array_elements(t.milestones) m
       WHERE (m ->> 'referrals')::bigint <= rewarded
         AND NOT loyalty.referral_member_forgotten(t.program, r.referrer_id)
+        -- Paid once, at the points of the terms when it was reached: a
+        -- milestone whose points were changed since is not paid again
+        -- (nor refused by its ref as another amount, LY003).
+        AND NOT EXISTS (SELECT 1 FROM loyalty.ledger l
+                         WHERE l.program = t.program
+                           AND l.ref = 'referral-milestone:' || r.referrer_id || ':' || (m ->> 'referrals'))
       ORDER BY (m ->> 'referrals')::bigint;
 END
 $$;
