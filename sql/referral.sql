@@ -341,5 +341,28 @@ SELECT loyalty.settle_referrals('rfms', '2026-01-05');
 SELECT member_id, state FROM loyalty.referral WHERE program = 'rfms' ORDER BY member_id;
 SELECT * FROM rf_ledger('rfms');
 
+-- 11. A voided referral carries no commission: what its referee's orders
+-- paid (both levels) is taken back whole when settle_referrals voids it,
+-- after what a partial refund took; a later refund takes nothing more.
+SELECT loyalty.create_program('rfvc', 'USD', 1, 14);
+CREATE TABLE rfvc_orders (id text PRIMARY KEY, who text, total numeric, refunded numeric, at timestamptz);
+SELECT loyalty.attach_orders('rfvc', 'rfvc_orders', 'id', 'who', 'total', refunded_amount => 'refunded', created_at => 'at');
+SELECT loyalty.set_referral_terms('rfvc', 10, 5, commission => '{0.1,0.05}');
+SELECT count(*) FROM (SELECT loyalty.enroll('rfvc', m) FROM unnest(ARRAY['a', 'b', 'c']) m) e;
+SELECT m, (loyalty.refer('rfvc', m, loyalty.referral_code('rfvc', r), '2026-01-01')).state
+  FROM (VALUES ('b', 'a'), ('c', 'b')) p(m, r);
+INSERT INTO rfvc_orders VALUES ('o1', 'c', 100, 0, '2026-01-02'), ('o2', 'c', 200, 0, '2026-01-03');
+UPDATE rfvc_orders SET refunded = 50 WHERE id = 'o1';
+SELECT order_id, level, member_id, points, taken_target FROM loyalty.referral_commission
+ WHERE program = 'rfvc' ORDER BY 1, 2;
+SELECT loyalty.settle_referrals('rfvc', '2026-01-20');
+SELECT member_id, state FROM loyalty.referral WHERE program = 'rfvc' ORDER BY member_id;
+SELECT order_id, level, member_id, points, taken_target FROM loyalty.referral_commission
+ WHERE program = 'rfvc' ORDER BY 1, 2;
+UPDATE rfvc_orders SET refunded = 200 WHERE id = 'o2';
+SELECT member_id, sum(points) AS commission_left, count(*) AS ledger_rows FROM rf_ledger('rfvc')
+ WHERE ref LIKE 'referral-commission:%' GROUP BY member_id ORDER BY member_id;
+SELECT * FROM rf_ledger('rfvc') WHERE ref LIKE '%:back:%';
+
 -- The books balance.
 SELECT check_name, ok FROM loyalty.verify() WHERE NOT ok;

@@ -103,6 +103,8 @@ CREATE TABLE @extschema@.referral_commission (
     CONSTRAINT referral_commission_taken CHECK (taken_target BETWEEN 0 AND points)
 );
 CREATE INDEX referral_commission_member_idx ON @extschema@.referral_commission (program, member_id);
+-- A voided referral takes back the commission of its referee's orders.
+CREATE INDEX referral_commission_referee_idx ON @extschema@.referral_commission (program, referee_id);
 COMMENT ON TABLE @extschema@.referral_commission IS
     'Commission paid to the referrers (level 1: the referee''s referrer, 2: its referrer, 3) on a referee''s order, per order generation; taken back with the order''s refund or cancel';
 COMMENT ON COLUMN @extschema@.referral_commission.member_id IS 'The referrer paid';
@@ -557,7 +559,9 @@ BEGIN
                 PERFORM loyalty.reward_referral(t, settled, as_of);
                 rewarded := rewarded + 1;
             WHEN 'capped' THEN capped := capped + 1;
-            ELSE voided := voided + 1;
+            ELSE
+                PERFORM loyalty.take_back_void_commissions(p.code, c.member_id);
+                voided := voided + 1;
         END CASE;
     END LOOP;
 END
@@ -710,6 +714,48 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.take_back_commissions(text, text[]) IS
     'Takes back the commission of orders in the share their refunds reversed (all of it once cancelled, deleted or replaced by a new generation); internal';
+
+-- A referral voided by settle_referrers carries no commission: what its
+-- referee's orders paid (to every level: each goes up through it) is taken
+-- back whole, as a cancel would (same refs: a later refund of the order
+-- finds nothing left to take).
+CREATE FUNCTION @extschema@.take_back_void_commissions(program text, referee text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    c record;
+    taken bigint := 0;
+BEGIN
+    -- The orders' rows first: a refund of one of them at the same time
+    -- (which holds its row) takes back before or after this, never both
+    -- from the same taken_target.
+    PERFORM 1 FROM loyalty.order_earning e
+      WHERE e.program = take_back_void_commissions.program
+        AND e.order_id IN (SELECT k.order_id FROM loyalty.referral_commission k
+                            WHERE k.program = take_back_void_commissions.program AND k.referee_id = referee
+                              AND k.taken_target < k.points)
+      ORDER BY e.order_id FOR UPDATE OF e;
+    FOR c IN
+        SELECT k.order_id, k.generation, k.level, k.member_id, k.points, k.taken_target
+          FROM loyalty.referral_commission k
+         WHERE k.program = take_back_void_commissions.program AND k.referee_id = referee
+           AND k.taken_target < k.points
+         ORDER BY k.member_id, k.order_id, k.generation, k.level
+    LOOP
+        taken := taken + loyalty.take_back(program, c.member_id, c.points - c.taken_target,
+                     pg_catalog.format('referral-commission:%s:%s:%s:back:%s', c.order_id, c.level, c.generation, c.points),
+                     pg_catalog.format('referral commission, level %s, order %s: referral void', c.level, c.order_id),
+                     now());
+        UPDATE loyalty.referral_commission k SET taken_target = k.points
+         WHERE k.program = take_back_void_commissions.program AND k.order_id = c.order_id
+           AND k.generation = c.generation AND k.level = c.level;
+    END LOOP;
+    RETURN taken;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.take_back_void_commissions(text, text) IS
+    'Takes back, whole, the commission a referee''s orders paid when its referral is voided; internal';
 
 -- Statement triggers on loyalty.order_earning: an INSERT pays, an UPDATE
 -- that starts a generation pays and one that reverses points takes back.
