@@ -109,6 +109,8 @@ SELECT sqlstate_of(format('SELECT loyalty.refer(%L, %L, %L)', 'rf', 'fay', 'ZZZZ
 SELECT sqlstate_of(format('SELECT loyalty.refer(%L, %L, %L)', 'rf', 'fay',
        left(:'ann_code', 13) || CASE WHEN right(:'ann_code', 1) = '2' THEN '3' ELSE '2' END)) ~ '^LY042: mistyped referral code' AS mistyped;
 SELECT sqlstate_of($$SELECT loyalty.refer('rf', 'fay', 'NOT-A-CODE')$$);
+-- A huge code is named by its start and length, not echoed whole.
+SELECT sqlstate_of($$SELECT loyalty.refer('rf', 'fay', repeat('AB', 500000))$$);
 SELECT sqlstate_of(format('SELECT loyalty.refer(%L, %L, %L)', 'rf', 'dan', :'bob_code')) ~ '^LY043: member "dan" of program "rf" was already referred with another code' AS second_code;
 SELECT sqlstate_of(format('SELECT loyalty.refer(%L, %L, %L)', 'rf', 'nobody', :'ann_code'));
 SELECT sqlstate_of(format('SELECT loyalty.refer(%L, %L, %L)', 'nope', 'fay', :'ann_code'));
@@ -271,6 +273,96 @@ SET ROLE regress_rf_app;
 SELECT sqlstate_of($$SELECT count(*) FROM loyalty.referral_funnel$$);
 SELECT sqlstate_of($$SELECT count(*) FROM loyalty.referral$$);
 RESET ROLE;
+
+-- 8. Signals that arrive after refer are checked again at the settlement:
+-- a device shared with the referrer seen only on the referee's first
+-- order, and an order placed before the referral but loaded later, void
+-- the referral; nobody is paid.  A clean referral of the same run pays.
+SELECT loyalty.create_program('rflate', 'USD', 1, 0);
+CREATE TABLE rflate_orders (id text PRIMARY KEY, who text, total numeric, at timestamptz, dev text);
+SELECT loyalty.attach_orders('rflate', 'rflate_orders', 'id', 'who', 'total', created_at => 'at', device_id => 'dev');
+GRANT SELECT, INSERT ON rflate_orders TO regress_rf_app;
+SELECT loyalty.set_referral_terms('rflate', 100, 50);
+SELECT count(*) FROM (SELECT loyalty.enroll('rflate', m) FROM unnest(ARRAY['u', 'v', 'w', 'x', 'y']) m) e;
+INSERT INTO rflate_orders VALUES ('u1', 'u', 10, '2026-01-01', 'device-7');
+SET ROLE regress_rf_app;
+SELECT loyalty.referral_code('rflate', 'u') AS u_code \gset
+SELECT r.member_id, x.accepted, x.state FROM unnest(ARRAY['v', 'w', 'x', 'y']) r(member_id),
+       loyalty.refer('rflate', r.member_id, :'u_code') x ORDER BY 1;
+-- v orders from u's device; w's order of last year arrives late; x is
+-- clean; y's order is dated 2 seconds before its referral (the shop's
+-- clock a little behind the database's: within the skew, it counts).
+INSERT INTO rflate_orders VALUES ('v1', 'v', 10, now(), 'device-7'),
+                                 ('w1', 'w', 10, now() - interval '1 year', NULL),
+                                 ('x1', 'x', 10, now(), 'device-9');
+RESET ROLE;
+INSERT INTO rflate_orders
+SELECT 'y1', 'y', 10, r.referred_at - interval '2 seconds', NULL FROM loyalty.referral r
+ WHERE r.program = 'rflate' AND r.member_id = 'y';
+SET ROLE regress_rf_admin;
+SELECT loyalty.settle_referrals('rflate');
+SELECT member_id, state, first_order_id FROM loyalty.referral WHERE program = 'rflate' ORDER BY member_id;
+SELECT * FROM rf_ledger('rflate');
+RESET ROLE;
+
+-- 9. A forgotten member (erased on request) is paid nothing: neither side's
+-- reward, coupon or milestone, nor commission (the level above it is).
+SELECT loyalty.create_program('rfgone', 'USD', 1, 0);
+SELECT loyalty.create_campaign('rfgone', 'thanks', '10% off');
+SELECT loyalty.set_referral_terms('rfgone', 10, 5, referrer_campaign => 'thanks', referee_campaign => 'thanks',
+                                  milestones => '[{"referrals": 1, "points": 7}]', commission => '{0.1,0.1}');
+SELECT count(*) FROM (SELECT loyalty.enroll('rfgone', m) FROM unnest(ARRAY['g1', 'g2', 'g3']) m) e;
+SELECT m, (loyalty.refer('rfgone', m, loyalty.referral_code('rfgone', r), '2026-01-01')).state
+  FROM (VALUES ('g2', 'g1'), ('g3', 'g2')) p(m, r);
+SELECT loyalty.set_member_status('rfgone', 'g2', 'forgotten');
+INSERT INTO loyalty.order_earning (program, order_id, member_id, amount, points, ordered_at)
+VALUES ('rfgone', 'o2', 'g2', 100, 100, '2026-01-02'), ('rfgone', 'o3', 'g3', 100, 100, '2026-01-02');
+SELECT loyalty.settle_referrals('rfgone', '2026-01-03');
+SELECT member_id, state FROM loyalty.referral WHERE program = 'rfgone' ORDER BY member_id;
+SELECT * FROM rf_ledger('rfgone');
+SELECT member_id, issued_ref FROM loyalty.coupon_code WHERE program = 'rfgone' ORDER BY issued_ref;
+SELECT order_id, level, member_id, points FROM loyalty.referral_commission WHERE program = 'rfgone' ORDER BY 1, 2;
+
+-- 10. A milestone's points changed after a referrer reached it: the next
+-- settlement pays the referrer's new referral (not the milestone again,
+-- nor fails on its reference as another amount).
+SELECT loyalty.create_program('rfms', 'USD', 1, 0);
+SELECT loyalty.set_referral_terms('rfms', 10, 5, milestones => '[{"referrals": 1, "points": 500}]');
+SELECT count(*) FROM (SELECT loyalty.enroll('rfms', m) FROM unnest(ARRAY['r', 'e1', 'e2']) m) e;
+SELECT m, (loyalty.refer('rfms', m, loyalty.referral_code('rfms', 'r'), '2026-01-01')).state
+  FROM unnest(ARRAY['e1', 'e2']) m;
+INSERT INTO loyalty.order_earning (program, order_id, member_id, amount, points, ordered_at)
+VALUES ('rfms', 'o1', 'e1', 1, 0, '2026-01-02');
+SELECT loyalty.settle_referrals('rfms', '2026-01-03');
+SELECT loyalty.set_referral_terms('rfms', 10, 5, milestones => '[{"referrals": 1, "points": 600}, {"referrals": 2, "points": 900}]');
+INSERT INTO loyalty.order_earning (program, order_id, member_id, amount, points, ordered_at)
+VALUES ('rfms', 'o2', 'e2', 1, 0, '2026-01-04');
+SELECT loyalty.settle_referrals('rfms', '2026-01-05');
+SELECT member_id, state FROM loyalty.referral WHERE program = 'rfms' ORDER BY member_id;
+SELECT * FROM rf_ledger('rfms');
+
+-- 11. A voided referral carries no commission: what its referee's orders
+-- paid (both levels) is taken back whole when settle_referrals voids it,
+-- after what a partial refund took; a later refund takes nothing more.
+SELECT loyalty.create_program('rfvc', 'USD', 1, 14);
+CREATE TABLE rfvc_orders (id text PRIMARY KEY, who text, total numeric, refunded numeric, at timestamptz);
+SELECT loyalty.attach_orders('rfvc', 'rfvc_orders', 'id', 'who', 'total', refunded_amount => 'refunded', created_at => 'at');
+SELECT loyalty.set_referral_terms('rfvc', 10, 5, commission => '{0.1,0.05}');
+SELECT count(*) FROM (SELECT loyalty.enroll('rfvc', m) FROM unnest(ARRAY['a', 'b', 'c']) m) e;
+SELECT m, (loyalty.refer('rfvc', m, loyalty.referral_code('rfvc', r), '2026-01-01')).state
+  FROM (VALUES ('b', 'a'), ('c', 'b')) p(m, r);
+INSERT INTO rfvc_orders VALUES ('o1', 'c', 100, 0, '2026-01-02'), ('o2', 'c', 200, 0, '2026-01-03');
+UPDATE rfvc_orders SET refunded = 50 WHERE id = 'o1';
+SELECT order_id, level, member_id, points, taken_target FROM loyalty.referral_commission
+ WHERE program = 'rfvc' ORDER BY 1, 2;
+SELECT loyalty.settle_referrals('rfvc', '2026-01-20');
+SELECT member_id, state FROM loyalty.referral WHERE program = 'rfvc' ORDER BY member_id;
+SELECT order_id, level, member_id, points, taken_target FROM loyalty.referral_commission
+ WHERE program = 'rfvc' ORDER BY 1, 2;
+UPDATE rfvc_orders SET refunded = 200 WHERE id = 'o2';
+SELECT member_id, sum(points) AS commission_left, count(*) AS ledger_rows FROM rf_ledger('rfvc')
+ WHERE ref LIKE 'referral-commission:%' GROUP BY member_id ORDER BY member_id;
+SELECT * FROM rf_ledger('rfvc') WHERE ref LIKE '%:back:%';
 
 -- The books balance.
 SELECT check_name, ok FROM loyalty.verify() WHERE NOT ok;

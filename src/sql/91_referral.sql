@@ -53,7 +53,7 @@ CREATE TABLE @extschema@.referral (
 );
 CREATE INDEX referral_referrer_idx ON @extschema@.referral (program, referrer_id);
 COMMENT ON TABLE @extschema@.referral IS
-    'Accepted referrals, one per referee (member_id): pending until the first order stands, then rewarded, capped (over the referrer''s cap) or void (first order refunded or cancelled)';
+    'Accepted referrals, one per referee (member_id): pending until the first order stands, then rewarded, capped (over the referrer''s cap) or void (first order refunded or cancelled, placed before the referral, or a fingerprint shared with the referrer by then)';
 
 -- Referrals refused as abuse or as invalid, kept for the funnel and fraud review.
 CREATE SEQUENCE @extschema@.referral_rejection_id_seq;
@@ -103,6 +103,8 @@ CREATE TABLE @extschema@.referral_commission (
     CONSTRAINT referral_commission_taken CHECK (taken_target BETWEEN 0 AND points)
 );
 CREATE INDEX referral_commission_member_idx ON @extschema@.referral_commission (program, member_id);
+-- A voided referral takes back the commission of its referee's orders.
+CREATE INDEX referral_commission_referee_idx ON @extschema@.referral_commission (program, referee_id);
 COMMENT ON TABLE @extschema@.referral_commission IS
     'Commission paid to the referrers (level 1: the referee''s referrer, 2: its referrer, 3) on a referee''s order, per order generation; taken back with the order''s refund or cancel';
 COMMENT ON COLUMN @extschema@.referral_commission.member_id IS 'The referrer paid';
@@ -365,6 +367,9 @@ DECLARE
     referee text := referee_member_id;
     given text := code;
     k loyalty.referral_code;
+    -- The code as errors show it: a huge one is cut (the logs keep the message).
+    shown text := CASE WHEN length(code) > 40 THEN left(code, 40) || pg_catalog.format('... (%s characters)', length(code))
+                       ELSE code END;
     m loyalty.member;
     existing loyalty.referral;
     refused text;
@@ -379,11 +384,11 @@ BEGIN
     SELECT * INTO k FROM loyalty.referral_code x
      WHERE x.program = refer.program AND x.code = loyalty.coupon_code_normal(given);
     IF NOT FOUND AND loyalty.coupon_code_shape(loyalty.coupon_code_normal(given)) = 'mistyped' THEN
-        RAISE EXCEPTION 'mistyped referral code "%"', given
+        RAISE EXCEPTION 'mistyped referral code "%"', shown
             USING ERRCODE = 'LY042', DETAIL = 'Its check character does not match the other characters: one was mistyped.',
                   HINT = 'Ask for the code again.';
     ELSIF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown referral code "%" in program "%"', given, program
+        RAISE EXCEPTION 'unknown referral code "%" in program "%"', shown, program
             USING ERRCODE = 'LY041', HINT = 'Codes are compared ignoring case, spaces and dashes; check the code with the customer.';
     END IF;
     m := loyalty.require_member(program, referee);
@@ -437,6 +442,19 @@ $$;
 COMMENT ON FUNCTION @extschema@.refer(text, text, text, timestamptz) IS
     'Records that a code''s owner referred a member: (true, referrer, pending) or, refused as abuse and recorded, (false, referrer, rejected, reason); a replay returns the first answer; LY041/LY042/LY043 for an unknown, mistyped or second code';
 
+-- Whether a member was forgotten (erased on request): it is paid no
+-- referral reward, milestone or commission, as it gets no coupon.
+CREATE FUNCTION @extschema@.referral_member_forgotten(program text, member_id text) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT EXISTS (SELECT 1 FROM loyalty.member m
+                    WHERE m.program = referral_member_forgotten.program
+                      AND m.member_id = referral_member_forgotten.member_id AND m.status = 'forgotten')
+$$;
+COMMENT ON FUNCTION @extschema@.referral_member_forgotten(text, text) IS
+    'Whether a member is forgotten: paid no referral reward, milestone or commission; internal';
+
 -- Rewards a referral: points and/or a coupon to each side, once (the refs
 -- referral:<referee>:referrer and referral:<referee>:referee), then the
 -- referrer's milestones reached, each once (referral-milestone:<referrer>:<n>).
@@ -451,9 +469,11 @@ DECLARE
     rewarded bigint;
 BEGIN
     FOR side IN
-        SELECT r.referrer_id AS member_id, 'referrer' AS role, t.referrer_points AS points, t.referrer_campaign AS campaign
-        UNION ALL
-        SELECT r.member_id, 'referee', t.referee_points, t.referee_campaign
+        SELECT s.* FROM (
+            SELECT r.referrer_id AS member_id, 'referrer' AS role, t.referrer_points AS points, t.referrer_campaign AS campaign
+            UNION ALL
+            SELECT r.member_id, 'referee', t.referee_points, t.referee_campaign) s
+         WHERE NOT loyalty.referral_member_forgotten(t.program, s.member_id)
     LOOP
         IF side.points > 0 THEN
             PERFORM loyalty.referral_credit(t.program, side.member_id, side.points,
@@ -472,6 +492,13 @@ BEGIN
                                     'referral milestone (' || (m ->> 'referrals') || ' referrals)', as_of)
        FROM jsonb_array_elements(t.milestones) m
       WHERE (m ->> 'referrals')::bigint <= rewarded
+        AND NOT loyalty.referral_member_forgotten(t.program, r.referrer_id)
+        -- Paid once, at the points of the terms when it was reached: a
+        -- milestone whose points were changed since is not paid again
+        -- (nor refused by its ref as another amount, LY003).
+        AND NOT EXISTS (SELECT 1 FROM loyalty.ledger l
+                         WHERE l.program = t.program
+                           AND l.ref = 'referral-milestone:' || r.referrer_id || ':' || (m ->> 'referrals'))
       ORDER BY (m ->> 'referrals')::bigint;
 END
 $$;
@@ -498,7 +525,7 @@ BEGIN
     PERFORM 1 FROM loyalty.referral x
       WHERE x.program = p.code AND x.referrer_id = referrer ORDER BY x.member_id FOR UPDATE;
     FOR c IN
-        SELECT x.member_id, f.order_id, f.ordered_at, f.closed OR f.refunded_amount > 0 AS undone
+        SELECT x.member_id, x.referred_at, f.order_id, f.ordered_at, f.closed OR f.refunded_amount > 0 AS undone
           FROM loyalty.referral x
           CROSS JOIN LATERAL (
                 SELECT e.order_id, e.ordered_at, e.closed, e.refunded_amount FROM loyalty.order_earning e
@@ -510,8 +537,14 @@ BEGIN
         ring := loyalty.referral_ring_state(p.code, c.member_id);
         IF c.undone OR ring = 'confirmed' THEN
             outcome := 'void';
+        ELSIF c.ordered_at < c.referred_at - interval '5 seconds' THEN
+            -- An order loaded late: the referee had ordered before the
+            -- referral (beyond the clock skew as_of allows, caller.h).
+            outcome := 'void';
         ELSIF c.ordered_at + p.pending_days * interval '1 day' > as_of OR ring = 'open' THEN
             CONTINUE;   -- the first order is still in its pending time, or a ring flag awaits review
+        ELSIF loyalty.referral_shares_fingerprint(p.code, c.member_id, referrer) THEN
+            outcome := 'void';  -- a device, payment, address, email or phone seen together since refer
         ELSIF t.cap IS NOT NULL
               AND (SELECT count(*) FROM loyalty.referral x
                     WHERE x.program = p.code AND x.referrer_id = referrer AND x.state = 'rewarded'
@@ -528,13 +561,15 @@ BEGIN
                 PERFORM loyalty.reward_referral(t, settled, as_of);
                 rewarded := rewarded + 1;
             WHEN 'capped' THEN capped := capped + 1;
-            ELSE voided := voided + 1;
+            ELSE
+                PERFORM loyalty.take_back_void_commissions(p.code, c.member_id);
+                voided := voided + 1;
         END CASE;
     END LOOP;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.settle_referrer(@extschema@.program, @extschema@.referral_setting, text, timestamptz) IS
-    'Settles the pending referrals of one referrer whose referee''s first order stood its pending time (rewarded, or capped) or was refunded or cancelled (void); internal';
+    'Settles the pending referrals of one referrer whose referee''s first order stood its pending time (rewarded, or capped) or was refunded or cancelled, was placed before the referral, or whose referee shares a fingerprint with the referrer (void); internal';
 
 -- Not STRICT: a NULL argument is an error.
 CREATE FUNCTION @extschema@.settle_referrals(program text, as_of timestamptz DEFAULT now())
@@ -581,7 +616,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.settle_referrals(text, timestamptz) IS
-    'Daily job: settles pending referrals whose referee''s first order stood its pending time (both sides rewarded, milestones, cap) or was refunded or cancelled (void); exactly once; returns the referrals settled';
+    'Daily job: settles pending referrals whose referee''s first order stood its pending time (both sides rewarded, milestones, cap) or was refunded or cancelled, placed before the referral, or shares a fingerprint with the referrer (void); exactly once; returns the referrals settled';
 
 /*
  * Commission: when a referee's order earns, each of up to three referrers
@@ -627,6 +662,7 @@ BEGIN
         SELECT u.*, floor(u.points * fractions[u.level])::bigint AS pay
           FROM up u
          WHERE floor(u.points * fractions[u.level]) >= 1
+           AND NOT loyalty.referral_member_forgotten(pay_commissions.program, u.member_id)
            AND NOT EXISTS (SELECT 1 FROM loyalty.referral_commission k
                             WHERE k.program = pay_commissions.program AND k.order_id = u.order_id
                               AND k.generation = u.generation AND k.level = u.level)
@@ -680,6 +716,48 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.take_back_commissions(text, text[]) IS
     'Takes back the commission of orders in the share their refunds reversed (all of it once cancelled, deleted or replaced by a new generation); internal';
+
+-- A referral voided by settle_referrers carries no commission: what its
+-- referee's orders paid (to every level: each goes up through it) is taken
+-- back whole, as a cancel would (same refs: a later refund of the order
+-- finds nothing left to take).
+CREATE FUNCTION @extschema@.take_back_void_commissions(program text, referee text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    c record;
+    taken bigint := 0;
+BEGIN
+    -- The orders' rows first: a refund of one of them at the same time
+    -- (which holds its row) takes back before or after this, never both
+    -- from the same taken_target.
+    PERFORM 1 FROM loyalty.order_earning e
+      WHERE e.program = take_back_void_commissions.program
+        AND e.order_id IN (SELECT k.order_id FROM loyalty.referral_commission k
+                            WHERE k.program = take_back_void_commissions.program AND k.referee_id = referee
+                              AND k.taken_target < k.points)
+      ORDER BY e.order_id FOR UPDATE OF e;
+    FOR c IN
+        SELECT k.order_id, k.generation, k.level, k.member_id, k.points, k.taken_target
+          FROM loyalty.referral_commission k
+         WHERE k.program = take_back_void_commissions.program AND k.referee_id = referee
+           AND k.taken_target < k.points
+         ORDER BY k.member_id, k.order_id, k.generation, k.level
+    LOOP
+        taken := taken + loyalty.take_back(program, c.member_id, c.points - c.taken_target,
+                     pg_catalog.format('referral-commission:%s:%s:%s:back:%s', c.order_id, c.level, c.generation, c.points),
+                     pg_catalog.format('referral commission, level %s, order %s: referral void', c.level, c.order_id),
+                     now());
+        UPDATE loyalty.referral_commission k SET taken_target = k.points
+         WHERE k.program = take_back_void_commissions.program AND k.order_id = c.order_id
+           AND k.generation = c.generation AND k.level = c.level;
+    END LOOP;
+    RETURN taken;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.take_back_void_commissions(text, text) IS
+    'Takes back, whole, the commission a referee''s orders paid when its referral is voided; internal';
 
 -- Statement triggers on loyalty.order_earning: an INSERT pays, an UPDATE
 -- that starts a generation pays and one that reverses points takes back.

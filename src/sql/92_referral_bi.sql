@@ -49,5 +49,5 @@ COMMENT ON COLUMN @extschema@.referral_funnel.referees IS 'Members referred that
 COMMENT ON COLUMN @extschema@.referral_funnel.first_orders IS 'Referred members whose first order in the program was placed that day';
 COMMENT ON COLUMN @extschema@.referral_funnel.rewards_paid IS 'Referrals rewarded that day by settle_referrals (both sides paid)';
 COMMENT ON COLUMN @extschema@.referral_funnel.capped IS 'Referrals settled that day without reward: the referrer was over its cap for the period';
-COMMENT ON COLUMN @extschema@.referral_funnel.voided IS 'Referrals voided that day: the referee''s first order was refunded or cancelled';
+COMMENT ON COLUMN @extschema@.referral_funnel.voided IS 'Referrals voided that day: the referee''s first order was refunded or cancelled or placed before the referral, or the referee shares a fingerprint with the referrer';
 COMMENT ON COLUMN @extschema@.referral_funnel.rejected IS 'Referral attempts refused as abuse that day (self-referral, shared fingerprint, already ordered, cycle)';
