@@ -70,11 +70,20 @@ SELECT count(*) AS staff_flags FROM loyalty.fraud_flag f JOIN evshop.member_plan
  WHERE f.program = 'ev' AND p.kind = 'staff';
 
 -- 4. Every flag carries evidence of what confirming it would reverse: its
--- orders, or its credits (referral_ring: the referral rewards paid).
+-- orders, or its credits (referral_ring: the referral rewards paid, when
+-- they were paid).
 SELECT rule, count(*) AS flags,
        count(*) FILTER (WHERE jsonb_array_length(coalesce(evidence -> 'orders', '[]')) +
                               jsonb_array_length(coalesce(evidence -> 'ledger', '[]')) > 0) AS with_orders_or_ledger
   FROM loyalty.fraud_flag WHERE program = 'ev' GROUP BY rule ORDER BY rule;
+-- The referral_ring flags without credits are referrals settle_referrals
+-- voided before paying them (referee and referrer came to share a
+-- fingerprint after refer): there was nothing to take back.
+SELECT count(*) AS ring_flags_without_credits, count(*) FILTER (WHERE r.state = 'void') AS referral_void
+  FROM loyalty.fraud_flag f
+  JOIN loyalty.referral r ON r.program = f.program AND 'referral:' || r.member_id = f.subject
+ WHERE f.program = 'ev' AND f.rule = 'referral_ring'
+   AND jsonb_array_length(coalesce(f.evidence -> 'ledger', '[]')) = 0;
 
 -- 5. The plain-SQL mirror of the rules finds the same set.
 CREATE TEMP TABLE mirrored AS SELECT DISTINCT * FROM fraud_mirror.flags('ev', '2026-01-01', '2026-04-01');
