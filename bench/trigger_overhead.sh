@@ -7,10 +7,29 @@
 #   2. per order: one INSERT per transaction, 2 pgbench clients (a web shop),
 #      with synchronous_commit on (as shipped) and off (CPU-bound).
 # Orders spread over 50,000 members; amounts in USD with a few in EUR.
-# Usage: bash bench/trigger_overhead.sh [orders]
+# With SIGNALS=1 both tables also carry six fraud signal columns (ip,
+# device, card fingerprint, shipping address, billing and ip country),
+# mapped by attach_orders: the signal trigger's cost is in the ratio.
+# Usage: [SIGNALS=1] bash bench/trigger_overhead.sh [orders]
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 ORDERS=${1:-200000}
+SIGNALS=${SIGNALS:-0}
+if [ "$SIGNALS" = 1 ]; then
+	SIGNAL_COLUMNS=", ip inet, device text, card text, address text, billing_country text, ip_country text"
+	SIGNAL_MAPPING=", ip => 'ip', device_id => 'device', payment_fingerprint => 'card',
+	                 shipping_address => 'address', billing_country => 'billing_country', ip_country => 'ip_country'"
+	# Values of the row number g (bulk) or the customer :c (per order).
+	signal_values() {
+		echo ", ('10.' || ($1 % 250) || '.' || ($1 / 250 % 250) || '.1')::inet, 'dev-' || ($1 % 40000),
+		 'card-' || ($1 % 45000), ($1 % 30000) || ' Orchard Road, #05-' || ($1 % 90),
+		 CASE WHEN $1 % 20 = 0 THEN 'VN' ELSE 'SG' END, CASE WHEN $1 % 25 = 0 THEN 'US' ELSE 'SG' END"
+	}
+else
+	SIGNAL_COLUMNS=""
+	SIGNAL_MAPPING=""
+	signal_values() { echo ""; }
+fi
 setup_toolchain
 ensure_packages bc
 build_install
@@ -24,10 +43,11 @@ SELECT loyalty.create_program('bench', 'USD', 1, 7, '1 year');
 SELECT loyalty.set_fx_rate('EUR', 'USD', 1.08);
 CREATE SEQUENCE order_no;
 CREATE TABLE orders_bare (id bigint PRIMARY KEY, customer_id bigint, total numeric(12, 2),
-                          currency text, status text, refunded numeric(12, 2), placed_at timestamptz);
+                          currency text, status text, refunded numeric(12, 2), placed_at timestamptz
+                          $SIGNAL_COLUMNS);
 CREATE TABLE orders_loyalty (LIKE orders_bare INCLUDING ALL);
 SELECT loyalty.attach_orders('bench', 'orders_loyalty', 'id', 'customer_id', 'total', 'currency',
-                             'status', 'refunded', 'placed_at');
+                             'status', 'refunded', 'placed_at' $SIGNAL_MAPPING);
 SQL
 
 # Seconds one statement takes, measured by the server.
@@ -42,7 +62,7 @@ SQL
 bulk_insert() {
 	echo "INSERT INTO $1 SELECT g, 1 + (g * 7919) % 50000, 5 + (g % 997) * 0.37,
 	        CASE WHEN g % 10 = 0 THEN 'EUR' ELSE 'USD' END, 'paid', 0,
-	        '2024-01-01'::timestamptz + g * interval '1 minute'
+	        '2024-01-01'::timestamptz + g * interval '1 minute' $(signal_values g)
 	   FROM generate_series($2::bigint, $2 + $ORDERS - 1) g;"
 }
 
@@ -63,7 +83,7 @@ per_order() {
 	cat >"$script" <<SQL
 \set c random(1, 50000)
 \set a random(500, 99999)
-INSERT INTO $table VALUES (nextval('order_no'), :c, :a / 100.0, 'USD', 'paid', 0, now());
+INSERT INTO $table VALUES (nextval('order_no'), :c, :a / 100.0, 'USD', 'paid', 0, now() $(signal_values :c));
 SQL
 	PGOPTIONS="-c synchronous_commit=$sync" "$PG_BIN/pgbench" -n -c 2 -j 2 -t $((ORDERS / 2)) \
 		-f "$script" "$DB" 2>&1 | sed -n 's/^tps = \([0-9.]*\).*/\1/p'
@@ -80,4 +100,5 @@ done
 
 log "the books after the run"
 psql_q -d "$DB" -c "SELECT count(*) AS orders_earned FROM loyalty.order_earning" \
+	-c "SELECT count(*) AS order_signals FROM loyalty.order_signal" \
 	-c "SELECT check_name, ok FROM loyalty.verify()"

@@ -31,7 +31,8 @@ CREATE TABLE shop.invoice_lines (
 CREATE TABLE shop.orders (
     order_no    text PRIMARY KEY,
     customer_id integer,             -- NULL: a guest order
-    country     text,
+    country     text,                -- the invoice's country
+    billing_country text,            -- the customer's usual country
     total       numeric(12, 2),
     currency    text NOT NULL DEFAULT 'GBP',
     status      text NOT NULL DEFAULT 'paid',
@@ -40,20 +41,28 @@ CREATE TABLE shop.orders (
 );
 SELECT loyalty.attach_orders('uk_gifts', 'shop.orders', order_id => 'order_no', member_id => 'customer_id',
                              amount => 'total', currency => 'currency', status => 'status',
-                             refunded_amount => 'refunded', created_at => 'placed_at') AS trigger;
+                             refunded_amount => 'refunded', created_at => 'placed_at',
+                             billing_country => 'billing_country', ip_country => 'country') AS trigger;
 SELECT count(*) AS invoice_lines, count(DISTINCT invoice_no) AS invoices,
        count(DISTINCT customer_id) AS customers
   FROM shop.invoice_lines;
 
 \echo
 \echo '== 3. A year of orders, one per invoice, inserted in time order: the trigger earns on each'
+\echo '   The fraud signals the data allows: the invoice''s country stands for the IP country, the'
+\echo '   customer''s most frequent country for the billing country (kept as keyed hashes only).'
 \timing on
-INSERT INTO shop.orders (order_no, customer_id, country, total, placed_at)
-SELECT invoice_no, min(customer_id), min(country), sum(quantity * unit_price), min(invoice_date)
-  FROM shop.invoice_lines
- WHERE invoice_no NOT LIKE 'C%'
- GROUP BY invoice_no
- ORDER BY min(invoice_date), invoice_no;
+WITH usual AS (
+    SELECT customer_id, mode() WITHIN GROUP (ORDER BY country) AS country
+      FROM shop.invoice_lines WHERE customer_id IS NOT NULL GROUP BY customer_id
+)
+INSERT INTO shop.orders (order_no, customer_id, country, billing_country, total, placed_at)
+SELECT l.invoice_no, min(l.customer_id), min(l.country), min(u.country), sum(l.quantity * l.unit_price),
+       min(l.invoice_date)
+  FROM shop.invoice_lines l LEFT JOIN usual u USING (customer_id)
+ WHERE l.invoice_no NOT LIKE 'C%'
+ GROUP BY l.invoice_no
+ ORDER BY min(l.invoice_date), l.invoice_no;
 \timing off
 SELECT count(*) AS orders,
        count(*) FILTER (WHERE customer_id IS NULL) AS guest_orders,
@@ -231,5 +240,47 @@ SELECT day, codes_issued, redemptions, redemption_rate, discount_cost, coupon_or
   FROM loyalty.coupon_performance WHERE program = 'uk_gifts' ORDER BY day;
 
 \echo
-\echo '== 15. The books: loyalty.verify() proves cached balances equal the ledger'
+\echo '== 15. Fraud checks over the year, with the default thresholds (docs/fraud.md, "On real data")'
+\echo '   No abuse was planted here: what is flagged is how real customers of a giftware wholesaler'
+\echo '   behave.  The data has no device, card, address, email or phone, so shared_fingerprint,'
+\echo '   coupon_farming and referral_ring have nothing to match; there are no referrals and no'
+\echo '   first-order coupons.'
+SELECT loyalty.fraud_check('uk_gifts', '2010-12-01 00:00 Europe/London', '2011-12-10 00:00 Europe/London') AS flags_raised;
+SELECT r.rule, count(f.id) AS flags, count(DISTINCT f.member_id) AS members,
+       round(100.0 * count(DISTINCT f.member_id) / (SELECT count(*) FROM loyalty.member WHERE program = 'uk_gifts'), 2)
+           AS pct_members
+  FROM unnest(loyalty.fraud_rule_names()) r(rule)
+  LEFT JOIN loyalty.fraud_flag f ON f.program = 'uk_gifts' AND f.rule = r.rule
+ GROUP BY r.rule ORDER BY members DESC, r.rule;
+SELECT count(DISTINCT f.member_id) AS members_flagged,
+       round(100.0 * count(DISTINCT f.member_id) / (SELECT count(*) FROM loyalty.member WHERE program = 'uk_gifts'), 2)
+           AS pct_members,
+       (SELECT count(*) FROM loyalty.member WHERE program = 'uk_gifts' AND status = 'held') AS members_held
+  FROM loyalty.fraud_flag f WHERE f.program = 'uk_gifts';
+\echo '   Who they are (the first 12): orders over the year, average invoice, the flagged orders.'
+SELECT f.member_id, f.rule, f.subject, o.orders, o.avg_invoice_gbp, o.country,
+       jsonb_array_length(f.evidence -> 'orders') AS orders_in_evidence
+  FROM loyalty.fraud_flag f
+  JOIN (SELECT customer_id::text AS member_id, count(*) AS orders, round(avg(total)) AS avg_invoice_gbp,
+               min(country) AS country
+          FROM shop.orders WHERE total > 0 GROUP BY 1) o USING (member_id)
+ WHERE f.program = 'uk_gifts'
+ ORDER BY f.rule, f.member_id, f.subject
+ LIMIT 12;
+\echo '   The near misses, counted from the shop''s own orders (nothing raised): customers who ordered'
+\echo '   from another country, and customers refunding a quarter of what they ordered.'
+SELECT count(*) FILTER (WHERE mismatched >= 1 AND both_known >= 2) AS members_with_an_order_abroad,
+       count(*) FILTER (WHERE mismatched >= 2 AND mismatched >= 0.5 * both_known) AS geo_mismatch_at_default
+  FROM (SELECT o.customer_id, count(*) FILTER (WHERE o.country <> o.billing_country) AS mismatched,
+               count(*) AS both_known
+          FROM shop.orders o WHERE o.customer_id IS NOT NULL AND o.billing_country IS NOT NULL GROUP BY 1) g;
+SELECT count(*) FILTER (WHERE refunded >= 0.25 * ordered) AS members_refunding_a_quarter,
+       count(*) FILTER (WHERE refunded >= 0.5 * ordered) AS refund_ratio_at_default
+  FROM (SELECT customer_id, count(*) AS orders, sum(total) AS ordered,
+               sum(CASE WHEN status = 'refunded' THEN total ELSE refunded END) AS refunded
+          FROM shop.orders WHERE customer_id IS NOT NULL AND total > 0 GROUP BY 1) r
+ WHERE orders >= 4;
+
+\echo
+\echo '== 16. The books: loyalty.verify() proves cached balances equal the ledger'
 SELECT * FROM loyalty.verify();

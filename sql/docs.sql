@@ -287,3 +287,63 @@ SELECT campaign, day, codes_issued, redemptions, redemption_rate, discount_cost,
   FROM loyalty.coupon_performance WHERE program = 'docs_rewards' AND day < '2025-01-01'
  ORDER BY day, campaign;
 
+SELECT loyalty.normalize_signal('email', ' Ana.Lim+promo@GoogleMail.com ') AS email,
+       loyalty.normalize_signal('email', 'ana.lim+promo@yahoo.com') AS other_provider,
+       loyalty.normalize_signal('phone', '+65 (8123) 4567') AS phone,
+       loyalty.normalize_signal('shipping_address', '  12 Orchard Rd.,  #05-01 ') AS address,
+       loyalty.normalize_signal('billing_country', ' sg') AS country,
+       loyalty.normalize_signal('phone', 'n/a') AS nothing_left;
+
+SELECT loyalty.create_program('docs_fraud', 'USD', 1);
+CREATE TABLE docs_fraud_orders (id text, member text, amount numeric, at timestamptz);
+SELECT loyalty.attach_orders('docs_fraud', 'docs_fraud_orders', 'id', 'member', 'amount', created_at => 'at');
+INSERT INTO docs_fraud_orders SELECT 'bot-' || i, 'bot', 30, '2024-05-01 10:00+00'::timestamptz + i * interval '1 minute'
+  FROM generate_series(1, 6) i;
+SELECT loyalty.set_fraud_rule('docs_fraud', 'velocity', '{"orders": 6, "minutes": 15}');
+SELECT loyalty.set_hold_threshold('docs_fraud', 40);
+SELECT loyalty.fraud_check('docs_fraud', '2024-05-01', '2024-05-02') AS new_flags;
+SELECT rule, subject, score, evidence, points_at_risk FROM loyalty.fraud_flag WHERE program = 'docs_fraud';
+SELECT loyalty.member_risk('docs_fraud', 'bot') AS risk,
+       (SELECT status FROM loyalty.member WHERE program = 'docs_fraud' AND member_id = 'bot') AS status;
+SELECT loyalty.review_flag((SELECT id FROM loyalty.fraud_flag WHERE program = 'docs_fraud'), 'confirm', 'a script');
+SELECT day, rule, state, flags, members, points_at_risk, points_reversed
+  FROM loyalty.fraud_overview WHERE program = 'docs_fraud';
+
+SELECT loyalty.create_program('docs_ref', base_currency => 'USD', earn_rate => 1, pending_days => 14);
+CREATE TABLE docs_ref_orders (id text PRIMARY KEY, customer text, total numeric, status text,
+                              refunded numeric, placed_at timestamptz);
+SELECT loyalty.attach_orders('docs_ref', 'docs_ref_orders', 'id', 'customer', 'total',
+                             status => 'status', refunded_amount => 'refunded', created_at => 'placed_at');
+SELECT count(*) AS enrolled FROM (SELECT loyalty.enroll('docs_ref', m)
+                                    FROM unnest(ARRAY['ana', 'ben', 'cai', 'dua']) m) e;
+
+SELECT loyalty.set_referral_terms('docs_ref', referrer_points => 200, referee_points => 100,
+                                  milestones => '[{"referrals": 2, "points": 500}]',
+                                  cap => 10, cap_period => '30 days', commission => '{0.03,0.015,0.005}');
+SELECT loyalty.set_referral_terms('docs_ref', commission => '{0.5,0.2,0.1,0.05}');  -- 22023: three levels at most
+
+SELECT loyalty.referral_code('docs_ref', 'ana') ~ '^[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4}$' AS code_made,
+       loyalty.referral_code('docs_ref', 'ana') = loyalty.referral_code('docs_ref', 'ana') AS stable;
+
+SELECT * FROM loyalty.refer('docs_ref', 'ben', loyalty.referral_code('docs_ref', 'ana'), '2024-03-01');
+SELECT * FROM loyalty.refer('docs_ref', 'cai', lower(loyalty.referral_code('docs_ref', 'ana')), '2024-03-01');
+SELECT * FROM loyalty.refer('docs_ref', 'dua', loyalty.referral_code('docs_ref', 'ben'), '2024-03-01');
+SELECT * FROM loyalty.refer('docs_ref', 'ana', loyalty.referral_code('docs_ref', 'dua'), '2024-03-01');  -- ana referred ben, who referred dua
+SELECT * FROM loyalty.refer('docs_ref', 'dua', 'K7QX-M2RD-P9X2');  -- LY041 (or LY042 when only the check character is off)
+
+INSERT INTO docs_ref_orders VALUES ('r1', 'ben', 100, 'paid', 0, '2024-03-02 10:00+00'),
+                                   ('r2', 'cai', 80, 'paid', 0, '2024-03-03 10:00+00'),
+                                   ('r3', 'dua', 1000, 'paid', 0, '2024-03-04 10:00+00');
+SELECT loyalty.settle_referrals('docs_ref', '2024-03-10');   -- still pending
+UPDATE docs_ref_orders SET status = 'cancelled' WHERE id = 'r2';
+SELECT loyalty.settle_referrals('docs_ref', '2024-03-20');
+SELECT member_id, state, first_order_id FROM loyalty.referral WHERE program = 'docs_ref' ORDER BY member_id;
+SELECT member_id, points, ref FROM loyalty.ledger WHERE program = 'docs_ref' AND ref LIKE 'referral%' ORDER BY id;
+
+SELECT order_id, level, member_id, points FROM loyalty.referral_commission WHERE program = 'docs_ref' ORDER BY level;
+UPDATE docs_ref_orders SET refunded = 500 WHERE id = 'r3';
+SELECT order_id, level, member_id, points, taken_target FROM loyalty.referral_commission WHERE program = 'docs_ref' ORDER BY level;
+
+SELECT day, codes_shared, referees, first_orders, rewards_paid, voided, rejected
+  FROM loyalty.referral_funnel WHERE program = 'docs_ref' AND day < '2024-12-31' ORDER BY day;
+

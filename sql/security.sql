@@ -191,6 +191,11 @@ SELECT loyalty.earn('sec', 'm1', 100, 'seed-m1') > 0 AS seeded;
 SELECT loyalty.create_campaign('sec', 'sec_gift', 'spend 50 USD get 10 USD off', per_member_limit => 100);
 SELECT loyalty.create_reward('sec', 'sec_tote', 10, 'sec_gift', 5);
 SELECT loyalty.set_auto_coupon('sec', 'welcome', 'sec_gift');
+-- Referral terms with commission (its triggers on the ledger's order table
+-- run for the writer below), and w1 referred by m1.
+SELECT loyalty.set_referral_terms('sec', 10, 5, commission => '{0.1}');
+SELECT loyalty.enroll('sec', 'w1');
+SELECT state FROM loyalty.refer('sec', 'w1', loyalty.referral_code('sec', 'm1'));
 
 -- 3. The spy works: a query of the attacker's own that names a planted
 -- type runs it (as the attacker), and a definer pinned the old way
@@ -259,6 +264,10 @@ SELECT loyalty.release_coupon('sec', 'sec-c1');
 SELECT code, discount FROM loyalty.best_offer('sec', 'm1', '{"currency": "USD", "items": [{"sku": "a", "qty": 1, "price": 20}]}');
 SELECT loyalty.coupon_code_normal('sec-code'), loyalty.coupon_code_display('SECCODE'), loyalty.coupon_code_shape('SECCODE');
 SELECT loyalty.claim_reward('sec', 'm1', 'sec_tote', 'sec-claim-1') IS NOT NULL AS claimed;
+-- Referrals.
+SELECT loyalty.referral_code('sec', 'm1') = loyalty.referral_code('sec', 'm1') AS referral_code;
+SELECT accepted, state FROM loyalty.refer('sec', 'm2', loyalty.referral_code('sec', 'm1'));
+SELECT accepted, state, reason FROM loyalty.refer('sec', 'm1', loyalty.referral_code('sec', 'm2'));
 -- Not the application's any more: crediting points.
 SELECT loyalty.earn('sec', 'm1', 1000, 'sec-gift');
 \c - :regress_su
@@ -295,6 +304,9 @@ SELECT runner, login, what FROM public.regress_sec_spy_log;
 -- The orders did reach loyalty.
 SELECT order_id, member_id, points, closed FROM loyalty.order_earning WHERE program = 'sec' ORDER BY order_id;
 SELECT event, order_id, sqlstate FROM loyalty.dead_letter WHERE program = 'sec' ORDER BY id;
+-- m1's commission on w1's orders, paid and taken back by the referral triggers.
+SELECT order_id, generation, level, member_id, points, taken_target FROM loyalty.referral_commission
+ WHERE program = 'sec' ORDER BY order_id, generation;
 
 -- 6. An admin plants the same and calls every admin function (its own
 -- orders table attached, rates set, passes run, letters retried).
@@ -348,6 +360,28 @@ SELECT loyalty.issue_wake_up_coupons('sec', '2026-02-10') > 0 AS wake_ups;
 SELECT loyalty.compensate('sec', 'w1', 'sec_gift', 'sec-ticket') IS NOT NULL AS compensated;
 SELECT loyalty.birthday_in('2000-02-29', 2026);
 SELECT count(*) >= 0 AS readable FROM loyalty.coupon_performance;
+-- Referrals.
+SELECT loyalty.set_referral_terms('sec', 10, 5, milestones => '[{"referrals": 1, "points": 3}]', commission => '{0.1}');
+SELECT loyalty.settle_referrals('sec', '2030-01-01') >= 0 AS settled;
+SELECT count(*) >= 0 AS readable FROM loyalty.referral_funnel;
+-- Signals, holds and exclusions.
+SELECT loyalty.normalize_signal('email', 'A.B+x@GoogleMail.com');
+SELECT loyalty.rotate_signal_key() > 1 AS rotated;
+SELECT loyalty.purge_order_signals('sec', '2000-01-01');
+SELECT loyalty.exclude_member('sec', 'w1', 'staff account');
+SELECT loyalty.include_member('sec', 'w1');
+SELECT loyalty.member_visible('sec', 'w1');
+SELECT count(*) >= 0 AS readable FROM loyalty.tier_history;
+-- Fraud checks: every member with an order is flagged (velocity of 1
+-- order), none held (threshold 95); one flag dismissed.
+SELECT loyalty.fraud_rule_defaults('velocity') ? 'orders' AS defaults, cardinality(loyalty.fraud_rule_names()) AS names;
+SELECT count(*) AS rules FROM loyalty.fraud_rule_params('sec');
+SELECT loyalty.set_fraud_rule('sec', 'velocity', '{"orders": 1, "minutes": 1}') ->> 'orders' AS orders;
+SELECT loyalty.set_hold_threshold('sec', 95);
+SELECT loyalty.fraud_check('sec', '2000-01-01', '2030-01-01') > 0 AS flagged;
+SELECT loyalty.member_risk('sec', 'm1') >= 0 AS risk;
+SELECT loyalty.review_flag((SELECT min(id) FROM loyalty.fraud_flag WHERE program = 'sec'), 'dismiss', 'security test');
+SELECT count(*) > 0 AS readable FROM loyalty.fraud_overview;
 -- The pure rule functions the views call.
 SELECT loyalty.program_code_valid('sec'), loyalty.lot_spendable(now(), NULL, now()),
        loyalty.lot_pending(now(), NULL, now()), loyalty.lot_expired(now(), now()),
@@ -378,8 +412,13 @@ SELECT p.oid::regprocedure
    AND (has_function_privilege('loyalty_app', p.oid, 'EXECUTE')
         OR has_function_privilege('loyalty_admin', p.oid, 'EXECUTE')
         OR has_function_privilege('loyalty_reader', p.oid, 'EXECUTE'))
+   AND p.proname NOT IN ('normalize_signal', 'rotate_signal_key', 'purge_order_signals', 'exclude_member',
+                         'include_member', 'member_visible')
+   AND p.proname NOT IN ('fraud_check', 'fraud_rule_names', 'fraud_rule_defaults', 'fraud_rule_params', 'set_fraud_rule',
+                         'set_hold_threshold', 'member_risk', 'review_flag')
    AND p.proname NOT IN ('claim_reward', 'create_reward', 'restock_reward', 'set_auto_coupon', 'compensate',
                          'issue_birthday_coupons', 'issue_wake_up_coupons', 'birthday_in')
+   AND p.proname NOT IN ('referral_code', 'refer', 'set_referral_terms', 'settle_referrals')
    AND p.proname NOT IN ('enroll', 'redeem', 'cancel_redemption', 'balance', 'history', 'fx_rate_at', 'fx_quote',
                          'earn', 'create_program', 'attach_orders', 'detach_orders', 'set_fx_rate',
                          'retry_dead_letters', 'set_member_status', 'set_tier_ladder', 'set_tier_floor',

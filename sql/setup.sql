@@ -18,7 +18,8 @@ SELECT p.oid::regprocedure
  WHERE p.pronamespace = 'loyalty'::regnamespace AND obj_description(p.oid, 'pg_proc') IS NULL;
 
 -- Every user-data table is kept by pg_dump, but the four activity tables:
--- restoring loyalty.order_earning fires the trigger that builds them again.
+-- restoring loyalty.order_earning fires the trigger that builds them again;
+-- member_contact is hashed again from the restored profiles and key.
 SELECT c.relname
   FROM pg_class c
  WHERE c.relnamespace = 'loyalty'::regnamespace AND c.relkind = 'r'

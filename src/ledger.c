@@ -177,24 +177,42 @@ int64
 LedgerReverse(const LoyaltyProgram *prog, const char *member_id, const char *order_id,
 			  int64 points, TimestampTz occurred_at)
 {
+	LedgerReversal rev = {member_id, order_id, NULL, "refund", points, occurred_at, false};
+
+	return LedgerReverseWith(prog, &rev);
+}
+
+/*
+ * A reversal (ledger kind reverse) as rev describes it: from the order's
+ * own lots first when it names one, then soonest-expiring; the rest as debt
+ * or, under within_balance, not taken.  With record_zero a reversal that
+ * takes nothing still writes its (0 point) ledger row, so its reference is
+ * used and the decision is on the books.  Returns the points reversed.
+ */
+int64
+LedgerReverseWith(const LoyaltyProgram *prog, const LedgerReversal *rev)
+{
 	MemberAccount account;
 	MemberDelta delta = {0};
+	int64		points = rev->points;
 	int64		ledger_id;
 	int64		taken;
 
-	LedgerEnsureMember(prog->code, member_id, &account);
+	LedgerEnsureMember(prog->code, rev->member_id, &account);
 	if (prog->within_balance)
 		points = Min(points, Max(account.balance, 0));
-	if (points <= 0)
+	if (points <= 0 && !rev->record_zero)
 		return 0;
+	points = Max(points, 0);
 
-	ledger_id = LedgerAppend(prog->code, member_id, "reverse", -points, NULL, order_id,
-							 0, 0, "refund", occurred_at);
-	taken = LotsTake(prog->code, member_id, points, LOTS_ANY, occurred_at, order_id, ledger_id);
+	ledger_id = LedgerAppend(prog->code, rev->member_id, "reverse", -points, rev->ref,
+							 rev->order_id, 0, 0, rev->reason, rev->occurred_at);
+	taken = LotsTake(prog->code, rev->member_id, points, LOTS_ANY, rev->occurred_at,
+					 rev->order_id, ledger_id);
 
 	delta.balance = -points;
 	delta.debt = points - taken;
 	delta.reversed = points;
-	LedgerApplyToMember(prog->code, member_id, &delta);
+	LedgerApplyToMember(prog->code, rev->member_id, &delta);
 	return points;
 }

@@ -40,8 +40,21 @@ extern bool LedgerFindRef(const char *program, const char *ref, LedgerRow *row);
 extern void LedgerCheckReplay(const char *program, const char *ref, const LedgerRow *row,
 							  const char *member_id, const char *kind, int64 points);
 
+/* A reversal to post (see LedgerReverseWith). */
+typedef struct LedgerReversal
+{
+	const char *member_id;
+	const char *order_id;		/* NULL: not an order's; else its lots go first */
+	const char *ref;			/* NULL: none */
+	const char *reason;
+	int64		points;			/* asked for, > 0 */
+	TimestampTz occurred_at;
+	bool		record_zero;	/* write the row even when nothing is taken */
+} LedgerReversal;
+
 extern int64 LedgerReverse(const LoyaltyProgram *prog, const char *member_id,
 						   const char *order_id, int64 points, TimestampTz occurred_at);
+extern int64 LedgerReverseWith(const LoyaltyProgram *prog, const LedgerReversal *rev);
 extern int64 LedgerAppend(const char *program, const char *member_id, const char *kind,
 						  int64 points, const char *ref, const char *order_id,
 						  int64 lot_id, int64 related_id, const char *reason,

@@ -10,6 +10,7 @@
 
 #include "loyalty.h"
 #include "program.h"
+#include "signal_hash.h"
 #include "tier_state.h"
 
 PG_MODULE_MAGIC;
@@ -20,6 +21,7 @@ void
 _PG_init(void)
 {
 	LoyaltyProgramCacheInit();
+	SignalKeyCacheInit();
 	TierAccrualHookInit();
 }
 

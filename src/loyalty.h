@@ -20,6 +20,13 @@
 #define ERRCODE_LOYALTY_FUTURE_AS_OF		MAKE_SQLSTATE('L','Y','0','0','7')
 #define ERRCODE_LOYALTY_INVALID_CART		MAKE_SQLSTATE('L','Y','0','3','0')
 
+/* Fraud checks (issue 11, part B): raised by review_flag (plpgsql). */
+#define ERRCODE_LOYALTY_FLAG_DECIDED		MAKE_SQLSTATE('L','Y','0','4','0')
+/* Referrals (part C of issue 11): raised by loyalty.refer (91_referral.sql). */
+#define ERRCODE_LOYALTY_UNKNOWN_REFERRAL_CODE	MAKE_SQLSTATE('L','Y','0','4','1')
+#define ERRCODE_LOYALTY_MISTYPED_REFERRAL_CODE	MAKE_SQLSTATE('L','Y','0','4','2')
+#define ERRCODE_LOYALTY_ALREADY_REFERRED		MAKE_SQLSTATE('L','Y','0','4','3')
+
 /* Argument checks shared by the SQL-callable functions. */
 extern char *LoyaltyTextArg(FunctionCallInfo fcinfo, int argno, const char *name);
 extern int64 LoyaltyPositivePointsArg(FunctionCallInfo fcinfo, int argno);

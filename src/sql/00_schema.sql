@@ -10,7 +10,7 @@
  * role with an attribute beyond the extension's grants (superuser, create
  * role or database, replication, bypass RLS) would hand that attribute to
  * everyone the DBA makes a member, so the install refuses it.  Privileges
- * are granted in 90_privileges.sql.
+ * are granted in 99_privileges.sql.
  */
 DO $roles$
 DECLARE

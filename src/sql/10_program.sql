@@ -194,27 +194,35 @@ $$;
 COMMENT ON FUNCTION @extschema@.enroll(text, text, jsonb) IS
     'Enrolls a member (idempotent: true when enrolled now, false when already a member; the profile is not changed)';
 
+-- Holding and releasing go through hold_member / release_member
+-- (36_holds.sql): they freeze and restore the member's pending lots.
 CREATE FUNCTION @extschema@.set_member_status(program text, member_id text, status text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
+DECLARE
+    m loyalty.member;
 BEGIN
     PERFORM loyalty.require_program(program);
     IF status IS NULL OR status NOT IN ('active', 'held', 'forgotten') THEN
         RAISE EXCEPTION 'unknown member status: "%"', coalesce(status, 'NULL')
             USING ERRCODE = '22023', HINT = 'Use active, held or forgotten.';
     END IF;
-    UPDATE loyalty.member m SET status = set_member_status.status::loyalty.member_status
-     WHERE m.program = set_member_status.program AND m.member_id = set_member_status.member_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'member "%" is not enrolled in program "%"', member_id, program
-            USING ERRCODE = '42704';
+    m := loyalty.lock_member(program, member_id);
+    IF status = 'held' THEN
+        PERFORM loyalty.hold_member(program, member_id, 'manual', NULL);
+        RETURN;
     END IF;
+    IF m.status = 'held' THEN
+        PERFORM loyalty.release_member(program, member_id, pg_catalog.format('set_member_status %s', status));
+    END IF;
+    UPDATE loyalty.member x SET status = set_member_status.status::loyalty.member_status
+     WHERE x.program = set_member_status.program AND x.member_id = set_member_status.member_id;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.set_member_status(text, text, text) IS
-    'Sets a member''s status: active, held (earns but cannot redeem) or forgotten';
+    'Sets a member''s status: active (releases a hold), held (a manual hold: earns, points kept pending, cannot redeem) or forgotten';
 
 CREATE FUNCTION @extschema@.set_fx_rate(
     from_currency text, to_currency text, rate numeric,

@@ -46,10 +46,14 @@ $$;
 COMMENT ON FUNCTION @extschema@.check_order_column(regclass, text, text, regtype[]) IS
     'Validates a column mapping of attach_orders(): the column exists and has a usable type';
 
+-- The signal columns (ip ... ip_country) may have any type: their values
+-- are hashed as their type's output shows them (21_signals.sql).
 CREATE FUNCTION @extschema@.attach_orders(
     program text, orders regclass, order_id text, member_id text, amount text,
     currency text DEFAULT NULL, status text DEFAULT NULL,
-    refunded_amount text DEFAULT NULL, created_at text DEFAULT NULL)
+    refunded_amount text DEFAULT NULL, created_at text DEFAULT NULL,
+    ip text DEFAULT NULL, device_id text DEFAULT NULL, payment_fingerprint text DEFAULT NULL,
+    shipping_address text DEFAULT NULL, billing_country text DEFAULT NULL, ip_country text DEFAULT NULL)
 RETURNS name
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -84,15 +88,27 @@ BEGIN
     tg := left('loyalty_accrual_' || program, 63);
     tg_reversal := left('loyalty_reversal_' || program, 63);
     tg_truncate := loyalty.truncate_trigger_name(program);
-    src := ROW(program, orders,
-        loyalty.check_order_column(orders, 'order_id', order_id),
-        loyalty.check_order_column(orders, 'member_id', member_id),
-        loyalty.check_order_column(orders, 'amount', amount, amount_types),
-        CASE WHEN currency IS NOT NULL THEN loyalty.check_order_column(orders, 'currency', currency, text_types) END,
-        CASE WHEN status IS NOT NULL THEN loyalty.check_order_column(orders, 'status', status) END,
-        CASE WHEN refunded_amount IS NOT NULL THEN loyalty.check_order_column(orders, 'refunded_amount', refunded_amount, amount_types) END,
-        CASE WHEN created_at IS NOT NULL THEN loyalty.check_order_column(orders, 'created_at', created_at, time_types) END,
-        tg, tg_reversal, now());
+    src.program := program;
+    src.orders := orders;
+    src.order_id_column := loyalty.check_order_column(orders, 'order_id', order_id);
+    src.member_id_column := loyalty.check_order_column(orders, 'member_id', member_id);
+    src.amount_column := loyalty.check_order_column(orders, 'amount', amount, amount_types);
+    src.currency_column := CASE WHEN currency IS NOT NULL THEN loyalty.check_order_column(orders, 'currency', currency, text_types) END;
+    src.status_column := CASE WHEN status IS NOT NULL THEN loyalty.check_order_column(orders, 'status', status) END;
+    src.refunded_amount_column := CASE WHEN refunded_amount IS NOT NULL THEN loyalty.check_order_column(orders, 'refunded_amount', refunded_amount, amount_types) END;
+    src.created_at_column := CASE WHEN created_at IS NOT NULL THEN loyalty.check_order_column(orders, 'created_at', created_at, time_types) END;
+    src.trigger_name := tg;
+    src.reversal_trigger_name := tg_reversal;
+    src.attached_at := now();
+    src.ip_column := CASE WHEN ip IS NOT NULL THEN loyalty.check_order_column(orders, 'ip', ip) END;
+    src.device_id_column := CASE WHEN device_id IS NOT NULL THEN loyalty.check_order_column(orders, 'device_id', device_id) END;
+    src.payment_fingerprint_column := CASE WHEN payment_fingerprint IS NOT NULL
+        THEN loyalty.check_order_column(orders, 'payment_fingerprint', payment_fingerprint) END;
+    src.shipping_address_column := CASE WHEN shipping_address IS NOT NULL
+        THEN loyalty.check_order_column(orders, 'shipping_address', shipping_address) END;
+    src.billing_country_column := CASE WHEN billing_country IS NOT NULL
+        THEN loyalty.check_order_column(orders, 'billing_country', billing_country) END;
+    src.ip_country_column := CASE WHEN ip_country IS NOT NULL THEN loyalty.check_order_column(orders, 'ip_country', ip_country) END;
 
     IF EXISTS (SELECT 1 FROM loyalty.order_source s WHERE s.program = src.program AND s.orders = src.orders) THEN
         RAISE EXCEPTION 'program "%" is already attached to %', program, orders
@@ -109,12 +125,18 @@ BEGIN
     EXECUTE pg_catalog.format(
         'CREATE TRIGGER %I AFTER TRUNCATE ON %s '
         'FOR EACH STATEMENT EXECUTE FUNCTION loyalty.orders_trigger(%s)', tg_truncate, orders, trigger_args);
+    IF loyalty.source_has_signals(src) THEN
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS loyalty_new_signals '
+            'FOR EACH STATEMENT EXECUTE FUNCTION loyalty.signal_trigger(%s)',
+            loyalty.signal_trigger_name(program), orders, loyalty.signal_trigger_args(src));
+    END IF;
     PERFORM loyalty.sync_partition_triggers();   -- a partitioned table's partitions
     RETURN tg;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text) IS
-    'Installs the accrual triggers on an application orders table (INSERT per statement, UPDATE/DELETE per row, TRUNCATE), mapping its columns; returns the INSERT trigger''s name';
+COMMENT ON FUNCTION @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text, text, text, text, text, text, text) IS
+    'Installs the accrual triggers on an application orders table (INSERT per statement, UPDATE/DELETE per row, TRUNCATE), mapping its columns, and the signal trigger when signal columns are mapped; returns the INSERT trigger''s name';
 
 CREATE FUNCTION @extschema@.detach_orders(program text, orders regclass)
 RETURNS boolean
@@ -122,26 +144,29 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
-    tg name;
-    tg_reversal name;
+    src loyalty.order_source;
 BEGIN
     PERFORM loyalty.require_table_owner(orders);
     DELETE FROM loyalty.order_source s WHERE s.program = detach_orders.program AND s.orders = detach_orders.orders
-    RETURNING s.trigger_name, s.reversal_trigger_name INTO tg, tg_reversal;
-    IF tg IS NULL THEN
+    RETURNING s.* INTO src;
+    IF src.trigger_name IS NULL THEN
         RETURN false;
     END IF;
-    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', tg, orders);
-    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', tg_reversal, orders);
-    -- The TRUNCATE trigger's name is not stored: attach_orders() derives it.
+    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', src.trigger_name, orders);
+    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', src.reversal_trigger_name, orders);
+    -- The TRUNCATE and signal triggers' names are not stored: attach_orders() derives them.
     EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s',
                               loyalty.truncate_trigger_name(program), orders);
+    IF loyalty.source_has_signals(src) THEN
+        EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s',
+                                  loyalty.signal_trigger_name(program), orders);
+    END IF;
     PERFORM loyalty.sync_partition_triggers();   -- a partitioned table's partitions
     RETURN true;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.detach_orders(text, regclass) IS
-    'Removes the accrual trigger of a program from an orders table; false when it was not attached';
+    'Removes the accrual and signal triggers of a program from an orders table; false when it was not attached';
 
 -- The SQL condition "another attached table of the program than orders
 -- holds the order id id_expr".  Ids are compared as text, as the trigger

@@ -63,17 +63,23 @@ BEGIN
     END LOOP;
 
     -- Every partition of an attached partitioned table gets the INSERT and
-    -- TRUNCATE statement triggers (the parent's fire only for statements
-    -- that name the parent); a foreign table cannot have them (its rows are
-    -- elsewhere).
+    -- TRUNCATE statement triggers, and the signal trigger when signals are
+    -- mapped (the parent's fire only for statements that name the parent);
+    -- a foreign table cannot have them (its rows are elsewhere).
     FOR r IN
-        SELECT s AS src, t.relid AS partition, k.tgname, k.event
+        SELECT t.relid AS partition, k.tgname, k.event, k.fn, k.transition, k.args
           FROM loyalty.order_source s
-         CROSS JOIN LATERAL (VALUES (s.trigger_name, 'INSERT'),
-                                    (loyalty.truncate_trigger_name(s.program), 'TRUNCATE')) AS k(tgname, event)
+         CROSS JOIN LATERAL (VALUES (s.trigger_name, 'INSERT', 'orders_trigger', 'loyalty_new_orders',
+                                     loyalty.order_trigger_args(s)),
+                                    (loyalty.truncate_trigger_name(s.program), 'TRUNCATE', 'orders_trigger', NULL,
+                                     loyalty.order_trigger_args(s)),
+                                    (CASE WHEN loyalty.source_has_signals(s) THEN loyalty.signal_trigger_name(s.program) END,
+                                     'INSERT', 'signal_trigger', 'loyalty_new_signals', loyalty.signal_trigger_args(s)))
+                      AS k(tgname, event, fn, transition, args)
          CROSS JOIN LATERAL pg_catalog.pg_partition_tree(s.orders) t
           JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid
          WHERE t.relid OPERATOR(pg_catalog.<>) s.orders
+           AND k.tgname IS NOT NULL
            AND c.relkind OPERATOR(pg_catalog.<>) 'f'
            AND EXISTS (SELECT FROM pg_catalog.pg_trigger g     -- not while a restore makes them
                         WHERE g.tgrelid OPERATOR(pg_catalog.=) s.orders
@@ -84,24 +90,28 @@ BEGIN
          ORDER BY t.level, t.relid, k.event
     LOOP
         EXECUTE pg_catalog.format(
-            'CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION loyalty.orders_trigger(%s)',
+            'CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION loyalty.%I(%s)',
             r.tgname, r.event, r.partition,
-            CASE r.event WHEN 'INSERT' THEN 'REFERENCING NEW TABLE AS loyalty_new_orders' ELSE '' END,
-            loyalty.order_trigger_args(r.src));
+            CASE WHEN r.transition IS NOT NULL THEN 'REFERENCING NEW TABLE AS ' || r.transition ELSE '' END,
+            r.fn, r.args);
         changed := changed + 1;
     END LOOP;
 
     -- A table that left an attached tree (DETACH PARTITION, detach_orders)
-    -- loses the INSERT and TRUNCATE triggers it got as a partition.
+    -- loses the INSERT, TRUNCATE and signal triggers it got as a partition.
     FOR r IN
         SELECT g.tgname, g.tgrelid::pg_catalog.regclass AS rel
           FROM pg_catalog.pg_trigger g
-         WHERE g.tgfoid OPERATOR(pg_catalog.=) 'loyalty.orders_trigger()'::pg_catalog.regprocedure
+         WHERE g.tgfoid OPERATOR(pg_catalog.=) ANY (ARRAY['loyalty.orders_trigger()'::pg_catalog.regprocedure,
+                                                          'loyalty.signal_trigger()'::pg_catalog.regprocedure])
            AND g.tgparentid OPERATOR(pg_catalog.=) 0
            AND g.tgtype OPERATOR(pg_catalog.=) ANY ('{4,32}')  -- AFTER INSERT / TRUNCATE FOR EACH STATEMENT
            AND NOT EXISTS (SELECT FROM loyalty.order_source s
-                            WHERE g.tgname OPERATOR(pg_catalog.=) CASE g.tgtype WHEN 4 THEN s.trigger_name
-                                                    ELSE loyalty.truncate_trigger_name(s.program) END
+                            WHERE g.tgname OPERATOR(pg_catalog.=) CASE
+                                      WHEN g.tgfoid OPERATOR(pg_catalog.=) 'loyalty.signal_trigger()'::pg_catalog.regprocedure
+                                      THEN CASE WHEN loyalty.source_has_signals(s) THEN loyalty.signal_trigger_name(s.program) END
+                                      WHEN g.tgtype OPERATOR(pg_catalog.=) 4 THEN s.trigger_name
+                                      ELSE loyalty.truncate_trigger_name(s.program) END
                               AND (s.orders OPERATOR(pg_catalog.=) g.tgrelid
                                    OR g.tgrelid OPERATOR(pg_catalog.=) ANY (
                                       SELECT t.relid FROM pg_catalog.pg_partition_tree(s.orders) t)))
@@ -114,7 +124,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.sync_partition_triggers() IS
-    'Gives every partition of an attached partitioned orders table the accrual INSERT trigger, and takes it from tables no longer part of one; returns how many triggers were created or dropped';
+    'Gives every partition of an attached partitioned orders table the accrual INSERT and TRUNCATE triggers and the signal trigger, and takes them from tables no longer part of one; returns how many triggers were created or dropped';
 
 -- Whether a collected DDL command creates, attaches or detaches a
 -- partition, or changes a table's owner.

@@ -141,6 +141,30 @@ AS $$
                   FROM loyalty.member m) x
          WHERE (verify.program IS NULL OR x.program = verify.program)
            AND (x.orders < 0 OR x.net_spend < 0 OR x.net_spend >= 'Infinity')
+    ), bad_hold AS (
+        -- Holds (36_holds.sql): a frozen lot (available_at infinity) has
+        -- its time in held_lot and belongs to a held member, and a member
+        -- is held exactly while it has an open hold.
+        SELECT DISTINCT x.program, x.member_id FROM (
+        SELECT l.program, l.member_id
+          FROM loyalty.lot l
+          LEFT JOIN loyalty.held_lot h ON h.lot_id = l.id
+          LEFT JOIN loyalty.member m ON m.program = l.program AND m.member_id = l.member_id
+         WHERE (verify.program IS NULL OR l.program = verify.program)
+           AND ((l.available_at = 'infinity') IS DISTINCT FROM (h.lot_id IS NOT NULL)
+                OR (h.lot_id IS NOT NULL AND m.status IS DISTINCT FROM 'held'))
+        UNION ALL
+        SELECT h.program, h.member_id
+          FROM loyalty.held_lot h
+         WHERE (verify.program IS NULL OR h.program = verify.program)
+           AND NOT EXISTS (SELECT 1 FROM loyalty.lot l WHERE l.id = h.lot_id)
+        UNION ALL
+        SELECT m.program, m.member_id
+          FROM mem m
+         WHERE (m.status = 'held') IS DISTINCT FROM EXISTS (
+                   SELECT 1 FROM loyalty.member_hold o
+                    WHERE o.program = m.program AND o.member_id = m.member_id AND o.released_at IS NULL)
+        ) x
     ), activity_parts AS (
         SELECT x.program, x.member_id, sum(x.orders) AS orders, sum(x.net_spend) AS net_spend
           FROM (SELECT d.program, d.member_id, d.orders, d.net_spend FROM loyalty.activity_day d
@@ -200,10 +224,14 @@ AS $$
            (SELECT pg_catalog.format('%s member(s) whose spend or orders over the tier window differ from a recount of their orders, e.g. %s/%s',
                    count(*), min(program), min(member_id)) FROM bad_basis HAVING count(*) > 0)
     UNION ALL
+    SELECT 'holds_consistent', NOT EXISTS (SELECT 1 FROM bad_hold),
+           (SELECT pg_catalog.format('%s member(s) whose status, open hold and frozen lots (held_lot) disagree, e.g. %s/%s',
+                   count(*), min(program), min(member_id)) FROM bad_hold HAVING count(*) > 0)
+    UNION ALL
     SELECT 'no_negative_or_nan_figures', NOT EXISTS (SELECT 1 FROM bad_figures),
            (SELECT pg_catalog.format('%s activity or lifetime figure(s) negative or not a number, e.g. %s/%s',
                    count(*), min(program), min(member_id)) FROM bad_figures HAVING count(*) > 0)
 $$;
 COMMENT ON FUNCTION @extschema@.verify(text) IS
-    'Proves the books: cached balances and lifetime figures equal the ledger, lots match their uses, no order earned twice, no reversal above its earning, per-member activity and tier basis equal the orders (also counted from clamped values), no value out of range, no negative or NaN figure';
+    'Proves the books: cached balances and lifetime figures equal the ledger, lots match their uses, no order earned twice, no reversal above its earning, per-member activity and tier basis equal the orders (also counted from clamped values), no value out of range, holds consistent with frozen lots, no negative or NaN figure';
 

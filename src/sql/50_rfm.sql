@@ -202,9 +202,11 @@ CREATE VIEW @extschema@.member_rfm AS
            floor(extract(epoch FROM p.scored_at - s.last_order_at) / 86400)::integer AS recency_days,
            s.frequency, s.monetary, s.rfm, s.segment, p.scored_at
       FROM @extschema@.rfm_score s
-      JOIN @extschema@.rfm_pass p ON p.program = s.program;
+      JOIN @extschema@.rfm_pass p ON p.program = s.program
+     WHERE NOT EXISTS (SELECT 1 FROM @extschema@.member_exclusion x
+                        WHERE x.program = s.program AND x.member_id = s.member_id);
 COMMENT ON VIEW @extschema@.member_rfm IS
-    'RFM per member as of the last loyalty.score_rfm(): recency in whole days, distinct orders, net spend in base currency, scores and segment';
+    'RFM per member as of the last loyalty.score_rfm(): recency in whole days, distinct orders, net spend in base currency, scores and segment; excluded members left out';
 COMMENT ON COLUMN @extschema@.member_rfm.program IS 'Program code';
 COMMENT ON COLUMN @extschema@.member_rfm.member_id IS 'Member id';
 COMMENT ON COLUMN @extschema@.member_rfm.recency_days IS 'Whole days from the member''s last order in the window to scored_at';

@@ -179,8 +179,10 @@ CREATE VIEW @extschema@.tier_distribution AS
       FROM @extschema@.member m
       JOIN @extschema@.program p ON p.code = m.program AND p.tier_ladder IS NOT NULL
       JOIN LATERAL @extschema@.tier_levels(p.tier_ladder) l ON l.tier = coalesce(m.tier, (SELECT f.tier FROM @extschema@.tier_levels(p.tier_ladder) f WHERE f.level = 1))
+     WHERE NOT EXISTS (SELECT 1 FROM @extschema@.member_exclusion x
+                        WHERE x.program = m.program AND x.member_id = m.member_id)
      GROUP BY m.program, coalesce(m.tier, l.tier), l.level;
-COMMENT ON VIEW @extschema@.tier_distribution IS 'Members per tier of each program with a ladder (members without a tier count in the first level)';
+COMMENT ON VIEW @extschema@.tier_distribution IS 'Members per tier of each program with a ladder (members without a tier count in the first level; excluded members left out)';
 COMMENT ON COLUMN @extschema@.tier_distribution.program IS 'Program code';
 COMMENT ON COLUMN @extschema@.tier_distribution.tier IS 'Level name';
 COMMENT ON COLUMN @extschema@.tier_distribution.level IS 'Level number, 1 the lowest';

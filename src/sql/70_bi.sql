@@ -59,8 +59,10 @@ COMMENT ON FUNCTION @extschema@.set_point_value(text, numeric) IS
 
 -- An order's value in base currency: amount (gross) and net of refunds.
 -- Orders priced by the trigger carry their rate; guests' orders are
--- converted at the rate valid at the order's time.
-CREATE VIEW @extschema@.order_value AS
+-- converted at the rate valid at the order's time.  order_value_all holds
+-- every order (the business rules read it: coupons' member facts);
+-- order_value, the BI view, leaves out the orders of excluded members.
+CREATE VIEW @extschema@.order_value_all AS
     SELECT o.program, o.order_id, o.member_id, o.ordered_at, o.closed,
            round(o.amount * r.rate, 4) AS gross,
            CASE WHEN o.closed THEN 0 ELSE round((o.amount - least(o.refunded_amount, o.amount)) * r.rate, 4) END AS net
@@ -70,7 +72,16 @@ CREATE VIEW @extschema@.order_value AS
                                          @extschema@.fx_rate_at(coalesce(o.currency, p.base_currency),
                                                                 p.base_currency, o.ordered_at)) AS rate) r
      WHERE o.amount > 0;
-COMMENT ON VIEW @extschema@.order_value IS 'Every order with a positive amount, valued in its program''s base currency';
+COMMENT ON VIEW @extschema@.order_value_all IS 'Every order with a positive amount, valued in its program''s base currency, excluded members included (internal; BI reads loyalty.order_value)';
+
+-- A BI view leaves out members excluded as test or staff accounts
+-- (36_holds.sql): each names loyalty.member_exclusion itself, which a view
+-- reads with its owner's rights.
+CREATE VIEW @extschema@.order_value AS
+    SELECT v.* FROM @extschema@.order_value_all v
+     WHERE NOT EXISTS (SELECT 1 FROM @extschema@.member_exclusion x
+                        WHERE x.program = v.program AND x.member_id = v.member_id);
+COMMENT ON VIEW @extschema@.order_value IS 'Every order with a positive amount, valued in its program''s base currency; orders of excluded members left out';
 COMMENT ON COLUMN @extschema@.order_value.program IS 'Program code';
 COMMENT ON COLUMN @extschema@.order_value.order_id IS 'Order id in the application''s table';
 COMMENT ON COLUMN @extschema@.order_value.member_id IS 'Member of the current generation; NULL for a guest';
@@ -79,18 +90,20 @@ COMMENT ON COLUMN @extschema@.order_value.closed IS 'Cancelled, fully refunded b
 COMMENT ON COLUMN @extschema@.order_value.gross IS 'Amount in base currency, 4 decimals (NULL when no FX rate is known)';
 COMMENT ON COLUMN @extschema@.order_value.net IS 'Amount less refunds in base currency, 4 decimals; 0 when cancelled';
 
--- Lifecycle stage of every member at a time.
-CREATE FUNCTION @extschema@.member_lifecycle_at(program text DEFAULT NULL, as_of timestamptz DEFAULT now())
+-- Lifecycle stage of every member at a time: member_lifecycle_all for the
+-- business rules (wake-up coupons), member_lifecycle_at for BI (excluded
+-- members left out).
+CREATE FUNCTION @extschema@.member_lifecycle_all(program text DEFAULT NULL, as_of timestamptz DEFAULT now())
 RETURNS TABLE (program text, member_id text, stage text, first_order_at timestamptz,
                last_order_at timestamptz, days_since_first integer, days_since_last integer)
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE sql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
     WITH orders AS (
         SELECT v.program, v.member_id, min(v.ordered_at) AS first_at, max(v.ordered_at) AS last_at
-          FROM loyalty.order_value v
+          FROM loyalty.order_value_all v
          WHERE v.member_id IS NOT NULL AND v.net > 0 AND v.ordered_at <= as_of
-           AND (member_lifecycle_at.program IS NULL OR v.program = member_lifecycle_at.program)
+           AND (member_lifecycle_all.program IS NULL OR v.program = member_lifecycle_all.program)
          GROUP BY 1, 2
     ), days AS (
         SELECT m.program, m.member_id, o.first_at, o.last_at,
@@ -100,7 +113,7 @@ AS $$
           FROM loyalty.member m
           JOIN loyalty.program p ON p.code = m.program
           LEFT JOIN orders o ON o.program = m.program AND o.member_id = m.member_id
-         WHERE member_lifecycle_at.program IS NULL OR m.program = member_lifecycle_at.program
+         WHERE member_lifecycle_all.program IS NULL OR m.program = member_lifecycle_all.program
     )
     SELECT d.program, d.member_id,
            CASE WHEN d.last_at IS NULL THEN 'registered'
@@ -112,8 +125,20 @@ AS $$
            d.first_at, d.last_at, d.since_first, d.since_last
       FROM days d
 $$;
+COMMENT ON FUNCTION @extschema@.member_lifecycle_all(text, timestamptz) IS
+    'Lifecycle stage of each member at as_of, excluded members included (internal: the business rules read it)';
+
+CREATE FUNCTION @extschema@.member_lifecycle_at(program text DEFAULT NULL, as_of timestamptz DEFAULT now())
+RETURNS TABLE (program text, member_id text, stage text, first_order_at timestamptz,
+               last_order_at timestamptz, days_since_first integer, days_since_last integer)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT l.* FROM loyalty.member_lifecycle_all(member_lifecycle_at.program, member_lifecycle_at.as_of) l
+     WHERE NOT loyalty.is_excluded(l.program, l.member_id)
+$$;
 COMMENT ON FUNCTION @extschema@.member_lifecycle_at(text, timestamptz) IS
-    'Lifecycle stage of each member at as_of: registered (no order), new, active, at_risk, dormant, churned, by the program''s thresholds';
+    'Lifecycle stage of each member at as_of: registered (no order), new, active, at_risk, dormant, churned, by the program''s thresholds; excluded members left out';
 
 CREATE VIEW @extschema@.member_lifecycle AS
     SELECT * FROM @extschema@.member_lifecycle_at(NULL, now());
@@ -153,8 +178,10 @@ CREATE VIEW @extschema@.member_360 AS
       LEFT JOIN lots l ON l.program = m.program AND l.member_id = m.member_id
       LEFT JOIN orders o ON o.program = m.program AND o.member_id = m.member_id
       LEFT JOIN @extschema@.member_rfm r ON r.program = m.program AND r.member_id = m.member_id
-      LEFT JOIN @extschema@.member_lifecycle c ON c.program = m.program AND c.member_id = m.member_id;
-COMMENT ON VIEW @extschema@.member_360 IS 'One row per member: balances, RFM and segment (last score_rfm), lifecycle stage, orders, net spend and tier';
+      LEFT JOIN @extschema@.member_lifecycle c ON c.program = m.program AND c.member_id = m.member_id
+     WHERE NOT EXISTS (SELECT 1 FROM @extschema@.member_exclusion x
+                        WHERE x.program = m.program AND x.member_id = m.member_id);
+COMMENT ON VIEW @extschema@.member_360 IS 'One row per member (excluded members left out): balances, RFM and segment (last score_rfm), lifecycle stage, orders, net spend and tier';
 COMMENT ON COLUMN @extschema@.member_360.program IS 'Program code';
 COMMENT ON COLUMN @extschema@.member_360.member_id IS 'Member id';
 COMMENT ON COLUMN @extschema@.member_360.status IS 'active, held or forgotten';
@@ -222,6 +249,8 @@ CREATE VIEW @extschema@.kpi_daily AS
                coalesce(-sum(l.points) FILTER (WHERE @extschema@.ledger_kind_class(l.kind) = 'reversed'), 0) AS reversed,
                sum(l.points) AS net
           FROM @extschema@.ledger l JOIN @extschema@.program p ON p.code = l.program
+         WHERE NOT EXISTS (SELECT 1 FROM @extschema@.member_exclusion x
+                            WHERE x.program = l.program AND x.member_id = l.member_id)
          GROUP BY 1, 2
     ), days AS (
         SELECT program, day FROM order_days UNION SELECT program, day FROM points
@@ -247,7 +276,7 @@ CREATE VIEW @extschema@.kpi_daily AS
       LEFT JOIN points pt ON pt.program = d.program AND pt.day = d.day
     WINDOW w AS (PARTITION BY d.program ORDER BY d.day);
 COMMENT ON VIEW @extschema@.kpi_daily IS
-    'Per program and day in the program''s time zone: orders, GMV, AOV, active and new members, 30-day repurchase rate, points earned/redeemed/expired/reversed, redemption rate, points outstanding and the liability at point_value';
+    'Per program and day in the program''s time zone: orders, GMV, AOV, active and new members, 30-day repurchase rate, points earned/redeemed/expired/reversed, redemption rate, points outstanding and the liability at point_value; excluded members left out';
 COMMENT ON COLUMN @extschema@.kpi_daily.program IS 'Program code';
 COMMENT ON COLUMN @extschema@.kpi_daily.day IS 'Day in the program''s time zone';
 COMMENT ON COLUMN @extschema@.kpi_daily.orders IS 'Orders placed that day and not cancelled (guests included)';

@@ -420,7 +420,7 @@ BEGIN
         SELECT x.* FROM loyalty.program x WHERE x.code = member_facts.program
     ), o AS (
         SELECT min(v.ordered_at) AS first_at, max(v.ordered_at) AS last_at
-          FROM loyalty.order_value v
+          FROM loyalty.order_value_all v
          WHERE v.program = member_facts.program AND v.member_id = member_facts.member_id
            AND v.net > 0 AND v.ordered_at <= as_of
     ), d AS (

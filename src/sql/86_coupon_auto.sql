@@ -222,7 +222,7 @@ BEGIN
     END IF;
     FOR m IN
         SELECT l.member_id, l.last_order_at
-          FROM loyalty.member_lifecycle_at(p.code, as_of) l
+          FROM loyalty.member_lifecycle_all(p.code, as_of) l
           JOIN loyalty.member x ON x.program = l.program AND x.member_id = l.member_id
          WHERE l.stage = 'dormant' AND x.status = 'active'
          ORDER BY l.member_id

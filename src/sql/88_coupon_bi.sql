@@ -1,19 +1,24 @@
 -- How coupons perform, for BI (readable by loyalty_reader).
 --
 -- Days are in the program's time zone.  A released redemption counts
--- nowhere.  Order values follow loyalty.kpi_daily: the gross amount in base
+-- nowhere.  Codes issued to and redemptions by excluded members (test or
+-- staff accounts) count nowhere either.  Order values follow loyalty.kpi_daily: the gross amount in base
 -- currency of orders not closed (loyalty.order_value), so that AOV here and
 -- there agree; an order carrying two codes of one campaign counts once.
 CREATE VIEW @extschema@.coupon_performance AS
     WITH issued AS (
         SELECT k.program, k.campaign, (k.issued_at AT TIME ZONE p.timezone)::date AS day, count(*) AS codes
           FROM @extschema@.coupon_code k JOIN @extschema@.program p ON p.code = k.program
+         WHERE NOT EXISTS (SELECT 1 FROM @extschema@.member_exclusion x
+                            WHERE x.program = k.program AND x.member_id = k.member_id)
          GROUP BY 1, 2, 3
     ), used AS (
         SELECT r.program, r.campaign, (r.redeemed_at AT TIME ZONE p.timezone)::date AS day,
                r.order_ref, r.discount_base
           FROM @extschema@.coupon_redemption r JOIN @extschema@.program p ON p.code = r.program
          WHERE r.released_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.member_exclusion x
+                            WHERE x.program = r.program AND x.member_id = r.member_id)
     ), redeemed AS (
         SELECT u.program, u.campaign, u.day, count(*) AS redemptions, sum(u.discount_base) AS cost
           FROM used u GROUP BY 1, 2, 3

@@ -1,20 +1,32 @@
 -- pgTAP: the extension's objects, their properties and their privileges.
 BEGIN;
-SELECT plan(95);
+SELECT plan(109);
 
 SELECT has_schema('loyalty');
 SELECT tables_are('loyalty', ARRAY['program', 'member', 'ledger', 'lot', 'lot_use', 'order_earning',
                                    'fx_rate', 'order_source', 'dead_letter', 'rfm_segment_rule', 'rfm_score', 'rfm_pass',
                                    'tier_history', 'activity_total', 'activity_day', 'activity_before',
                                    'activity_horizon', 'coupon_campaign', 'coupon_code', 'coupon_redemption', 'coupon_release_pending',
-                                   'reward', 'reward_claim', 'auto_coupon']);
+                                   'reward', 'reward_claim', 'auto_coupon', 'signal_key', 'order_signal', 'member_contact',
+                                   'member_hold', 'held_lot', 'member_exclusion', 'referral_setting', 'referral_code',
+                                   'referral', 'referral_rejection', 'fraud_rule', 'fraud_setting', 'fraud_flag',
+                                   'referral_commission']);
 SELECT has_type('loyalty', 'rfm', 'the rfm type');
 SELECT has_type('loyalty', 'tier_ladder', 'the tier_ladder type');
 SELECT has_view('loyalty', 'program_tier', 'tier ladders as rows');
 SELECT views_are('loyalty', ARRAY['counted_order', 'member_rfm', 'program_tier', 'order_value', 'member_lifecycle', 'member_360',
-                                  'segment_summary', 'kpi_daily', 'tier_distribution', 'coupon_performance']);
+                                  'segment_summary', 'kpi_daily', 'tier_distribution', 'coupon_performance',
+                                  'order_value_all', 'fraud_overview', 'referral_funnel']);
 SELECT table_privs_are('loyalty', 'coupon_performance', 'loyalty_reader', ARRAY['SELECT']);
 SELECT table_privs_are('loyalty', 'coupon_performance', 'loyalty_app', ARRAY[]::text[]);
+SELECT table_privs_are('loyalty', 'referral_funnel', 'loyalty_reader', ARRAY['SELECT']);
+SELECT table_privs_are('loyalty', 'referral_funnel', 'loyalty_app', ARRAY[]::text[]);
+SELECT function_privs_are('loyalty', 'refer', ARRAY['text', 'text', 'text', 'timestamp with time zone'],
+                          'loyalty_app', ARRAY['EXECUTE']);
+SELECT function_privs_are('loyalty', 'settle_referrals', ARRAY['text', 'timestamp with time zone'],
+                          'loyalty_app', ARRAY[]::text[]);
+SELECT function_privs_are('loyalty', 'referral_credit', ARRAY['text', 'text', 'bigint', 'text', 'text', 'timestamp with time zone'],
+                          'loyalty_admin', ARRAY[]::text[]);
 SELECT function_privs_are('loyalty', 'claim_reward', ARRAY['text', 'text', 'text', 'text', 'timestamp with time zone'],
                           'loyalty_app', ARRAY['EXECUTE']);
 SELECT function_privs_are('loyalty', 'create_reward', ARRAY['text', 'text', 'bigint', 'text', 'bigint'],
@@ -87,7 +99,8 @@ SELECT function_returns('loyalty', 'expire_points', ARRAY['text', 'timestamp wit
 
 -- Admin functions.
 SELECT has_function('loyalty', 'create_program', ARRAY['text', 'text', 'numeric', 'integer', 'interval', 'text', 'text', 'text[]']);
-SELECT has_function('loyalty', 'attach_orders', ARRAY['text', 'regclass', 'text', 'text', 'text', 'text', 'text', 'text', 'text']);
+SELECT has_function('loyalty', 'attach_orders', ARRAY['text', 'regclass', 'text', 'text', 'text', 'text', 'text', 'text', 'text',
+                                                      'text', 'text', 'text', 'text', 'text', 'text']);
 SELECT has_function('loyalty', 'detach_orders', ARRAY['text', 'regclass']);
 SELECT has_function('loyalty', 'set_fx_rate', ARRAY['text', 'text', 'numeric', 'timestamp with time zone']);
 SELECT has_function('loyalty', 'retry_dead_letters', ARRAY['text']);
@@ -123,6 +136,17 @@ SELECT table_privs_are('loyalty', 'program', 'loyalty_reader', ARRAY['SELECT']);
 SELECT table_privs_are('loyalty', 'ledger', 'public', ARRAY[]::text[]);
 SELECT schema_privs_are('loyalty', 'loyalty_app', ARRAY['USAGE']);
 SELECT schema_privs_are('loyalty', 'public', ARRAY[]::text[]);
+-- Signals, holds, exclusions: the key is the owner's alone; the internal
+-- functions are nobody's; admins exclude; BI reads no unfiltered view.
+SELECT table_privs_are('loyalty', 'signal_key', 'loyalty_admin', ARRAY[]::text[]);
+SELECT table_privs_are('loyalty', 'order_signal', 'loyalty_reader', ARRAY[]::text[]);
+SELECT function_privs_are('loyalty', 'signal_hash', ARRAY['text', 'text'], 'loyalty_admin', ARRAY[]::text[]);
+SELECT function_privs_are('loyalty', 'hold_member', ARRAY['text', 'text', 'text', 'text'], 'loyalty_admin', ARRAY[]::text[]);
+SELECT function_privs_are('loyalty', 'reverse_order', ARRAY['text', 'text', 'text'], 'loyalty_admin', ARRAY[]::text[]);
+SELECT function_privs_are('loyalty', 'exclude_member', ARRAY['text', 'text', 'text'], 'loyalty_admin', ARRAY['EXECUTE']);
+SELECT function_privs_are('loyalty', 'exclude_member', ARRAY['text', 'text', 'text'], 'loyalty_app', ARRAY[]::text[]);
+SELECT table_privs_are('loyalty', 'order_value_all', 'loyalty_reader', ARRAY[]::text[]);
+SELECT policies_are('loyalty', 'tier_history', ARRAY['tier_history_admin', 'tier_history_reader']);
 
 SELECT * FROM finish();
 ROLLBACK;

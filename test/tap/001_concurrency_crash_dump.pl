@@ -45,6 +45,7 @@ $node->pgbench('--no-vacuum --client=6 --jobs=2 --transactions=150',
 my $books = q{SELECT string_agg(check_name || '=' || ok, ' ' ORDER BY check_name) FROM loyalty.verify()};
 my $clean = 'activity_days_add_up=true activity_equals_orders=true '
   . 'balance_equals_ledger=true balance_equals_lots_minus_debt=true clamped_orders_equal_activity=true '
+  . 'holds_consistent=true '
   . 'lifetime_figures_equal_ledger=true lot_remainders_consistent=true no_negative_or_nan_figures=true '
   . 'no_order_earned_twice=true no_reversal_above_earning=true order_values_in_range=true '
   . 'tier_basis_equals_orders=true';
@@ -87,6 +88,17 @@ $node->safe_psql('postgres', q{
     INSERT INTO part_orders VALUES (1, 'p1', 10, '2024-01-05'), (2, 'p1', 20, '2024-02-05');
 });
 
+# Members with contacts, and a rotated signal key: the restore must bring
+# back the dumped keys in place of the fresh one its CREATE EXTENSION made,
+# and hash the contacts (not dumped: derived) under the restored key.
+$node->safe_psql('postgres', q{
+    SELECT loyalty.enroll('tap', 'c1', '{"email": "Ann.Lee+x@gmail.com", "phone": "+84 90 111 2222"}');
+    SELECT loyalty.rotate_signal_key();
+    SELECT loyalty.enroll('tap', 'c2', '{"email": "annlee@googlemail.com"}');
+});
+my $keys = q{SELECT string_agg(id || ':' || md5(key::text) || ':' || (retired_at IS NULL), ',' ORDER BY id) FROM loyalty.signal_key};
+my $contacts = q{SELECT string_agg(member_id || ':' || kind || ':' || key_id || ':' || encode(hash, 'hex'), ',' ORDER BY member_id, kind) FROM loyalty.member_contact};
+
 # pg_dump keeps the loyalty data (extension config tables); a restore proves out.
 my $snapshot = q{SELECT md5(string_agg(program || member_id || balance || debt || lifetime_earned, ',' ORDER BY program, member_id)) FROM loyalty.member};
 my $before = $node->safe_psql('postgres', $snapshot);
@@ -96,6 +108,10 @@ $node->safe_psql('postgres', 'CREATE DATABASE restored');
 $node->command_ok([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('restored'), $dump ], 'pg_restore');
 is($node->safe_psql('restored', $snapshot), $before, 'balances survive dump and restore');
 is($node->safe_psql('restored', $books), $clean, 'books are clean after restore');
+is($node->safe_psql('restored', $keys), $node->safe_psql('postgres', $keys),
+    'the signal keys are the dumped ones, the fresh key of CREATE EXTENSION replaced');
+is($node->safe_psql('restored', $contacts), $node->safe_psql('postgres', $contacts),
+    'member contacts are hashed again under the restored key');
 # The activity tables are not dumped: restoring order_earning builds them again.
 my $activity = q{SELECT md5(string_agg(member_id || orders || net_spend || coalesce(last_order_at::text, ''), ',' ORDER BY member_id)) FROM loyalty.activity_total WHERE orders > 0};
 is($node->safe_psql('restored', $activity), $node->safe_psql('postgres', $activity),

@@ -80,7 +80,7 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.set_closing_statuses(text, text[]),
     @extschema@.set_member_status(text, text, text),
     @extschema@.set_fx_rate(text, text, numeric, timestamptz),
-    @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text),
+    @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text, text, text, text, text, text, text),
     @extschema@.detach_orders(text, regclass),
     @extschema@.sync_partition_triggers(),
     @extschema@.retry_dead_letters(text),
@@ -179,3 +179,61 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.birthday_in(text, integer)
 TO loyalty_admin;
 GRANT SELECT ON @extschema@.coupon_performance TO loyalty_reader;
+
+-- Part A (signals, holds, exclusions, reversals).  Admins normalise
+-- signals (to see what is hashed), rotate the key, purge old signals and
+-- exclude test or staff accounts.  Not granted to anyone: signal_hash and
+-- signal_digest (the key stays with the owner), hold_member,
+-- release_member, reverse_order, take_back, is_excluded, lock_member (the
+-- features' own functions call them; set_member_status holds by hand),
+-- and the trigger functions.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.normalize_signal(text, text),
+    @extschema@.rotate_signal_key(),
+    @extschema@.purge_order_signals(text, timestamptz),
+    @extschema@.exclude_member(text, text, text),
+    @extschema@.include_member(text, text)
+TO loyalty_admin;
+-- The key is the owner's alone, even for admins, who read every table.
+REVOKE SELECT ON @extschema@.signal_key FROM loyalty_admin;
+-- tier_history is a table loyalty_reader reads: row security leaves the
+-- excluded members' rows out for it (admins read every row; the owner's
+-- functions, which write it, are not subject to the policies).
+GRANT EXECUTE ON FUNCTION @extschema@.member_visible(text, text) TO loyalty_reader, loyalty_admin;
+ALTER TABLE @extschema@.tier_history ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tier_history_admin ON @extschema@.tier_history FOR SELECT TO loyalty_admin USING (true);
+CREATE POLICY tier_history_reader ON @extschema@.tier_history FOR SELECT TO loyalty_reader
+    USING (@extschema@.member_visible(program, member_id));
+
+-- Part B (issue 11): fraud checks.  Admins run the pass, set the rules and
+-- the hold threshold, read risks and review flags; BI reads the overview.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.fraud_check(text, timestamptz, timestamptz),
+    @extschema@.fraud_rule_names(),
+    @extschema@.fraud_rule_defaults(text),
+    @extschema@.fraud_rule_params(text),
+    @extschema@.set_fraud_rule(text, text, jsonb, boolean),
+    @extschema@.set_hold_threshold(text, numeric),
+    @extschema@.member_risk(text, text),
+    @extschema@.review_flag(bigint, text, text)
+TO loyalty_admin;
+GRANT SELECT ON @extschema@.fraud_overview TO loyalty_reader;
+-- Not granted: check_fraud_params, hold_threshold_of, review_result,
+-- reverse_flag_evidence (internal steps of the functions above).
+
+-- Referrals (part C of issue 11): the application makes codes and records
+-- referrals; admins set the terms and run the daily settlement; BI reads
+-- the funnel.  Internal (owner only): referral_credit, check_referral_as_of,
+-- check_referral_milestones, lock_referral_member, referral_root,
+-- referral_shares_fingerprint, referral_abuse, reward_referral,
+-- settle_referrer, pay_commissions, take_back_commissions and the trigger
+-- function referral_commission_trigger.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.referral_code(text, text),
+    @extschema@.refer(text, text, text, timestamptz)
+TO loyalty_app, loyalty_admin;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.set_referral_terms(text, bigint, bigint, text, text, jsonb, integer, interval, numeric[]),
+    @extschema@.settle_referrals(text, timestamptz)
+TO loyalty_admin;
+GRANT SELECT ON @extschema@.referral_funnel TO loyalty_reader;
