@@ -76,6 +76,15 @@ LoyaltyCheckAsOf(TimestampTz as_of)
 void
 LoyaltyCheckPastAsOf(TimestampTz as_of)
 {
+	LoyaltyCheckPastAsOfWith(as_of,
+							 "Only members of loyalty_admin may spend points at a time that has passed: points that expired since would count as available.",
+							 "Leave as_of out (it defaults to now()); a replay with the original reference still returns the first result.");
+}
+
+/* The same rule, with the detail and hint of the act being dated. */
+void
+LoyaltyCheckPastAsOfWith(TimestampTz as_of, const char *detail, const char *hint)
+{
 	TimestampTz limit = TimestampTzPlusMilliseconds(GetCurrentTransactionStartTimestamp(),
 													-LOYALTY_AS_OF_SKEW_SECONDS * 1000);
 
@@ -83,8 +92,8 @@ LoyaltyCheckPastAsOf(TimestampTz as_of)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOYALTY_FUTURE_AS_OF),
 				 errmsg("as_of \"%s\" is in the past", timestamptz_to_str(as_of)),
-				 errdetail("Only members of loyalty_admin may spend points at a time that has passed: points that expired since would count as available."),
-				 errhint("Leave as_of out (it defaults to now()); a replay with the original reference still returns the first result.")));
+				 errdetail("%s", detail),
+				 errhint("%s", hint)));
 }
 
 PG_FUNCTION_INFO_V1(loyalty_calling_role);

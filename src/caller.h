@@ -16,5 +16,6 @@ extern Oid	LoyaltyCallerRole(void);
 extern bool LoyaltyCallerIsAdmin(void);
 extern TimestampTz LoyaltyCheckAsOf(TimestampTz as_of);
 extern void LoyaltyCheckPastAsOf(TimestampTz as_of);
+extern void LoyaltyCheckPastAsOfWith(TimestampTz as_of, const char *detail, const char *hint);
 
 #endif							/* LOYALTY_CALLER_H */

@@ -9,6 +9,7 @@
 #include "utils/timestamp.h"
 
 #include "credit.h"
+#include "ledger.h"
 #include "spi_util.h"
 
 static LoyaltyQuery credit_post = {
@@ -50,4 +51,26 @@ CreditPost(const LoyaltyProgram *prog, const Credit *credit)
 	args[9] = TimestampTzGetDatum(expires_at);
 	LoyaltyRun(&credit_post, args, nulls, SPI_OK_SELECT);
 	return LoyaltyGetInt64(0, 1);
+}
+
+/*
+ * Posts a credit that carries a reference, once: the member is enrolled
+ * and locked, and a replay returns the first ledger id (the reference used
+ * for another member, kind or amount is LY003).
+ */
+int64
+CreditPostOnce(const LoyaltyProgram *prog, const Credit *credit)
+{
+	MemberAccount account;
+	LedgerRow	first;
+
+	Assert(credit->ref != NULL);
+	LedgerEnsureMember(prog->code, credit->member_id, &account);
+	if (LedgerFindRef(prog->code, credit->ref, &first))
+	{
+		LedgerCheckReplay(prog->code, credit->ref, &first, credit->member_id, credit->kind,
+						  credit->points);
+		return first.id;
+	}
+	return CreditPost(prog, credit);
 }

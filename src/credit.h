@@ -72,5 +72,6 @@ typedef struct Credit
 } Credit;
 
 extern int64 CreditPost(const LoyaltyProgram *prog, const Credit *credit);
+extern int64 CreditPostOnce(const LoyaltyProgram *prog, const Credit *credit);
 
 #endif							/* LOYALTY_CREDIT_H */

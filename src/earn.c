@@ -30,24 +30,12 @@ loyalty_earn(PG_FUNCTION_ARGS)
 	/* The default reason is a manual adjustment; a named one is an earning. */
 	const char *kind = strcmp(reason, "adjust") == 0 ? "adjust" : "earn";
 	LoyaltyProgram prog;
-	MemberAccount account;
-	LedgerRow	first;
+	Credit		credit = {member_id, kind, points, ref, NULL, reason, as_of};
 	int64		id;
 
 	SPI_connect();
 	LoyaltyProgramRequire(code, &prog);
-	LedgerEnsureMember(code, member_id, &account);
-	if (LedgerFindRef(code, ref, &first))
-	{
-		LedgerCheckReplay(code, ref, &first, member_id, kind, points);
-		id = first.id;
-	}
-	else
-	{
-		Credit		credit = {member_id, kind, points, ref, NULL, reason, as_of};
-
-		id = CreditPost(&prog, &credit);
-	}
+	id = CreditPostOnce(&prog, &credit);
 	SPI_finish();
 	PG_RETURN_INT64(id);
 }

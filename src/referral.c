@@ -41,24 +41,12 @@ loyalty_referral_credit(PG_FUNCTION_ARGS)
 	char	   *reason = LoyaltyTextArg(fcinfo, 4, "reason");
 	TimestampTz occurred_at = LoyaltyTimestampArg(fcinfo, 5, "occurred_at");
 	LoyaltyProgram prog;
-	MemberAccount account;
-	LedgerRow	first;
+	Credit		credit = {member_id, "earn", points, ref, NULL, reason, occurred_at};
 	int64		id;
 
 	SPI_connect();
 	LoyaltyProgramRequire(code, &prog);
-	LedgerEnsureMember(code, member_id, &account);
-	if (LedgerFindRef(code, ref, &first))
-	{
-		LedgerCheckReplay(code, ref, &first, member_id, "earn", points);
-		id = first.id;
-	}
-	else
-	{
-		Credit		credit = {member_id, "earn", points, ref, NULL, reason, occurred_at};
-
-		id = CreditPost(&prog, &credit);
-	}
+	id = CreditPostOnce(&prog, &credit);
 	SPI_finish();
 	PG_RETURN_INT64(id);
 }
@@ -75,14 +63,9 @@ Datum
 loyalty_check_referral_as_of(PG_FUNCTION_ARGS)
 {
 	TimestampTz as_of = LoyaltyCheckAsOf(LoyaltyTimestampArg(fcinfo, 0, "as_of"));
-	TimestampTz limit = TimestampTzPlusMilliseconds(GetCurrentTransactionStartTimestamp(),
-													-LOYALTY_AS_OF_SKEW_SECONDS * 1000);
 
-	if (as_of < limit && !LoyaltyCallerIsAdmin())
-		ereport(ERROR,
-				(errcode(ERRCODE_LOYALTY_FUTURE_AS_OF),
-				 errmsg("as_of \"%s\" is in the past", timestamptz_to_str(as_of)),
-				 errdetail("Only members of loyalty_admin may record a referral at a time that has passed: the referee's orders placed since would not count as ordered before."),
-				 errhint("Leave as_of out (it defaults to now()); a replay of the same referral still returns the recorded one.")));
+	LoyaltyCheckPastAsOfWith(as_of,
+							 "Only members of loyalty_admin may record a referral at a time that has passed: the referee's orders placed since would not count as ordered before.",
+							 "Leave as_of out (it defaults to now()); a replay of the same referral still returns the recorded one.");
 	PG_RETURN_TIMESTAMPTZ(as_of);
 }
