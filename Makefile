@@ -1,6 +1,6 @@
 # loyalty: PGXS build.  `make && make install && make installcheck`
 EXTENSION   = loyalty
-EXTVERSION  = 0.1.0
+EXTVERSION  = 0.2.0
 MODULE_big  = loyalty
 OBJS = \
 	src/loyalty.o \
@@ -48,7 +48,12 @@ OBJS = \
 	src/signal_trigger.o
 
 SQL_PIECES = $(sort $(wildcard src/sql/[0-9]*.sql))
-DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+# Every release's upgrade step, from the previous one; its pieces are
+# concatenated like the install script's.
+UPGRADE_0_2_0 = $(sort $(wildcard src/upgrade/0.1.0--0.2.0/[0-9]*.sql))
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.1.0--0.2.0.sql
+# The install script of every earlier release, as it shipped (never edited).
+DATA = $(EXTENSION)--0.1.0.sql
 EXTRA_CLEAN = $(DATA_built)
 
 PG_CPPFLAGS = -I$(srcdir)/src
@@ -65,7 +70,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-$(DATA_built): $(SQL_PIECES)
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PIECES)
+	cat $^ > $@
+
+$(EXTENSION)--0.1.0--0.2.0.sql: $(UPGRADE_0_2_0)
 	cat $^ > $@
 
 # Every object depends on every header: few files, no stale struct layouts.
