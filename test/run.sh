@@ -86,7 +86,32 @@ qualified_sql() {
 	fi
 }
 
+# META.json is valid PGXN metadata with the version of the Makefile, the
+# control file, the CHANGELOG and the reference; and the checker still
+# refuses what it must (a changed version, a missing key, an unknown license).
+release_meta() {
+	local check=(perl "$ROOT/scripts/check_meta.pl" --root "$ROOT") dir=$ROOT/.tmp/meta bad
+	if "${check[@]}" "$ROOT/META.json"; then
+		echo "test META.json (PGXN meta spec 1.0.0, one version everywhere) ... ok"
+	else
+		echo "test META.json (PGXN meta spec 1.0.0, one version everywhere) ... FAILED"
+		return 1
+	fi
+	mkdir -p "$dir"
+	sed 's/"0\.2\.0"/"9.9.9"/g' "$ROOT/META.json" >"$dir/version.json"
+	grep -v '"license"' "$ROOT/META.json" >"$dir/no_license.json"
+	sed 's/"license": "postgresql"/"license": "postgres"/' "$ROOT/META.json" >"$dir/bad_license.json"
+	for bad in version no_license bad_license; do
+		if "${check[@]}" "$dir/$bad.json" >"$dir/$bad.out"; then
+			echo "test META.json checker refuses $bad.json ... FAILED"
+			return 1
+		fi
+		echo "test META.json checker refuses $bad.json ... ok"
+	done
+}
+
 suite "qualified SQL (scripts/check_qualified_sql.pl)" qualified_sql
+suite "release metadata (scripts/check_meta.pl)" release_meta
 suite "pg_regress (sql/, expected/)" regress
 suite "pg_regress, each file alone (scripts/regress_each.sh)" regress_each
 suite "isolation (test/isolation)" isolation
