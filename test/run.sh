@@ -110,6 +110,25 @@ release_meta() {
 	done
 }
 
+# The README's tour runs as written, without an error, in a fresh database,
+# and leaves clean books.
+readme_tour() {
+	local tour=$WORK/readme_tour.sql
+	awk '/^## A five-minute tour/ { t = 1 } t && /^```sql$/ { on = 1; next }
+	     on && /^```$/ { exit } on { print }' "$ROOT/README.md" >"$tour"
+	[ -s "$tour" ] || { echo "test README tour (no sql block found) ... FAILED"; return 1; }
+	psql_q -d postgres -c 'SET client_min_messages = warning' \
+		-c 'DROP DATABASE IF EXISTS loyalty_readme' -c 'CREATE DATABASE loyalty_readme'
+	if psql_q -d loyalty_readme -f "$tour" >"$WORK/readme_tour.out" 2>&1 &&
+		[ "$(psql_q -d loyalty_readme -At -c 'SELECT bool_and(ok) FROM loyalty.verify()')" = t ]; then
+		echo "test README tour ... ok"
+	else
+		cat "$WORK/readme_tour.out"
+		echo "test README tour ... FAILED"
+		return 1
+	fi
+}
+
 suite "qualified SQL (scripts/check_qualified_sql.pl)" qualified_sql
 suite "release metadata (scripts/check_meta.pl)" release_meta
 suite "pg_regress (sql/, expected/)" regress
@@ -117,6 +136,7 @@ suite "pg_regress, each file alone (scripts/regress_each.sh)" regress_each
 suite "isolation (test/isolation)" isolation
 suite "pgTAP (pg_prove)" pgtap
 suite "TAP (prove, PostgreSQL::Test::Cluster)" tap
+suite "README tour" readme_tour
 
 log "summary"
 # One line per test file in every runner's output: "test x ... ok" (pg_regress,
