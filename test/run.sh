@@ -129,8 +129,15 @@ readme_tour() {
 	fi
 }
 
+# Every sql example of docs/adopting.md is run, as written, by a regression
+# file (the procedures of a DBA's first day are tested, not only shown).
+doc_blocks() {
+	perl "$ROOT/scripts/check_doc_blocks.pl" "$ROOT/docs/adopting.md"
+}
+
 suite "qualified SQL (scripts/check_qualified_sql.pl)" qualified_sql
 suite "release metadata (scripts/check_meta.pl)" release_meta
+suite "docs/adopting.md examples in sql/ (scripts/check_doc_blocks.pl)" doc_blocks
 suite "pg_regress (sql/, expected/)" regress
 suite "pg_regress, each file alone (scripts/regress_each.sh)" regress_each
 suite "isolation (test/isolation)" isolation
