@@ -235,7 +235,7 @@ ReadMembers(Datum *args, int *n, bool *exact)
 }
 
 PG_FUNCTION_INFO_V1(loyalty_score_rfm);
-/* loyalty.score_rfm(program, as_of, window) returns the members scored. */
+/* loyalty.score_rfm(program, as_of, lookback) returns the members scored. */
 Datum
 loyalty_score_rfm(PG_FUNCTION_ARGS)
 {
@@ -253,13 +253,13 @@ loyalty_score_rfm(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("window must not be null")));
+				 errmsg("lookback must not be null")));
 	window = PG_GETARG_INTERVAL_P(2);
 	if (window->month < 0 || window->day < 0 || window->time < 0 ||
 		(window->month == 0 && window->day == 0 && window->time == 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("window must be a positive interval, not %s",
+				 errmsg("lookback must be a positive interval, not %s",
 						DatumGetCString(DirectFunctionCall1(interval_out, PointerGetDatum(window)))),
 				 errhint("Use for example '365 days' or '1 year'.")));
 

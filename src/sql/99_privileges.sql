@@ -237,3 +237,21 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.settle_referrals(text, timestamptz)
 TO loyalty_admin;
 GRANT SELECT ON @extschema@.referral_funnel TO loyalty_reader;
+
+-- Friendlier SQL: the integer-member-id twins of the application's
+-- functions go to whoever may call the text function (they call it, with
+-- the caller's rights); admins resolve dead letters by hand.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.enroll(text, bigint, jsonb),
+    @extschema@.balance(text, bigint, timestamptz),
+    @extschema@.history(text, bigint),
+    @extschema@.redeem(text, bigint, bigint, text, timestamptz),
+    @extschema@.member_cart(text, bigint, jsonb, timestamptz),
+    @extschema@.validate_coupon(text, text, bigint, jsonb, timestamptz),
+    @extschema@.redeem_coupon(text, text, bigint, jsonb, text, timestamptz),
+    @extschema@.best_offer(text, bigint, jsonb, timestamptz),
+    @extschema@.claim_reward(text, bigint, text, text, timestamptz),
+    @extschema@.referral_code(text, bigint),
+    @extschema@.refer(text, bigint, text, timestamptz)
+TO loyalty_app, loyalty_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.resolve_dead_letter(bigint, text) TO loyalty_admin;
