@@ -7,25 +7,31 @@ SET datestyle = 'ISO, YMD';
 \set SHOW_CONTEXT never
 \i sql/include/sqlstate_of.sql
 
--- 1. Every function the application may call with a member id (a text
+-- 1. Every function a loyalty role may call with a member id (a text
 -- parameter named member_id or ..._member_id) has a bigint twin: same
 -- name, the same parameters (names, defaults, results) but bigint for the
 -- member ids, plain SQL (not SECURITY DEFINER, no SET: inlinable), granted
--- to the same roles.  Must return no rows; a new application function
--- without its twin is named here.
+-- to the same roles.  A member id with a default keeps it on the text
+-- function only (a call without it must not be ambiguous).  attach_orders
+-- is no such function: its member_id names a column.  Must return no
+-- rows; a new function without its twin is named here.
 WITH member_fn AS (
-    SELECT p.oid, p.proname, p.proargnames, p.pronargdefaults, p.prorettype, p.proargtypes,
-           (SELECT array_agg(a.name ORDER BY a.pos) FROM unnest(p.proargnames) WITH ORDINALITY a(name, pos)
+    SELECT p.oid, p.proname, p.proargnames, p.pronargs, p.pronargdefaults, p.prorettype, p.proargtypes,
+           (SELECT array_agg(a.pos - 1 ORDER BY a.pos) FROM unnest(p.proargnames) WITH ORDINALITY a(name, pos)
              WHERE a.pos <= p.pronargs AND a.name ~ '(^|_)member_id$' AND p.proargtypes[a.pos - 1] = 'text'::regtype) AS ids
       FROM pg_proc p
-     WHERE p.pronamespace = 'loyalty'::regnamespace
-       AND has_function_privilege('loyalty_app', p.oid, 'EXECUTE')
+     WHERE p.pronamespace = 'loyalty'::regnamespace AND p.proname <> 'attach_orders'
+       AND (has_function_privilege('loyalty_app', p.oid, 'EXECUTE')
+            OR has_function_privilege('loyalty_admin', p.oid, 'EXECUTE')
+            OR has_function_privilege('loyalty_reader', p.oid, 'EXECUTE'))
        AND NOT has_function_privilege('public', p.oid, 'EXECUTE')
 ), wanted AS (
-    -- The argument types the twin must have: bigint in place of each member id.
-    SELECT f.*, (SELECT string_agg(CASE WHEN f.proargnames[i + 1] = ANY (f.ids) THEN 'bigint'::regtype::oid
+    -- The argument types the twin must have: bigint in place of each member
+    -- id; and its defaults: none for the member id or before it.
+    SELECT f.*, (SELECT string_agg(CASE WHEN i = ANY (f.ids) THEN 'bigint'::regtype::oid
                                         ELSE f.proargtypes[i] END::text, ' ' ORDER BY i)
-                   FROM generate_series(0, cardinality(f.proargtypes::oid[]) - 1) i) AS twin_types
+                   FROM generate_series(0, f.pronargs - 1) i) AS twin_types,
+           least(f.pronargdefaults, f.pronargs - 1 - (SELECT max(i) FROM unnest(f.ids) i)) AS twin_defaults
       FROM member_fn f WHERE f.ids IS NOT NULL
 )
 SELECT w.oid::regprocedure AS without_bigint_twin
@@ -35,23 +41,24 @@ SELECT w.oid::regprocedure AS without_bigint_twin
          WHERE t.pronamespace = 'loyalty'::regnamespace AND t.proname = w.proname
            AND t.proargtypes::text = w.twin_types
            AND t.proargnames IS NOT DISTINCT FROM w.proargnames
-           AND t.pronargdefaults = w.pronargdefaults
+           AND t.pronargdefaults = w.twin_defaults
            AND t.prorettype = w.prorettype
            AND t.prolang = (SELECT oid FROM pg_language WHERE lanname = 'sql')
            AND NOT t.prosecdef AND t.proconfig IS NULL
-           AND has_function_privilege('loyalty_app', t.oid, 'EXECUTE')
-           AND has_function_privilege('loyalty_admin', t.oid, 'EXECUTE') = has_function_privilege('loyalty_admin', w.oid, 'EXECUTE')
-           AND NOT has_function_privilege('loyalty_reader', t.oid, 'EXECUTE'));
+           AND NOT has_function_privilege('public', t.oid, 'EXECUTE')
+           AND (SELECT bool_and(has_function_privilege(r, t.oid, 'EXECUTE') = has_function_privilege(r, w.oid, 'EXECUTE'))
+                  FROM unnest(ARRAY['loyalty_app', 'loyalty_admin', 'loyalty_reader']) r));
 -- The functions the query above checked (a check that it sees them).
-WITH member_fn AS (
-    SELECT p.oid FROM pg_proc p
-     WHERE p.pronamespace = 'loyalty'::regnamespace
-       AND has_function_privilege('loyalty_app', p.oid, 'EXECUTE')
-       AND EXISTS (SELECT 1 FROM unnest(p.proargnames) WITH ORDINALITY a(name, pos)
-                    WHERE a.pos <= p.pronargs AND a.name ~ '(^|_)member_id$' AND p.proargtypes[a.pos - 1] = 'text'::regtype)
-)
-SELECT oid::regprocedure AS app_function_with_member_id FROM member_fn ORDER BY 1::text;
-
+SELECT p.oid::regprocedure AS function_with_member_id
+  FROM pg_proc p
+ WHERE p.pronamespace = 'loyalty'::regnamespace AND p.proname <> 'attach_orders'
+   AND (has_function_privilege('loyalty_app', p.oid, 'EXECUTE')
+        OR has_function_privilege('loyalty_admin', p.oid, 'EXECUTE')
+        OR has_function_privilege('loyalty_reader', p.oid, 'EXECUTE'))
+   AND NOT has_function_privilege('public', p.oid, 'EXECUTE')
+   AND EXISTS (SELECT 1 FROM unnest(p.proargnames) WITH ORDINALITY a(name, pos)
+                WHERE a.pos <= p.pronargs AND a.name ~ '(^|_)member_id$' AND p.proargtypes[a.pos - 1] = 'text'::regtype)
+ ORDER BY p.oid::regprocedure::text;
 -- 2. The twins at work, as the application.
 SELECT loyalty.create_program('fr', 'USD', 1);
 SELECT loyalty.set_fx_rate('USD', 'EUR', 0.9);
@@ -99,6 +106,25 @@ SELECT member_id FROM loyalty.member WHERE program = 'fr' AND member_id IN ('-7'
 -- A BI role cannot use the twins (nor the text functions).
 SET ROLE loyalty_reader;
 SELECT sqlstate_of($$SELECT * FROM loyalty.balance('fr', 1003)$$);
+RESET ROLE;
+-- The back office's twins, as an admin.
+SET ROLE loyalty_admin;
+SELECT loyalty.earn('fr', 1004, 10, 'fr-earn-int') = loyalty.earn('fr', '1004', 10, 'fr-earn-int') AS same_credit;
+SELECT loyalty.set_member_status('fr', 1004, 'held');
+SELECT status FROM loyalty.member WHERE program = 'fr' AND member_id = '1004';
+SELECT loyalty.set_member_status('fr', 1004, 'active');
+SELECT loyalty.exclude_member('fr', 1004, 'staff account'), loyalty.include_member('fr', 1004);
+SELECT sqlstate_of($$SELECT loyalty.set_tier_floor('fr', 1004, 'Gold', now() + interval '1 day')$$);
+-- issue_codes without a member id calls the text function (no ambiguity);
+-- with an integer one, the twin.
+SELECT count(*) AS anyone_codes FROM loyalty.issue_codes('fr', 'ten', 2);
+SELECT count(*) AS member_codes FROM loyalty.issue_codes('fr', 'ten', 1, 1004);
+SELECT member_id, count(*) FROM loyalty.coupon_code WHERE program = 'fr' AND member_id IS NOT NULL GROUP BY 1 ORDER BY 1;
+SELECT loyalty.compensate('fr', 1004, 'ten', 'fr-sorry') IS NOT NULL AS compensated;
+SELECT loyalty.member_risk('fr', 1004) = loyalty.member_risk('fr', '1004') AS same_risk;
+RESET ROLE;
+SET ROLE loyalty_reader;
+SELECT loyalty.member_visible('fr', 1004);
 RESET ROLE;
 -- Inlined: the plan calls the text function directly.
 EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM loyalty.balance('fr', 1003);

@@ -200,6 +200,14 @@ SELECT loyalty.fx_rate_at('EUR', 'USD', now()), (loyalty.fx_quote('EUR', 'USD', 
 SELECT loyalty.coupon_code_normal('tenoff'), loyalty.coupon_code_display('ABCDEFGHJKLM'), loyalty.coupon_code_shape('TENOFF');
 SELECT eligible FROM loyalty.coupon_evaluate('10 USD off', :'cart');
 SELECT loyalty.coupon_discount('10 USD off', :'cart');
+-- The back office's functions take integer member ids too.
+SELECT loyalty.earn('rt', 1006, 5, 'rt-1006-goodwill') > 0 AS credited;
+SELECT loyalty.set_member_status('rt', 1006, 'held'), loyalty.set_member_status('rt', 1006, 'active');
+SELECT loyalty.exclude_member('rt', 1006, 'test account'), loyalty.include_member('rt', 1006);
+SELECT loyalty.set_tier_floor('rt', 1006, 'Silver', now() + interval '30 days');
+SELECT count(*) FROM loyalty.issue_codes('rt', 'ten_off', 1, 1006);
+SELECT loyalty.compensate('rt', 1006, NULL, 'rt-sorry-1006') IS NOT NULL AS compensated;
+SELECT loyalty.member_risk('rt', 1006), loyalty.member_visible('rt', 1006);
 -- Last: the orders table detached (its rows stay; nothing earns any more).
 SELECT loyalty.detach_orders('rt', 'rt_shop.orders');
 SELECT public.rt_record('loyalty_admin');
@@ -252,7 +260,7 @@ $$;
 SELECT member_id, to_tier, reason FROM loyalty.tier_history WHERE program = 'rt' ORDER BY id;
 SELECT count(*) FROM loyalty.member_lifecycle_at('rt', now() - interval '1 day');
 SELECT loyalty.fx_rate_at('GBP', 'USD', now()), (loyalty.fx_quote('GBP', 'USD', now())).rate;
-SELECT loyalty.member_visible('rt', 'ann');
+SELECT loyalty.member_visible('rt', 'ann'), loyalty.member_visible('rt', 1006);
 SELECT eligible FROM loyalty.coupon_evaluate('10 USD off', '{"currency": "USD", "items": [{"sku": "a", "qty": 1, "price": 30}]}');
 SELECT loyalty.coupon_discount('10 USD off', '{"currency": "USD", "items": [{"sku": "a", "qty": 1, "price": 30}]}');
 SELECT loyalty.coupon_rule_stack('10 USD off'), loyalty.coupon_rule_valid_from('10 USD off'),

@@ -333,6 +333,9 @@ SELECT loyalty.set_fx_rate('NOK', 'USD', 0.09);
 SELECT loyalty.retry_dead_letters('sec');
 SELECT loyalty.set_member_status('sec', 'w2', 'held');
 SELECT loyalty.earn('sec', 'w2', 7, 'sec-admin-gift', 'goodwill') > 0 AS credited;
+-- An integer-member-id twin of an admin function, under the same plants.
+SELECT loyalty.earn('sec', 4243, 7, 'sec-admin-int', 'goodwill') > 0 AS credited;
+SELECT loyalty.member_risk('sec', 4243);
 SELECT loyalty.set_tier_ladder('sec_admin', 'basis=orders window=30d | Basic 0 x1 | Star 2 x1.5');
 SELECT loyalty.set_tier_floor('sec', 'w1', 'Gold', '2027-01-01');
 SELECT members, upgraded FROM loyalty.recalculate_tiers('sec', '2026-02-01');

@@ -4,8 +4,8 @@
 -- Member ids are text (an application's customer id may be '1003',
 -- 'C-1003' or an e-mail).  Most shops number their customers, and
 -- loyalty.balance('eu', 1003) would otherwise fail with "function does not
--- exist".  Each function the application calls with a member id has a
--- bigint twin that passes the id on as text: plain SQL, not SECURITY
+-- exist".  Each function granted to a loyalty role that takes a member
+-- id has a bigint twin that passes the id on as text: plain SQL, not SECURITY
 -- DEFINER and without SET, so PostgreSQL inlines it where it can and the
 -- privileges are those of the function it calls.  A quoted id ('1003') or
 -- a text value still calls the text function (PostgreSQL prefers text for
@@ -94,6 +94,73 @@ LANGUAGE sql VOLATILE
 AS $$ SELECT * FROM @extschema@.refer($1, $2::pg_catalog.text, $3, $4) $$;
 COMMENT ON FUNCTION @extschema@.refer(text, bigint, text, timestamptz) IS
     'loyalty.refer with an integer referee member id';
+
+-- The back office's functions with a member id have their twins too.
+CREATE FUNCTION @extschema@.earn(program text, member_id bigint, points bigint, ref text,
+                                 reason text DEFAULT 'adjust', as_of timestamptz DEFAULT now())
+RETURNS bigint
+LANGUAGE sql VOLATILE
+AS $$ SELECT @extschema@.earn($1, $2::pg_catalog.text, $3, $4, $5, $6) $$;
+COMMENT ON FUNCTION @extschema@.earn(text, bigint, bigint, text, text, timestamptz) IS
+    'loyalty.earn with an integer member id';
+
+CREATE FUNCTION @extschema@.set_member_status(program text, member_id bigint, status text)
+RETURNS void
+LANGUAGE sql VOLATILE
+AS $$ SELECT @extschema@.set_member_status($1, $2::pg_catalog.text, $3) $$;
+COMMENT ON FUNCTION @extschema@.set_member_status(text, bigint, text) IS
+    'loyalty.set_member_status with an integer member id';
+
+CREATE FUNCTION @extschema@.set_tier_floor(program text, member_id bigint, tier text, "until" timestamptz)
+RETURNS void
+LANGUAGE sql VOLATILE
+AS $$ SELECT @extschema@.set_tier_floor($1, $2::pg_catalog.text, $3, $4) $$;
+COMMENT ON FUNCTION @extschema@.set_tier_floor(text, bigint, text, timestamptz) IS
+    'loyalty.set_tier_floor with an integer member id';
+
+CREATE FUNCTION @extschema@.exclude_member(program text, member_id bigint, reason text)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+AS $$ SELECT @extschema@.exclude_member($1, $2::pg_catalog.text, $3) $$;
+COMMENT ON FUNCTION @extschema@.exclude_member(text, bigint, text) IS
+    'loyalty.exclude_member with an integer member id';
+
+CREATE FUNCTION @extschema@.include_member(program text, member_id bigint)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+AS $$ SELECT @extschema@.include_member($1, $2::pg_catalog.text) $$;
+COMMENT ON FUNCTION @extschema@.include_member(text, bigint) IS
+    'loyalty.include_member with an integer member id';
+
+CREATE FUNCTION @extschema@.member_visible(program text, member_id bigint)
+RETURNS boolean
+LANGUAGE sql STABLE
+AS $$ SELECT @extschema@.member_visible($1, $2::pg_catalog.text) $$;
+COMMENT ON FUNCTION @extschema@.member_visible(text, bigint) IS
+    'loyalty.member_visible with an integer member id';
+
+-- No default for the member id here: issue_codes(program, campaign, n)
+-- without one must keep calling the text function alone.
+CREATE FUNCTION @extschema@.issue_codes(program text, campaign text, n integer, member_id bigint)
+RETURNS SETOF text
+LANGUAGE sql VOLATILE
+AS $$ SELECT * FROM @extschema@.issue_codes($1, $2, $3, $4::pg_catalog.text) $$;
+COMMENT ON FUNCTION @extschema@.issue_codes(text, text, integer, bigint) IS
+    'loyalty.issue_codes for an integer member id';
+
+CREATE FUNCTION @extschema@.compensate(program text, member_id bigint, campaign text, ref text)
+RETURNS text
+LANGUAGE sql VOLATILE
+AS $$ SELECT @extschema@.compensate($1, $2::pg_catalog.text, $3, $4) $$;
+COMMENT ON FUNCTION @extschema@.compensate(text, bigint, text, text) IS
+    'loyalty.compensate with an integer member id';
+
+CREATE FUNCTION @extschema@.member_risk(program text, member_id bigint)
+RETURNS numeric
+LANGUAGE sql STABLE
+AS $$ SELECT @extschema@.member_risk($1, $2::pg_catalog.text) $$;
+COMMENT ON FUNCTION @extschema@.member_risk(text, bigint) IS
+    'loyalty.member_risk with an integer member id';
 
 -- Dead letters resolved by hand: a letter that will never replay (an order
 -- without an id, an event the shop decides not to count) is closed by an

@@ -113,8 +113,8 @@ COMMENT ON COLUMN @extschema@.member_360.m IS 'Monetary score of the last score_
 -- Member ids are text (an application's customer id may be '1003',
 -- 'C-1003' or an e-mail).  Most shops number their customers, and
 -- loyalty.balance('eu', 1003) would otherwise fail with "function does not
--- exist".  Each function the application calls with a member id has a
--- bigint twin that passes the id on as text: plain SQL, not SECURITY
+-- exist".  Each function granted to a loyalty role that takes a member
+-- id has a bigint twin that passes the id on as text: plain SQL, not SECURITY
 -- DEFINER and without SET, so PostgreSQL inlines it where it can and the
 -- privileges are those of the function it calls.  A quoted id ('1003') or
 -- a text value still calls the text function (PostgreSQL prefers text for
@@ -204,6 +204,73 @@ AS $$ SELECT * FROM @extschema@.refer($1, $2::pg_catalog.text, $3, $4) $$;
 COMMENT ON FUNCTION @extschema@.refer(text, bigint, text, timestamptz) IS
     'loyalty.refer with an integer referee member id';
 
+-- The back office's functions with a member id have their twins too.
+CREATE FUNCTION @extschema@.earn(program text, member_id bigint, points bigint, ref text,
+                                 reason text DEFAULT 'adjust', as_of timestamptz DEFAULT now())
+RETURNS bigint
+LANGUAGE sql VOLATILE
+AS $$ SELECT @extschema@.earn($1, $2::pg_catalog.text, $3, $4, $5, $6) $$;
+COMMENT ON FUNCTION @extschema@.earn(text, bigint, bigint, text, text, timestamptz) IS
+    'loyalty.earn with an integer member id';
+
+CREATE FUNCTION @extschema@.set_member_status(program text, member_id bigint, status text)
+RETURNS void
+LANGUAGE sql VOLATILE
+AS $$ SELECT @extschema@.set_member_status($1, $2::pg_catalog.text, $3) $$;
+COMMENT ON FUNCTION @extschema@.set_member_status(text, bigint, text) IS
+    'loyalty.set_member_status with an integer member id';
+
+CREATE FUNCTION @extschema@.set_tier_floor(program text, member_id bigint, tier text, "until" timestamptz)
+RETURNS void
+LANGUAGE sql VOLATILE
+AS $$ SELECT @extschema@.set_tier_floor($1, $2::pg_catalog.text, $3, $4) $$;
+COMMENT ON FUNCTION @extschema@.set_tier_floor(text, bigint, text, timestamptz) IS
+    'loyalty.set_tier_floor with an integer member id';
+
+CREATE FUNCTION @extschema@.exclude_member(program text, member_id bigint, reason text)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+AS $$ SELECT @extschema@.exclude_member($1, $2::pg_catalog.text, $3) $$;
+COMMENT ON FUNCTION @extschema@.exclude_member(text, bigint, text) IS
+    'loyalty.exclude_member with an integer member id';
+
+CREATE FUNCTION @extschema@.include_member(program text, member_id bigint)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+AS $$ SELECT @extschema@.include_member($1, $2::pg_catalog.text) $$;
+COMMENT ON FUNCTION @extschema@.include_member(text, bigint) IS
+    'loyalty.include_member with an integer member id';
+
+CREATE FUNCTION @extschema@.member_visible(program text, member_id bigint)
+RETURNS boolean
+LANGUAGE sql STABLE
+AS $$ SELECT @extschema@.member_visible($1, $2::pg_catalog.text) $$;
+COMMENT ON FUNCTION @extschema@.member_visible(text, bigint) IS
+    'loyalty.member_visible with an integer member id';
+
+-- No default for the member id here: issue_codes(program, campaign, n)
+-- without one must keep calling the text function alone.
+CREATE FUNCTION @extschema@.issue_codes(program text, campaign text, n integer, member_id bigint)
+RETURNS SETOF text
+LANGUAGE sql VOLATILE
+AS $$ SELECT * FROM @extschema@.issue_codes($1, $2, $3, $4::pg_catalog.text) $$;
+COMMENT ON FUNCTION @extschema@.issue_codes(text, text, integer, bigint) IS
+    'loyalty.issue_codes for an integer member id';
+
+CREATE FUNCTION @extschema@.compensate(program text, member_id bigint, campaign text, ref text)
+RETURNS text
+LANGUAGE sql VOLATILE
+AS $$ SELECT @extschema@.compensate($1, $2::pg_catalog.text, $3, $4) $$;
+COMMENT ON FUNCTION @extschema@.compensate(text, bigint, text, text) IS
+    'loyalty.compensate with an integer member id';
+
+CREATE FUNCTION @extschema@.member_risk(program text, member_id bigint)
+RETURNS numeric
+LANGUAGE sql STABLE
+AS $$ SELECT @extschema@.member_risk($1, $2::pg_catalog.text) $$;
+COMMENT ON FUNCTION @extschema@.member_risk(text, bigint) IS
+    'loyalty.member_risk with an integer member id';
+
 -- Dead letters resolved by hand: a letter that will never replay (an order
 -- without an id, an event the shop decides not to count) is closed by an
 -- admin with a note; the order's later letters then replay.  Who and why
@@ -259,7 +326,8 @@ $$;
 COMMENT ON FUNCTION @extschema@.resolve_dead_letter(bigint, text) IS
     'Closes an open dead letter without applying its event, keeping who resolved it and the note; the order''s later letters then replay; LY046 when it was resolved already (the same note again is a no-op)';
 
--- As 99_privileges.sql: nothing new is PUBLIC's; then the grants.
+-- As 99_privileges.sql: nothing new is PUBLIC's (the install script revokes
+-- PUBLIC's EXECUTE from every function at its end); then the grants.
 REVOKE ALL ON FUNCTION
     @extschema@.enroll(text, bigint, jsonb),
     @extschema@.balance(text, bigint, timestamptz),
@@ -272,11 +340,20 @@ REVOKE ALL ON FUNCTION
     @extschema@.claim_reward(text, bigint, text, text, timestamptz),
     @extschema@.referral_code(text, bigint),
     @extschema@.refer(text, bigint, text, timestamptz),
-    @extschema@.resolve_dead_letter(bigint, text)
+    @extschema@.earn(text, bigint, bigint, text, text, timestamptz),
+    @extschema@.set_member_status(text, bigint, text),
+    @extschema@.set_tier_floor(text, bigint, text, timestamptz),
+    @extschema@.exclude_member(text, bigint, text),
+    @extschema@.include_member(text, bigint),
+    @extschema@.issue_codes(text, text, integer, bigint),
+    @extschema@.compensate(text, bigint, text, text),
+    @extschema@.member_risk(text, bigint),
+    @extschema@.resolve_dead_letter(bigint, text),
+    @extschema@.member_visible(text, bigint)
 FROM PUBLIC;
--- Friendlier SQL: the integer-member-id twins of the application's
--- functions go to whoever may call the text function (they call it, with
--- the caller's rights); admins resolve dead letters by hand.
+-- Friendlier SQL: the integer-member-id twins go to whoever may call the
+-- text function (they call it, with the caller's rights); admins resolve
+-- dead letters by hand.
 GRANT EXECUTE ON FUNCTION
     @extschema@.enroll(text, bigint, jsonb),
     @extschema@.balance(text, bigint, timestamptz),
@@ -290,4 +367,15 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.referral_code(text, bigint),
     @extschema@.refer(text, bigint, text, timestamptz)
 TO loyalty_app, loyalty_admin;
-GRANT EXECUTE ON FUNCTION @extschema@.resolve_dead_letter(bigint, text) TO loyalty_admin;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.earn(text, bigint, bigint, text, text, timestamptz),
+    @extschema@.set_member_status(text, bigint, text),
+    @extschema@.set_tier_floor(text, bigint, text, timestamptz),
+    @extschema@.exclude_member(text, bigint, text),
+    @extschema@.include_member(text, bigint),
+    @extschema@.issue_codes(text, text, integer, bigint),
+    @extschema@.compensate(text, bigint, text, text),
+    @extschema@.member_risk(text, bigint),
+    @extschema@.resolve_dead_letter(bigint, text)
+TO loyalty_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.member_visible(text, bigint) TO loyalty_reader, loyalty_admin;
