@@ -77,7 +77,6 @@ SELECT order_id, resolved_by, resolution FROM loyalty.dead_letter
 
 SELECT loyalty.create_program('docs_ids', 'USD');
 SELECT loyalty.enroll('docs_ids', 1003);
-SELECT loyalty.earn('docs_ids', 1003, 50, 'docs-ids-welcome') > 0 AS credited;
 SELECT available, pending FROM loyalty.balance('docs_ids', 1003);
 SELECT member_id, pg_typeof(member_id) FROM loyalty.member WHERE program = 'docs_ids';
 
