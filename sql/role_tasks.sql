@@ -46,34 +46,34 @@ RESET ROLE;
 -- referral terms, fraud rules.
 SET ROLE regress_rt_dba;
 BEGIN;
-SELECT loyalty.program_code_valid('rt');
-SELECT loyalty.create_program('rt', 'USD', 1, pending_days => 0, expire_after => '1 year');
-SELECT loyalty.create_program('rt_scratch', 'EUR');
-SELECT loyalty.set_closing_statuses('rt', ARRAY['cancelled', 'refunded']);
-SELECT loyalty.set_fx_rate('EUR', 'USD', 1.1, '2020-01-01');
-SELECT loyalty.attach_orders('rt', 'rt_shop.orders', 'id', 'customer', 'total', 'currency', 'status',
+SELECT loyalty.program_code_valid('rtasks');
+SELECT loyalty.create_program('rtasks', 'USD', 1, pending_days => 0, expire_after => '1 year');
+SELECT loyalty.create_program('rtasks_scratch', 'UZS');
+SELECT loyalty.set_closing_statuses('rtasks', ARRAY['cancelled', 'refunded']);
+SELECT loyalty.set_fx_rate('UZS', 'USD', 1.1, '2020-01-01');
+SELECT loyalty.attach_orders('rtasks', 'rt_shop.orders', 'id', 'customer', 'total', 'currency', 'status',
                              'refunded', 'created_at', ip => 'ip', device_id => 'device');
 SELECT loyalty.sync_partition_triggers();
-SELECT loyalty.set_tier_ladder('rt', 'basis=spend window=365d | Member 0 x1 | Silver 100 x1.25 | Gold 1000 x1.5');
-SELECT loyalty.set_tier_ladder('rt_scratch', 'Member 0 x1 | Gold 1000 x2');
-SELECT loyalty.basis_window_days('rt');
-SELECT loyalty.set_lifecycle('rt', 30, 60, 120, 365);
-SELECT loyalty.set_point_value('rt', 0.01);
-SELECT loyalty.create_campaign('rt', 'ten_off', '10 USD off', per_member_limit => NULL);
-SELECT loyalty.add_code('rt', 'ten_off', 'TENOFF');
-SELECT count(*) FROM loyalty.issue_codes('rt', 'ten_off', 3);
-SELECT loyalty.set_discount_cap('rt', 50);
-SELECT loyalty.create_reward('rt', 'mug', 50, 'ten_off', 10);
-SELECT loyalty.restock_reward('rt', 'mug', 5);
-SELECT loyalty.set_auto_coupon('rt', 'birthday', 'ten_off');
-SELECT loyalty.set_auto_coupon('rt', 'wake_up', 'ten_off');
-SELECT loyalty.set_auto_coupon('rt', 'service_recovery', 'ten_off');
-SELECT loyalty.set_referral_terms('rt', 100, 50);
+SELECT loyalty.set_tier_ladder('rtasks', 'basis=spend window=365d | Member 0 x1 | Silver 100 x1.25 | Gold 1000 x1.5');
+SELECT loyalty.set_tier_ladder('rtasks_scratch', 'Member 0 x1 | Gold 1000 x2');
+SELECT loyalty.basis_window_days('rtasks');
+SELECT loyalty.set_lifecycle('rtasks', 30, 60, 120, 365);
+SELECT loyalty.set_point_value('rtasks', 0.01);
+SELECT loyalty.create_campaign('rtasks', 'ten_off', '10 USD off', per_member_limit => NULL);
+SELECT loyalty.add_code('rtasks', 'ten_off', 'TENOFF');
+SELECT count(*) FROM loyalty.issue_codes('rtasks', 'ten_off', 3);
+SELECT loyalty.set_discount_cap('rtasks', 50);
+SELECT loyalty.create_reward('rtasks', 'mug', 50, 'ten_off', 10);
+SELECT loyalty.restock_reward('rtasks', 'mug', 5);
+SELECT loyalty.set_auto_coupon('rtasks', 'birthday', 'ten_off');
+SELECT loyalty.set_auto_coupon('rtasks', 'wake_up', 'ten_off');
+SELECT loyalty.set_auto_coupon('rtasks', 'service_recovery', 'ten_off');
+SELECT loyalty.set_referral_terms('rtasks', 100, 50);
 SELECT count(*) > 0 AS rules FROM loyalty.fraud_rule_names();
 SELECT loyalty.fraud_rule_defaults('earn_burn');
-SELECT loyalty.set_fraud_rule('rt', 'earn_burn', '{"points": 1000}');
-SELECT rule, enabled FROM loyalty.fraud_rule_params('rt') WHERE rule = 'earn_burn';
-SELECT loyalty.set_hold_threshold('rt', 95);
+SELECT loyalty.set_fraud_rule('rtasks', 'earn_burn', '{"points": 1000}');
+SELECT rule, enabled FROM loyalty.fraud_rule_params('rtasks') WHERE rule = 'earn_burn';
+SELECT loyalty.set_hold_threshold('rtasks', 95);
 SELECT loyalty.normalize_signal('email', ' Ann@Example.COM ');
 -- The pure functions every role may call.
 SELECT loyalty.coupon_rule_stack('10 USD off'), loyalty.coupon_rule_valid_from('10 USD off'),
@@ -92,44 +92,44 @@ INSERT INTO rt_shop.orders (id, customer, total, ip, device) VALUES
     (1, 'ann', 120, '192.0.2.1', 'dev-a'), (2, 'bob', 80, '192.0.2.2', 'dev-b'),
     (3, 'cat', 40, '192.0.2.3', 'dev-c'), (4, '1004', 60, NULL, NULL);
 UPDATE rt_shop.orders SET refunded = 20 WHERE id = 2;
-SELECT loyalty.enroll('rt', 'dan', '{"birthday": "1990-06-01"}');
-SELECT loyalty.enroll('rt', 1005);
-SELECT available, pending, lifetime_earned FROM loyalty.balance('rt', 'ann');
-SELECT available FROM loyalty.balance('rt', 1004);
-SELECT kind, points, balance_after FROM loyalty.history('rt', 'ann');
-SELECT count(*) FROM loyalty.history('rt', 1004);
-SELECT loyalty.redeem('rt', 'ann', 30, 'rt-redeem-1') > 0 AS redeemed;
-SELECT loyalty.redeem('rt', 1004, 10, 'rt-redeem-2') > 0 AS redeemed;
-SELECT loyalty.cancel_redemption('rt', 'rt-redeem-1') > 0 AS cancelled;
-SELECT loyalty.fx_rate_at('EUR', 'USD', now()), (loyalty.fx_quote('EUR', 'USD', now())).rate;
-SELECT code, base_currency FROM loyalty.program WHERE code = 'rt';
+SELECT loyalty.enroll('rtasks', 'dan', '{"birthday": "1990-06-01"}');
+SELECT loyalty.enroll('rtasks', 1005);
+SELECT available, pending, lifetime_earned FROM loyalty.balance('rtasks', 'ann');
+SELECT available FROM loyalty.balance('rtasks', 1004);
+SELECT kind, points, balance_after FROM loyalty.history('rtasks', 'ann');
+SELECT count(*) FROM loyalty.history('rtasks', 1004);
+SELECT loyalty.redeem('rtasks', 'ann', 30, 'rt-redeem-1') > 0 AS redeemed;
+SELECT loyalty.redeem('rtasks', 1004, 10, 'rt-redeem-2') > 0 AS redeemed;
+SELECT loyalty.cancel_redemption('rtasks', 'rt-redeem-1') > 0 AS cancelled;
+SELECT loyalty.fx_rate_at('UZS', 'USD', now()), (loyalty.fx_quote('UZS', 'USD', now())).rate;
+SELECT code, base_currency FROM loyalty.program WHERE code = 'rtasks';
 SELECT count(*) > 0 AS rates FROM loyalty.fx_rate;
-SELECT tier FROM loyalty.program_tier WHERE program = 'rt' ORDER BY level;
+SELECT tier FROM loyalty.program_tier WHERE program = 'rtasks' ORDER BY level;
 SELECT count(*) > 0 AS default_segments FROM loyalty.rfm_segment_rule;
 \set cart '{"currency": "USD", "items": [{"sku": "a", "qty": 1, "price": 30}]}'
-SELECT loyalty.member_cart('rt', 'ann', :'cart') ? 'member' AS has_member;
-SELECT loyalty.member_cart('rt', 1004, :'cart') ? 'member' AS has_member;
-SELECT ok, discount FROM loyalty.validate_coupon('rt', 'TENOFF', 'ann', :'cart');
-SELECT ok, discount FROM loyalty.validate_coupon('rt', 'TENOFF', 1004, :'cart');
-SELECT discount FROM loyalty.best_offer('rt', 'ann', :'cart');
-SELECT discount FROM loyalty.best_offer('rt', 1004, :'cart');
-SELECT loyalty.redeem_coupon('rt', 'TENOFF', 'ann', :'cart', 'web-1');
-SELECT loyalty.redeem_coupon('rt', 'TENOFF', 1004, :'cart', 'web-2');
-SELECT loyalty.release_coupon('rt', 'web-2');
-SELECT loyalty.claim_reward('rt', 'ann', 'mug', 'rt-claim-1') IS NOT NULL AS claimed;
-SELECT loyalty.claim_reward('rt', 1004, 'mug', 'rt-claim-2') IS NOT NULL AS claimed;
-SELECT loyalty.referral_code('rt', 'ann') IS NOT NULL AS has_code;
-SELECT loyalty.referral_code('rt', 1004) IS NOT NULL AS has_code;
-SELECT loyalty.enroll('rt', 'eve');
-SELECT accepted, referrer_id, state FROM loyalty.refer('rt', 'eve', loyalty.referral_code('rt', 'ann'));
-SELECT accepted, referrer_id, state FROM loyalty.refer('rt', 1005, loyalty.referral_code('rt', 'ann'));
+SELECT loyalty.member_cart('rtasks', 'ann', :'cart') ? 'member' AS has_member;
+SELECT loyalty.member_cart('rtasks', 1004, :'cart') ? 'member' AS has_member;
+SELECT ok, discount FROM loyalty.validate_coupon('rtasks', 'TENOFF', 'ann', :'cart');
+SELECT ok, discount FROM loyalty.validate_coupon('rtasks', 'TENOFF', 1004, :'cart');
+SELECT discount FROM loyalty.best_offer('rtasks', 'ann', :'cart');
+SELECT discount FROM loyalty.best_offer('rtasks', 1004, :'cart');
+SELECT loyalty.redeem_coupon('rtasks', 'TENOFF', 'ann', :'cart', 'web-1');
+SELECT loyalty.redeem_coupon('rtasks', 'TENOFF', 1004, :'cart', 'web-2');
+SELECT loyalty.release_coupon('rtasks', 'web-2');
+SELECT loyalty.claim_reward('rtasks', 'ann', 'mug', 'rt-claim-1') IS NOT NULL AS claimed;
+SELECT loyalty.claim_reward('rtasks', 1004, 'mug', 'rt-claim-2') IS NOT NULL AS claimed;
+SELECT loyalty.referral_code('rtasks', 'ann') IS NOT NULL AS has_code;
+SELECT loyalty.referral_code('rtasks', 1004) IS NOT NULL AS has_code;
+SELECT loyalty.enroll('rtasks', 'eve');
+SELECT accepted, referrer_id, state FROM loyalty.refer('rtasks', 'eve', loyalty.referral_code('rtasks', 'ann'));
+SELECT accepted, referrer_id, state FROM loyalty.refer('rtasks', 1005, loyalty.referral_code('rtasks', 'ann'));
 SELECT loyalty.coupon_code_normal('tenoff'), loyalty.coupon_code_display('ABCDEFGHJKLM'),
        loyalty.coupon_code_shape('TENOFF');
 SELECT eligible, discount FROM loyalty.coupon_evaluate('10 USD off', :'cart');
 SELECT loyalty.coupon_discount('10 USD off', :'cart');
 SELECT loyalty.coupon_rule_stack('10 USD off'), loyalty.coupon_rule_valid_from('10 USD off'),
        loyalty.coupon_rule_valid_until('10 USD off'), loyalty.coupon_rule_first_order('10 USD off'),
-       loyalty.currency_minor_unit('USD'), loyalty.program_code_valid('rt');
+       loyalty.currency_minor_unit('USD'), loyalty.program_code_valid('rtasks');
 SELECT public.rt_record('loyalty_app');
 COMMIT;
 RESET ROLE;
@@ -139,87 +139,87 @@ RESET ROLE;
 -- checks and reviews, referrals, signals, the books.
 SET ROLE regress_rt_dba;
 BEGIN;
-SELECT loyalty.earn('rt', 'bob', 2000, 'rt-goodwill', 'goodwill', now() - interval '1 hour') > 0 AS credited;
-SELECT loyalty.redeem('rt', 'bob', 1900, 'rt-big-spend') > 0 AS redeemed;
-SELECT loyalty.set_member_status('rt', 'cat', 'held');
-SELECT loyalty.set_member_status('rt', 'cat', 'active');
-SELECT loyalty.exclude_member('rt', 'dan', 'staff account');
-SELECT loyalty.include_member('rt', 'dan');
-SELECT loyalty.set_tier_floor('rt', 'cat', 'Silver', now() + interval '90 days');
+SELECT loyalty.earn('rtasks', 'bob', 2000, 'rt-goodwill', 'goodwill', now() - interval '1 hour') > 0 AS credited;
+SELECT loyalty.redeem('rtasks', 'bob', 1900, 'rt-big-spend') > 0 AS redeemed;
+SELECT loyalty.set_member_status('rtasks', 'cat', 'held');
+SELECT loyalty.set_member_status('rtasks', 'cat', 'active');
+SELECT loyalty.exclude_member('rtasks', 'dan', 'staff account');
+SELECT loyalty.include_member('rtasks', 'dan');
+SELECT loyalty.set_tier_floor('rtasks', 'cat', 'Silver', now() + interval '90 days');
 -- Dead letters: list them, resolve one by hand, retry the others.
 INSERT INTO rt_shop.orders (id, customer, total, currency, created_at)
-VALUES (50, 'ann', 10, 'GBP', '2026-01-05 10:00+00'), (51, 'bob', 10, 'GBP', '2026-01-05 11:00+00');
-SELECT order_id, sqlstate FROM loyalty.dead_letter WHERE program = 'rt' AND resolved_at IS NULL ORDER BY id;
-SELECT loyalty.resolve_dead_letter((SELECT id FROM loyalty.dead_letter WHERE order_id = '50'), 'test order');
-SELECT loyalty.set_fx_rate('GBP', 'USD', 1.25, '2020-01-01');
-SELECT loyalty.retry_dead_letters('rt');
-SELECT loyalty.expire_points('rt');
-SELECT members FROM loyalty.expire_points_chunk('rt', now(), 100);
-SELECT count(*) FROM loyalty.member_activity('rt', now() - interval '1 day', now());
+VALUES (50, 'ann', 10, 'KZT', '2026-01-05 10:00+00'), (51, 'bob', 10, 'KZT', '2026-01-05 11:00+00');
+SELECT order_id, sqlstate FROM loyalty.dead_letter WHERE program = 'rtasks' AND resolved_at IS NULL ORDER BY id;
+SELECT loyalty.resolve_dead_letter((SELECT id FROM loyalty.dead_letter WHERE program = 'rtasks' AND order_id = '50'), 'test order');
+SELECT loyalty.set_fx_rate('KZT', 'USD', 1.25, '2020-01-01');
+SELECT loyalty.retry_dead_letters('rtasks');
+SELECT loyalty.expire_points('rtasks');
+SELECT members FROM loyalty.expire_points_chunk('rtasks', now(), 100);
+SELECT count(*) FROM loyalty.member_activity('rtasks', now() - interval '1 day', now());
 SELECT loyalty.activity_day_of(now()) IS NOT NULL AS day_known;
-SELECT loyalty.rebuild_activity('rt') >= 0 AS rebuilt;
-SELECT loyalty.score_rfm('rt', lookback => '365 days') > 0 AS scored;
-SELECT members FROM loyalty.recalculate_tiers('rt');
-SELECT members FROM loyalty.recalculate_tiers_chunk('rt', now(), NULL, 100);
-SELECT count(*) FROM loyalty.member_lifecycle_at('rt', now());
-SELECT loyalty.issue_birthday_coupons('rt', '2026-06-01 12:00+00');
-SELECT loyalty.issue_wake_up_coupons('rt');
-SELECT loyalty.compensate('rt', 'bob', NULL, 'rt-sorry') IS NOT NULL AS compensated;
-SELECT loyalty.fraud_check('rt', now() - interval '1 day') AS new_flags;
-SELECT loyalty.member_risk('rt', 'bob');
-SELECT loyalty.review_flag((SELECT id FROM loyalty.fraud_flag WHERE program = 'rt' AND member_id = 'bob' LIMIT 1),
+SELECT loyalty.rebuild_activity('rtasks') >= 0 AS rebuilt;
+SELECT loyalty.score_rfm('rtasks', lookback => '365 days') > 0 AS scored;
+SELECT members FROM loyalty.recalculate_tiers('rtasks');
+SELECT members FROM loyalty.recalculate_tiers_chunk('rtasks', now(), NULL, 100);
+SELECT count(*) FROM loyalty.member_lifecycle_at('rtasks', now());
+SELECT loyalty.issue_birthday_coupons('rtasks', '2026-06-01 12:00+00');
+SELECT loyalty.issue_wake_up_coupons('rtasks');
+SELECT loyalty.compensate('rtasks', 'bob', NULL, 'rt-sorry') IS NOT NULL AS compensated;
+SELECT loyalty.fraud_check('rtasks', now() - interval '1 day') AS new_flags;
+SELECT loyalty.member_risk('rtasks', 'bob');
+SELECT loyalty.review_flag((SELECT id FROM loyalty.fraud_flag WHERE program = 'rtasks' AND member_id = 'bob' LIMIT 1),
                            'dismiss', 'a goodwill credit spent at once');
-SELECT loyalty.settle_referrals('rt') >= 0 AS settled;
-SELECT loyalty.purge_order_signals('rt', now() - interval '2 years');
+SELECT loyalty.settle_referrals('rtasks') >= 0 AS settled;
+SELECT loyalty.purge_order_signals('rtasks', now() - interval '2 years');
 SELECT loyalty.rotate_signal_key() >= 0 AS rotated;
-SELECT loyalty.member_visible('rt', 'ann');
-SELECT check_name FROM loyalty.verify('rt') WHERE NOT ok;
+SELECT loyalty.member_visible('rtasks', 'ann');
+SELECT check_name FROM loyalty.verify('rtasks') WHERE NOT ok;
 -- An as_of in the future is the admins' (planning ahead).
-SELECT available FROM loyalty.balance('rt', 'ann', now() + interval '400 days');
+SELECT available FROM loyalty.balance('rtasks', 'ann', now() + interval '400 days');
 -- Everything the application does, admins may do too.
-SELECT loyalty.enroll('rt', 'fay'), loyalty.enroll('rt', 1006);
-SELECT count(*) FROM loyalty.history('rt', 'ann');
-SELECT count(*) FROM loyalty.history('rt', 1004);
-SELECT available >= 0 FROM loyalty.balance('rt', 1004);
-SELECT loyalty.earn('rt', 'fay', 100, 'rt-fay') > 0, loyalty.earn('rt', '1006', 100, 'rt-1006') > 0;
-SELECT loyalty.redeem('rt', 'fay', 1, 'rt-admin-redeem') > 0, loyalty.redeem('rt', 1006, 1, 'rt-admin-redeem-2') > 0;
-SELECT loyalty.cancel_redemption('rt', 'rt-admin-redeem') > 0;
-SELECT loyalty.member_cart('rt', 'ann', :'cart') ? 'member', loyalty.member_cart('rt', 1004, :'cart') ? 'member';
-SELECT ok FROM loyalty.validate_coupon('rt', 'TENOFF', 'fay', :'cart');
-SELECT ok FROM loyalty.validate_coupon('rt', 'TENOFF', 1006, :'cart');
-SELECT count(*) FROM loyalty.best_offer('rt', 'fay', :'cart');
-SELECT count(*) FROM loyalty.best_offer('rt', 1006, :'cart');
-SELECT loyalty.redeem_coupon('rt', 'TENOFF', 'fay', :'cart', 'pos-1'), loyalty.redeem_coupon('rt', 'TENOFF', 1006, :'cart', 'pos-2');
-SELECT loyalty.release_coupon('rt', 'pos-1');
-SELECT loyalty.claim_reward('rt', 'fay', 'mug', 'rt-claim-3') IS NOT NULL, loyalty.claim_reward('rt', 1006, 'mug', 'rt-claim-4') IS NOT NULL;
-SELECT loyalty.referral_code('rt', 'fay') IS NOT NULL, loyalty.referral_code('rt', 1006) IS NOT NULL;
-SELECT loyalty.enroll('rt', 'gus'), loyalty.enroll('rt', 1007);
-SELECT accepted FROM loyalty.refer('rt', 'gus', loyalty.referral_code('rt', 'fay'));
-SELECT accepted FROM loyalty.refer('rt', 1007, loyalty.referral_code('rt', 'fay'));
-SELECT loyalty.fx_rate_at('EUR', 'USD', now()), (loyalty.fx_quote('EUR', 'USD', now())).inverse;
+SELECT loyalty.enroll('rtasks', 'fay'), loyalty.enroll('rtasks', 1006);
+SELECT count(*) FROM loyalty.history('rtasks', 'ann');
+SELECT count(*) FROM loyalty.history('rtasks', 1004);
+SELECT available >= 0 FROM loyalty.balance('rtasks', 1004);
+SELECT loyalty.earn('rtasks', 'fay', 100, 'rt-fay') > 0, loyalty.earn('rtasks', '1006', 100, 'rt-1006') > 0;
+SELECT loyalty.redeem('rtasks', 'fay', 1, 'rt-admin-redeem') > 0, loyalty.redeem('rtasks', 1006, 1, 'rt-admin-redeem-2') > 0;
+SELECT loyalty.cancel_redemption('rtasks', 'rt-admin-redeem') > 0;
+SELECT loyalty.member_cart('rtasks', 'ann', :'cart') ? 'member', loyalty.member_cart('rtasks', 1004, :'cart') ? 'member';
+SELECT ok FROM loyalty.validate_coupon('rtasks', 'TENOFF', 'fay', :'cart');
+SELECT ok FROM loyalty.validate_coupon('rtasks', 'TENOFF', 1006, :'cart');
+SELECT count(*) FROM loyalty.best_offer('rtasks', 'fay', :'cart');
+SELECT count(*) FROM loyalty.best_offer('rtasks', 1006, :'cart');
+SELECT loyalty.redeem_coupon('rtasks', 'TENOFF', 'fay', :'cart', 'pos-1'), loyalty.redeem_coupon('rtasks', 'TENOFF', 1006, :'cart', 'pos-2');
+SELECT loyalty.release_coupon('rtasks', 'pos-1');
+SELECT loyalty.claim_reward('rtasks', 'fay', 'mug', 'rt-claim-3') IS NOT NULL, loyalty.claim_reward('rtasks', 1006, 'mug', 'rt-claim-4') IS NOT NULL;
+SELECT loyalty.referral_code('rtasks', 'fay') IS NOT NULL, loyalty.referral_code('rtasks', 1006) IS NOT NULL;
+SELECT loyalty.enroll('rtasks', 'gus'), loyalty.enroll('rtasks', 1007);
+SELECT accepted FROM loyalty.refer('rtasks', 'gus', loyalty.referral_code('rtasks', 'fay'));
+SELECT accepted FROM loyalty.refer('rtasks', 1007, loyalty.referral_code('rtasks', 'fay'));
+SELECT loyalty.fx_rate_at('UZS', 'USD', now()), (loyalty.fx_quote('UZS', 'USD', now())).inverse;
 SELECT loyalty.coupon_code_normal('tenoff'), loyalty.coupon_code_display('ABCDEFGHJKLM'), loyalty.coupon_code_shape('TENOFF');
 SELECT eligible FROM loyalty.coupon_evaluate('10 USD off', :'cart');
 SELECT loyalty.coupon_discount('10 USD off', :'cart');
 -- The back office's functions take integer member ids too.
-SELECT loyalty.earn('rt', 1006, 5, 'rt-1006-goodwill') > 0 AS credited;
-SELECT loyalty.set_member_status('rt', 1006, 'held'), loyalty.set_member_status('rt', 1006, 'active');
-SELECT loyalty.exclude_member('rt', 1006, 'test account'), loyalty.include_member('rt', 1006);
-SELECT loyalty.set_tier_floor('rt', 1006, 'Silver', now() + interval '30 days');
-SELECT count(*) FROM loyalty.issue_codes('rt', 'ten_off', 1, 1006);
-SELECT loyalty.compensate('rt', 1006, NULL, 'rt-sorry-1006') IS NOT NULL AS compensated;
-SELECT loyalty.member_risk('rt', 1006), loyalty.member_visible('rt', 1006);
+SELECT loyalty.earn('rtasks', 1006, 5, 'rt-1006-goodwill') > 0 AS credited;
+SELECT loyalty.set_member_status('rtasks', 1006, 'held'), loyalty.set_member_status('rtasks', 1006, 'active');
+SELECT loyalty.exclude_member('rtasks', 1006, 'test account'), loyalty.include_member('rtasks', 1006);
+SELECT loyalty.set_tier_floor('rtasks', 1006, 'Silver', now() + interval '30 days');
+SELECT count(*) FROM loyalty.issue_codes('rtasks', 'ten_off', 1, 1006);
+SELECT loyalty.compensate('rtasks', 1006, NULL, 'rt-sorry-1006') IS NOT NULL AS compensated;
+SELECT loyalty.member_risk('rtasks', 1006), loyalty.member_visible('rtasks', 1006);
 -- Last: the orders table detached (its rows stay; nothing earns any more).
-SELECT loyalty.detach_orders('rt', 'rt_shop.orders');
+SELECT loyalty.detach_orders('rtasks', 'rt_shop.orders');
 SELECT public.rt_record('loyalty_admin');
 COMMIT;
 -- The batched passes commit as they go: procedures, outside a transaction.
-CALL loyalty.expire_points_batched('rt', now(), 100);
-CALL loyalty.recalculate_tiers_batched('rt', now(), 100);
+CALL loyalty.expire_points_batched('rtasks', now(), 100);
+CALL loyalty.recalculate_tiers_batched('rtasks', now(), 100);
 -- The same procedures on a program with nothing to do (no commit inside)
 -- in a transaction, so that the record sees them.
 BEGIN;
-CALL loyalty.expire_points_batched('rt_scratch', now(), 100);
-CALL loyalty.recalculate_tiers_batched('rt_scratch', now(), 100);
+CALL loyalty.expire_points_batched('rtasks_scratch', now(), 100);
+CALL loyalty.recalculate_tiers_batched('rtasks_scratch', now(), 100);
 SELECT public.rt_record('loyalty_admin');
 COMMIT;
 -- Admins read every table and view of the extension (but the signal key).
@@ -257,22 +257,22 @@ BEGIN
     RAISE NOTICE 'every BI view and configuration table read';
 END
 $$;
-SELECT member_id, to_tier, reason FROM loyalty.tier_history WHERE program = 'rt' ORDER BY id;
-SELECT count(*) FROM loyalty.member_lifecycle_at('rt', now() - interval '1 day');
-SELECT loyalty.fx_rate_at('GBP', 'USD', now()), (loyalty.fx_quote('GBP', 'USD', now())).rate;
-SELECT loyalty.member_visible('rt', 'ann'), loyalty.member_visible('rt', 1006);
+SELECT member_id, to_tier, reason FROM loyalty.tier_history WHERE program = 'rtasks' ORDER BY id;
+SELECT count(*) FROM loyalty.member_lifecycle_at('rtasks', now() - interval '1 day');
+SELECT loyalty.fx_rate_at('KZT', 'USD', now()), (loyalty.fx_quote('KZT', 'USD', now())).rate;
+SELECT loyalty.member_visible('rtasks', 'ann'), loyalty.member_visible('rtasks', 1006);
 SELECT eligible FROM loyalty.coupon_evaluate('10 USD off', '{"currency": "USD", "items": [{"sku": "a", "qty": 1, "price": 30}]}');
 SELECT loyalty.coupon_discount('10 USD off', '{"currency": "USD", "items": [{"sku": "a", "qty": 1, "price": 30}]}');
 SELECT loyalty.coupon_rule_stack('10 USD off'), loyalty.coupon_rule_valid_from('10 USD off'),
        loyalty.coupon_rule_valid_until('10 USD off'), loyalty.coupon_rule_first_order('10 USD off'),
-       loyalty.currency_minor_unit('USD'), loyalty.program_code_valid('rt');
+       loyalty.currency_minor_unit('USD'), loyalty.program_code_valid('rtasks');
 SELECT public.rt_record('loyalty_reader');
 COMMIT;
 -- A BI tool does not set search_path: the RFM scores and segments filter
 -- and group as text and integers.
 SET search_path = public;
-SELECT segment, count(*) > 0 AS some FROM loyalty.member_rfm WHERE program = 'rt' AND r >= 1 GROUP BY segment ORDER BY 1 LIMIT 1;
-SELECT count(*) >= 0 AS ok FROM loyalty.member_360 WHERE program = 'rt' AND rfm LIKE '%5%';
+SELECT segment, count(*) > 0 AS some FROM loyalty.member_rfm WHERE program = 'rtasks' AND r >= 1 GROUP BY segment ORDER BY 1 LIMIT 1;
+SELECT count(*) >= 0 AS ok FROM loyalty.member_360 WHERE program = 'rtasks' AND rfm LIKE '%5%';
 RESET search_path;
 RESET ROLE;
 
