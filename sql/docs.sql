@@ -68,6 +68,18 @@ SELECT loyalty.set_fx_rate('USD', 'THB', 36.5);
 SELECT loyalty.retry_dead_letters('docs_shop');
 SELECT order_id, points FROM loyalty.order_earning WHERE order_id = 'SO-4';
 
+INSERT INTO docs_orders (id, customer, total, currency, placed_at)
+VALUES ('SO-TEST', 'ana', 10, 'XAU', '2024-03-03 12:30');
+SELECT loyalty.resolve_dead_letter(id, 'a test order in gold, not a sale')
+  FROM loyalty.dead_letter WHERE program = 'docs_shop' AND order_id = 'SO-TEST';
+SELECT order_id, resolved_by, resolution FROM loyalty.dead_letter
+ WHERE program = 'docs_shop' AND order_id = 'SO-TEST';
+
+SELECT loyalty.create_program('docs_ids', 'USD');
+SELECT loyalty.enroll('docs_ids', 1003);
+SELECT available, pending FROM loyalty.balance('docs_ids', 1003);
+SELECT member_id, pg_typeof(member_id) FROM loyalty.member WHERE program = 'docs_ids';
+
 SELECT * FROM loyalty.balance('docs_shop', 'ana', '2024-03-05');
 SELECT * FROM loyalty.balance('docs_shop', 'ana', '2024-03-20');
 SELECT * FROM loyalty.balance('docs_shop', 'nobody', '2024-03-20');
@@ -111,7 +123,12 @@ SELECT loyalty.rfm_segment('555', 'docs_shop') AS own_map, loyalty.rfm_segment('
 SELECT loyalty.score_rfm('docs_shop', '2024-03-20');
 SELECT member_id, recency_days, frequency, monetary, rfm, segment
   FROM loyalty.member_rfm WHERE program = 'docs_shop';
-SELECT scored_at, members, written FROM loyalty.rfm_pass WHERE program = 'docs_shop';
+SELECT scored_at, lookback, members, written FROM loyalty.rfm_pass WHERE program = 'docs_shop';
+RESET search_path;
+-- What a BI tool runs, without loyalty on its search_path.
+SET search_path = public;
+SELECT r, count(*) AS members FROM loyalty.member_rfm WHERE program = 'docs_shop' GROUP BY r ORDER BY r;
+SELECT member_id, rfm_code, segment FROM loyalty.member_rfm WHERE program = 'docs_shop' AND rfm_code = '111';
 RESET search_path;
 
 SELECT 'Member 0 x1 | Silver 500 x1.25 | Gold 2000 x1.5 | Platinum 10000 x2'::loyalty.tier_ladder;

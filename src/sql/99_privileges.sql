@@ -237,3 +237,32 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.settle_referrals(text, timestamptz)
 TO loyalty_admin;
 GRANT SELECT ON @extschema@.referral_funnel TO loyalty_reader;
+
+-- Friendlier SQL: the integer-member-id twins go to whoever may call the
+-- text function (they call it, with the caller's rights); admins resolve
+-- dead letters by hand.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.enroll(text, bigint, jsonb),
+    @extschema@.balance(text, bigint, timestamptz),
+    @extschema@.history(text, bigint),
+    @extschema@.redeem(text, bigint, bigint, text, timestamptz),
+    @extschema@.member_cart(text, bigint, jsonb, timestamptz),
+    @extschema@.validate_coupon(text, text, bigint, jsonb, timestamptz),
+    @extschema@.redeem_coupon(text, text, bigint, jsonb, text, timestamptz),
+    @extschema@.best_offer(text, bigint, jsonb, timestamptz),
+    @extschema@.claim_reward(text, bigint, text, text, timestamptz),
+    @extschema@.referral_code(text, bigint),
+    @extschema@.refer(text, bigint, text, timestamptz)
+TO loyalty_app, loyalty_admin;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.earn(text, bigint, bigint, text, text, timestamptz),
+    @extschema@.set_member_status(text, bigint, text),
+    @extschema@.set_tier_floor(text, bigint, text, timestamptz),
+    @extschema@.exclude_member(text, bigint, text),
+    @extschema@.include_member(text, bigint),
+    @extschema@.issue_codes(text, text, integer, bigint),
+    @extschema@.compensate(text, bigint, text, text),
+    @extschema@.member_risk(text, bigint),
+    @extschema@.resolve_dead_letter(bigint, text)
+TO loyalty_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.member_visible(text, bigint) TO loyalty_reader, loyalty_admin;
