@@ -36,6 +36,7 @@ OBJS = \
 	src/signal_normalize.o \
 	src/signal_hash.o \
 	src/reversal.o \
+	src/member_alias.o \
 	src/fraud_params.o \
 	src/fraud_json.o \
 	src/fraud_flags.o \

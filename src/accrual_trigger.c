@@ -44,6 +44,7 @@
 #include "accrual_hook.h"
 #include "dead_letter.h"
 #include "loyalty.h"
+#include "member_alias.h"
 #include "order_batch.h"
 #include "order_event.h"
 #include "order_partition.h"
@@ -240,6 +241,8 @@ ReadOrderRow(Relation rel, HeapTuple tuple, char **args, const char *timezone,
 
 	row->order_id = ColumnText(tuple, desc, cols[ARG_ORDER_ID]);
 	row->member_id = ColumnText(tuple, desc, cols[ARG_MEMBER_ID]);
+	/* A merged member's orders are its new member's; a forgotten one's a guest's. */
+	row->member_id = MemberAliasResolve(args[ARG_PROGRAM], row->member_id);
 	row->has_amount = ColumnNumeric(tuple, desc, cols[ARG_AMOUNT], &row->amount);
 	row->currency = ColumnText(tuple, desc, cols[ARG_CURRENCY]);
 	if (row->currency != NULL)
@@ -396,6 +399,18 @@ static LoyaltyQuery members_lock = {
 	2, {TEXTOID, TEXTARRAYOID}
 };
 
+/* The same, for the members the ids stand for once merges and forgets apply. */
+static LoyaltyQuery members_lock_alias = {
+	"INSERT INTO loyalty.member AS m (program, member_id)"
+	" SELECT DISTINCT $1::pg_catalog.text, a.member_id"
+	"   FROM pg_catalog.unnest($2::pg_catalog.text[]) AS u(member_id),"
+	"        LATERAL loyalty.member_alias($1, u.member_id) AS a(member_id)"
+	"  WHERE a.member_id IS NOT NULL"
+	"  ORDER BY 2"
+	" ON CONFLICT (program, member_id) DO UPDATE SET member_id = excluded.member_id WHERE false",
+	2, {TEXTOID, TEXTARRAYOID}
+};
+
 /*
  * Locks the members of a statement's new rows (see members_lock).  A
  * one-row statement locks its one member when it posts: nothing to order.
@@ -444,7 +459,7 @@ LockNewRowsMembers(TriggerData *td, char **args, TupleTableSlot *slot)
 	MemoryContextSwitchTo(scan_context);
 	qargs[0] = CStringGetTextDatum(args[ARG_PROGRAM]);
 	qargs[1] = LoyaltyArray(ids, nulls, (int) n, TEXTOID);
-	LoyaltyRun(&members_lock, qargs, NULL, SPI_OK_INSERT);
+	LoyaltyRun(MemberAliasesExist() ? &members_lock_alias : &members_lock, qargs, NULL, SPI_OK_INSERT);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(scan_context);
 }

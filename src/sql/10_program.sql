@@ -210,6 +210,10 @@ BEGIN
             USING ERRCODE = '22023', HINT = 'Use active, held or forgotten.';
     END IF;
     m := loyalty.lock_member(program, member_id);
+    IF status = 'forgotten' THEN
+        PERFORM loyalty.forget_member(program, member_id);   -- 39_gdpr.sql
+        RETURN;
+    END IF;
     IF status = 'held' THEN
         PERFORM loyalty.hold_member(program, member_id, 'manual', NULL);
         RETURN;
@@ -222,7 +226,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.set_member_status(text, text, text) IS
-    'Sets a member''s status: active (releases a hold), held (a manual hold: earns, points kept pending, cannot redeem) or forgotten';
+    'Sets a member''s status: active (releases a hold), held (a manual hold: earns, points kept pending, cannot redeem) or forgotten (loyalty.forget_member: erased, the id replaced by a pseudonym)';
 
 CREATE FUNCTION @extschema@.set_fx_rate(
     from_currency text, to_currency text, rate numeric,

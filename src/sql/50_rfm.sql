@@ -204,9 +204,10 @@ CREATE VIEW @extschema@.member_rfm AS
       FROM @extschema@.rfm_score s
       JOIN @extschema@.rfm_pass p ON p.program = s.program
      WHERE NOT EXISTS (SELECT 1 FROM @extschema@.member_exclusion x
-                        WHERE x.program = s.program AND x.member_id = s.member_id);
+                        WHERE x.program = s.program AND x.member_id = s.member_id)
+       AND @extschema@.has_consent(s.program, s.member_id, 'profiling');
 COMMENT ON VIEW @extschema@.member_rfm IS
-    'RFM per member as of the last loyalty.score_rfm(): recency in whole days, distinct orders, net spend in base currency, scores and segment; excluded members left out';
+    'RFM per member as of the last loyalty.score_rfm(): recency in whole days, distinct orders, net spend in base currency, scores and segment; excluded members and members without profiling consent left out';
 COMMENT ON COLUMN @extschema@.member_rfm.program IS 'Program code';
 COMMENT ON COLUMN @extschema@.member_rfm.member_id IS 'Member id';
 COMMENT ON COLUMN @extschema@.member_rfm.recency_days IS 'Whole days from the member''s last order in the window to scored_at';
