@@ -419,6 +419,22 @@ OrderKeptByMember(const OrderState *state, const char *member_id)
 	return Max(state->earned_total - state->reversed_total, 0);
 }
 
+/*
+ * What closed an order, for the statement: a DELETE, a cancelling status
+ * (cancelled, canceled, ...), or another closing status (refunded,
+ * returned, chargeback: the money went back).
+ */
+static const char *
+OrderClosingReason(OrderEventKind kind, const OrderRow *row)
+{
+	if (kind == ORDER_DELETE)
+		return "delete";
+	if (row->status != NULL && pg_strncasecmp(row->status + strspn(row->status, " \t\n\r\f\v"),
+											  "cancel", 6) == 0)
+		return "cancel";
+	return "refund";
+}
+
 /* Whether a new generation belongs to another member (or a guest). */
 static bool
 OrderMemberMoved(const OrderState *state, const OrderTarget *target)
@@ -639,8 +655,7 @@ OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 
 	if (target.closed)
 	{
-		OrderReverseTo(prog, row->order_id, &state, state.points,
-					   kind == ORDER_DELETE ? "delete" : "cancel");
+		OrderReverseTo(prog, row->order_id, &state, state.points, OrderClosingReason(kind, row));
 		state.closed = true;
 	}
 	else if (state.points == target.points &&

@@ -64,7 +64,7 @@ BEGIN
         RAISE EXCEPTION 'required must not be null' USING ERRCODE = '22004';
     END IF;
     INSERT INTO loyalty.consent_policy AS c (program, required) VALUES (program, required)
-    ON CONFLICT (program) DO UPDATE SET required = excluded.required, changed_at = now();
+    ON CONFLICT ON CONSTRAINT consent_policy_pkey DO UPDATE SET required = excluded.required, changed_at = now();
 END
 $$;
 COMMENT ON FUNCTION @extschema@.set_consent_required(text, boolean) IS
@@ -430,6 +430,14 @@ BEGIN
           USING program, from_id, to_id;
     END LOOP;
     PERFORM pg_catalog.set_config('loyalty.member_rewrite', '', true);
+    -- The activity trigger moved the figures with the orders and left the
+    -- old id's rows at zero.
+    DELETE FROM loyalty.activity_total a WHERE a.program = rewrite_member_id.program AND a.member_id = from_id
+       AND a.orders = 0 AND a.net_spend = 0;
+    DELETE FROM loyalty.activity_day a WHERE a.program = rewrite_member_id.program AND a.member_id = from_id
+       AND a.orders = 0 AND a.net_spend = 0;
+    DELETE FROM loyalty.activity_before a WHERE a.program = rewrite_member_id.program AND a.member_id = from_id
+       AND a.orders = 0 AND a.net_spend = 0;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.rewrite_member_id(text, text, text, text) IS
