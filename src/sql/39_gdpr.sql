@@ -175,7 +175,8 @@ BEGIN
                                           FROM loyalty.coupon_redemption r WHERE r.program = p AND r.member_id = who), '[]'),
         'reward_claims', coalesce((SELECT jsonb_agg(to_jsonb(r) - 'program' - 'member_id' ORDER BY r.claimed_at, r.ref)
                                      FROM loyalty.reward_claim r WHERE r.program = p AND r.member_id = who), '[]'),
-        'referral_code', (SELECT c.code FROM loyalty.referral_code c WHERE c.program = p AND c.member_id = who),
+        'referral_code', (SELECT loyalty.coupon_code_display(c.code) FROM loyalty.referral_code c
+                           WHERE c.program = p AND c.member_id = who),
         'referred_by', (SELECT to_jsonb(r) - 'program' - 'member_id' FROM loyalty.referral r
                          WHERE r.program = p AND r.member_id = who),
         'referrals', coalesce((SELECT jsonb_agg(jsonb_build_object('member_id', r.member_id, 'state', r.state,
