@@ -733,6 +733,8 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	ok = TriggerProgram(td, args, &prog, &problem);
+	if (ok)
+		MemberAliasBarrier();
 	if (!ok && problem.reason == NULL)
 		;						/* not attached: ignored */
 	else if (TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))

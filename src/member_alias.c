@@ -13,6 +13,7 @@
 
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "storage/lmgr.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -80,6 +81,31 @@ MemberAliasResolve(const char *program, char *member_id)
 	args[1] = CStringGetTextDatum(member_id);
 	LoyaltyRun(&alias_of, args, NULL, SPI_OK_SELECT);
 	return LoyaltyIsNull(0, 1) ? NULL : LoyaltyGetText(0, 1);
+}
+
+/*
+ * Orders wait for a merge or forget in progress, and see it once it is
+ * committed: every accrual event takes ROW SHARE on member_merge and
+ * forgotten_member (a weak, fast-path lock, held to the end of the
+ * transaction), which merge_members and forget_member lock in EXCLUSIVE
+ * mode first.  So a merge waits for the transactions that are inserting
+ * orders, and an order that comes during a merge waits for it, then sees
+ * it: taking the lock reads the invalidation the merge sent.
+ */
+void
+MemberAliasBarrier(void)
+{
+	Oid			nsp = get_namespace_oid("loyalty", true);
+	Oid			rel;
+
+	if (!OidIsValid(nsp))
+		return;
+	rel = get_relname_relid("member_merge", nsp);
+	if (OidIsValid(rel))
+		LockRelationOid(rel, RowShareLock);
+	rel = get_relname_relid("forgotten_member", nsp);
+	if (OidIsValid(rel))
+		LockRelationOid(rel, RowShareLock);
 }
 
 /* Whether the statement-level member lock must resolve aliases first. */

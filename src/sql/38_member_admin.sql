@@ -453,6 +453,8 @@ DECLARE
     m loyalty.member;
     marker bigint;
 BEGIN
+    -- Orders being inserted finish first; new ones wait for this (MemberAliasBarrier, member_alias.c).
+    LOCK TABLE loyalty.member_merge, loyalty.forgotten_member IN EXCLUSIVE MODE;
     PERFORM loyalty.require_program(program);
     IF from_member_id IS NULL OR into_member_id IS NULL OR ref IS NULL THEN
         RAISE EXCEPTION 'from_member_id, into_member_id and ref must not be null' USING ERRCODE = '22004';

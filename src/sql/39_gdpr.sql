@@ -82,6 +82,8 @@ DECLARE
     pseudonym text := loyalty.forgotten_pseudonym(program, member_id);
     merged record;
 BEGIN
+    -- Orders being inserted finish first; new ones wait for this (MemberAliasBarrier, member_alias.c).
+    LOCK TABLE loyalty.member_merge, loyalty.forgotten_member IN EXCLUSIVE MODE;
     PERFORM loyalty.require_program(program);
     IF member_id IS NULL OR member_id = '' THEN
         RAISE EXCEPTION 'member_id must not be null or empty' USING ERRCODE = '22004';
