@@ -60,6 +60,9 @@ AliasAny(void)
 	}
 	merge_table = get_relname_relid("member_merge", get_namespace_oid("loyalty", false));
 	forgotten_table = get_relname_relid("forgotten_member", get_namespace_oid("loyalty", false));
+	/* A library newer than the installed schema (before ALTER EXTENSION UPDATE): none. */
+	if (!OidIsValid(merge_table) || !OidIsValid(forgotten_table))
+		return false;
 	LoyaltyRun(&alias_exists, NULL, NULL, SPI_OK_SELECT);
 	alias_any = LoyaltyGetBool(0, 1);
 	alias_cache_valid = true;
