@@ -169,7 +169,8 @@ DECLARE
 BEGIN
     FOR c IN SELECT table_name, column_name FROM loyalty.member_id_columns()
               WHERE table_name <> 'member_merge' ORDER BY 1, 2 LOOP
-        EXECUTE format('SELECT count(*) FROM loyalty.%I WHERE %I = $1', c.table_name, c.column_name) INTO n USING 'ann';
+        EXECUTE format('SELECT count(*) FROM loyalty.%I WHERE program = $2 AND %I = $1', c.table_name, c.column_name)
+           INTO n USING 'ann', 'adm';
         IF n > 0 THEN
             RAISE WARNING 'loyalty.%.% still holds ann (% rows)', c.table_name, c.column_name, n;
         END IF;

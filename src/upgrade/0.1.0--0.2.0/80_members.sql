@@ -90,6 +90,62 @@ $$;
 COMMENT ON FUNCTION @extschema@.set_member_status(text, text, text) IS
     'Sets a member''s status: active (releases a hold), held (a manual hold: earns, points kept pending, cannot redeem) or forgotten (loyalty.forget_member: erased, the id replaced by a pseudonym)';
 
+-- A forgotten id is LY002, not an unknown member.
+CREATE OR REPLACE FUNCTION @extschema@.lock_member(program text, member_id text)
+RETURNS @extschema@.member
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    m loyalty.member;
+BEGIN
+    PERFORM loyalty.require_program(program);
+    IF member_id IS NULL OR member_id = '' THEN
+        RAISE EXCEPTION 'member_id must not be null or empty' USING ERRCODE = '22004';
+    END IF;
+    SELECT * INTO m FROM loyalty.member x
+     WHERE x.program = lock_member.program AND x.member_id = lock_member.member_id FOR UPDATE;
+    IF NOT FOUND AND loyalty.forgotten_pseudonym(program, member_id) IS NOT NULL THEN   -- 39_gdpr.sql
+        RAISE EXCEPTION 'member "%" of program "%" is forgotten', member_id, program
+            USING ERRCODE = 'LY002', DETAIL = 'Its id was replaced by a pseudonym (loyalty.forget_member).';
+    END IF;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'member "%" is not enrolled in program "%"', member_id, program
+            USING ERRCODE = '42704';
+    END IF;
+    RETURN m;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.lock_member(text, text) IS
+    'Locks an enrolled member''s row and returns it; 42704 when not enrolled; internal';
+
+CREATE OR REPLACE FUNCTION @extschema@.require_member(program text, member_id text)
+RETURNS @extschema@.member
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    m loyalty.member;
+BEGIN
+    IF member_id IS NULL THEN
+        RAISE EXCEPTION 'member_id must not be null' USING ERRCODE = '22004';
+    END IF;
+    SELECT * INTO m FROM loyalty.member x
+     WHERE x.program = require_member.program AND x.member_id = require_member.member_id;
+    IF NOT FOUND AND loyalty.forgotten_pseudonym(program, member_id) IS NOT NULL THEN   -- 39_gdpr.sql
+        RAISE EXCEPTION 'member "%" of program "%" is forgotten', member_id, program
+            USING ERRCODE = 'LY002', DETAIL = 'Its id was replaced by a pseudonym (loyalty.forget_member).';
+    END IF;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'member "%" is not enrolled in program "%"', member_id, program
+            USING ERRCODE = '42704', HINT = 'Enroll the member with loyalty.enroll() first.';
+    END IF;
+    RETURN m;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.require_member(text, text) IS
+    'Returns the member row or raises 42704 when the member is not enrolled in the program';
+
 -- history gains label and undoes_ref: created again in 38_member_admin.sql's words below.
 DROP FUNCTION @extschema@.history(text, text);
 
