@@ -399,17 +399,6 @@ static LoyaltyQuery members_lock = {
 	2, {TEXTOID, TEXTARRAYOID}
 };
 
-/* The same, for the members the ids stand for once merges and forgets apply. */
-static LoyaltyQuery members_lock_alias = {
-	"INSERT INTO loyalty.member AS m (program, member_id)"
-	" SELECT DISTINCT $1::pg_catalog.text, a.member_id"
-	"   FROM pg_catalog.unnest($2::pg_catalog.text[]) AS u(member_id),"
-	"        LATERAL loyalty.member_alias($1, u.member_id) AS a(member_id)"
-	"  WHERE a.member_id IS NOT NULL"
-	"  ORDER BY 2"
-	" ON CONFLICT (program, member_id) DO UPDATE SET member_id = excluded.member_id WHERE false",
-	2, {TEXTOID, TEXTARRAYOID}
-};
 
 /*
  * Locks the members of a statement's new rows (see members_lock).  A
@@ -452,6 +441,12 @@ LockNewRowsMembers(TriggerData *td, char **args, TupleTableSlot *slot)
 		text = isnull ? NULL : OidOutputFunctionCall(typoutput, value);
 		/* As ReadOrderRow reads it: an empty member id is a guest; an over-long one is refused. */
 		nulls[n] = text == NULL || text[0] == '\0' || OrderIdTooLong(text);
+		if (!nulls[n])
+		{
+			/* ... and the member it stands for (merged, forgotten: a guest). */
+			text = MemberAliasResolve(args[ARG_PROGRAM], text);
+			nulls[n] = text == NULL;
+		}
 		ids[n] = nulls[n] ? (Datum) 0 : CStringGetTextDatum(text);
 		n++;
 		MemoryContextSwitchTo(old);
@@ -459,7 +454,7 @@ LockNewRowsMembers(TriggerData *td, char **args, TupleTableSlot *slot)
 	MemoryContextSwitchTo(scan_context);
 	qargs[0] = CStringGetTextDatum(args[ARG_PROGRAM]);
 	qargs[1] = LoyaltyArray(ids, nulls, (int) n, TEXTOID);
-	LoyaltyRun(MemberAliasesExist() ? &members_lock_alias : &members_lock, qargs, NULL, SPI_OK_INSERT);
+	LoyaltyRun(&members_lock, qargs, NULL, SPI_OK_INSERT);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(scan_context);
 }

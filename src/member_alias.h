@@ -6,7 +6,6 @@
 #define LOYALTY_MEMBER_ALIAS_H
 
 extern char *MemberAliasResolve(const char *program, char *member_id);
-extern bool MemberAliasesExist(void);
 extern void MemberAliasBarrier(void);
 
 #endif							/* LOYALTY_MEMBER_ALIAS_H */
