@@ -24,6 +24,21 @@ SELECT loyalty.enroll('docs_shop', 'ana', '{"country": "SG", "birthday": "1992-0
 SELECT loyalty.enroll('docs_shop', 'ana');
 SELECT member_id, profile, status FROM loyalty.member WHERE program = 'docs_shop';
 
+SELECT loyalty.create_program('docs_members', 'USD');
+SELECT loyalty.enroll('docs_members', 'zoe', '{"email": "zoe@example.com"}'), loyalty.enroll('docs_members', 'zoe-2');
+SELECT loyalty.adjust('docs_members', 'zoe', 120, 'docs-adj-1', 'welcome gift') > 0 AS credited;
+SELECT loyalty.adjust('docs_members', 'zoe', -20, 'docs-adj-2', 'duplicate gift') > 0 AS taken;
+SELECT loyalty.adjust('docs_members', 'zoe-2', 30, 'docs-adj-3', 'store visit') > 0 AS credited;
+SELECT loyalty.set_consent('docs_members', 'zoe', 'marketing', true) ->> 'granted' AS marketing;
+SELECT loyalty.update_profile('docs_members', 'zoe', '{"city": "Lyon"}') - 'consent' AS profile;
+SELECT loyalty.merge_members('docs_members', 'zoe-2', 'zoe', 'docs-merge-1') > 0 AS merged;
+SELECT label, points, balance_after, ref FROM loyalty.history('docs_members', 'zoe');
+SELECT earned, remaining, state FROM loyalty.member_lots('docs_members', 'zoe');
+SELECT e -> 'account' ->> 'balance' AS balance, e -> 'merged_from' AS merged_from
+  FROM loyalty.export_member('docs_members', 'zoe') AS e;
+SELECT loyalty.forget_member('docs_members', 'zoe') LIKE 'forgotten-%' AS forgotten;
+SELECT status, profile, balance FROM loyalty.member WHERE program = 'docs_members';
+
 CREATE TABLE docs_orders (
     id          text PRIMARY KEY,
     customer    text,

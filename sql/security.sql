@@ -275,8 +275,13 @@ SELECT loyalty.claim_reward('sec', 'm1', 'sec_tote', 'sec-claim-1') IS NOT NULL 
 SELECT loyalty.referral_code('sec', 'm1') = loyalty.referral_code('sec', 'm1') AS referral_code;
 SELECT accepted, state FROM loyalty.refer('sec', 'm2', loyalty.referral_code('sec', 'm1'));
 SELECT accepted, state, reason FROM loyalty.refer('sec', 'm1', loyalty.referral_code('sec', 'm2'));
+-- Members: profile, consent, lots.
+SELECT loyalty.update_profile('sec', 'm3', '{"name": "M3"}') ->> 'name' AS profile_name;
+SELECT loyalty.set_consent('sec', 'm3', 'marketing', true) ->> 'granted' AS consent;
+SELECT count(*) > 0 AS lots FROM loyalty.member_lots('sec', 'm1');
 -- Not the application's any more: crediting points.
 SELECT loyalty.earn('sec', 'm1', 1000, 'sec-gift');
+SELECT loyalty.adjust('sec', 'm1', 1000, 'sec-adjust', 'gift');
 \c - :regress_su
 SELECT last_value, is_called FROM public.regress_sec_spied;
 SELECT runner, login, what FROM public.regress_sec_spy_log;
@@ -395,6 +400,13 @@ SELECT loyalty.fraud_check('sec', '2000-01-01', '2030-01-01') > 0 AS flagged;
 SELECT loyalty.member_risk('sec', 'm1') >= 0 AS risk;
 SELECT loyalty.review_flag((SELECT min(id) FROM loyalty.fraud_flag WHERE program = 'sec'), 'dismiss', 'security test');
 SELECT count(*) > 0 AS readable FROM loyalty.fraud_overview;
+-- Member administration and GDPR.
+SELECT loyalty.adjust('sec', 'm1', -1, 'sec-admin-adjust', 'correction') > 0 AS adjusted;
+SELECT loyalty.set_consent_required('sec', false);
+SELECT loyalty.enroll('sec', 'sec-dup');
+SELECT loyalty.merge_members('sec', 'sec-dup', 'm3', 'sec-merge') > 0 AS merged;
+SELECT loyalty.export_member('sec', 'm3') ->> 'member_id' AS exported;
+SELECT loyalty.forget_member('sec', 'm3') LIKE 'forgotten-%' AS forgotten;
 -- The pure rule functions the views call.
 SELECT loyalty.program_code_valid('sec'), loyalty.lot_spendable(now(), NULL, now()),
        loyalty.lot_pending(now(), NULL, now()), loyalty.lot_expired(now(), now()),
@@ -432,7 +444,8 @@ SELECT p.oid::regprocedure
    AND p.proname NOT IN ('claim_reward', 'create_reward', 'restock_reward', 'set_auto_coupon', 'compensate',
                          'issue_birthday_coupons', 'issue_wake_up_coupons', 'birthday_in')
    AND p.proname NOT IN ('referral_code', 'refer', 'set_referral_terms', 'settle_referrals')
-   AND p.proname NOT IN ('resolve_dead_letter')
+   AND p.proname NOT IN ('resolve_dead_letter', 'update_profile', 'set_consent', 'member_lots', 'adjust', 'set_consent_required',
+                         'merge_members', 'export_member', 'forget_member')
    AND p.proname NOT IN ('enroll', 'redeem', 'cancel_redemption', 'balance', 'history', 'fx_rate_at', 'fx_quote',
                          'earn', 'create_program', 'attach_orders', 'detach_orders', 'set_fx_rate',
                          'retry_dead_letters', 'set_member_status', 'set_tier_ladder', 'set_tier_floor',

@@ -44,6 +44,7 @@
 #include "accrual_hook.h"
 #include "dead_letter.h"
 #include "loyalty.h"
+#include "member_alias.h"
 #include "order_batch.h"
 #include "order_event.h"
 #include "order_partition.h"
@@ -240,6 +241,8 @@ ReadOrderRow(Relation rel, HeapTuple tuple, char **args, const char *timezone,
 
 	row->order_id = ColumnText(tuple, desc, cols[ARG_ORDER_ID]);
 	row->member_id = ColumnText(tuple, desc, cols[ARG_MEMBER_ID]);
+	/* A merged member's orders are its new member's; a forgotten one's a guest's. */
+	row->member_id = MemberAliasResolve(args[ARG_PROGRAM], row->member_id);
 	row->has_amount = ColumnNumeric(tuple, desc, cols[ARG_AMOUNT], &row->amount);
 	row->currency = ColumnText(tuple, desc, cols[ARG_CURRENCY]);
 	if (row->currency != NULL)
@@ -396,6 +399,7 @@ static LoyaltyQuery members_lock = {
 	2, {TEXTOID, TEXTARRAYOID}
 };
 
+
 /*
  * Locks the members of a statement's new rows (see members_lock).  A
  * one-row statement locks its one member when it posts: nothing to order.
@@ -437,6 +441,12 @@ LockNewRowsMembers(TriggerData *td, char **args, TupleTableSlot *slot)
 		text = isnull ? NULL : OidOutputFunctionCall(typoutput, value);
 		/* As ReadOrderRow reads it: an empty member id is a guest; an over-long one is refused. */
 		nulls[n] = text == NULL || text[0] == '\0' || OrderIdTooLong(text);
+		if (!nulls[n])
+		{
+			/* ... and the member it stands for (merged, forgotten: a guest). */
+			text = MemberAliasResolve(args[ARG_PROGRAM], text);
+			nulls[n] = text == NULL;
+		}
 		ids[n] = nulls[n] ? (Datum) 0 : CStringGetTextDatum(text);
 		n++;
 		MemoryContextSwitchTo(old);
@@ -718,6 +728,8 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	ok = TriggerProgram(td, args, &prog, &problem);
+	if (ok)
+		MemberAliasBarrier();
 	if (!ok && problem.reason == NULL)
 		;						/* not attached: ignored */
 	else if (TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))

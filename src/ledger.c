@@ -171,13 +171,15 @@ LedgerAppend(const char *program, const char *member_id, const char *kind, int64
 /*
  * Takes back up to points of an order: from the order's own lot first, then
  * the member's other lots; what the lots cannot cover becomes debt, or, with
- * refund_policy within_balance, is not taken.  Returns the points reversed.
+ * refund_policy within_balance, is not taken.  reason says why (refund,
+ * cancel, delete, moved, changed: the statement's label).  Returns the
+ * points reversed.
  */
 int64
 LedgerReverse(const LoyaltyProgram *prog, const char *member_id, const char *order_id,
-			  int64 points, TimestampTz occurred_at)
+			  int64 points, const char *reason, TimestampTz occurred_at)
 {
-	LedgerReversal rev = {member_id, order_id, NULL, "refund", points, occurred_at, false};
+	LedgerReversal rev = {member_id, order_id, NULL, reason, points, occurred_at, false};
 
 	return LedgerReverseWith(prog, &rev);
 }

@@ -53,7 +53,8 @@ typedef struct LedgerReversal
 } LedgerReversal;
 
 extern int64 LedgerReverse(const LoyaltyProgram *prog, const char *member_id,
-						   const char *order_id, int64 points, TimestampTz occurred_at);
+							const char *order_id, int64 points, const char *reason,
+							TimestampTz occurred_at);
 extern int64 LedgerReverseWith(const LoyaltyProgram *prog, const LedgerReversal *rev);
 extern int64 LedgerAppend(const char *program, const char *member_id, const char *kind,
 						  int64 points, const char *ref, const char *order_id,

@@ -391,13 +391,13 @@ OrderInsertTarget(const LoyaltyProgram *prog, const OrderRow *row, OrderTarget *
 /* Reverses the current generation up to target points taken back in all. */
 static void
 OrderReverseTo(const LoyaltyProgram *prog, const char *order_id, OrderState *state,
-			   int64 target)
+			   int64 target, const char *reason)
 {
 	if (target <= state->reversed_target)
 		return;
 	if (state->member_id != NULL)
 		state->reversed_total += LedgerReverse(prog, state->member_id, order_id,
-											   target - state->reversed_target,
+											   target - state->reversed_target, reason,
 											   GetCurrentTransactionStartTimestamp());
 	state->reversed_target = target;
 }
@@ -417,6 +417,31 @@ OrderKeptByMember(const OrderState *state, const char *member_id)
 		strcmp(state->member_id, member_id) != 0)
 		return 0;
 	return Max(state->earned_total - state->reversed_total, 0);
+}
+
+/*
+ * What closed an order, for the statement: a DELETE, a cancelling status
+ * (cancelled, canceled, ...), or another closing status (refunded,
+ * returned, chargeback: the money went back).
+ */
+static const char *
+OrderClosingReason(OrderEventKind kind, const OrderRow *row)
+{
+	if (kind == ORDER_DELETE)
+		return "delete";
+	if (row->status != NULL && pg_strncasecmp(row->status + strspn(row->status, " \t\n\r\f\v"),
+											  "cancel", 6) == 0)
+		return "cancel";
+	return "refund";
+}
+
+/* Whether a new generation belongs to another member (or a guest). */
+static bool
+OrderMemberMoved(const OrderState *state, const OrderTarget *target)
+{
+	if (state->member_id == NULL || target->member_id == NULL)
+		return state->member_id != target->member_id;
+	return strcmp(state->member_id, target->member_id) != 0;
 }
 
 /* Starts a generation: the order's member earns its points (and refunds). */
@@ -440,7 +465,7 @@ OrderEarn(const LoyaltyProgram *prog, const char *order_id, OrderState *state,
 		CreditPost(prog, &credit);
 		state->earned_total += credit_points;
 	}
-	OrderReverseTo(prog, order_id, state, target->reversal);
+	OrderReverseTo(prog, order_id, state, target->reversal, "refund");
 }
 
 /*
@@ -536,7 +561,7 @@ OrderFirstSeen(const LoyaltyProgram *prog, const OrderRow *row, const OrderTarge
 	state.earned_total = target->points;
 	state.ordered_at = target->ordered_at;
 	state.multiplier = target->multiplier;
-	OrderReverseTo(prog, row->order_id, &state, target->reversal);
+	OrderReverseTo(prog, row->order_id, &state, target->reversal, "refund");
 	OrderStateSave(prog, row, &state, target);
 	return FIRST_SEEN_RECORDED;
 }
@@ -630,19 +655,20 @@ OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 
 	if (target.closed)
 	{
-		OrderReverseTo(prog, row->order_id, &state, state.points);
+		OrderReverseTo(prog, row->order_id, &state, state.points, OrderClosingReason(kind, row));
 		state.closed = true;
 	}
 	else if (state.points == target.points &&
 			 (state.member_id == NULL) == (target.member_id == NULL) &&
 			 (state.member_id == NULL || strcmp(state.member_id, target.member_id) == 0))
-		OrderReverseTo(prog, row->order_id, &state, target.reversal);
+		OrderReverseTo(prog, row->order_id, &state, target.reversal, "refund");
 	else
 	{
 		/* New member or new points: reverse what is left, then earn again. */
 		if (!MemberHasRoom(prog, target.member_id, target.points, problem))
 			return false;
-		OrderReverseTo(prog, row->order_id, &state, state.points);
+		OrderReverseTo(prog, row->order_id, &state, state.points,
+					   OrderMemberMoved(&state, &target) ? "moved" : "changed");
 		state.generation++;
 		OrderEarn(prog, row->order_id, &state, &target);
 		AccrualPosted(prog, target.member_id, target.ordered_at, &target.pricing);

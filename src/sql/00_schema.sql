@@ -279,18 +279,33 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.order_source', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.dead_letter', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.dead_letter_id_seq', '');
 
--- The ledger is append-only, even for the extension's own functions.
+-- The ledger is append-only, even for the extension's own functions, with
+-- one exception: merging and forgetting a member (rewrite_member_id, in
+-- 38_member_admin.sql) replace its id, and nothing else, in its rows; they
+-- name the change in the transaction's setting loyalty.member_rewrite
+-- (program, old id, new id).  Only the extension's owner can update the
+-- ledger at all.
 CREATE FUNCTION @extschema@.refuse_ledger_change() RETURNS trigger
 LANGUAGE plpgsql AS
 $$
 BEGIN
+    IF TG_OP = 'UPDATE'
+       AND pg_catalog.current_setting('loyalty.member_rewrite', true) OPERATOR(pg_catalog.=)
+           pg_catalog.concat_ws(E'\x1f', OLD.program, OLD.member_id, NEW.member_id)
+       AND (NEW.id, NEW.program, NEW.kind, NEW.points, NEW.ref, NEW.order_id, NEW.lot_id, NEW.related_id,
+            NEW.reason, NEW.occurred_at, NEW.recorded_at)
+           IS NOT DISTINCT FROM
+           (OLD.id, OLD.program, OLD.kind, OLD.points, OLD.ref, OLD.order_id, OLD.lot_id, OLD.related_id,
+            OLD.reason, OLD.occurred_at, OLD.recorded_at) THEN
+        RETURN NEW;
+    END IF;
     RAISE EXCEPTION 'loyalty.ledger is append-only'
         USING ERRCODE = 'LY004',
               DETAIL = pg_catalog.format('%s on the ledger was refused.', TG_OP),
-              HINT = 'Correct a balance with loyalty.earn() or loyalty.redeem(), which add ledger rows.';
+              HINT = 'Correct a balance with loyalty.adjust(), which adds ledger rows.';
 END
 $$;
-COMMENT ON FUNCTION @extschema@.refuse_ledger_change() IS 'Trigger: refuses UPDATE, DELETE and TRUNCATE on loyalty.ledger';
+COMMENT ON FUNCTION @extschema@.refuse_ledger_change() IS 'Trigger: refuses UPDATE, DELETE and TRUNCATE on loyalty.ledger, except the member id rewrite of a merge or forget';
 CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE ON @extschema@.ledger
     FOR EACH ROW EXECUTE FUNCTION @extschema@.refuse_ledger_change();
 CREATE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON @extschema@.ledger

@@ -185,6 +185,12 @@ BEGIN
         RAISE EXCEPTION 'profile must be a JSON object, not %', coalesce(jsonb_typeof(profile), 'NULL')
             USING ERRCODE = '22023';
     END IF;
+    IF loyalty.forgotten_pseudonym(program, member_id) IS NOT NULL THEN   -- 39_gdpr.sql
+        RAISE EXCEPTION 'member "%" of program "%" was forgotten', member_id, program
+            USING ERRCODE = 'LY002',
+                  DETAIL = 'Its orders count as a guest''s; the id cannot be enrolled again.',
+                  HINT = 'Give the person a new member id.';
+    END IF;
     INSERT INTO loyalty.member AS m (program, member_id, profile)
     VALUES (program, member_id, profile)
     ON CONFLICT ON CONSTRAINT member_pkey DO NOTHING;
@@ -192,7 +198,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.enroll(text, text, jsonb) IS
-    'Enrolls a member (idempotent: true when enrolled now, false when already a member; the profile is not changed)';
+    'Enrolls a member (idempotent: true when enrolled now, false when already a member; the profile is not changed); LY002 for a forgotten id';
 
 -- Holding and releasing go through hold_member / release_member
 -- (36_holds.sql): they freeze and restore the member's pending lots.
@@ -210,6 +216,10 @@ BEGIN
             USING ERRCODE = '22023', HINT = 'Use active, held or forgotten.';
     END IF;
     m := loyalty.lock_member(program, member_id);
+    IF status = 'forgotten' THEN
+        PERFORM loyalty.forget_member(program, member_id);   -- 39_gdpr.sql
+        RETURN;
+    END IF;
     IF status = 'held' THEN
         PERFORM loyalty.hold_member(program, member_id, 'manual', NULL);
         RETURN;
@@ -222,7 +232,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.set_member_status(text, text, text) IS
-    'Sets a member''s status: active (releases a hold), held (a manual hold: earns, points kept pending, cannot redeem) or forgotten';
+    'Sets a member''s status: active (releases a hold), held (a manual hold: earns, points kept pending, cannot redeem) or forgotten (loyalty.forget_member: erased, the id replaced by a pseudonym)';
 
 CREATE FUNCTION @extschema@.set_fx_rate(
     from_currency text, to_currency text, rate numeric,

@@ -114,18 +114,4 @@ $$;
 COMMENT ON FUNCTION @extschema@.balance(text, text, timestamptz) IS
     'A member''s balance at as_of: available (minus debt), pending, lifetime earned and redeemed, next expiry and its points; zero for an unknown member';
 
-CREATE FUNCTION @extschema@.history(program text, member_id text)
-RETURNS TABLE (id bigint, kind text, points bigint, balance_after bigint, ref text, order_id text,
-               reason text, occurred_at timestamptz, recorded_at timestamptz)
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
-AS $$
-    SELECT l.id, l.kind, l.points,
-           (sum(l.points) OVER (ORDER BY l.id))::bigint,
-           l.ref, l.order_id, l.reason, l.occurred_at, l.recorded_at
-      FROM loyalty.ledger l
-     WHERE l.program = history.program AND l.member_id = history.member_id
-     ORDER BY l.id
-$$;
-COMMENT ON FUNCTION @extschema@.history(text, text) IS
-    'A member''s statement: every ledger row in order with the running balance';
+-- loyalty.history, the member's statement, is in 38_member_admin.sql.

@@ -266,3 +266,22 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.resolve_dead_letter(bigint, text)
 TO loyalty_admin;
 GRANT EXECUTE ON FUNCTION @extschema@.member_visible(text, bigint) TO loyalty_reader, loyalty_admin;
+-- P3 (member administration and GDPR).  The application keeps profiles
+-- and consent and shows members their lots; admins adjust, merge, forget
+-- and export.  Internal (owner only): has_consent (the automatic coupon jobs
+-- call it as the owner; member_rfm writes the rule out), check_consent_purpose,
+-- lock_live_member, ledger_label, member_id_columns, combine_member_rows,
+-- rewrite_member_id, forgotten_id_hash, forgotten_pseudonym, member_alias,
+-- remember_forgotten.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.update_profile(text, text, jsonb),
+    @extschema@.set_consent(text, text, text, boolean),
+    @extschema@.member_lots(text, text, timestamptz)
+TO loyalty_app, loyalty_admin;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.adjust(text, text, bigint, text, text),
+    @extschema@.set_consent_required(text, boolean),
+    @extschema@.merge_members(text, text, text, text),
+    @extschema@.forget_member(text, text),
+    @extschema@.export_member(text, text)
+TO loyalty_admin;

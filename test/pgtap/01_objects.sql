@@ -10,7 +10,7 @@ SELECT tables_are('loyalty', ARRAY['program', 'member', 'ledger', 'lot', 'lot_us
                                    'reward', 'reward_claim', 'auto_coupon', 'signal_key', 'order_signal', 'member_contact',
                                    'member_hold', 'held_lot', 'member_exclusion', 'referral_setting', 'referral_code',
                                    'referral', 'referral_rejection', 'fraud_rule', 'fraud_setting', 'fraud_flag',
-                                   'referral_commission']);
+                                   'referral_commission', 'consent_policy', 'member_merge', 'forgotten_member']);
 SELECT has_type('loyalty', 'rfm', 'the rfm type');
 SELECT has_type('loyalty', 'tier_ladder', 'the tier_ladder type');
 SELECT has_view('loyalty', 'program_tier', 'tier ladders as rows');
