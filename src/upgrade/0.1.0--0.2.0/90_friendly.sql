@@ -39,8 +39,13 @@ CREATE OR REPLACE VIEW @extschema@.member_rfm AS
            @extschema@.r(s.rfm) AS r, @extschema@.f(s.rfm) AS f, @extschema@.m(s.rfm) AS m
       FROM @extschema@.rfm_score s
       JOIN @extschema@.rfm_pass p ON p.program = s.program
+      JOIN @extschema@.member m ON m.program = s.program AND m.member_id = s.member_id
+      LEFT JOIN @extschema@.consent_policy c ON c.program = s.program
      WHERE NOT EXISTS (SELECT 1 FROM @extschema@.member_exclusion x
-                        WHERE x.program = s.program AND x.member_id = s.member_id);
+                        WHERE x.program = s.program AND x.member_id = s.member_id)
+       -- Profiling consent, as loyalty.has_consent reads it (written out:
+       -- a view's readers may not call that function).
+       AND coalesce((m.profile -> 'consent' -> 'profiling' ->> 'granted')::boolean, NOT coalesce(c.required, false));
 COMMENT ON VIEW @extschema@.member_rfm IS
     'RFM per member as of the last loyalty.score_rfm(): recency in whole days, distinct orders, net spend in base currency, scores and segment; excluded members left out';
 COMMENT ON COLUMN @extschema@.member_rfm.program IS 'Program code';
