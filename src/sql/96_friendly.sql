@@ -29,7 +29,7 @@ COMMENT ON FUNCTION @extschema@.balance(text, bigint, timestamptz) IS
 
 CREATE FUNCTION @extschema@.history(program text, member_id bigint)
 RETURNS TABLE (id bigint, kind text, points bigint, balance_after bigint, ref text, order_id text,
-               reason text, occurred_at timestamptz, recorded_at timestamptz)
+               reason text, occurred_at timestamptz, recorded_at timestamptz, label text, undoes_ref text)
 LANGUAGE sql STABLE
 AS $$ SELECT * FROM @extschema@.history($1, $2::pg_catalog.text) $$;
 COMMENT ON FUNCTION @extschema@.history(text, bigint) IS
@@ -161,6 +161,57 @@ LANGUAGE sql STABLE
 AS $$ SELECT @extschema@.member_risk($1, $2::pg_catalog.text) $$;
 COMMENT ON FUNCTION @extschema@.member_risk(text, bigint) IS
     'loyalty.member_risk with an integer member id';
+
+-- Member administration and GDPR (38_member_admin.sql, 39_gdpr.sql).
+CREATE FUNCTION @extschema@.update_profile(program text, member_id bigint, profile jsonb)
+RETURNS jsonb
+LANGUAGE sql VOLATILE
+AS $$ SELECT @extschema@.update_profile($1, $2::pg_catalog.text, $3) $$;
+COMMENT ON FUNCTION @extschema@.update_profile(text, bigint, jsonb) IS
+    'loyalty.update_profile with an integer member id';
+
+CREATE FUNCTION @extschema@.set_consent(program text, member_id bigint, purpose text, granted boolean)
+RETURNS jsonb
+LANGUAGE sql VOLATILE
+AS $$ SELECT @extschema@.set_consent($1, $2::pg_catalog.text, $3, $4) $$;
+COMMENT ON FUNCTION @extschema@.set_consent(text, bigint, text, boolean) IS
+    'loyalty.set_consent with an integer member id';
+
+CREATE FUNCTION @extschema@.member_lots(program text, member_id bigint, as_of timestamptz DEFAULT now())
+RETURNS TABLE (lot_id bigint, order_id text, earned bigint, remaining bigint,
+               available_at timestamptz, expires_at timestamptz, state text)
+LANGUAGE sql STABLE
+AS $$ SELECT * FROM @extschema@.member_lots($1, $2::pg_catalog.text, $3) $$;
+COMMENT ON FUNCTION @extschema@.member_lots(text, bigint, timestamptz) IS
+    'loyalty.member_lots with an integer member id';
+
+CREATE FUNCTION @extschema@.adjust(program text, member_id bigint, points bigint, ref text, reason text)
+RETURNS bigint
+LANGUAGE sql VOLATILE
+AS $$ SELECT @extschema@.adjust($1, $2::pg_catalog.text, $3, $4, $5) $$;
+COMMENT ON FUNCTION @extschema@.adjust(text, bigint, bigint, text, text) IS
+    'loyalty.adjust with an integer member id';
+
+CREATE FUNCTION @extschema@.merge_members(program text, from_member_id bigint, into_member_id bigint, ref text)
+RETURNS bigint
+LANGUAGE sql VOLATILE
+AS $$ SELECT @extschema@.merge_members($1, $2::pg_catalog.text, $3::pg_catalog.text, $4) $$;
+COMMENT ON FUNCTION @extschema@.merge_members(text, bigint, bigint, text) IS
+    'loyalty.merge_members with integer member ids';
+
+CREATE FUNCTION @extschema@.forget_member(program text, member_id bigint)
+RETURNS text
+LANGUAGE sql VOLATILE
+AS $$ SELECT @extschema@.forget_member($1, $2::pg_catalog.text) $$;
+COMMENT ON FUNCTION @extschema@.forget_member(text, bigint) IS
+    'loyalty.forget_member with an integer member id';
+
+CREATE FUNCTION @extschema@.export_member(program text, member_id bigint)
+RETURNS jsonb
+LANGUAGE sql STABLE
+AS $$ SELECT @extschema@.export_member($1, $2::pg_catalog.text) $$;
+COMMENT ON FUNCTION @extschema@.export_member(text, bigint) IS
+    'loyalty.export_member with an integer member id';
 
 -- Dead letters resolved by hand: a letter that will never replay (an order
 -- without an id, an event the shop decides not to count) is closed by an

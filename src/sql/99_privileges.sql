@@ -266,6 +266,17 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.resolve_dead_letter(bigint, text)
 TO loyalty_admin;
 GRANT EXECUTE ON FUNCTION @extschema@.member_visible(text, bigint) TO loyalty_reader, loyalty_admin;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.update_profile(text, bigint, jsonb),
+    @extschema@.set_consent(text, bigint, text, boolean),
+    @extschema@.member_lots(text, bigint, timestamptz)
+TO loyalty_app, loyalty_admin;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.adjust(text, bigint, bigint, text, text),
+    @extschema@.merge_members(text, bigint, bigint, text),
+    @extschema@.forget_member(text, bigint),
+    @extschema@.export_member(text, bigint)
+TO loyalty_admin;
 -- P3 (member administration and GDPR).  The application keeps profiles
 -- and consent and shows members their lots; admins adjust, merge, forget
 -- and export.  Internal (owner only): has_consent (the automatic coupon jobs
