@@ -193,6 +193,15 @@ WITH ext AS (
     CROSS JOIN LATERAL unnest(e.extconfig, e.extcondition) x(tab, cond)
     JOIN pg_class c ON c.oid = x.tab
     WHERE e.extname = 'loyalty'
+    -- The triggers attach_orders() put on the application's tables (run.sh
+    -- attaches the same tables in the fresh database).
+    UNION ALL
+    SELECT 'attached table trigger', t.tgrelid::regclass::text || ' ' || quote_ident(t.tgname),
+           format('%s enabled=%s', pg_get_triggerdef(t.oid), t.tgenabled)
+    FROM pg_trigger t
+    WHERE NOT t.tgisinternal
+      AND t.tgfoid IN (SELECT f.oid FROM fn f)
+      AND t.tgrelid NOT IN (SELECT r.oid FROM rel r)
     UNION ALL
     SELECT 'extension', extname, format('version=%s schema=%s relocatable=%s owner=%s', extversion, extnamespace::regnamespace, extrelocatable, extowner::regrole)
     FROM pg_extension WHERE extname = 'loyalty'

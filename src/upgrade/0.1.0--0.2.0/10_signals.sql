@@ -298,3 +298,13 @@ $$;
 
 COMMENT ON FUNCTION @extschema@.signal_trigger_args(@extschema@.order_source) IS
     'The argument list of a source''s signal trigger: program, order id, member id and created at columns, then the signal columns ('''' where not mapped)';
+
+-- Members enrolled under 0.1.0 get the contact hashes their profile would
+-- have given them on insert (member_contact_trigger, under the key made
+-- above).
+INSERT INTO @extschema@.member_contact AS mc (program, member_id, kind, key_id, hash)
+SELECT m.program, m.member_id, x.kind, k.id, @extschema@.signal_digest(k.key, x.kind, m.profile ->> x.kind)
+  FROM @extschema@.member m, @extschema@.signal_key k, (VALUES ('email'), ('phone')) AS x(kind)
+ WHERE k.retired_at IS NULL
+   AND m.profile OPERATOR(pg_catalog.?|) ARRAY['email', 'phone']
+   AND @extschema@.signal_digest(k.key, x.kind, m.profile ->> x.kind) IS NOT NULL;

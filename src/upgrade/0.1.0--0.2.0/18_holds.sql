@@ -247,3 +247,21 @@ $$;
 
 COMMENT ON FUNCTION @extschema@.member_visible(text, text) IS
     'Whether a member shows in the BI views and tables (not excluded); the row security policy of loyalty.tier_history calls it';
+
+-- Members held under 0.1.0 (set_member_status 'held') get the hold 0.2.0
+-- would have given them: an open manual hold, their pending lots frozen.
+INSERT INTO @extschema@.member_hold (program, member_id, source, note)
+SELECT m.program, m.member_id, 'manual', 'held before the update to loyalty 0.2.0'
+  FROM @extschema@.member m
+ WHERE m.status OPERATOR(pg_catalog.=) 'held';
+INSERT INTO @extschema@.held_lot (lot_id, program, member_id, available_at)
+SELECT l.id, l.program, l.member_id, l.available_at
+  FROM @extschema@.lot l
+  JOIN @extschema@.member m ON m.program OPERATOR(pg_catalog.=) l.program AND m.member_id OPERATOR(pg_catalog.=) l.member_id
+ WHERE m.status OPERATOR(pg_catalog.=) 'held'
+   AND l.remaining OPERATOR(pg_catalog.>) 0
+   AND @extschema@.lot_pending(l.available_at, l.expires_at, pg_catalog.now())
+   AND l.available_at OPERATOR(pg_catalog.<) 'infinity';
+UPDATE @extschema@.lot l SET available_at = 'infinity'
+  FROM @extschema@.held_lot h
+ WHERE h.lot_id OPERATOR(pg_catalog.=) l.id AND l.available_at OPERATOR(pg_catalog.<) 'infinity';
