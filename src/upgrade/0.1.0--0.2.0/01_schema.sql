@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, what changed in src/sql/00_schema.sql since 0.1.0: new objects created, changed functions and views replaced, tables altered.
+
 
 -- The roles exist since 0.1.0 (CREATE EXTENSION made them or reused them);
 -- the grants follow in 50_privileges.sql.

@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, src/sql/05_caller.sql is new in 0.2.0: its objects as a fresh install makes them.
+
 -- Who called a SECURITY DEFINER function, and what that caller may do
 -- (caller.c).  Inside such a function current_user is the extension owner
 -- and session_user ignores SET ROLE: these read the role the session acts

@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, what changed in src/sql/10_program.sql since 0.1.0: new objects created, changed functions and views replaced, tables altered.
+
 -- Programs, members and FX rates: configuration, plain SQL.
 
 -- Raises unless code is a well-formed ISO 4217 code; returns it upper-cased.

@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, what changed in src/sql/20_orders.sql since 0.1.0: new objects created, changed functions and views replaced, tables altered.
+
 -- Attaching the accrual trigger to the application's own orders table.
 
 -- The C trigger, installed three times by attach_orders(): AFTER INSERT for

@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, src/sql/21_signals.sql is new in 0.2.0: its objects as a fresh install makes them.
+
 -- Order and member signals for the fraud checks, kept as keyed hashes.
 --
 -- What an order's ip, device, payment fingerprint, shipping address and

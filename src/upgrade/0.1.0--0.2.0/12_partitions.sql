@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, src/sql/22_partitions.sql is new in 0.2.0: its objects as a fresh install makes them.
+
 -- Partitioned orders tables.
 --
 -- An INSERT fires the statement triggers of the table it names only, so a

@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, what changed in src/sql/25_activity.sql since 0.1.0: new objects created, changed functions and views replaced, tables altered.
+
 -- The day row of an order time: the UTC day whose (midnight, next midnight]
 -- holds it (the C twin is ActivityDayOf in activity.c).
 CREATE OR REPLACE FUNCTION @extschema@.activity_day_of(t timestamptz) RETURNS date

@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, what changed in src/sql/30_points.sql since 0.1.0: new objects created, changed functions and views replaced, tables altered.
+
 -- Points: the application's calls (C where it pays) and the read side (SQL).
 
 -- Not STRICT: a NULL argument is an error, never a silently skipped credit.

@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, src/sql/36_holds.sql is new in 0.2.0: its objects as a fresh install makes them.
+
 -- Holds and exclusions: members whose points stay pending and who cannot
 -- redeem while their activity is reviewed, and test or staff accounts the
 -- fraud checks and the BI views leave out.

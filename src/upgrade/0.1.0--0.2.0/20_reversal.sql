@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, src/sql/37_reversal.sql is new in 0.2.0: its objects as a fresh install makes them.
+
 -- Reversals outside the order flow, for the fraud review and referrals
 -- (reversal.c).  Internal: the features' own functions call them.
 

@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, what changed in src/sql/40_verify.sql since 0.1.0: new objects created, changed functions and views replaced, tables altered.
+
 -- loyalty.verify(): proves the cached figures equal the ledger.
 
 -- Days of the rolling window over which verify() recounts the tier basis:

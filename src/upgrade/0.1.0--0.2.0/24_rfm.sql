@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, what changed in src/sql/50_rfm.sql since 0.1.0: new objects created, changed functions and views replaced, tables altered.
+
 CREATE OR REPLACE FUNCTION @extschema@.rfm_segment(score @extschema@.rfm, program text DEFAULT NULL)
 RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE

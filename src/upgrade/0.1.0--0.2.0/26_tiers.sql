@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, what changed in src/sql/60_tiers.sql since 0.1.0: new objects created, changed functions and views replaced, tables altered.
+
 CREATE OR REPLACE FUNCTION @extschema@.set_tier_ladder(program text, ladder @extschema@.tier_ladder)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER

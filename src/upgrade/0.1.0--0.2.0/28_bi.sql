@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, what changed in src/sql/70_bi.sql since 0.1.0: new objects created, changed functions and views replaced, tables altered.
+
 -- Lifecycle stages and the BI views (readable by loyalty_reader).
 
 -- Point values must be finite (01_schema.sql stopped on an infinite one).

@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, src/sql/80_coupon_rule.sql is new in 0.2.0: its objects as a fresh install makes them.
+
 -- Coupons: the loyalty.coupon_rule type, ISO 4217 minor units and the pure
 -- cart evaluator (docs/coupons.md).  Reads no table.
 

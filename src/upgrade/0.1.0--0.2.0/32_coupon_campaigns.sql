@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, src/sql/82_coupon_campaigns.sql is new in 0.2.0: its objects as a fresh install makes them.
+
 -- Coupon campaigns: codes, validation, redemption with limits and budgets
 -- that hold under any concurrency, release, the discount cap, best offer.
 --

@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, src/sql/84_coupon_rewards.sql is new in 0.2.0: its objects as a fresh install makes them.
+
 -- Rewards for points: a catalog of coupons a member buys with points.
 --
 -- A claim is one transaction: the reward row is locked (stock never

@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, src/sql/86_coupon_auto.sql is new in 0.2.0: its objects as a fresh install makes them.
+
 -- Automatic coupons: codes the shop issues on an occasion, each at most
 -- once per member and occasion.  The once-only key is the code's
 -- issued_ref (unique per program, see loyalty.issue_code_for):

@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, src/sql/88_coupon_bi.sql is new in 0.2.0: its objects as a fresh install makes them.
+
 -- How coupons perform, for BI (readable by loyalty_reader).
 --
 -- Days are in the program's time zone.  A released redemption counts

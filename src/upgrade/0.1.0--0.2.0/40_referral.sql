@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, src/sql/91_referral.sql is new in 0.2.0: its objects as a fresh install makes them.
+
 -- Referrals: codes members share, who referred whom, the rewards both
 -- sides get once the referee's first order has stood, milestones, caps and
 -- multi-level commission.

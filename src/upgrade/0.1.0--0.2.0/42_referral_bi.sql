@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, src/sql/92_referral_bi.sql is new in 0.2.0: its objects as a fresh install makes them.
+
 -- The referral funnel for BI: per program and day (in the program's time
 -- zone), how many codes were made, referees referred, first orders placed,
 -- referrals rewarded, capped or voided, and attempts refused as abuse.

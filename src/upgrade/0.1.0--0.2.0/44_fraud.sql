@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, src/sql/93_fraud.sql is new in 0.2.0: its objects as a fresh install makes them.
+
 -- Fraud checks: per-program rule settings, the flags fraud_check raises,
 -- and their review.
 

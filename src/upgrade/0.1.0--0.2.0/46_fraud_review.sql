@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, src/sql/95_fraud_review.sql is new in 0.2.0: its objects as a fresh install makes them.
+
 -- Review of fraud flags: confirm (reverse what the flagged activity
 -- earned, through the ledger) or dismiss; either way the member's fraud
 -- hold is released once its risk falls below the threshold.

@@ -1,3 +1,5 @@
+-- 0.1.0 -> 0.2.0, src/sql/97_fraud_bi.sql is new in 0.2.0: its objects as a fresh install makes them.
+
 -- The fraud flags for BI: by program, day raised, rule and state.
 CREATE VIEW @extschema@.fraud_overview AS
 SELECT f.program,
