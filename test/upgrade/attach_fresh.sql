@@ -27,3 +27,14 @@ CREATE TABLE public.eu_orders (
 );
 SELECT loyalty.attach_orders('eu', 'public.eu_orders', 'order_no', 'member', 'amount',
                              created_at => 'created');
+SELECT loyalty.create_program('parts', base_currency => 'USD', earn_rate => 1);
+CREATE TABLE public.part_orders (
+    id          text NOT NULL,
+    cust        text NOT NULL,
+    amount      numeric NOT NULL,
+    at          timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (id)
+) PARTITION BY HASH (id);
+CREATE TABLE public.part_orders_0 PARTITION OF public.part_orders FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE public.part_orders_1 PARTITION OF public.part_orders FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+SELECT loyalty.attach_orders('parts', 'public.part_orders', 'id', 'cust', 'amount', created_at => 'at');

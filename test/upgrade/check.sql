@@ -79,20 +79,28 @@ SELECT pg_temp.check('member contacts hashed from the 0.1.0 profiles',
                             WHERE c.program = m.program AND c.member_id = m.member_id AND c.kind = x.kind
                               AND c.key_id = k.id AND c.hash = loyalty.signal_digest(k.key, x.kind, m.profile ->> x.kind))));
 
--- The shop keeps running: new orders (single, bulk, another table) earn,
+-- The shop keeps running: new orders (single, bulk, other tables, straight
+-- into the partitions of the partitioned one) earn,
 -- a refund takes back, the application redeems, the jobs run, a dead letter
 -- of 0.1.0 is replayed once its FX rate exists.
 INSERT INTO public.orders (id, customer, total) VALUES ('N1', 'newcomer', 100);
 INSERT INTO public.orders (id, customer, total) SELECT 'NB' || i, 'new' || i, 10 FROM generate_series(1, 100) i;
 INSERT INTO public.eu_orders VALUES (1001, 'e1', 30, localtimestamp);
+INSERT INTO public.part_orders (id, cust, amount) VALUES ('PN1', 'p1', 40);
+INSERT INTO public.part_orders_0 (id, cust, amount) SELECT 'PD' || i, 'p2', 5 FROM generate_series(1, 40) i
+ WHERE satisfies_hash_partition('public.part_orders'::regclass, 2, 0, 'PD' || i);
+INSERT INTO public.part_orders_1 (id, cust, amount) SELECT 'PD' || i, 'p2', 5 FROM generate_series(1, 40) i
+ WHERE satisfies_hash_partition('public.part_orders'::regclass, 2, 1, 'PD' || i);
 UPDATE public.orders SET refunded = 25 WHERE id = 'N1';
 SELECT pg_temp.check('new orders earn after the update', nullif(concat_ws('; ',
        (SELECT string_agg(format('%s/%s: %s points', e.program, e.order_id, e.points), ', ')
-          FROM (VALUES ('shop', 'N1', 200::bigint), ('eu', '1001', 30)) w(program, order_id, points)
+          FROM (VALUES ('shop', 'N1', 200::bigint), ('eu', '1001', 30), ('parts', 'PN1', 40)) w(program, order_id, points)
           LEFT JOIN loyalty.order_earning e USING (program, order_id)
          WHERE e.points IS DISTINCT FROM w.points),
        CASE WHEN (SELECT count(*) FROM loyalty.order_earning WHERE order_id LIKE 'NB%' AND points = 20) <> 100
-            THEN 'bulk: ' || (SELECT count(*) FROM loyalty.order_earning WHERE order_id LIKE 'NB%' AND points = 20) || ' of 100 earned' END), ''));
+            THEN 'bulk: ' || (SELECT count(*) FROM loyalty.order_earning WHERE order_id LIKE 'NB%' AND points = 20) || ' of 100 earned' END,
+       CASE WHEN (SELECT count(*) FROM loyalty.order_earning WHERE program = 'parts' AND order_id LIKE 'PD%' AND points = 5) <> 40
+            THEN 'into the partitions directly: ' || (SELECT count(*) FROM loyalty.order_earning WHERE program = 'parts' AND order_id LIKE 'PD%' AND points = 5) || ' of 40 earned' END), ''));
 SELECT pg_temp.check('a refund after the update takes back its share',
        (SELECT 'N1 reversed ' || e.reversed_target || ' of ' || e.points FROM loyalty.order_earning e
          WHERE e.program = 'shop' AND e.order_id = 'N1' AND e.reversed_target IS DISTINCT FROM 50));

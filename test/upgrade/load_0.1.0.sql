@@ -46,6 +46,21 @@ CREATE TABLE public.eu_orders (
 SELECT loyalty.attach_orders('eu', 'public.eu_orders', 'order_no', 'member', 'amount',
                              created_at => 'created');
 
+-- A partitioned orders table (0.2.0 also gives its partitions triggers).
+SELECT loyalty.create_program('parts', base_currency => 'USD', earn_rate => 1);
+CREATE TABLE public.part_orders (
+    id          text NOT NULL,
+    cust        text NOT NULL,
+    amount      numeric NOT NULL,
+    at          timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (id)
+) PARTITION BY HASH (id);
+CREATE TABLE public.part_orders_0 PARTITION OF public.part_orders FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE public.part_orders_1 PARTITION OF public.part_orders FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+SELECT loyalty.attach_orders('parts', 'public.part_orders', 'id', 'cust', 'amount', created_at => 'at');
+INSERT INTO public.part_orders (id, cust, amount, at)
+SELECT 'P' || i, 'p' || (i % 7), i, now() - i * interval '1 day' FROM generate_series(1, 60) i;
+
 -- 2,000 orders over two years, in bulk (the statement trigger's batch path).
 INSERT INTO public.orders (id, customer, total, currency, placed_at)
 SELECT 'B' || i, 'm' || (1 + i % 40), 10 + (i * 37) % 190,

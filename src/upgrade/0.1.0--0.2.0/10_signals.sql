@@ -305,8 +305,8 @@ COMMENT ON FUNCTION @extschema@.signal_trigger_args(@extschema@.order_source) IS
 -- have given them on insert (member_contact_trigger, under the key made
 -- above).
 INSERT INTO @extschema@.member_contact AS mc (program, member_id, kind, key_id, hash)
-SELECT m.program, m.member_id, x.kind, k.id, @extschema@.signal_digest(k.key, x.kind, m.profile ->> x.kind)
+SELECT m.program, m.member_id, x.kind, k.id, @extschema@.signal_digest(k.key, x.kind, m.profile OPERATOR(pg_catalog.->>) x.kind)
   FROM @extschema@.member m, @extschema@.signal_key k, (VALUES ('email'), ('phone')) AS x(kind)
  WHERE k.retired_at IS NULL
    AND m.profile OPERATOR(pg_catalog.?|) ARRAY['email', 'phone']
-   AND @extschema@.signal_digest(k.key, x.kind, m.profile ->> x.kind) IS NOT NULL;
+   AND @extschema@.signal_digest(k.key, x.kind, m.profile OPERATOR(pg_catalog.->>) x.kind) IS NOT NULL;
