@@ -38,6 +38,10 @@ if [ "$prefix" = "$PG_BIN" ] || [ ! -d "$prefix/usr/share/postgresql/$PG_VERSION
 fi
 user=$(cluster_user)
 DIR=$ROOT/.tmp/upgrade
+# A server an interrupted run left behind would outlive its directory and,
+# on exit, remove the new server's socket: stop it first.
+[ -f "$DIR/data/postmaster.pid" ] &&
+	{ run_as_cluster_user "$PG_BIN/pg_ctl" -D "$DIR/data" -m immediate -w stop >/dev/null 2>&1 || true; }
 rm -rf "$DIR"
 mkdir -p "$DIR"
 [ "$(id -u)" -eq 0 ] && chown "$user" "$ROOT/.tmp"
@@ -158,5 +162,6 @@ fi
 echo "# upgrade test took $((SECONDS - started)) s"
 echo "1..$n"
 # The copy of the server is large: kept only to look into a failure.
+stop
 [ "$failures" -eq 0 ] && rm -rf "$COPY"
 [ "$failures" -eq 0 ]

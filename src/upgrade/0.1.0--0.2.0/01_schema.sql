@@ -1,8 +1,35 @@
 -- 0.1.0 -> 0.2.0, what changed in src/sql/00_schema.sql since 0.1.0: new objects created, changed functions and views replaced, tables altered.
 
 
--- The roles exist since 0.1.0 (CREATE EXTENSION made them or reused them);
--- the grants follow in 50_privileges.sql.
+-- The roles exist since 0.1.0 (CREATE EXTENSION made them or reused them).
+-- 0.2.0 reuses a loyalty role only when it is plain (00_schema.sql says
+-- why); the update holds existing roles to the same rule, and makes a role
+-- dropped since.  The grants follow in 59_privileges.sql.
+DO $roles$
+DECLARE
+    r pg_catalog.text;
+    extra pg_catalog.text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['loyalty_admin', 'loyalty_app', 'loyalty_reader'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r) THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+            CONTINUE;
+        END IF;
+        SELECT pg_catalog.concat_ws(', ',
+                   CASE WHEN a.rolsuper THEN 'SUPERUSER' END, CASE WHEN a.rolcreaterole THEN 'CREATEROLE' END,
+                   CASE WHEN a.rolcreatedb THEN 'CREATEDB' END, CASE WHEN a.rolreplication THEN 'REPLICATION' END,
+                   CASE WHEN a.rolbypassrls THEN 'BYPASSRLS' END)
+          INTO extra
+          FROM pg_catalog.pg_roles a WHERE a.rolname OPERATOR(pg_catalog.=) r;
+        IF extra OPERATOR(pg_catalog.<>) '' THEN
+            RAISE EXCEPTION 'role "%" exists with %', r, extra
+                USING ERRCODE = '55000',
+                      DETAIL = 'loyalty 0.2.0 keeps a loyalty role only when it has no attribute beyond LOGIN: its members would hold these too.',
+                      HINT = pg_catalog.format('ALTER ROLE %I NOSUPERUSER NOCREATEROLE NOCREATEDB NOREPLICATION NOBYPASSRLS, then ALTER EXTENSION loyalty UPDATE again.', r);
+        END IF;
+    END LOOP;
+END
+$roles$;
 
 -- 0.2.0 refuses infinite rates (the checks below): a 0.1.0 database could
 -- hold one.  Stop with the rows to fix rather than fail on a bare check.
