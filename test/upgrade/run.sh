@@ -100,6 +100,10 @@ else
 	exit 1
 fi
 q -d updated -o /dev/null -f "$HERE/snapshot.sql"
+# 0.1.0 took an infinite earn rate, which 0.2.0 refuses: that update must stop.
+q -d postgres -c 'CREATE DATABASE infinite'
+q -d infinite -o /dev/null -c "CREATE EXTENSION loyalty VERSION '0.1.0'" \
+	-c "SELECT loyalty.create_program('inf', earn_rate => 'Infinity')"
 
 # -- This tree over it, a restart (the new loyalty.so), the update.
 if out=$(make -C "$ROOT" -s PG_CONFIG="$CONFIG" with_llvm=no install 2>&1); then
@@ -118,6 +122,13 @@ if out=$(q -d updated -c 'ALTER EXTENSION loyalty UPDATE' 2>&1) &&
 else
 	not_ok "ALTER EXTENSION loyalty UPDATE: 0.1.0 -> $version" "$out"
 	exit 1
+fi
+out=$(q -d infinite -v VERBOSITY=verbose -c 'ALTER EXTENSION loyalty UPDATE' 2>&1) && rc=0 || rc=$?
+if [ "$rc" -ne 0 ] && grep -q 'ERROR:  22023: loyalty 0.2.0 refuses infinite rates: program inf: earn_rate Infinity' <<<"$out" &&
+	[ "$(q -d infinite -Atc "SELECT extversion FROM pg_extension WHERE extname = 'loyalty'")" = 0.1.0 ]; then
+	ok "an infinite earn rate stops the update (22023, the program named), the database stays at 0.1.0"
+else
+	not_ok "an infinite earn rate stops the update (22023, the program named), the database stays at 0.1.0" "$out"
 fi
 q -d fresh -o /dev/null -c 'SET client_min_messages = warning' -c 'CREATE EXTENSION loyalty' -f "$HERE/attach_fresh.sql"
 
