@@ -2,7 +2,8 @@
 # Runs every test suite of loyalty against a throwaway cluster:
 # the qualified-SQL check (scripts/check_qualified_sql.pl), pg_regress
 # (sql/, expected/), isolation (test/isolation), pgTAP (test/pgtap) and TAP
-# (test/tap).  Installs what is missing first.
+# (test/tap), and the upgrade from 0.1.0 (test/upgrade, in a private copy
+# of the server with a cluster of its own).  Installs what is missing first.
 # Ends with one line "N passed, N failed"; exits non-zero on any failure.
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
@@ -144,6 +145,7 @@ suite "isolation (test/isolation)" isolation
 suite "pgTAP (pg_prove)" pgtap
 suite "TAP (prove, PostgreSQL::Test::Cluster)" tap
 suite "README tour" readme_tour
+suite "upgrade 0.1.0 -> this version (test/upgrade/run.sh)" bash "$ROOT/test/upgrade/run.sh"
 
 log "summary"
 # One line per test file in every runner's output: "test x ... ok" (pg_regress,
