@@ -38,7 +38,10 @@ SELECT pg_temp.check('verify() clean after the update',
 SELECT pg_temp.check(format('loyalty.%s unchanged', t), pg_temp.changed_rows(t))
   FROM unnest(ARRAY['member', 'ledger', 'lot_use', 'order_earning', 'fx_rate', 'dead_letter',
                     'activity_total', 'activity_day', 'activity_before', 'activity_horizon',
-                    'rfm_segment_rule', 'rfm_score', 'rfm_pass', 'tier_history']) t;
+                    'rfm_segment_rule', 'rfm_score', 'tier_history']) t;
+-- rfm_pass's column "window" is called lookback since 0.2.0 (a reserved word).
+SELECT pg_temp.check('loyalty.rfm_pass unchanged ("window" renamed lookback)',
+       pg_temp.changed_rows('rfm_pass', '{"window": "x.lookback"}'));
 SELECT pg_temp.check('loyalty.order_source unchanged (signal columns unmapped)',
        coalesce(pg_temp.changed_rows('order_source'),
                 (SELECT 'signal columns set: ' || string_agg(program, ', ') FROM loyalty.order_source

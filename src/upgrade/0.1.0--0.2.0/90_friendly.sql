@@ -47,7 +47,7 @@ CREATE OR REPLACE VIEW @extschema@.member_rfm AS
        -- a view's readers may not call that function).
        AND coalesce((m.profile -> 'consent' -> 'profiling' ->> 'granted')::boolean, NOT coalesce(c.required, false));
 COMMENT ON VIEW @extschema@.member_rfm IS
-    'RFM per member as of the last loyalty.score_rfm(): recency in whole days, distinct orders, net spend in base currency, scores and segment; excluded members left out';
+    'RFM per member as of the last loyalty.score_rfm(): recency in whole days, distinct orders, net spend in base currency, scores and segment; excluded members and members without profiling consent left out';
 COMMENT ON COLUMN @extschema@.member_rfm.program IS 'Program code';
 COMMENT ON COLUMN @extschema@.member_rfm.member_id IS 'Member id';
 COMMENT ON COLUMN @extschema@.member_rfm.recency_days IS 'Whole days from the member''s last order in the window to scored_at';
