@@ -13,6 +13,8 @@ OBJS = \
 	src/order_event.o \
 	src/order_partition.o \
 	src/order_batch.o \
+	src/order_read.o \
+	src/backfill.o \
 	src/dead_letter.o \
 	src/accrual_hook.o \
 	src/accrual_trigger.o \

@@ -28,7 +28,9 @@ static LoyaltyQuery program_query = {
 	"       s.orders IS NOT NULL, p.tier_ladder,"
 	"       p.closing_statuses,"
 	"       (SELECT pg_catalog.count(*) FROM loyalty.order_source o"
-	"         WHERE o.program OPERATOR(pg_catalog.=) p.code)::pg_catalog.int4"
+	"         WHERE o.program OPERATOR(pg_catalog.=) p.code)::pg_catalog.int4,"
+	"       coalesce(s.amount_unit OPERATOR(pg_catalog.=) 'minor', false), s.timestamp_timezone,"
+	"       coalesce(s.closing_statuses, p.closing_statuses)"
 	"  FROM loyalty.program p"
 	"  LEFT JOIN loyalty.order_source s ON s.program OPERATOR(pg_catalog.=) p.code"
 	"                                  AND s.orders OPERATOR(pg_catalog.=) $2"
@@ -80,8 +82,11 @@ LoyaltyProgramLoad(const char *code, Oid orders_relid, LoyaltyProgram *prog)
 	prog->attached = LoyaltyGetBool(0, 8);
 	prog->orders = prog->attached ? orders_relid : InvalidOid;
 	prog->ladder = LoyaltyIsNull(0, 9) ? NULL : DatumGetTierLadderP(LoyaltyGetDatum(0, 9));
-	ClosingStatusesRead(LoyaltyGetDatum(0, 10), prog);
 	prog->sources = LoyaltyGetInt32(0, 11);
+	prog->amount_minor = LoyaltyGetBool(0, 12);
+	prog->source_timezone = LoyaltyGetText(0, 13);
+	/* The table's own closing statuses when it has them, else the program's. */
+	ClosingStatusesRead(LoyaltyGetDatum(0, 14), prog);
 	return true;
 }
 
@@ -178,11 +183,29 @@ ProgramCopy(LoyaltyProgram *dst, const LoyaltyProgram *src)
 	dst->expire_after = src->expires ?
 		datumCopy(src->expire_after, false, sizeof(Interval)) : (Datum) 0;
 	dst->timezone = pstrdup(src->timezone);
+	dst->source_timezone = src->source_timezone ? pstrdup(src->source_timezone) : NULL;
 	dst->closing = palloc(sizeof(char *) * Max(src->nclosing, 1));
 	for (int i = 0; i < src->nclosing; i++)
 		dst->closing[i] = pstrdup(src->closing[i]);
 	dst->ladder = src->ladder == NULL ? NULL :
 		(TierLadder *) DatumGetPointer(datumCopy(PointerGetDatum(src->ladder), false, -1));
+}
+
+/*
+ * Whether two loads of a program read their tables the same way (mapping
+ * options of order_source): one cache entry then serves both tables.
+ */
+static bool
+SourceOptionsEqual(const LoyaltyProgram *a, const LoyaltyProgram *b)
+{
+	if (a->amount_minor != b->amount_minor || a->nclosing != b->nclosing ||
+		(a->source_timezone == NULL) != (b->source_timezone == NULL) ||
+		(a->source_timezone != NULL && strcmp(a->source_timezone, b->source_timezone) != 0))
+		return false;
+	for (int i = 0; i < a->nclosing; i++)
+		if (strcmp(a->closing[i], b->closing[i]) != 0)
+			return false;
+	return true;
 }
 
 static void
@@ -193,7 +216,7 @@ ProgramCacheStore(const LoyaltyProgram *prog, Oid orders_relid)
 
 	/* Another table of the cached program: remember it too, while room. */
 	if (program_cache_valid && strcmp(program_cache.code, prog->code) == 0 &&
-		program_cache_nrels < PROGRAM_CACHE_RELATIONS)
+		program_cache_nrels < PROGRAM_CACHE_RELATIONS && SourceOptionsEqual(&program_cache, prog))
 	{
 		program_cache_rels[program_cache_nrels] = orders_relid;
 		program_cache_orders[program_cache_nrels++] = prog->orders;
@@ -245,8 +268,13 @@ LoyaltyProgramLoadCached(const char *code, Oid orders_relid, LoyaltyProgram *pro
 		return false;
 	if (!prog->attached && get_rel_relispartition(orders_relid))
 	{
-		prog->orders = OrderPartitionAttachedAncestor(code, orders_relid);
-		prog->attached = OidIsValid(prog->orders);
+		Oid			ancestor = OrderPartitionAttachedAncestor(code, orders_relid);
+
+		/* A partition reads through the mapping of the table attached. */
+		if (OidIsValid(ancestor) && LoyaltyProgramLoad(code, ancestor, prog))
+			prog->orders = ancestor;
+		else
+			prog->attached = false;
 	}
 	if (prog->attached)
 		ProgramCacheStore(prog, orders_relid);

@@ -25,6 +25,9 @@ typedef struct LoyaltyProgram
 	Oid			orders;			/* the attached table it is, or is a partition of */
 	int32		sources;		/* how many tables are attached to the program */
 	struct TierLadder *ladder;	/* NULL: the program has no tiers */
+	/* The attached table's mapping options (order_source), when attached: */
+	bool		amount_minor;	/* amounts in minor units of their currency */
+	char	   *source_timezone;	/* zone of a timestamp column; NULL: timezone */
 } LoyaltyProgram;
 
 extern bool LoyaltyProgramLoad(const char *code, Oid orders_relid, LoyaltyProgram *prog);

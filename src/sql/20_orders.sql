@@ -47,13 +47,17 @@ COMMENT ON FUNCTION @extschema@.check_order_column(regclass, text, text, regtype
     'Validates a column mapping of attach_orders(): the column exists and has a usable type';
 
 -- The signal columns (ip ... ip_country) may have any type: their values
--- are hashed as their type's output shows them (21_signals.sql).
+-- are hashed as their type's output shows them (21_signals.sql).  The
+-- mapping options (amount_unit, timestamp_timezone, closing_statuses) are
+-- kept in order_source (27_backfill.sql) and read by order_read.c.
 CREATE FUNCTION @extschema@.attach_orders(
     program text, orders regclass, order_id text, member_id text, amount text,
     currency text DEFAULT NULL, status text DEFAULT NULL,
     refunded_amount text DEFAULT NULL, created_at text DEFAULT NULL,
     ip text DEFAULT NULL, device_id text DEFAULT NULL, payment_fingerprint text DEFAULT NULL,
-    shipping_address text DEFAULT NULL, billing_country text DEFAULT NULL, ip_country text DEFAULT NULL)
+    shipping_address text DEFAULT NULL, billing_country text DEFAULT NULL, ip_country text DEFAULT NULL,
+    amount_unit text DEFAULT 'major', timestamp_timezone text DEFAULT NULL,
+    closing_statuses text[] DEFAULT NULL)
 RETURNS name
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -109,11 +113,13 @@ BEGIN
     src.billing_country_column := CASE WHEN billing_country IS NOT NULL
         THEN loyalty.check_order_column(orders, 'billing_country', billing_country) END;
     src.ip_country_column := CASE WHEN ip_country IS NOT NULL THEN loyalty.check_order_column(orders, 'ip_country', ip_country) END;
+    src := loyalty.check_mapping_options(src, amount_unit, timestamp_timezone, closing_statuses);
 
     IF EXISTS (SELECT 1 FROM loyalty.order_source s WHERE s.program = src.program AND s.orders = src.orders) THEN
         RAISE EXCEPTION 'program "%" is already attached to %', program, orders
             USING ERRCODE = '42710', HINT = 'Detach it first with loyalty.detach_orders().';
     END IF;
+    PERFORM loyalty.warn_attach(src);
     INSERT INTO loyalty.order_source VALUES (src.*);
     trigger_args := loyalty.order_trigger_args(src);
     EXECUTE pg_catalog.format(
@@ -135,8 +141,8 @@ BEGIN
     RETURN tg;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text, text, text, text, text, text, text) IS
-    'Installs the accrual triggers on an application orders table (INSERT per statement, UPDATE/DELETE per row, TRUNCATE), mapping its columns, and the signal trigger when signal columns are mapped; returns the INSERT trigger''s name';
+COMMENT ON FUNCTION @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text[]) IS
+    'Installs the accrual triggers on an application orders table (INSERT per statement, UPDATE/DELETE per row, TRUNCATE), mapping its columns (amounts in major or minor units, the zone of a timestamp column, the table''s closing statuses), and the signal trigger when signal columns are mapped; warns when the table has rows already or the program another table; returns the INSERT trigger''s name';
 
 CREATE FUNCTION @extschema@.detach_orders(program text, orders regclass)
 RETURNS boolean

@@ -80,7 +80,7 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.set_closing_statuses(text, text[]),
     @extschema@.set_member_status(text, text, text),
     @extschema@.set_fx_rate(text, text, numeric, timestamptz),
-    @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text, text, text, text, text, text, text),
+    @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text[]),
     @extschema@.detach_orders(text, regclass),
     @extschema@.sync_partition_triggers(),
     @extschema@.retry_dead_letters(text),
