@@ -95,16 +95,17 @@ static LoyaltyQuery source_mapping = {
 	"       coalesce(s.status_column::pg_catalog.text, ''),"
 	"       coalesce(s.refunded_amount_column::pg_catalog.text, ''),"
 	"       coalesce(s.created_at_column::pg_catalog.text, ''),"
-	"       loyalty.backfill_select_sql(s, $3, $4)"
+	"       loyalty.backfill_select_sql(s, $3, $4, $5)"
 	"  FROM loyalty.order_source s"
 	" WHERE s.program OPERATOR(pg_catalog.=) $1 AND s.orders OPERATOR(pg_catalog.=) $2",
-	4, {TEXTOID, OIDOID, INT4OID, BOOLOID}
+	5, {TEXTOID, OIDOID, INT4OID, TEXTOID, TEXTOID}
 };
 
 /* What a chunk did. */
 typedef struct BackfillChunk
 {
-	int			done;			/* rows read (recorded, or kept as dead letters) */
+	int			done;			/* rows read */
+	int			taken;			/* of them not recorded before: recorded now, or dead letters */
 	int			letters;		/* of them kept in the dead letters */
 	char	   *last_time;		/* the place after the last row read */
 	char	   *last_id;
@@ -187,7 +188,13 @@ BackfillRows(SPITupleTable *rows, uint64 nrows, const char *relname, char **args
 		OrderProblem problem = {0};
 		bool		history;
 
+		bool		isnull;
+
 		chunk->done++;
+		/* The select's first column: whether the back-fill takes the row. */
+		if (!DatumGetBool(SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull)))
+			continue;			/* recorded already, or waits in a dead letter */
+		chunk->taken++;
 		if (!OrderRowRead(rows->tupdesc, relname, rows->vals[i], args, prog, &row, &problem) ||
 			!OrderRowCheck(prog, ORDER_INSERT, &row, &problem))
 		{
@@ -249,17 +256,16 @@ PG_FUNCTION_INFO_V1(loyalty_backfill_rows);
 /*
  * loyalty.backfill_rows(program, orders, phase, after_time, after_id,
  * chunk_size, history, earn_from): one chunk of a back-fill, see the
- * file's comment.  Returns the rows read, the dead letters kept, and the
- * place of the last row (its created-at and order id as text).  Internal:
- * loyalty.backfill_orders_chunk checks the caller and keeps the place.
+ * file's comment.  Returns the rows read, those taken (not recorded
+ * before), the dead letters kept, and the place of the last row read (its
+ * created-at and order id as text).  Internal: backfill_orders_chunk checks
+ * the caller and keeps the place.
  */
 Datum
 loyalty_backfill_rows(PG_FUNCTION_ARGS)
 {
 	const char *program = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	Oid			orders = PG_GETARG_OID(1);
-	int32		phase = PG_GETARG_INT32(2);
-	bool		has_place = !PG_ARGISNULL(4);
 	int32		chunk_size = PG_GETARG_INT32(5);
 	bool		all_history = PG_GETARG_BOOL(6);
 	bool		has_earn_from = !PG_ARGISNULL(7);
@@ -267,61 +273,57 @@ loyalty_backfill_rows(PG_FUNCTION_ARGS)
 	LoyaltyProgram prog;
 	BackfillChunk chunk = {0};
 	char	   *args[TRIGGER_NARGS];
-	char	   *relname;
 	TupleDesc	result_desc;
-	Datum		values[4];
-	bool		nulls[4] = {false, false, false, false};
-	Datum		margs[4];
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+	Datum		margs[5];
+	char		mnulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Oid			stypes[2] = {INT4OID, TEXTOID};
+	Datum		sargs[2];
 	MemoryContext caller = CurrentMemoryContext;
 	SPITupleTable *rows;
 	uint64		nrows;
-	char	   *select_sql;
 
 	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "loyalty.backfill_rows must return a record");
 	SPI_connect();
 	if (!LoyaltyProgramLoad(program, orders, &prog) || !prog.attached)
-		elog(ERROR, "loyalty: %s is not attached to program \"%s\"", format_type_be(orders), program);
+		elog(ERROR, "loyalty: relation %u is not attached to program \"%s\"", orders, program);
 
 	margs[0] = CStringGetTextDatum(program);
 	margs[1] = ObjectIdGetDatum(orders);
-	margs[2] = Int32GetDatum(phase);
-	margs[3] = BoolGetDatum(has_place);
-	LoyaltyRun(&source_mapping, margs, NULL, SPI_OK_SELECT);
+	margs[2] = PG_GETARG_DATUM(2);
+	for (int k = 3; k <= 4; k++)
+	{
+		mnulls[k] = PG_ARGISNULL(k) ? 'n' : ' ';
+		margs[k] = PG_ARGISNULL(k) ? (Datum) 0 : PG_GETARG_DATUM(k);
+	}
+	LoyaltyRun(&source_mapping, margs, mnulls, SPI_OK_SELECT);
 	args[ARG_PROGRAM] = prog.code;
 	for (int arg = ARG_ORDER_ID; arg < TRIGGER_NARGS; arg++)
 		args[arg] = LoyaltyGetText(0, arg);
-	select_sql = LoyaltyGetText(0, TRIGGER_NARGS);
-	relname = get_rel_name(orders);
 
-	/* $1, $2: the place (created at, order id, as text); $3 chunk size; $4 program. */
-	{
-		Oid			types[4] = {TEXTOID, TEXTOID, INT4OID, TEXTOID};
-		Datum		sargs[4];
-		char		snulls[4] = {' ', ' ', ' ', ' '};
-
-		sargs[0] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
-		snulls[0] = PG_ARGISNULL(3) ? 'n' : ' ';
-		sargs[1] = has_place ? PG_GETARG_DATUM(4) : (Datum) 0;
-		snulls[1] = has_place ? ' ' : 'n';
-		sargs[2] = Int32GetDatum(chunk_size);
-		sargs[3] = CStringGetTextDatum(program);
-		if (SPI_execute_with_args(select_sql, 4, types, sargs, snulls, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "loyalty: back-fill select failed");
-	}
+	/* $1 the chunk size, $2 the program (see loyalty.backfill_select_sql). */
+	sargs[0] = Int32GetDatum(chunk_size);
+	sargs[1] = CStringGetTextDatum(program);
+	if (SPI_execute_with_args(LoyaltyGetText(0, TRIGGER_NARGS), 2, stypes, sargs, NULL, false, 0)
+		!= SPI_OK_SELECT)
+		elog(ERROR, "loyalty: the back-fill's select failed");
 	rows = SPI_tuptable;
 	nrows = SPI_processed;
-	BackfillRows(rows, nrows, relname, args, &prog, all_history, has_earn_from, earn_from, &chunk);
+	BackfillRows(rows, nrows, get_rel_name(orders), args, &prog, all_history, has_earn_from,
+				 earn_from, &chunk);
 	chunk.last_time = LastValue(rows, nrows, args, ARG_CREATED_AT);
 	chunk.last_id = LastValue(rows, nrows, args, ARG_ORDER_ID);
 
 	values[0] = Int32GetDatum(chunk.done);
-	values[1] = Int32GetDatum(chunk.letters);
-	nulls[2] = chunk.last_time == NULL;
-	nulls[3] = chunk.last_id == NULL;
+	values[1] = Int32GetDatum(chunk.taken);
+	values[2] = Int32GetDatum(chunk.letters);
+	nulls[3] = chunk.last_time == NULL;
+	nulls[4] = chunk.last_id == NULL;
 	/* Copied out of SPI memory, which SPI_finish frees. */
-	values[2] = nulls[2] ? (Datum) 0 : PointerGetDatum(CopyTextIn(caller, chunk.last_time));
-	values[3] = nulls[3] ? (Datum) 0 : PointerGetDatum(CopyTextIn(caller, chunk.last_id));
+	values[3] = nulls[3] ? (Datum) 0 : PointerGetDatum(CopyTextIn(caller, chunk.last_time));
+	values[4] = nulls[4] ? (Datum) 0 : PointerGetDatum(CopyTextIn(caller, chunk.last_id));
 	SPI_finish();
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(result_desc), values, nulls)));
 }

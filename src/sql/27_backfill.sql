@@ -121,14 +121,18 @@ COMMENT ON COLUMN @extschema@.backfill_run.finished_at IS
     'When the run found no order left; NULL: unfinished (the next call resumes it)';
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.backfill_run', '');
 
--- The chunk's select: the next orders after the place ($1 created at, $2
--- order id, as text), oldest first, at most $3, of program $4, that
--- loyalty has not recorded and no open dead letter holds, locked FOR SHARE
--- (a refund or cancel of one of them waits for the chunk's commit and then
--- finds it recorded).  Ids compared as text the way the trigger reads them
--- (the type's output), places by the columns' own types and order.
+-- The chunk's select: the next $1 rows after the place (after_time,
+-- after_id: the created-at and order id of the last row done, as text),
+-- oldest first, locked FOR SHARE (a refund or cancel of one of them waits
+-- for the chunk's commit and then finds it recorded), each with a first
+-- column telling whether the back-fill takes it: loyalty has not recorded
+-- it ($2 the program) and no open dead letter holds it.  The rows are
+-- taken by the place first and tested after, so a chunk reads an index
+-- range of (created at, id) and no more.  Ids are compared as text the
+-- way the trigger reads them (the type's output); the place as literals of
+-- the columns' own types, which the planner sees.
 CREATE FUNCTION @extschema@.backfill_select_sql(src @extschema@.order_source, phase integer,
-                                                has_place boolean)
+                                                after_time text, after_id text)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -154,11 +158,11 @@ BEGIN
     END IF;
     IF phase OPERATOR(pg_catalog.=) 1 THEN
         cond := pg_catalog.format('o.%I IS NOT NULL AND o.%I IS NOT NULL', t, id);
-        IF has_place THEN
+        IF after_id IS NOT NULL THEN
             cond := cond || pg_catalog.format(
-                ' AND o.%1$I OPERATOR(pg_catalog.>=) $1::pg_catalog.text::%3$s'
-                ' AND (o.%1$I, o.%2$I) OPERATOR(pg_catalog.>) ($1::pg_catalog.text::%3$s, $2::pg_catalog.text::%4$s)',
-                t, id, ttype, idtype);
+                ' AND o.%1$I OPERATOR(pg_catalog.>=) %3$L::%4$s'
+                ' AND (o.%1$I, o.%2$I) OPERATOR(pg_catalog.>) (%3$L::%4$s, %5$L::%6$s)',
+                t, id, after_time, ttype, after_id, idtype);
         END IF;
         ord := pg_catalog.format('o.%I, o.%I', t, id);
     ELSE
@@ -166,35 +170,41 @@ BEGIN
         IF t IS NOT NULL THEN
             cond := cond || pg_catalog.format(' AND o.%I IS NULL', t);
         END IF;
-        IF has_place THEN
-            cond := cond || pg_catalog.format(' AND o.%I OPERATOR(pg_catalog.>) $2::pg_catalog.text::%s', id, idtype);
+        IF after_id IS NOT NULL THEN
+            cond := cond || pg_catalog.format(' AND o.%I OPERATOR(pg_catalog.>) %L::%s', id, after_id, idtype);
         END IF;
         ord := pg_catalog.format('o.%I', id);
     END IF;
+    -- LATERAL ... LIMIT 1: an index probe per row (a hashed NOT EXISTS
+    -- would read every recorded order of the program for each chunk).
     RETURN pg_catalog.format(
-        'SELECT o.* FROM %1$s o WHERE %2$s'
-        ' AND NOT EXISTS (SELECT 1 FROM loyalty.order_earning e WHERE e.program OPERATOR(pg_catalog.=) $4'
-        '                    AND e.order_id OPERATOR(pg_catalog.=) pg_catalog.format(''%%s'', o.%3$I))'
-        ' AND NOT EXISTS (SELECT 1 FROM loyalty.dead_letter d WHERE d.program OPERATOR(pg_catalog.=) $4'
-        '                    AND d.order_id OPERATOR(pg_catalog.=) pg_catalog.format(''%%s'', o.%3$I)'
-        '                    AND d.resolved_at IS NULL)'
-        ' ORDER BY %4$s LIMIT $3 FOR SHARE OF o',
+        'SELECT e.known IS NULL AND d.known IS NULL AS "loyalty: back-fill takes it", o.*'
+        '  FROM (SELECT o.* FROM %1$s o WHERE %2$s ORDER BY %4$s LIMIT $1 FOR SHARE OF o) o'
+        '  LEFT JOIN LATERAL (SELECT true AS known FROM loyalty.order_earning e'
+        '                      WHERE e.program OPERATOR(pg_catalog.=) $2'
+        '                        AND e.order_id OPERATOR(pg_catalog.=) pg_catalog.format(''%%s'', o.%3$I)'
+        '                      LIMIT 1) e ON true'
+        '  LEFT JOIN LATERAL (SELECT true AS known FROM loyalty.dead_letter d'
+        '                      WHERE d.program OPERATOR(pg_catalog.=) $2 AND d.resolved_at IS NULL'
+        '                        AND d.order_id OPERATOR(pg_catalog.=) pg_catalog.format(''%%s'', o.%3$I)'
+        '                      LIMIT 1) d ON true'
+        ' ORDER BY %4$s',
         src.orders, cond, id, ord);
 END
 $$;
-COMMENT ON FUNCTION @extschema@.backfill_select_sql(@extschema@.order_source, integer, boolean) IS
-    'The SQL of a back-fill chunk: the next unrecorded orders of an attached table after a place, oldest first, locked FOR SHARE';
+COMMENT ON FUNCTION @extschema@.backfill_select_sql(@extschema@.order_source, integer, text, text) IS
+    'The SQL of a back-fill chunk: the next rows of an attached table after a place, oldest first, locked FOR SHARE, each with whether the back-fill takes it';
 
 -- One chunk: internal, called by backfill_orders_chunk with the run's place.
 CREATE FUNCTION @extschema@.backfill_rows(
     program text, orders regclass, phase integer, after_time text, after_id text,
     chunk_size integer, history boolean, earn_from timestamptz,
-    OUT done integer, OUT dead_letters integer, OUT last_time text, OUT last_id text)
+    OUT done integer, OUT taken integer, OUT dead_letters integer, OUT last_time text, OUT last_id text)
 LANGUAGE c VOLATILE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS 'MODULE_PATHNAME', 'loyalty_backfill_rows';
 COMMENT ON FUNCTION @extschema@.backfill_rows(text, regclass, integer, text, text, integer, boolean, timestamptz) IS
-    'Internal: earns one chunk of a back-fill after a place and returns how many orders it did and the place of the last';
+    'Internal: earns one chunk of a back-fill after a place; returns the rows read, those it took (not recorded before), the dead letters kept and the place of the last row';
 
 CREATE FUNCTION @extschema@.backfill_orders_chunk(
     program text, orders regclass, mode text DEFAULT 'earn', earn_from timestamptz DEFAULT NULL,
@@ -203,6 +213,7 @@ RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 SET datestyle = 'ISO, YMD'
+SET jit = off
 AS $$
 DECLARE
     src loyalty.order_source;
@@ -277,7 +288,7 @@ BEGIN
         IF res.done > 0 THEN
             UPDATE loyalty.backfill_run r
                SET phase = run.phase, after_time = res.last_time, after_id = res.last_id,
-                   orders_done = r.orders_done + res.done, dead_letters = r.dead_letters + res.dead_letters,
+                   orders_done = r.orders_done + res.taken, dead_letters = r.dead_letters + res.dead_letters,
                    chunks = r.chunks + 1, updated_at = pg_catalog.now()
              WHERE r.program = backfill_orders_chunk.program AND r.orders = backfill_orders_chunk.orders
             RETURNING r.* INTO run;
