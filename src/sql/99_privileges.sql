@@ -237,3 +237,11 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.settle_referrals(text, timestamptz)
 TO loyalty_admin;
 GRANT SELECT ON @extschema@.referral_funnel TO loyalty_reader;
+
+-- Back-fill and mapping options: a DBA adopting loyalty back-fills the
+-- tables it attached (as loyalty_admin and a member of the table's owner
+-- role, as for attach_orders), watches the runs, and may drop an unfinished
+-- run's row to start over.
+GRANT EXECUTE ON FUNCTION @extschema@.backfill_orders_chunk(text, regclass, text, timestamptz, integer) TO loyalty_admin;
+GRANT EXECUTE ON PROCEDURE @extschema@.backfill_orders(text, regclass, text, timestamptz, integer) TO loyalty_admin;
+GRANT SELECT, DELETE ON @extschema@.backfill_run TO loyalty_admin;
