@@ -31,9 +31,11 @@ BEGIN
             RAISE EXCEPTION 'timestamp_timezone "%" is given, but no created_at column is mapped', timestamp_timezone
                 USING ERRCODE = '22023', HINT = 'Map the created_at column, or leave timestamp_timezone NULL.';
         END IF;
-        SELECT a.atttypid::regtype INTO time_type FROM pg_catalog.pg_attribute a
+        -- The column's type, a domain read as its base type.
+        SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END::regtype INTO time_type
+          FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
          WHERE a.attrelid = src.orders AND a.attname = src.created_at_column;
-        IF pg_catalog.getbasetype(time_type) = 'timestamp with time zone'::regtype THEN
+        IF time_type = 'timestamp with time zone'::regtype THEN
             RAISE EXCEPTION 'column "%" of relation % is a timestamp with time zone, so timestamp_timezone does not apply',
                 src.created_at_column, src.orders
                 USING ERRCODE = 'LY052',
