@@ -221,6 +221,7 @@ DECLARE
     src loyalty.order_source;
     run loyalty.backfill_run;
     res record;
+    attempt integer;
 BEGIN
     IF program IS NULL OR orders IS NULL OR mode IS NULL OR chunk_size IS NULL THEN
         RAISE EXCEPTION 'program, orders, mode and chunk_size must not be null' USING ERRCODE = '22004';
@@ -249,18 +250,24 @@ BEGIN
                   HINT = 'Attach it with loyalty.attach_orders() first: new orders then earn as they come, and the back-fill earns those already there.';
     END IF;
 
-    INSERT INTO loyalty.backfill_run AS r (program, orders, mode, earn_from, phase, finished_at)
-    VALUES (program, orders, mode, earn_from, 1, '-infinity')
-    ON CONFLICT ON CONSTRAINT backfill_run_pkey DO NOTHING;
-    BEGIN
-        SELECT r.* INTO run FROM loyalty.backfill_run r
-         WHERE r.program = backfill_orders_chunk.program AND r.orders = backfill_orders_chunk.orders
-           FOR UPDATE NOWAIT;
-    EXCEPTION WHEN lock_not_available THEN
-        RAISE EXCEPTION 'a back-fill of % for program "%" is running in another session', orders, program
-            USING ERRCODE = 'LY051',
-                  HINT = 'Wait for it to finish, or cancel it (it resumes where it stopped).';
-    END;
+    -- The run's row, locked: NOWAIT, so a second back-fill of the table is
+    -- refused rather than queued.  A table's first run inserts the row
+    -- (finished at -infinity: a new run starts on it below).
+    FOR attempt IN 1..2 LOOP
+        BEGIN
+            SELECT r.* INTO run FROM loyalty.backfill_run r
+             WHERE r.program = backfill_orders_chunk.program AND r.orders = backfill_orders_chunk.orders
+               FOR UPDATE NOWAIT;
+        EXCEPTION WHEN lock_not_available THEN
+            RAISE EXCEPTION 'a back-fill of % for program "%" is running in another session', orders, program
+                USING ERRCODE = 'LY051',
+                      HINT = 'Wait for it to finish, or cancel it (it resumes where it stopped).';
+        END;
+        EXIT WHEN FOUND;
+        INSERT INTO loyalty.backfill_run AS r (program, orders, mode, earn_from, phase, finished_at)
+        VALUES (program, orders, mode, earn_from, 1, '-infinity')
+        ON CONFLICT ON CONSTRAINT backfill_run_pkey DO NOTHING;
+    END LOOP;
     IF run.finished_at IS NOT NULL THEN
         -- A new run (the first, or after a finished one: it earns only what is new).
         UPDATE loyalty.backfill_run r
