@@ -412,7 +412,8 @@ OrderReverseTo(const LoyaltyProgram *prog, const char *order_id, OrderState *sta
 	if (state->member_id != NULL)
 		state->reversed_total += LedgerReverse(prog, state->member_id, order_id,
 											   target - state->reversed_target,
-											   GetCurrentTransactionStartTimestamp());
+											   GetCurrentTransactionStartTimestamp(),
+											   state->ordered_at);
 	state->reversed_target = target;
 }
 

@@ -119,7 +119,6 @@ BEGIN
         RAISE EXCEPTION 'program "%" is already attached to %', program, orders
             USING ERRCODE = '42710', HINT = 'Detach it first with loyalty.detach_orders().';
     END IF;
-    PERFORM loyalty.warn_attach(src);
     INSERT INTO loyalty.order_source VALUES (src.*);
     trigger_args := loyalty.order_trigger_args(src);
     EXECUTE pg_catalog.format(
@@ -138,6 +137,7 @@ BEGIN
             loyalty.signal_trigger_name(program), orders, loyalty.signal_trigger_args(src));
     END IF;
     PERFORM loyalty.sync_partition_triggers();   -- a partitioned table's partitions
+    PERFORM loyalty.warn_attach(src);            -- once attached: rows there, a second table
     RETURN tg;
 END
 $$;
@@ -149,26 +149,9 @@ RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-DECLARE
-    src loyalty.order_source;
 BEGIN
     PERFORM loyalty.require_table_owner(orders);
-    DELETE FROM loyalty.order_source s WHERE s.program = detach_orders.program AND s.orders = detach_orders.orders
-    RETURNING s.* INTO src;
-    IF src.trigger_name IS NULL THEN
-        RETURN false;
-    END IF;
-    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', src.trigger_name, orders);
-    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', src.reversal_trigger_name, orders);
-    -- The TRUNCATE and signal triggers' names are not stored: attach_orders() derives them.
-    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s',
-                              loyalty.truncate_trigger_name(program), orders);
-    IF loyalty.source_has_signals(src) THEN
-        EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s',
-                                  loyalty.signal_trigger_name(program), orders);
-    END IF;
-    PERFORM loyalty.sync_partition_triggers();   -- a partitioned table's partitions
-    RETURN true;
+    RETURN loyalty.detach_source(program, orders);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.detach_orders(text, regclass) IS

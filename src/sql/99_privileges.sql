@@ -238,6 +238,21 @@ GRANT EXECUTE ON FUNCTION
 TO loyalty_admin;
 GRANT SELECT ON @extschema@.referral_funnel TO loyalty_reader;
 
+-- Program administration (P2): admins change terms, drop and archive
+-- programs; everyone may read the terms (the application shows them,
+-- BI prices with them).  program_change is readable by admins (ALL TABLES
+-- above).  Internal (owner only): check_terms, terms_with,
+-- program_terms_columns, lock_program_orders, detach_source, detach_all and
+-- the trigger functions record_program_change, record_source_change.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.change_program(text, jsonb, timestamptz, text),
+    @extschema@.drop_program(text),
+    @extschema@.archive_program(text)
+TO loyalty_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.program_terms_at(text, timestamptz)
+TO loyalty_admin, loyalty_app, loyalty_reader;
+GRANT SELECT ON @extschema@.program_terms TO loyalty_app, loyalty_reader;
+
 -- Back-fill and mapping options: a DBA adopting loyalty back-fills the
 -- tables it attached (as loyalty_admin and a member of the table's owner
 -- role, as for attach_orders), watches the runs, and may drop an unfinished
