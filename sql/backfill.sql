@@ -162,6 +162,36 @@ SELECT * FROM books_diff('tlive', 'tfill');
 SELECT member_id, tier, balance FROM loyalty.member WHERE program = 'tfill' ORDER BY 1;
 SELECT count(*) AS upgrades FROM loyalty.tier_history WHERE program = 'tfill';
 
+-- Program terms: the earn rate, pending days and expiry change on
+-- 2024-01-01; each back-filled order is priced, made pending and given
+-- its expiry by the terms of its own time, as live.
+SELECT loyalty.create_program('klive', 'USD', 1, 0, '1 year');
+SELECT loyalty.create_program('kfill', 'USD', 1, 0, '1 year');
+SELECT count(loyalty.change_program(p, '{"earn_rate": 2, "pending_days": 3, "expire_after": "2 years"}', '2024-01-01'))
+  FROM unnest(ARRAY['klive', 'kfill']) p;
+CREATE TABLE terms_live (LIKE src);
+CREATE TABLE terms_fill (LIKE src);
+INSERT INTO terms_fill SELECT * FROM src WHERE id <= 60;
+SET client_min_messages = error;
+SELECT loyalty.attach_orders('klive', 'terms_live', 'id', 'customer', 'total', 'currency', 'status', 'refunded', 'placed_at');
+SELECT loyalty.attach_orders('kfill', 'terms_fill', 'id', 'customer', 'total', 'currency', 'status', 'refunded', 'placed_at');
+DO $$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT id FROM src WHERE id <= 60 ORDER BY placed_at, id LOOP
+        INSERT INTO terms_live SELECT * FROM src WHERE id = r.id;
+    END LOOP;
+END
+$$;
+CALL loyalty.backfill_orders('kfill', 'terms_fill');
+RESET client_min_messages;
+SELECT * FROM books_diff('klive', 'kfill');
+SELECT o.ordered_at >= '2024-01-01' AS new_terms, min(l.earned::numeric / floor(o.amount * o.fx_rate)) AS rate_min,
+       max(l.earned::numeric / floor(o.amount * o.fx_rate)) AS rate_max,
+       min(l.available_at - o.ordered_at) AS pending, min(l.expires_at - o.ordered_at) AS expiry
+  FROM loyalty.order_earning o JOIN loyalty.lot l ON l.program = o.program AND l.order_id = o.order_id
+ WHERE o.program = 'kfill' AND o.currency = 'USD' GROUP BY 1 ORDER BY 1;
+
 -- mode 'history': the orders count for activity, RFM and tiers but earn no
 -- points, now or later (a refund, a new amount, another member: still none).
 SELECT loyalty.create_program('hist', 'USD', 1, 7, '1 year');
