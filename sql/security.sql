@@ -268,6 +268,8 @@ SELECT loyalty.claim_reward('sec', 'm1', 'sec_tote', 'sec-claim-1') IS NOT NULL 
 SELECT loyalty.referral_code('sec', 'm1') = loyalty.referral_code('sec', 'm1') AS referral_code;
 SELECT accepted, state FROM loyalty.refer('sec', 'm2', loyalty.referral_code('sec', 'm1'));
 SELECT accepted, state, reason FROM loyalty.refer('sec', 'm1', loyalty.referral_code('sec', 'm2'));
+-- Program terms.
+SELECT earn_rate FROM loyalty.program_terms_at('sec', pg_catalog.now());
 -- Not the application's any more: crediting points.
 SELECT loyalty.earn('sec', 'm1', 1000, 'sec-gift');
 \c - :regress_su
@@ -364,6 +366,19 @@ SELECT count(*) >= 0 AS readable FROM loyalty.coupon_performance;
 SELECT loyalty.set_referral_terms('sec', 10, 5, milestones => '[{"referrals": 1, "points": 3}]', commission => '{0.1}');
 SELECT loyalty.settle_referrals('sec', '2030-01-01') >= 0 AS settled;
 SELECT count(*) >= 0 AS readable FROM loyalty.referral_funnel;
+-- Program administration and health.
+SELECT earn_rate FROM loyalty.program_terms_at('sec', pg_catalog.now());
+SELECT earn_rate, pending_days FROM loyalty.change_program('sec_admin', '{"pending_days": 1}', note => 'security test');
+SELECT loyalty.create_program('sec_gone', 'USD', 1);
+SELECT loyalty.drop_program('sec_gone');
+SELECT loyalty.create_program('sec_old', 'USD', 1);
+SELECT loyalty.archive_program('sec_old') IS NOT NULL AS archived;
+SELECT check_name FROM loyalty.verify_run('sec') WHERE NOT ok;
+SELECT job, ok FROM loyalty.run_nightly_jobs('sec_old');
+SELECT public.regress_sec_sqlstate_of($$SELECT loyalty.schedule_jobs('sec')$$);
+SELECT public.regress_sec_sqlstate_of($$SELECT loyalty.unschedule_jobs('sec')$$);
+SELECT loyalty.job_run_end(loyalty.job_run_begin('expire_points_batched', 'sec'), 0, 'security test');
+SELECT count(*) > 0 AS readable FROM loyalty.health;
 -- Signals, holds and exclusions.
 SELECT loyalty.normalize_signal('email', 'A.B+x@GoogleMail.com');
 SELECT loyalty.rotate_signal_key() > 1 AS rotated;
@@ -419,6 +434,8 @@ SELECT p.oid::regprocedure
    AND p.proname NOT IN ('claim_reward', 'create_reward', 'restock_reward', 'set_auto_coupon', 'compensate',
                          'issue_birthday_coupons', 'issue_wake_up_coupons', 'birthday_in')
    AND p.proname NOT IN ('referral_code', 'refer', 'set_referral_terms', 'settle_referrals')
+   AND p.proname NOT IN ('program_terms_at', 'change_program', 'drop_program', 'archive_program', 'verify_run',
+                         'run_nightly_jobs', 'schedule_jobs', 'unschedule_jobs', 'job_run_begin', 'job_run_end')
    AND p.proname NOT IN ('enroll', 'redeem', 'cancel_redemption', 'balance', 'history', 'fx_rate_at', 'fx_quote',
                          'earn', 'create_program', 'attach_orders', 'detach_orders', 'set_fx_rate',
                          'retry_dead_letters', 'set_member_status', 'set_tier_ladder', 'set_tier_floor',

@@ -43,6 +43,7 @@
 
 #include "accrual_hook.h"
 #include "dead_letter.h"
+#include "health.h"
 #include "loyalty.h"
 #include "order_batch.h"
 #include "order_event.h"
@@ -133,11 +134,15 @@ TriggerProgram(TriggerData *td, char **args, LoyaltyProgram *prog, OrderProblem 
 		return false;
 	}
 	if (!prog->attached)
+	{
+		IgnoredEventCount(args[ARG_PROGRAM], "not_attached",
+						  RelationGetRelationName(td->tg_relation));
 		ereport(WARNING,
 				(errcode(ERRCODE_LOYALTY_SOURCE_NOT_ATTACHED),
 				 errmsg("loyalty: relation \"%s\" is not attached to program \"%s\"; event ignored",
 						RelationGetRelationName(td->tg_relation), args[ARG_PROGRAM]),
 				 errhint("Attach order tables with loyalty.attach_orders(), not CREATE TRIGGER.")));
+	}
 	return prog->attached;
 }
 
@@ -257,7 +262,11 @@ ApplyEvent(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 		return ok;
 	}
 	if (!DeadLetterPending(prog->code, row->order_id))
-		return true;			/* the order predates the attachment */
+	{
+		/* The order predates the attachment: counted for loyalty.health. */
+		IgnoredEventCount(prog->code, "unknown_order", row->order_id);
+		return true;
+	}
 	problem->sqlstate = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
 	problem->reason = psprintf("an earlier event of order \"%s\" waits in loyalty.dead_letter",
 							   row->order_id);

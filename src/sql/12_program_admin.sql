@@ -411,6 +411,9 @@ BEGIN
                   HINT = pg_catalog.format('Archive it instead: SELECT loyalty.archive_program(%L).', program);
     END IF;
     PERFORM loyalty.detach_all(program);
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_extension e WHERE e.extname = 'pg_cron') THEN
+        PERFORM loyalty.unschedule_jobs(program);
+    END IF;
     -- Every row of the program in the extension's tables, those that
     -- reference others first (settings, members, dead letters, coupons ...).
     FOR t IN
@@ -436,7 +439,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.drop_program(text) IS
-    'Removes a program that has no ledger rows (LY054 otherwise): detaches its tables, deletes its settings, members and other rows; the history in program_change stays; returns its code';
+    'Removes a program that has no ledger rows (LY054 otherwise): detaches its tables, unschedules its nightly jobs, deletes its settings, members and other rows; the history in program_change stays; returns its code';
 
 CREATE FUNCTION @extschema@.archive_program(program text)
 RETURNS timestamptz

@@ -586,6 +586,7 @@ DECLARE
     rewarded bigint := 0;
     capped bigint := 0;
     voided bigint := 0;
+    started timestamptz := clock_timestamp();
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'as_of must not be null' USING ERRCODE = '22004';
@@ -612,6 +613,9 @@ BEGIN
     END LOOP;
     RAISE NOTICE 'loyalty: referrals %: % referrers with pending referrals, % rewarded, % capped, % void',
         p.code, referrers, rewarded, capped, voided;
+    PERFORM loyalty.record_job_run('settle_referrals', p.code, started, rewarded + capped + voided, true,
+                                   format('as_of %s: %s referrers, %s rewarded, %s capped, %s void',
+                                          as_of, referrers, rewarded, capped, voided));
     RETURN rewarded + capped + voided;
 END
 $$;

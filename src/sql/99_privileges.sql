@@ -253,6 +253,21 @@ GRANT EXECUTE ON FUNCTION @extschema@.program_terms_at(text, timestamptz)
 TO loyalty_admin, loyalty_app, loyalty_reader;
 GRANT SELECT ON @extschema@.program_terms TO loyalty_app, loyalty_reader;
 
+-- Health (P2): admins run and schedule the nightly jobs, record the
+-- batched procedures' runs (those run as their caller) and read everything;
+-- loyalty_reader reads the health view (monitoring).  Internal (owner
+-- only): record_job_run, cron_connection_problem, require_pg_cron,
+-- nightly_job_name.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.verify_run(text),
+    @extschema@.run_nightly_jobs(text, integer),
+    @extschema@.schedule_jobs(text, time),
+    @extschema@.unschedule_jobs(text),
+    @extschema@.job_run_begin(text, text),
+    @extschema@.job_run_end(bigint, bigint, text)
+TO loyalty_admin;
+GRANT SELECT ON @extschema@.health TO loyalty_reader;
+
 -- Back-fill and mapping options: a DBA adopting loyalty back-fills the
 -- tables it attached (as loyalty_admin and a member of the table's owner
 -- role, as for attach_orders), watches the runs, and may drop an unfinished

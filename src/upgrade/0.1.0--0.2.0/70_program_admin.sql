@@ -11,7 +11,6 @@ ALTER TABLE @extschema@.program ADD COLUMN archived_at timestamptz;
 COMMENT ON COLUMN @extschema@.program.archived_at IS
     'When loyalty.archive_program() archived the program (NULL: active): it earns no more, balances stay readable and redeemable';
 
-
 -- A program's terms over time: what an order earns and how its points live
 -- and are taken back is decided by the terms in force at its ordered_at.
 -- create_program writes the first terms (effective from -infinity);
@@ -472,6 +471,9 @@ BEGIN
                   HINT = pg_catalog.format('Archive it instead: SELECT loyalty.archive_program(%L).', program);
     END IF;
     PERFORM loyalty.detach_all(program);
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_extension e WHERE e.extname = 'pg_cron') THEN
+        PERFORM loyalty.unschedule_jobs(program);
+    END IF;
     -- Every row of the program in the extension's tables, those that
     -- reference others first (settings, members, dead letters, coupons ...).
     FOR t IN
@@ -497,7 +499,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.drop_program(text) IS
-    'Removes a program that has no ledger rows (LY054 otherwise): detaches its tables, deletes its settings, members and other rows; the history in program_change stays; returns its code';
+    'Removes a program that has no ledger rows (LY054 otherwise): detaches its tables, unschedules its nightly jobs, deletes its settings, members and other rows; the history in program_change stays; returns its code';
 
 CREATE FUNCTION @extschema@.archive_program(program text)
 RETURNS timestamptz
@@ -613,6 +615,11 @@ $$;
 COMMENT ON FUNCTION @extschema@.detach_orders(text, regclass) IS
     'Removes the accrual and signal triggers of a program from an orders table; false when it was not attached';
 
+-- As 99_privileges.sql leaves them: admins read every table (granted first,
+-- as there), sequences are nobody's but the owner's.
+GRANT SELECT ON @extschema@.program_terms, @extschema@.program_change TO loyalty_admin;
+REVOKE ALL ON SEQUENCE @extschema@.program_change_id_seq FROM PUBLIC;
+
 -- Program administration (P2): admins change terms, drop and archive
 -- programs; everyone may read the terms (the application shows them,
 -- BI prices with them).  program_change is readable by admins (ALL TABLES
@@ -628,7 +635,7 @@ GRANT EXECUTE ON FUNCTION @extschema@.program_terms_at(text, timestamptz)
 TO loyalty_admin, loyalty_app, loyalty_reader;
 GRANT SELECT ON @extschema@.program_terms TO loyalty_app, loyalty_reader;
 -- As 99_privileges.sql leaves them: new functions are nobody's but the
--- grantees' (CREATE FUNCTION grants EXECUTE to PUBLIC), admins read every table.
+-- grantees' (CREATE FUNCTION grants EXECUTE to PUBLIC).
 REVOKE ALL ON FUNCTION
     @extschema@.program_terms_at(text, timestamptz),
     @extschema@.program_terms_columns(),
@@ -643,4 +650,3 @@ REVOKE ALL ON FUNCTION
     @extschema@.drop_program(text),
     @extschema@.archive_program(text)
 FROM PUBLIC;
-GRANT SELECT ON @extschema@.program_terms, @extschema@.program_change TO loyalty_admin;
