@@ -320,6 +320,9 @@ CREATE TABLE regress_sec_admin.orders (id pg_catalog.int8, who pg_catalog.text, 
 SELECT loyalty.create_program('sec_admin', 'USD', 2);
 SELECT loyalty.attach_orders('sec_admin', 'regress_sec_admin.orders', 'id', 'who', 'amount', created_at => 'at');
 INSERT INTO regress_sec_admin.orders VALUES (1, 'a1', 10, '2026-01-01 00:00+00');
+CALL loyalty.backfill_orders('sec_admin', 'regress_sec_admin.orders');
+SELECT loyalty.backfill_orders_chunk('sec_admin', 'regress_sec_admin.orders', 'history');
+SELECT orders_done, finished_at IS NOT NULL AS finished FROM loyalty.backfill_run WHERE program = 'sec_admin';
 SELECT loyalty.detach_orders('sec_admin', 'regress_sec_admin.orders');
 SELECT loyalty.set_fx_rate('NOK', 'USD', 0.09);
 SELECT loyalty.retry_dead_letters('sec');
@@ -436,6 +439,7 @@ SELECT p.oid::regprocedure
    AND p.proname NOT IN ('referral_code', 'refer', 'set_referral_terms', 'settle_referrals')
    AND p.proname NOT IN ('program_terms_at', 'change_program', 'drop_program', 'archive_program', 'verify_run',
                          'run_nightly_jobs', 'schedule_jobs', 'unschedule_jobs', 'job_run_begin', 'job_run_end')
+   AND p.proname NOT IN ('backfill_orders', 'backfill_orders_chunk')
    AND p.proname NOT IN ('enroll', 'redeem', 'cancel_redemption', 'balance', 'history', 'fx_rate_at', 'fx_quote',
                          'earn', 'create_program', 'attach_orders', 'detach_orders', 'set_fx_rate',
                          'retry_dead_letters', 'set_member_status', 'set_tier_ladder', 'set_tier_floor',
