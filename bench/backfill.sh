@@ -36,7 +36,7 @@ SELECT g, 1 + (g * 7919) % 50000, 5 + (g % 997) * 0.37,
        CASE WHEN g % 50 = 7 THEN 'cancelled' ELSE 'paid' END,
        CASE WHEN g % 100 = 3 THEN 1 ELSE 0 END,
        '2023-01-01'::timestamptz + (g::float8 / $ORDERS) * interval '730 days'
-  FROM generate_series(1, $ORDERS) g;
+  FROM generate_series(1::bigint, $ORDERS) g;
 VACUUM ANALYZE orders;
 CHECKPOINT;
 SQL

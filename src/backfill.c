@@ -264,10 +264,10 @@ PG_FUNCTION_INFO_V1(loyalty_backfill_rows);
 Datum
 loyalty_backfill_rows(PG_FUNCTION_ARGS)
 {
-	const char *program = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	Oid			orders = PG_GETARG_OID(1);
-	int32		chunk_size = PG_GETARG_INT32(5);
-	bool		all_history = PG_GETARG_BOOL(6);
+	const char *program;
+	Oid			orders;
+	int32		chunk_size;
+	bool		all_history;
 	bool		has_earn_from = !PG_ARGISNULL(7);
 	TimestampTz earn_from = has_earn_from ? PG_GETARG_TIMESTAMPTZ(7) : 0;
 	LoyaltyProgram prog;
@@ -286,6 +286,14 @@ loyalty_backfill_rows(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "loyalty.backfill_rows must return a record");
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(5) || PG_ARGISNULL(6))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("loyalty.backfill_rows: program, orders, phase, chunk_size and history must not be null")));
+	program = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	orders = PG_GETARG_OID(1);
+	chunk_size = PG_GETARG_INT32(5);
+	all_history = PG_GETARG_BOOL(6);
 	SPI_connect();
 	if (!LoyaltyProgramLoad(program, orders, &prog) || !prog.attached)
 		elog(ERROR, "loyalty: relation %u is not attached to program \"%s\"", orders, program);
