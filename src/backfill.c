@@ -187,7 +187,6 @@ BackfillRows(SPITupleTable *rows, uint64 nrows, const char *relname, char **args
 		OrderTarget target;
 		OrderProblem problem = {0};
 		bool		history;
-
 		bool		isnull;
 
 		chunk->done++;
