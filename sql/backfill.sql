@@ -35,7 +35,7 @@ SELECT g, CASE WHEN g % 11 = 0 THEN NULL ELSE 'm' || (g % 3) END, 20 + (g * 37) 
   FROM generate_series(1, 60) g;
 INSERT INTO src VALUES (61, 'm1', -5, 'USD', 'paid', 0, '2024-10-01'),
                        (62, 'm2', 50, 'USD', 'paid', 60, '2024-10-02'),
-                       (63, 'm0', 50, 'GBP', 'paid', 0, '2024-10-03');
+                       (63, 'm0', 50, 'XTS', 'paid', 0, '2024-10-03');
 CREATE TABLE orders_live (LIKE src);
 CREATE TABLE orders_fill (LIKE src);
 ALTER TABLE orders_live OWNER TO regress_backfill_dba;

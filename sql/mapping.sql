@@ -13,8 +13,8 @@ CREATE ROLE regress_mapping_app IN ROLE loyalty_app;
 
 SELECT loyalty.create_program('cents', 'USD', 1);
 SELECT loyalty.create_program('dollars', 'USD', 1);
-SELECT loyalty.set_fx_rate('JPY', 'USD', 0.0065);
-SELECT loyalty.set_fx_rate('BHD', 'USD', 2.65);
+SELECT loyalty.set_fx_rate('JPY', 'USD', 0.0065, now());
+SELECT loyalty.set_fx_rate('BHD', 'USD', 2.65, now());
 SELECT loyalty.currency_minor_unit('usd') AS usd, loyalty.currency_minor_unit('JPY') AS jpy,
        loyalty.currency_minor_unit('BHD') AS bhd, loyalty.currency_minor_unit('ZZZ') AS zzz;
 
