@@ -258,8 +258,8 @@ COMMENT ON FUNCTION @extschema@.nightly_job_name(text) IS
     'The pg_cron job name of a program''s nightly jobs: loyalty-nightly-<program>; internal';
 
 -- Schedules loyalty.run_nightly_jobs(program, hour) every hour at the
--- minute of at; it runs the jobs in the hour of at in the program's time
--- zone.  The job runs as the extension's owner (the role that scheduled
+-- minute of at (in UTC, as pg_cron reads it); it runs the jobs in the hour
+-- of at in the program's time zone.  The job runs as the extension's owner (the role that scheduled
 -- it: this function is SECURITY DEFINER).
 CREATE FUNCTION @extschema@.schedule_jobs(program text, at time DEFAULT '03:00')
 RETURNS text
@@ -279,8 +279,11 @@ BEGIN
         RAISE WARNING '%', problem
             USING HINT = 'Set cron.use_background_workers = on (and max_worker_processes high enough) in postgresql.conf and restart; until then the jobs do not run.';
     END IF;
+    -- pg_cron reads its schedule in UTC: the minute of at in UTC (a zone
+    -- may be off UTC by a part of an hour: Asia/Kolkata, Asia/Kathmandu).
     EXECUTE 'SELECT cron.schedule($1, $2, $3)'
-      USING name, format('%s * * * *', extract(minute FROM at)::integer),
+      USING name, format('%s * * * *',
+                         extract(minute FROM ((current_date + at) AT TIME ZONE p.timezone) AT TIME ZONE 'UTC')::integer),
             format('SELECT loyalty.run_nightly_jobs(%L, %s)', p.code, extract(hour FROM at)::integer);
     RETURN name;
 END
