@@ -541,8 +541,9 @@ BEGIN
             -- An order loaded late: the referee had ordered before the
             -- referral (beyond the clock skew as_of allows, caller.h).
             outcome := 'void';
-        ELSIF c.ordered_at + p.pending_days * interval '1 day' > as_of OR ring = 'open' THEN
-            CONTINUE;   -- the first order is still in its pending time, or a ring flag awaits review
+        ELSIF c.ordered_at + (loyalty.program_terms_at(p.code, c.ordered_at)).pending_days * interval '1 day' > as_of
+              OR ring = 'open' THEN
+            CONTINUE;   -- the first order is still in its pending time (of its terms), or a ring flag awaits review
         ELSIF loyalty.referral_shares_fingerprint(p.code, c.member_id, referrer) THEN
             outcome := 'void';  -- a device, payment, address, email or phone seen together since refer
         ELSIF t.cap IS NOT NULL

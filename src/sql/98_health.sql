@@ -343,14 +343,15 @@ CREATE VIEW @extschema@.health AS
       LEFT JOIN LATERAL (
             SELECT x.* FROM @extschema@.job_run x
              WHERE x.job IN (j.job, j.job || '_batched')
-               AND (x.program = p.code OR (x.program IS NULL AND j.job IN ('expire_points', 'verify')))
+               AND (x.program = p.code OR (x.program IS NULL AND j.job IN ('expire_points', 'verify')
+                                           AND x.started_at >= p.created_at))
              ORDER BY x.started_at DESC LIMIT 1) r ON true
      WHERE (j.job <> 'recalculate_tiers' OR p.tier_ladder IS NOT NULL)
        AND (j.job <> 'settle_referrals'
             OR EXISTS (SELECT 1 FROM @extschema@.referral_setting s WHERE s.program = p.code))
        AND (j.job <> 'nightly' OR r.id IS NOT NULL);
 COMMENT ON VIEW @extschema@.health IS
-    'For monitoring: open dead letters by SQLSTATE, ignored order events by reason, the last run of each batch job per program (never run, running or stopped, ok, failed) with its duration, the last verify result';
+    'For monitoring: open dead letters by SQLSTATE, ignored order events by reason, the last run of each batch job per program (never run, running or stopped, ok, failed; a run over every program counts for the programs that existed then) with its duration, the last verify result';
 COMMENT ON COLUMN @extschema@.health.area IS 'dead_letters, ignored_events, jobs or verify';
 COMMENT ON COLUMN @extschema@.health.item IS 'The SQLSTATE of the dead letters, the reason events were ignored, or the job';
 COMMENT ON COLUMN @extschema@.health.status IS 'attention (dead letters, ignored events), never run, running or stopped, ok, failed';

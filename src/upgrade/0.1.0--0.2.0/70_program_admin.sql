@@ -95,6 +95,17 @@ RETURN ARRAY['earn_rate', 'pending_days', 'expire_after', 'refund_policy', 'time
 COMMENT ON FUNCTION @extschema@.program_terms_columns() IS
     'The settings change_program() changes: earn_rate, pending_days, expire_after, refund_policy, timezone';
 
+-- Rows loaded by COPY into loyalty.program or loyalty.order_source are a
+-- restore (pg_restore, or a plain dump through psql): the extension's
+-- functions never COPY, and the restored program_change rows are the
+-- history.  Recording them again would write duplicate history (and clash
+-- with the restored ids).
+CREATE FUNCTION @extschema@.restoring() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN pg_catalog.current_query() OPERATOR(pg_catalog.~*) '^\s*copy\s';
+COMMENT ON FUNCTION @extschema@.restoring() IS
+    'Whether the statement running is a COPY (a restore loading the extension''s tables); internal';
+
 -- Trigger on loyalty.program: records create, drop and changes of the
 -- settings other than the terms (those are change_program's rows).  The
 -- terms columns only show the newest terms: an UPDATE that sets them to
@@ -109,6 +120,9 @@ DECLARE
     changed text[];
     kind text;
 BEGIN
+    IF loyalty.restoring() THEN
+        RETURN NULL;    -- the dump brings the history with it
+    END IF;
     IF TG_OP = 'INSERT' THEN
         INSERT INTO loyalty.program_change (program, kind, changed_by, after)
         VALUES (NEW.code, 'create', loyalty.calling_role()::text, new_j - 'code');
@@ -162,6 +176,9 @@ DECLARE
     old_j jsonb := CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) - 'orders' END;
     new_j jsonb := CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) - 'orders' END;
 BEGIN
+    IF loyalty.restoring() THEN
+        RETURN NULL;    -- the dump brings the history with it
+    END IF;
     IF TG_OP = 'INSERT' THEN
         IF EXISTS (SELECT 1 FROM loyalty.program p WHERE p.code = NEW.program AND p.archived_at IS NOT NULL) THEN
             RAISE EXCEPTION 'program "%" is archived', NEW.program
@@ -639,6 +656,7 @@ GRANT SELECT ON @extschema@.program_terms TO loyalty_app, loyalty_reader;
 REVOKE ALL ON FUNCTION
     @extschema@.program_terms_at(text, timestamptz),
     @extschema@.program_terms_columns(),
+    @extschema@.restoring(),
     @extschema@.record_program_change(),
     @extschema@.record_source_change(),
     @extschema@.check_terms(@extschema@.program_terms),

@@ -1,7 +1,8 @@
 -- Health (0.2.0): loyalty.job_run, loyalty.ignored_event, verify_run,
 -- run_nightly_jobs, schedule_jobs / unschedule_jobs (pg_cron), the view
 -- loyalty.health; the batched procedures and settle_referrals record their
--- runs (the C jobs record theirs in the new library).  The same text as
+-- runs (the C jobs record theirs in the new library); settle_referrer
+-- waits for the pending days of the first order's own terms.  The same text as
 -- src/sql/98_health.sql (its archived_at column is 70_program_admin.sql's).
 
 -- Every run of a batch job: expire_points, score_rfm, recalculate_tiers,
@@ -340,14 +341,15 @@ CREATE VIEW @extschema@.health AS
       LEFT JOIN LATERAL (
             SELECT x.* FROM @extschema@.job_run x
              WHERE x.job IN (j.job, j.job || '_batched')
-               AND (x.program = p.code OR (x.program IS NULL AND j.job IN ('expire_points', 'verify')))
+               AND (x.program = p.code OR (x.program IS NULL AND j.job IN ('expire_points', 'verify')
+                                           AND x.started_at >= p.created_at))
              ORDER BY x.started_at DESC LIMIT 1) r ON true
      WHERE (j.job <> 'recalculate_tiers' OR p.tier_ladder IS NOT NULL)
        AND (j.job <> 'settle_referrals'
             OR EXISTS (SELECT 1 FROM @extschema@.referral_setting s WHERE s.program = p.code))
        AND (j.job <> 'nightly' OR r.id IS NOT NULL);
 COMMENT ON VIEW @extschema@.health IS
-    'For monitoring: open dead letters by SQLSTATE, ignored order events by reason, the last run of each batch job per program (never run, running or stopped, ok, failed) with its duration, the last verify result';
+    'For monitoring: open dead letters by SQLSTATE, ignored order events by reason, the last run of each batch job per program (never run, running or stopped, ok, failed; a run over every program counts for the programs that existed then) with its duration, the last verify result';
 COMMENT ON COLUMN @extschema@.health.area IS 'dead_letters, ignored_events, jobs or verify';
 COMMENT ON COLUMN @extschema@.health.item IS 'The SQLSTATE of the dead letters, the reason events were ignored, or the job';
 COMMENT ON COLUMN @extschema@.health.status IS 'attention (dead letters, ignored events), never run, running or stopped, ok, failed';
@@ -411,6 +413,69 @@ END
 $$;
 COMMENT ON PROCEDURE @extschema@.recalculate_tiers_batched(text, timestamptz, integer) IS
     'Runs loyalty.recalculate_tiers in chunks of chunk_members members, committing after each, with a NOTICE of progress; the run is recorded in loyalty.job_run';
+
+CREATE OR REPLACE FUNCTION @extschema@.settle_referrer(p @extschema@.program, t @extschema@.referral_setting,
+                                            referrer text, as_of timestamptz,
+                                            OUT rewarded integer, OUT capped integer, OUT voided integer)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    c record;
+    settled loyalty.referral;
+    outcome text;
+    ring text;
+BEGIN
+    rewarded := 0; capped := 0; voided := 0;
+    PERFORM 1 FROM loyalty.referral x
+      WHERE x.program = p.code AND x.referrer_id = referrer ORDER BY x.member_id FOR UPDATE;
+    FOR c IN
+        SELECT x.member_id, x.referred_at, f.order_id, f.ordered_at, f.closed OR f.refunded_amount > 0 AS undone
+          FROM loyalty.referral x
+          CROSS JOIN LATERAL (
+                SELECT e.order_id, e.ordered_at, e.closed, e.refunded_amount FROM loyalty.order_earning e
+                 WHERE e.program = x.program AND e.member_id = x.member_id AND e.ordered_at <= as_of
+                 ORDER BY e.ordered_at, e.order_id LIMIT 1) f
+         WHERE x.program = p.code AND x.referrer_id = referrer AND x.state = 'pending'
+         ORDER BY f.ordered_at, x.member_id
+    LOOP
+        ring := loyalty.referral_ring_state(p.code, c.member_id);
+        IF c.undone OR ring = 'confirmed' THEN
+            outcome := 'void';
+        ELSIF c.ordered_at < c.referred_at - interval '5 seconds' THEN
+            -- An order loaded late: the referee had ordered before the
+            -- referral (beyond the clock skew as_of allows, caller.h).
+            outcome := 'void';
+        ELSIF c.ordered_at + (loyalty.program_terms_at(p.code, c.ordered_at)).pending_days * interval '1 day' > as_of
+              OR ring = 'open' THEN
+            CONTINUE;   -- the first order is still in its pending time (of its terms), or a ring flag awaits review
+        ELSIF loyalty.referral_shares_fingerprint(p.code, c.member_id, referrer) THEN
+            outcome := 'void';  -- a device, payment, address, email or phone seen together since refer
+        ELSIF t.cap IS NOT NULL
+              AND (SELECT count(*) FROM loyalty.referral x
+                    WHERE x.program = p.code AND x.referrer_id = referrer AND x.state = 'rewarded'
+                      AND x.settled_at > as_of - t.cap_period AND x.settled_at <= as_of) >= t.cap THEN
+            outcome := 'capped';
+        ELSE
+            outcome := 'rewarded';
+        END IF;
+        UPDATE loyalty.referral x SET state = outcome, first_order_id = c.order_id, settled_at = as_of
+         WHERE x.program = p.code AND x.member_id = c.member_id
+        RETURNING x.* INTO settled;
+        CASE outcome
+            WHEN 'rewarded' THEN
+                PERFORM loyalty.reward_referral(t, settled, as_of);
+                rewarded := rewarded + 1;
+            WHEN 'capped' THEN capped := capped + 1;
+            ELSE
+                PERFORM loyalty.take_back_void_commissions(p.code, c.member_id);
+                voided := voided + 1;
+        END CASE;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.settle_referrer(@extschema@.program, @extschema@.referral_setting, text, timestamptz) IS
+    'Settles the pending referrals of one referrer whose referee''s first order stood its pending time (rewarded, or capped) or was refunded or cancelled, was placed before the referral, or whose referee shares a fingerprint with the referrer (void); internal';
 
 CREATE OR REPLACE FUNCTION @extschema@.settle_referrals(program text, as_of timestamptz DEFAULT now())
 RETURNS bigint
