@@ -14,6 +14,23 @@ SELECT code, base_currency, earn_rate, pending_days, expire_after, refund_policy
 SELECT loyalty.set_closing_statuses('docs_shop', ARRAY['Refunded', 'Cancelled', 'canceled', 'returned', 'chargeback', ' void ']);
 SELECT closing_statuses FROM loyalty.program WHERE code = 'docs_shop';
 
+SELECT effective_from, earn_rate, pending_days, expire_after, refund_policy
+  FROM loyalty.program_terms WHERE program = 'docs_shop';
+SELECT earn_rate FROM loyalty.program_terms_at('docs_shop', '2024-06-01');
+
+SELECT effective_from, earn_rate, pending_days
+  FROM loyalty.change_program('docs_shop', '{"earn_rate": 3, "pending_days": 14}', '2030-01-01',
+                              'triple points from 2030');
+SELECT effective_from, earn_rate, pending_days FROM loyalty.program_terms
+ WHERE program = 'docs_shop' ORDER BY effective_from;
+
+SELECT loyalty.create_program('docs_trial');
+SELECT loyalty.drop_program('docs_trial');
+SELECT count(*) FROM loyalty.program WHERE code = 'docs_trial';
+
+SELECT kind, changed_by, effective_from, after, note FROM loyalty.program_change
+ WHERE program = 'docs_shop' AND kind IN ('terms', 'closing_statuses') ORDER BY id;
+
 SELECT loyalty.set_fx_rate('USD', 'SGD', 1.35);
 SELECT loyalty.set_fx_rate('CHF', 'USD', 1.12, '2024-01-01');
 SELECT loyalty.fx_rate_at('CHF', 'USD', '2024-06-01') AS chf_usd,
@@ -115,6 +132,11 @@ SELECT id - min(id) OVER () AS n, kind, points, balance_after, ref, order_id, re
   FROM loyalty.history('docs_shop', 'ana');
 
 SELECT * FROM loyalty.verify('docs_shop');
+
+SELECT check_name FROM loyalty.verify_run('docs_shop') WHERE NOT ok;
+SELECT job, rows, ok, detail FROM loyalty.job_run WHERE program = 'docs_shop' AND job = 'verify';
+
+SELECT area, item, status, count FROM loyalty.health WHERE program = 'docs_shop' ORDER BY area, item;
 
 SELECT loyalty.activity_day_of('2024-03-01 00:00+00') AS at_midnight,
        loyalty.activity_day_of('2024-03-01 00:00:01+00') AS just_after;

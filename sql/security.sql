@@ -279,6 +279,8 @@ SELECT accepted, state, reason FROM loyalty.refer('sec', 'm1', loyalty.referral_
 SELECT loyalty.update_profile('sec', 'm3', '{"name": "M3"}') ->> 'name' AS profile_name;
 SELECT loyalty.set_consent('sec', 'm3', 'marketing', true) ->> 'granted' AS consent;
 SELECT count(*) > 0 AS lots FROM loyalty.member_lots('sec', 'm1');
+-- Program terms.
+SELECT earn_rate FROM loyalty.program_terms_at('sec', pg_catalog.now());
 -- Not the application's any more: crediting points.
 SELECT loyalty.earn('sec', 'm1', 1000, 'sec-gift');
 SELECT loyalty.adjust('sec', 'm1', 1000, 'sec-adjust', 'gift');
@@ -333,6 +335,9 @@ INSERT INTO regress_sec_admin.orders VALUES (1, 'a1', 10, '2026-01-01 00:00+00')
 INSERT INTO regress_sec_admin.orders VALUES (2, 'a1', 10, 'infinity');
 SELECT loyalty.resolve_dead_letter(pg_catalog.max(id), 'an order without a real time') FROM loyalty.dead_letter
  WHERE program OPERATOR(pg_catalog.=) 'sec_admin';
+CALL loyalty.backfill_orders('sec_admin', 'regress_sec_admin.orders');
+SELECT loyalty.backfill_orders_chunk('sec_admin', 'regress_sec_admin.orders', 'history');
+SELECT orders_done, finished_at IS NOT NULL AS finished FROM loyalty.backfill_run WHERE program = 'sec_admin';
 SELECT loyalty.detach_orders('sec_admin', 'regress_sec_admin.orders');
 SELECT loyalty.set_fx_rate('NOK', 'USD', 0.09);
 SELECT loyalty.retry_dead_letters('sec');
@@ -382,6 +387,19 @@ SELECT count(*) >= 0 AS readable FROM loyalty.coupon_performance;
 SELECT loyalty.set_referral_terms('sec', 10, 5, milestones => '[{"referrals": 1, "points": 3}]', commission => '{0.1}');
 SELECT loyalty.settle_referrals('sec', '2030-01-01') >= 0 AS settled;
 SELECT count(*) >= 0 AS readable FROM loyalty.referral_funnel;
+-- Program administration and health.
+SELECT earn_rate FROM loyalty.program_terms_at('sec', pg_catalog.now());
+SELECT earn_rate, pending_days FROM loyalty.change_program('sec_admin', '{"pending_days": 1}', note => 'security test');
+SELECT loyalty.create_program('sec_gone', 'USD', 1);
+SELECT loyalty.drop_program('sec_gone');
+SELECT loyalty.create_program('sec_old', 'USD', 1);
+SELECT loyalty.archive_program('sec_old') IS NOT NULL AS archived;
+SELECT check_name FROM loyalty.verify_run('sec') WHERE NOT ok;
+SELECT job, ok FROM loyalty.run_nightly_jobs('sec_old');
+SELECT public.regress_sec_sqlstate_of($$SELECT loyalty.schedule_jobs('sec')$$);
+SELECT public.regress_sec_sqlstate_of($$SELECT loyalty.unschedule_jobs('sec')$$);
+SELECT loyalty.job_run_end(loyalty.job_run_begin('expire_points_batched', 'sec'), 0, 'security test');
+SELECT count(*) > 0 AS readable FROM loyalty.health;
 -- Signals, holds and exclusions.
 SELECT loyalty.normalize_signal('email', 'A.B+x@GoogleMail.com');
 SELECT loyalty.rotate_signal_key() > 1 AS rotated;
@@ -446,6 +464,9 @@ SELECT p.oid::regprocedure
    AND p.proname NOT IN ('referral_code', 'refer', 'set_referral_terms', 'settle_referrals')
    AND p.proname NOT IN ('resolve_dead_letter', 'update_profile', 'set_consent', 'member_lots', 'adjust', 'set_consent_required',
                          'merge_members', 'export_member', 'forget_member')
+   AND p.proname NOT IN ('program_terms_at', 'change_program', 'drop_program', 'archive_program', 'verify_run',
+                         'run_nightly_jobs', 'schedule_jobs', 'unschedule_jobs', 'job_run_begin', 'job_run_end')
+   AND p.proname NOT IN ('backfill_orders', 'backfill_orders_chunk')
    AND p.proname NOT IN ('enroll', 'redeem', 'cancel_redemption', 'balance', 'history', 'fx_rate_at', 'fx_quote',
                          'earn', 'create_program', 'attach_orders', 'detach_orders', 'set_fx_rate',
                          'retry_dead_letters', 'set_member_status', 'set_tier_ladder', 'set_tier_floor',

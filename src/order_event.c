@@ -325,6 +325,15 @@ MemberHasRoom(const LoyaltyProgram *prog, const char *member_id, int64 points,
 							   member_id, points, LOYALTY_MAX_BALANCE));
 }
 
+/* Whether an order's multiplier marks a history order (0: never earns). */
+static bool
+OrderIsHistory(Datum multiplier)
+{
+	return numeric_is_nan(DatumGetNumeric(multiplier)) ? false :
+		DatumGetInt32(DirectFunctionCall2(numeric_cmp, multiplier,
+										  NumericGetDatum(int64_to_numeric(0)))) == 0;
+}
+
 /*
  * Works out what the order should hold.  Returns false, with the problem set,
  * when the program's configuration cannot price it (no FX rate, overflow).
@@ -348,8 +357,13 @@ OrderTargetCompute(const LoyaltyProgram *prog, OrderEventKind kind, const OrderR
 	if (target->closed || target->member_id == NULL || !row->has_amount)
 		return true;
 
-	/* An order keeps the multiplier it earned at while its member stays. */
-	if (state->exists && state->member_id != NULL && strcmp(state->member_id, target->member_id) == 0)
+	/*
+	 * An order keeps the multiplier it earned at while its member stays; a
+	 * history order (back-filled to count but not to earn: multiplier 0)
+	 * keeps it whatever changes.
+	 */
+	if (state->exists && (OrderIsHistory(state->multiplier) ||
+						  (state->member_id != NULL && strcmp(state->member_id, target->member_id) == 0)))
 		target->multiplier = state->multiplier;
 	else
 	{
@@ -398,7 +412,8 @@ OrderReverseTo(const LoyaltyProgram *prog, const char *order_id, OrderState *sta
 	if (state->member_id != NULL)
 		state->reversed_total += LedgerReverse(prog, state->member_id, order_id,
 											   target - state->reversed_target, reason,
-											   GetCurrentTransactionStartTimestamp());
+											   GetCurrentTransactionStartTimestamp(),
+											   state->ordered_at);
 	state->reversed_target = target;
 }
 
@@ -674,5 +689,42 @@ OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 		AccrualPosted(prog, target.member_id, target.ordered_at, &target.pricing);
 	}
 	OrderStateSave(prog, row, &state, &target);
+	return true;
+}
+
+/*
+ * Makes a target a history order's: it counts (activity, RFM, tiers) but
+ * earns nothing, now or later (multiplier 0, see OrderTargetCompute).
+ */
+void
+OrderTargetHistory(OrderTarget *target)
+{
+	target->points = 0;
+	target->reversal = 0;
+	target->multiplier = NumericGetDatum(int64_to_numeric(0));
+}
+
+/*
+ * The back-fill of one order, one by one (refunded already, or a program
+ * whose features price orders): the first sight of the order, as an INSERT
+ * would record it.  An id loyalty knows is left as it is (the back-fill
+ * skips what is recorded).  history: the order counts but earns nothing.
+ */
+bool
+OrderBackfillApply(const LoyaltyProgram *prog, OrderRow *row, bool history,
+				   OrderProblem *problem)
+{
+	OrderState	none = {0};
+	OrderTarget target;
+
+	if (!OrderRowCheck(prog, ORDER_INSERT, row, problem) ||
+		!OrderTargetCompute(prog, ORDER_INSERT, row, &none, &target, problem))
+		return false;
+	if (history)
+		OrderTargetHistory(&target);
+	if (OrderFirstSeen(prog, row, &target) == FIRST_SEEN_FULL)
+		return SetProblem(problem, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+						  psprintf("member \"%s\" earning " INT64_FORMAT " points would hold more than " INT64_FORMAT,
+								   target.member_id, target.points, LOYALTY_MAX_BALANCE));
 	return true;
 }

@@ -27,6 +27,7 @@
 #include "utils/timestamp.h"
 
 #include "activity.h"
+#include "health.h"
 #include "loyalty.h"
 #include "program.h"
 #include "rfm.h"
@@ -249,6 +250,7 @@ loyalty_score_rfm(PG_FUNCTION_ARGS)
 	int			n;
 	int64		written;
 	bool		exact;
+	TimestampTz started = GetCurrentTimestamp();
 
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -287,6 +289,8 @@ loyalty_score_rfm(PG_FUNCTION_ARGS)
 	written = RfmStore(code, as_of, lookback, members, n, segments);
 	ereport(NOTICE,
 			(errmsg("loyalty: score_rfm %s: " INT64_FORMAT " score rows written", code, written)));
+	JobRunRecord("score_rfm", code, started, n,
+				 psprintf("as_of %s: %d members scored", timestamptz_to_str(as_of), n));
 	SPI_finish();
 	PG_RETURN_INT64(n);
 }

@@ -61,6 +61,7 @@ DECLARE
     chunk record;
     members bigint := 0;
     points bigint := 0;
+    run bigint := loyalty.job_run_begin('expire_points_batched', program);  -- loyalty.health
 BEGIN
     LOOP
         SELECT * INTO chunk FROM loyalty.expire_points_chunk(program, as_of, chunk_members);
@@ -71,10 +72,12 @@ BEGIN
             coalesce(program, 'all programs'), members, points;
         COMMIT;
     END LOOP;
+    PERFORM loyalty.job_run_end(run, points, pg_catalog.format('as_of %s: %s members, %s points expired',
+                                                              as_of, members, points));
 END
 $$;
 COMMENT ON PROCEDURE @extschema@.expire_points_batched(text, timestamptz, integer) IS
-    'Runs loyalty.expire_points in chunks of chunk_members members, committing after each, with a NOTICE of progress';
+    'Runs loyalty.expire_points in chunks of chunk_members members, committing after each, with a NOTICE of progress; the run is recorded in loyalty.job_run';
 
 CREATE FUNCTION @extschema@.balance(program text, member_id text, as_of timestamptz DEFAULT now())
 RETURNS TABLE (available bigint, pending bigint, lifetime_earned bigint, lifetime_redeemed bigint,

@@ -80,7 +80,7 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.set_closing_statuses(text, text[]),
     @extschema@.set_member_status(text, text, text),
     @extschema@.set_fx_rate(text, text, numeric, timestamptz),
-    @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text, text, text, text, text, text, text),
+    @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text[]),
     @extschema@.detach_orders(text, regclass),
     @extschema@.sync_partition_triggers(),
     @extschema@.retry_dead_letters(text),
@@ -296,3 +296,40 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.forget_member(text, text),
     @extschema@.export_member(text, text)
 TO loyalty_admin;
+-- Program administration (P2): admins change terms, drop and archive
+-- programs; everyone may read the terms (the application shows them,
+-- BI prices with them).  program_change is readable by admins (ALL TABLES
+-- above).  Internal (owner only): check_terms, terms_with,
+-- program_terms_columns, lock_program_orders, detach_source, detach_all and
+-- the trigger functions record_program_change, record_source_change.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.change_program(text, jsonb, timestamptz, text),
+    @extschema@.drop_program(text),
+    @extschema@.archive_program(text)
+TO loyalty_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.program_terms_at(text, timestamptz)
+TO loyalty_admin, loyalty_app, loyalty_reader;
+GRANT SELECT ON @extschema@.program_terms TO loyalty_app, loyalty_reader;
+
+-- Health (P2): admins run and schedule the nightly jobs, record the
+-- batched procedures' runs (those run as their caller) and read everything;
+-- loyalty_reader reads the health view (monitoring).  Internal (owner
+-- only): record_job_run, cron_connection_problem, require_pg_cron,
+-- nightly_job_name.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.verify_run(text),
+    @extschema@.run_nightly_jobs(text, integer),
+    @extschema@.schedule_jobs(text, time),
+    @extschema@.unschedule_jobs(text),
+    @extschema@.job_run_begin(text, text),
+    @extschema@.job_run_end(bigint, bigint, text)
+TO loyalty_admin;
+GRANT SELECT ON @extschema@.health TO loyalty_reader;
+
+-- Back-fill and mapping options: a DBA adopting loyalty back-fills the
+-- tables it attached (as loyalty_admin and a member of the table's owner
+-- role, as for attach_orders), watches the runs, and may drop an unfinished
+-- run's row to start over.
+GRANT EXECUTE ON FUNCTION @extschema@.backfill_orders_chunk(text, regclass, text, timestamptz, integer) TO loyalty_admin;
+GRANT EXECUTE ON PROCEDURE @extschema@.backfill_orders(text, regclass, text, timestamptz, integer) TO loyalty_admin;
+GRANT SELECT, DELETE ON @extschema@.backfill_run TO loyalty_admin;
