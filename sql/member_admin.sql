@@ -226,5 +226,6 @@ SELECT c.relname, a.attname
    AND a.attname NOT IN ('program', 'order_id', 'first_order_id', 'ref', 'issued_ref', 'order_ref', 'code', 'campaign',
                          'currency', 'kind', 'reason', 'status', 'rule', 'subject', 'state', 'source', 'note',
                          'release_note', 'segment', 'tier', 'from_tier', 'to_tier', 'tier_floor', 'reward', 'event',
-                         'sqlstate', 'held_by', 'released_by', 'excluded_by', 'decided_by', 'merged_by')
+                         'sqlstate', 'held_by', 'released_by', 'excluded_by', 'decided_by', 'merged_by',
+                         'resolved_by', 'resolution')
  ORDER BY 1, 2;

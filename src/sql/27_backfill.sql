@@ -189,6 +189,10 @@ BEGIN
         '  LEFT JOIN LATERAL (SELECT true AS known FROM loyalty.dead_letter d'
         '                      WHERE d.program OPERATOR(pg_catalog.=) $2 AND d.resolved_at IS NULL'
         '                        AND d.order_id OPERATOR(pg_catalog.=) pg_catalog.format(''%%s'', o.%3$I)'
+        '                     UNION ALL'  -- or resolved by hand: the shop decided not to count it
+        '                     SELECT true FROM loyalty.dead_letter d'
+        '                      WHERE d.program OPERATOR(pg_catalog.=) $2 AND d.resolution IS NOT NULL'
+        '                        AND d.order_id OPERATOR(pg_catalog.=) pg_catalog.format(''%%s'', o.%3$I)'
         '                      LIMIT 1) d ON true'
         ' ORDER BY %4$s',
         src.orders, cond, id, ord);

@@ -224,6 +224,10 @@ COMMENT ON COLUMN @extschema@.dead_letter.resolved_by IS
     'The role that resolved the letter by hand (loyalty.resolve_dead_letter); NULL when a replay resolved it';
 COMMENT ON COLUMN @extschema@.dead_letter.resolution IS
     'The note given when the letter was resolved by hand: why its event was not applied';
+-- A back-fill skips an order whose letter was resolved by hand (the shop
+-- decided not to count it): probed per row, so indexed.
+CREATE INDEX dead_letter_by_hand_idx ON @extschema@.dead_letter (program, order_id)
+    WHERE resolution IS NOT NULL;
 
 -- Not STRICT: NULL arguments are errors.
 CREATE FUNCTION @extschema@.resolve_dead_letter(id bigint, note text)
