@@ -131,7 +131,8 @@ readme_tour() {
 }
 
 # Every sql example of docs/adopting.md is run, as written, by a regression
-# file (the procedures of a DBA's first day are tested, not only shown).
+# file, the upgrade test or a TAP test (the procedures of a DBA's first day
+# are tested, not only shown).
 doc_blocks() {
 	perl "$ROOT/scripts/check_doc_blocks.pl" "$ROOT/docs/adopting.md"
 }

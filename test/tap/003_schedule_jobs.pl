@@ -76,6 +76,18 @@ $node->safe_psql('postgres', q{SET ROLE loyalty_admin; SELECT loyalty.create_pro
                                SELECT loyalty.schedule_jobs('short_lived'); SELECT loyalty.drop_program('short_lived')});
 is($node->safe_psql('postgres', q{SELECT count(*) FROM cron.job WHERE jobname = 'loyalty-nightly-short_lived'}),
 	'0', 'drop_program unschedules the program\'s jobs');
+# docs/adopting.md, "Scheduling the nightly jobs", as written: a job that
+# pg_cron starts every hour at minute 0 (Paris is a whole number of hours
+# from UTC, summer and winter), running the jobs of the local hour 3.
+$node->safe_psql('postgres', q{SELECT loyalty.create_program('eu', 'EUR', timezone => 'Europe/Paris')});
+$node->psql('postgres', q{SET ROLE loyalty_admin;
+SELECT loyalty.schedule_jobs('eu', '03:00');   -- 03:00 in the program's time zone
+}, stdout => \$name, stderr => \$stderr);
+is($name, 'loyalty-nightly-eu', "the doc's schedule_jobs('eu', '03:00') returns the job name");
+is($stderr, '', 'without a warning');
+is($node->safe_psql('postgres', q{SELECT schedule || ' | ' || command FROM cron.job WHERE jobname = 'loyalty-nightly-eu'}),
+	"0 * * * * | SELECT loyalty.run_nightly_jobs('eu', 3)",
+	'checked every hour at minute 0, for the local hour 3');
 $node->stop;
 
 # The same server without background workers: pg_cron would connect to

@@ -115,12 +115,20 @@ fi
 [ "$(id -u)" -eq 0 ] && chown -R "$user" "$DIR/loyalty-0.1.0"
 pg restart
 version=$(q -d updated -Atc "SELECT default_version FROM pg_available_extensions WHERE name = 'loyalty'")
-if out=$(q -d updated -c 'ALTER EXTENSION loyalty UPDATE' 2>&1) &&
-	[ "$(q -d updated -Atc "SELECT extversion FROM pg_extension WHERE extname = 'loyalty'")" = "$version" ]; then
-	ok "ALTER EXTENSION loyalty UPDATE: 0.1.0 -> $version"
-	[ -n "$out" ] && sed 's/^/# /' <<<"$out"
+# docs/adopting.md's check before and its update, as written: before, no
+# row of verify() and the version 0.1.0; the update prints nothing (no row
+# of verify() after it).
+if out=$(q -d updated -At -f "$HERE/before_update.sql" 2>&1) && [ "$out" = 0.1.0 ]; then
+	ok "the doc's check before the update: verify() clean, version 0.1.0"
 else
-	not_ok "ALTER EXTENSION loyalty UPDATE: 0.1.0 -> $version" "$out"
+	not_ok "the doc's check before the update: verify() clean, version 0.1.0" "$out"
+fi
+if out=$(q -d updated -At -f "$HERE/update.sql" 2>"$DIR/update.err") && [ -z "$out" ] &&
+	[ "$(q -d updated -Atc "SELECT extversion FROM pg_extension WHERE extname = 'loyalty'")" = "$version" ]; then
+	ok "ALTER EXTENSION loyalty UPDATE (the doc's update.sql): 0.1.0 -> $version, verify() clean"
+	[ -s "$DIR/update.err" ] && sed 's/^/# /' "$DIR/update.err"
+else
+	not_ok "ALTER EXTENSION loyalty UPDATE: 0.1.0 -> $version" "$out$(cat "$DIR/update.err")"
 	exit 1
 fi
 out=$(q -d infinite -v VERBOSITY=verbose -c 'ALTER EXTENSION loyalty UPDATE' 2>&1) && rc=0 || rc=$?
