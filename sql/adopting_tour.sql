@@ -5,6 +5,15 @@
 -- doc tells, and followed by what the doc says happened.  Scheduling with
 -- pg_cron is run as written by test/tap/003_schedule_jobs.pl, the update
 -- by test/upgrade/run.sh (scripts/check_doc_blocks.pl looks there too).
+-- In a database of its own: other files of the suite create programs
+-- named as the doc's ('shop') in the shared regression database.
+SET client_min_messages = warning;
+SELECT current_database() AS regress_db \gset
+DROP DATABASE IF EXISTS regress_adopting_tour;
+CREATE DATABASE regress_adopting_tour;
+\c regress_adopting_tour
+CREATE EXTENSION loyalty;
+RESET client_min_messages;
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
 
@@ -17,6 +26,7 @@ DROP ROLE IF EXISTS dba_anna;
 DROP ROLE IF EXISTS shop_backend;
 DROP ROLE IF EXISTS metabase;
 DROP ROLE IF EXISTS shop_owner;
+DROP ROLE IF EXISTS regress_tour_admin;
 RESET client_min_messages;
 CREATE ROLE dba_anna LOGIN;
 CREATE ROLE shop_backend LOGIN;
@@ -159,6 +169,21 @@ SELECT count(*) > 0 AS jobs FROM loyalty.run_nightly_jobs('eu');
 SELECT area, item, status, count, last_at IS NOT NULL AS ran, duration >= '0' AS timed
   FROM loyalty.health WHERE program = 'eu' ORDER BY area, item;
 RESET ROLE;
+
+-- Attaching needs the table's owner: a loyalty_admin that is not a member
+-- of shop_owner is refused eu_orders; dba_anna, a member, attaches it.
+CREATE ROLE regress_tour_admin IN ROLE loyalty_admin;
+SET ROLE shop_owner;
+CREATE TABLE eu_orders (id text PRIMARY KEY, customer text, total numeric);
+RESET ROLE;
+SET ROLE regress_tour_admin;
+\set VERBOSITY terse
+SELECT loyalty.attach_orders('eu', 'eu_orders', 'id', 'customer', 'total');
+\set VERBOSITY default
+RESET ROLE;
+SET ROLE dba_anna;
+SELECT loyalty.attach_orders('eu', 'eu_orders', 'id', 'customer', 'total');
+RESET ROLE;
 -- The BI login reads the views, the application's login the balances.
 SET ROLE metabase;
 SELECT member_id, available_points FROM loyalty.member_360 WHERE program = 'docs_shop' ORDER BY member_id;
@@ -177,6 +202,7 @@ SELECT extversion FROM pg_extension WHERE extname = 'loyalty';
 RESET ROLE;
 
 -- Clean up: the doc's roles are cluster-wide.
-SELECT loyalty.detach_orders('shop', 'shop_orders');
-DROP OWNED BY dba_anna, shop_backend, metabase, shop_owner;
-DROP ROLE dba_anna, shop_backend, metabase, shop_owner;
+\c :regress_db
+SET client_min_messages = warning;
+DROP DATABASE regress_adopting_tour;
+DROP ROLE dba_anna, shop_backend, metabase, shop_owner, regress_tour_admin;
