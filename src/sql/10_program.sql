@@ -185,6 +185,10 @@ BEGIN
         RAISE EXCEPTION 'profile must be a JSON object, not %', coalesce(jsonb_typeof(profile), 'NULL')
             USING ERRCODE = '22023';
     END IF;
+    IF profile ? 'consent' THEN
+        RAISE EXCEPTION 'profile key "consent" cannot be set with enroll'
+            USING ERRCODE = '22023', HINT = 'Use loyalty.set_consent(program, member_id, purpose, granted).';
+    END IF;
     IF loyalty.forgotten_pseudonym(program, member_id) IS NOT NULL THEN   -- 39_gdpr.sql
         RAISE EXCEPTION 'member "%" of program "%" was forgotten', member_id, program
             USING ERRCODE = 'LY002',

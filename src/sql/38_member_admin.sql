@@ -23,8 +23,11 @@ RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
     SELECT coalesce(
-        (SELECT (m.profile OPERATOR(pg_catalog.->) 'consent' OPERATOR(pg_catalog.->) has_consent.purpose
-                 OPERATOR(pg_catalog.->>) 'granted')::pg_catalog.bool
+        (SELECT CASE WHEN pg_catalog.jsonb_typeof(m.profile OPERATOR(pg_catalog.->) 'consent' OPERATOR(pg_catalog.->)
+                                                   has_consent.purpose OPERATOR(pg_catalog.->) 'granted')
+                          OPERATOR(pg_catalog.=) 'boolean'   -- any other answer counts as none
+                     THEN (m.profile OPERATOR(pg_catalog.->) 'consent' OPERATOR(pg_catalog.->) has_consent.purpose
+                           OPERATOR(pg_catalog.->>) 'granted')::pg_catalog.bool END
            FROM @extschema@.member m
           WHERE m.program OPERATOR(pg_catalog.=) has_consent.program
             AND m.member_id OPERATOR(pg_catalog.=) has_consent.member_id),
@@ -381,6 +384,10 @@ BEGIN
      WHERE x.program = combine_member_rows.program AND x.member_id = from_id
        AND NOT EXISTS (SELECT 1 FROM loyalty.member_exclusion y WHERE y.program = x.program AND y.member_id = into_id);
     DELETE FROM loyalty.member_exclusion x WHERE x.program = combine_member_rows.program AND x.member_id = from_id;
+    -- One referred the other: now one member, who cannot have referred himself.
+    DELETE FROM loyalty.referral x
+     WHERE x.program = combine_member_rows.program
+       AND ((x.member_id = from_id AND x.referrer_id = into_id) OR (x.member_id = into_id AND x.referrer_id = from_id));
     UPDATE loyalty.referral x SET member_id = into_id
      WHERE x.program = combine_member_rows.program AND x.member_id = from_id
        AND NOT EXISTS (SELECT 1 FROM loyalty.referral y WHERE y.program = x.program AND y.member_id = into_id);

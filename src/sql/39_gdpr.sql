@@ -121,6 +121,22 @@ BEGIN
     UPDATE loyalty.coupon_code c SET issued_ref = left(c.issued_ref, -length(forget_member.member_id)) || pseudonym
      WHERE c.program = forget_member.program AND c.member_id = forget_member.member_id
        AND right(c.issued_ref, length(forget_member.member_id) + 1) = ':' || forget_member.member_id;
+    -- Referral rewards name the referee (and a milestone its referrer) in
+    -- their ref, on the member's rows and on its referrer's: renamed too.
+    PERFORM set_config('loyalty.member_rewrite', concat_ws(E'\x1f', program, member_id, pseudonym), true);
+    UPDATE loyalty.ledger l
+       SET ref = split_part(l.ref, ':', 1) || ':' || pseudonym
+                 || substr(l.ref, length(split_part(l.ref, ':', 1) || ':' || forget_member.member_id) + 1)
+     WHERE l.program = forget_member.program
+       AND l.member_id IN (SELECT forget_member.member_id
+                           UNION ALL SELECT r.referrer_id FROM loyalty.referral r
+                                      WHERE r.program = forget_member.program AND r.member_id = forget_member.member_id)
+       AND (starts_with(l.ref, 'referral:' || forget_member.member_id || ':')
+            OR starts_with(l.ref, 'referral-milestone:' || forget_member.member_id || ':'));
+    PERFORM set_config('loyalty.member_rewrite', '', true);
+    UPDATE loyalty.coupon_code c
+       SET issued_ref = 'referral:' || pseudonym || substr(c.issued_ref, length('referral:' || forget_member.member_id) + 1)
+     WHERE c.program = forget_member.program AND starts_with(c.issued_ref, 'referral:' || forget_member.member_id || ':');
     PERFORM loyalty.rewrite_member_id(program, member_id, pseudonym, 'forget');
     PERFORM loyalty.remember_forgotten(program, member_id, pseudonym);
     RETURN pseudonym;
