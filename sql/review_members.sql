@@ -2,7 +2,9 @@
 -- member it referred (and back), forgetting a referee (its id must not
 -- survive in the refs of referral rewards, its own or its referrer's), and
 -- a consent answer that is not a JSON boolean (written by enroll) must not
--- break the segment views and the coupon jobs for everyone.
+-- break the segment views and the coupon jobs for everyone; the ledger
+-- guard lets only the told rewrite through; a forgotten referee's id leaves
+-- no trace in fraud flag subjects nor in the signals of a later order.
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
 \set SHOW_CONTEXT never
@@ -119,3 +121,38 @@ SELECT sqlstate_of($$UPDATE loyalty.ledger SET member_id = 'mallory', ref = 'x' 
 SELECT sqlstate_of($$UPDATE loyalty.ledger SET member_id = 'someone' WHERE program = 'rvm' AND member_id = 'referrer-eve'$$) AS other_id;
 SELECT sqlstate_of($$DELETE FROM loyalty.ledger WHERE program = 'rvm' AND member_id = 'referrer-eve'$$) AS deleted;
 ROLLBACK;
+
+-- 5. A referee sharing its referrer's device (a referral_ring flag about
+-- "referral:<referee>") is forgotten, then the shop records another order
+-- under the old id: neither the flag's subject nor the new order's
+-- signals keep the old id (the signals go to a guest, as the points do).
+SELECT loyalty.create_program('rvs', 'USD', 1);
+CREATE TABLE rvs_orders (id text PRIMARY KEY, member text, amount numeric, status text DEFAULT 'paid',
+                         at timestamptz DEFAULT now(), device text);
+SELECT loyalty.attach_orders('rvs', 'rvs_orders', 'id', 'member', 'amount', NULL, 'status', NULL, 'at',
+                             device_id => 'device');
+GRANT SELECT, INSERT, UPDATE, DELETE ON rvs_orders TO loyalty_app;
+SET ROLE loyalty_admin;
+SELECT loyalty.set_referral_terms('rvs', referrer_points => 10, referee_points => 5);
+RESET ROLE;
+SET ROLE loyalty_app;
+SELECT loyalty.enroll('rvs', 'ringo'), loyalty.enroll('rvs', 'yan-0815');
+SELECT loyalty.referral_code('rvs', 'ringo') AS ringo_code \gset
+INSERT INTO rvs_orders (id, member, amount, at, device) VALUES ('R-1', 'ringo', 30, now() - interval '3 days', 'dev-1');
+SELECT accepted FROM loyalty.refer('rvs', 'yan-0815', :'ringo_code');
+INSERT INTO rvs_orders (id, member, amount, device) VALUES ('Y-1', 'yan-0815', 20, 'dev-1');
+RESET ROLE;
+SET ROLE loyalty_admin;
+SELECT loyalty.fraud_check('rvs', now() - interval '30 days', now() + interval '1 hour') > 0 AS flagged;
+SELECT loyalty.settle_referrals('rvs', now() + interval '60 days');
+RESET ROLE;
+SELECT rule, subject FROM loyalty.fraud_flag WHERE program = 'rvs' ORDER BY id;
+SET ROLE loyalty_admin;
+SELECT loyalty.forget_member('rvs', 'yan-0815') IS NOT NULL AS forgotten;
+RESET ROLE;
+SET ROLE loyalty_app;
+INSERT INTO rvs_orders (id, member, amount, device) VALUES ('Y-2', 'yan-0815', 20, 'dev-1');
+RESET ROLE;
+SELECT * FROM pg_temp.rows_citing('yan-0815');
+SELECT order_id, member_id IS NULL AS guest FROM loyalty.order_signal WHERE program = 'rvs' AND order_id = 'Y-2';
+SELECT check_name FROM loyalty.verify() WHERE NOT ok;

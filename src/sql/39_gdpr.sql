@@ -118,6 +118,8 @@ BEGIN
     UPDATE loyalty.fraud_flag f
        SET evidence = replace(f.evidence::text, to_json(forget_member.member_id)::text, to_json(pseudonym)::text)::jsonb
      WHERE f.program = forget_member.program AND strpos(f.evidence::text, to_json(forget_member.member_id)::text) > 0;
+    UPDATE loyalty.fraud_flag f SET subject = 'referral:' || pseudonym
+     WHERE f.program = forget_member.program AND f.subject = 'referral:' || forget_member.member_id;
     UPDATE loyalty.coupon_code c SET issued_ref = left(c.issued_ref, -length(forget_member.member_id)) || pseudonym
      WHERE c.program = forget_member.program AND c.member_id = forget_member.member_id
        AND right(c.issued_ref, length(forget_member.member_id) + 1) = ':' || forget_member.member_id;
