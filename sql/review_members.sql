@@ -156,3 +156,26 @@ RESET ROLE;
 SELECT * FROM pg_temp.rows_citing('yan-0815');
 SELECT order_id, member_id IS NULL AS guest FROM loyalty.order_signal WHERE program = 'rvs' AND order_id = 'Y-2';
 SELECT check_name FROM loyalty.verify() WHERE NOT ok;
+
+-- 6. A merged id: enrolling it again would split the person anew (the
+-- shop's orders under it go to the member it was merged into, API calls
+-- to the new member, and the two could never be merged again); an
+-- adjustment replayed under the merged id after the merge is the same call.
+SET ROLE loyalty_app;
+SELECT loyalty.enroll('rvm', 'gil'), loyalty.enroll('rvm', 'hub');
+RESET ROLE;
+SET ROLE loyalty_admin;
+SELECT loyalty.adjust('rvm', 'gil', 7, 'adj-gil', 'goodwill') AS adj_id \gset
+SELECT loyalty.adjust('rvm', 'gil', -3, 'adj-gil-back', 'too much') AS back_id \gset
+SELECT loyalty.merge_members('rvm', 'gil', 'hub', 'merge-gil-hub') > 0 AS merged;
+SELECT loyalty.adjust('rvm', 'gil', 7, 'adj-gil', 'goodwill') = :adj_id AS adjust_replay,
+       loyalty.adjust('rvm', 'gil', -3, 'adj-gil-back', 'too much') = :back_id AS take_back_replay,
+       loyalty.adjust('rvm', 'hub', 7, 'adj-gil', 'goodwill') = :adj_id AS under_new_id;
+SELECT sqlstate_of($$SELECT loyalty.adjust('rvm', 'bob', 7, 'adj-gil', 'goodwill')$$) AS other_member;
+SELECT balance FROM loyalty.member WHERE program = 'rvm' AND member_id = 'hub';
+RESET ROLE;
+SET ROLE loyalty_app;
+SELECT sqlstate_of($$SELECT loyalty.enroll('rvm', 'gil')$$) AS enroll_merged;
+RESET ROLE;
+SELECT count(*) AS gil_rows FROM loyalty.member WHERE program = 'rvm' AND member_id = 'gil';
+SELECT check_name FROM loyalty.verify() WHERE NOT ok;

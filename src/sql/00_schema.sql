@@ -281,9 +281,9 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.dead_letter_id_seq', '')
 
 -- The ledger is append-only, even for the extension's own functions, with
 -- one exception: merging and forgetting a member (rewrite_member_id, in
--- 38_member_admin.sql) replace its id, and nothing else, in its rows; they
--- name the change in the transaction's setting loyalty.member_rewrite
--- (program, old id, new id).  Only the extension's owner can update the
+-- 38_member_admin.sql) replace its id (and forgetting, the id in referral
+-- reward refs), and nothing else, in its rows; they name the change in the
+-- transaction's setting loyalty.member_rewrite (program, old id, new id).  Only the extension's owner can update the
 -- ledger at all.
 CREATE FUNCTION @extschema@.refuse_ledger_change() RETURNS trigger
 LANGUAGE plpgsql AS

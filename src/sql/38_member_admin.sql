@@ -176,7 +176,10 @@ BEGIN
     SELECT * INTO posted FROM loyalty.ledger l WHERE l.program = adjust.program AND l.ref = adjust.ref;
     IF FOUND THEN
         IF (posted.kind IN ('earn', 'adjust')) <> (points > 0) OR posted.kind NOT IN ('earn', 'adjust', 'reverse')
-           OR (posted.points <> points AND points > 0) OR posted.member_id <> member_id
+           OR (posted.points <> points AND points > 0)
+           -- (the member's ledger rows moved with a merge or forget since)
+           OR posted.member_id IS DISTINCT FROM coalesce(loyalty.member_alias(program, member_id),
+                                                         loyalty.forgotten_pseudonym(program, member_id))
            OR posted.reason IS DISTINCT FROM reason THEN
             RAISE EXCEPTION 'ref "%" was already used for another call', ref
                 USING ERRCODE = 'LY003',
@@ -185,7 +188,7 @@ BEGIN
         END IF;
         IF points < 0 THEN
             -- take_back knows what it was asked for (it may have taken less).
-            PERFORM loyalty.take_back(program, member_id, -points, ref, reason);
+            PERFORM loyalty.take_back(program, posted.member_id, -points, ref, reason);
         END IF;
         RETURN posted.id;
     END IF;

@@ -51,6 +51,8 @@ RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
+DECLARE
+    merged_into text;
 BEGIN
     PERFORM loyalty.require_program(program);
     IF member_id IS NULL OR member_id = '' THEN
@@ -69,6 +71,14 @@ BEGIN
             USING ERRCODE = 'LY002',
                   DETAIL = 'Its orders count as a guest''s; the id cannot be enrolled again.',
                   HINT = 'Give the person a new member id.';
+    END IF;
+    SELECT x.into_member_id INTO merged_into FROM loyalty.member_merge x   -- 38_member_admin.sql
+     WHERE x.program = enroll.program AND x.from_member_id = enroll.member_id;
+    IF FOUND THEN
+        RAISE EXCEPTION 'member "%" of program "%" was merged into "%"', member_id, program, merged_into
+            USING ERRCODE = 'LY002',
+                  DETAIL = 'Its orders count for the member it was merged into; enrolling it again would split the person.',
+                  HINT = pg_catalog.format('Use member id "%s".', merged_into);
     END IF;
     INSERT INTO loyalty.member AS m (program, member_id, profile)
     VALUES (program, member_id, profile)
@@ -349,7 +359,10 @@ BEGIN
     SELECT * INTO posted FROM loyalty.ledger l WHERE l.program = adjust.program AND l.ref = adjust.ref;
     IF FOUND THEN
         IF (posted.kind IN ('earn', 'adjust')) <> (points > 0) OR posted.kind NOT IN ('earn', 'adjust', 'reverse')
-           OR (posted.points <> points AND points > 0) OR posted.member_id <> member_id
+           OR (posted.points <> points AND points > 0)
+           -- (the member's ledger rows moved with a merge or forget since)
+           OR posted.member_id IS DISTINCT FROM coalesce(loyalty.member_alias(program, member_id),
+                                                         loyalty.forgotten_pseudonym(program, member_id))
            OR posted.reason IS DISTINCT FROM reason THEN
             RAISE EXCEPTION 'ref "%" was already used for another call', ref
                 USING ERRCODE = 'LY003',
@@ -358,7 +371,7 @@ BEGIN
         END IF;
         IF points < 0 THEN
             -- take_back knows what it was asked for (it may have taken less).
-            PERFORM loyalty.take_back(program, member_id, -points, ref, reason);
+            PERFORM loyalty.take_back(program, posted.member_id, -points, ref, reason);
         END IF;
         RETURN posted.id;
     END IF;
