@@ -179,3 +179,19 @@ SELECT sqlstate_of($$SELECT loyalty.enroll('rvm', 'gil')$$) AS enroll_merged;
 RESET ROLE;
 SELECT count(*) AS gil_rows FROM loyalty.member WHERE program = 'rvm' AND member_id = 'gil';
 SELECT check_name FROM loyalty.verify() WHERE NOT ok;
+
+-- 7. A dead letter of the member whose reason names it (as the accrual
+-- trigger writes one for a balance overflow; made by hand here, the
+-- overflow needs 2^62 points): forgotten with the member.
+SET ROLE loyalty_app;
+SELECT loyalty.enroll('rvm', 'kim-2024');
+RESET ROLE;
+INSERT INTO loyalty.dead_letter (program, event, order_id, member_id, amount, ordered_at, reason, sqlstate)
+VALUES ('rvm', 'INSERT', 'K-1', 'kim-2024', 1, now(),
+        'member "kim-2024" earning 5 points would hold more than 4611686018427387904', '22003');
+SET ROLE loyalty_admin;
+SELECT loyalty.forget_member('rvm', 'kim-2024') IS NOT NULL AS forgotten;
+RESET ROLE;
+SELECT * FROM pg_temp.rows_citing('kim-2024');
+SELECT member_id IS NULL AS guest, reason LIKE 'member "forgotten-%" earning 5 points%' AS reason_pseudonymised
+  FROM loyalty.dead_letter WHERE program = 'rvm' AND order_id = 'K-1';

@@ -104,7 +104,10 @@ BEGIN
     DELETE FROM loyalty.rfm_score s WHERE s.program = forget_member.program AND s.member_id = forget_member.member_id;
     DELETE FROM loyalty.referral_code c WHERE c.program = forget_member.program AND c.member_id = forget_member.member_id;
     -- Open dead letters of the member replay as a guest's orders.
-    UPDATE loyalty.dead_letter d SET member_id = NULL
+    -- (A reason may name the member: 'member "<id>" earning ... would hold more than ...'.)
+    UPDATE loyalty.dead_letter d
+       SET member_id = NULL,
+           reason = replace(d.reason, '"' || forget_member.member_id || '"', '"' || pseudonym || '"')
      WHERE d.program = forget_member.program AND d.member_id = forget_member.member_id;
     -- Ids merged into the member were the same person's: forgotten too.
     FOR merged IN DELETE FROM loyalty.member_merge x
