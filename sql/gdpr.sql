@@ -211,3 +211,11 @@ SELECT sqlstate_of($$SELECT loyalty.export_member('gd', 'hal')$$) AS export;
 SELECT member_id = :'pseudonym' AS pseudonym, status FROM loyalty.member_360
  WHERE program = 'gd' AND member_id = :'pseudonym';
 RESET ROLE;
+
+-- 6. A forgotten member is profiled no more: scored again, it is left out
+-- of member_rfm (and so of the segment views), while the others stay.
+SELECT loyalty.score_rfm('gd', now() + interval '1 second', lookback => '3650 days') >= 0 AS scored;
+SELECT count(*) AS scored_rows FROM loyalty.rfm_score WHERE program = 'gd';
+SET ROLE loyalty_reader;
+SELECT count(*) AS forgotten_in_rfm FROM loyalty.member_rfm WHERE program = 'gd' AND member_id LIKE 'forgotten-%';
+RESET ROLE;
