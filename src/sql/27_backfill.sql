@@ -147,10 +147,21 @@ DECLARE
     cond text;
     ord text;
 BEGIN
-    SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) INTO idtype FROM pg_catalog.pg_attribute a
+    -- The place is cast to the columns' base types, never to a domain: a
+    -- domain's CHECK is the table owner's code, and this runs as the
+    -- extension's owner (backfill_orders_chunk is SECURITY DEFINER).
+    SELECT pg_catalog.format_type((WITH RECURSIVE d(typ) AS (SELECT a.atttypid UNION ALL
+             SELECT t.typbasetype FROM d JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) d.typ
+              WHERE t.typtype OPERATOR(pg_catalog.=) 'd')
+            SELECT d.typ FROM d JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) d.typ
+             WHERE t.typtype OPERATOR(pg_catalog.<>) 'd'), NULL) INTO idtype FROM pg_catalog.pg_attribute a
      WHERE a.attrelid OPERATOR(pg_catalog.=) src.orders AND a.attname OPERATOR(pg_catalog.=) id
        AND NOT a.attisdropped;
-    SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) INTO ttype FROM pg_catalog.pg_attribute a
+    SELECT pg_catalog.format_type((WITH RECURSIVE d(typ) AS (SELECT a.atttypid UNION ALL
+             SELECT t.typbasetype FROM d JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) d.typ
+              WHERE t.typtype OPERATOR(pg_catalog.=) 'd')
+            SELECT d.typ FROM d JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) d.typ
+             WHERE t.typtype OPERATOR(pg_catalog.<>) 'd'), NULL) INTO ttype FROM pg_catalog.pg_attribute a
      WHERE a.attrelid OPERATOR(pg_catalog.=) src.orders AND a.attname OPERATOR(pg_catalog.=) t
        AND NOT a.attisdropped;
     IF idtype IS NULL OR (t IS NOT NULL AND ttype IS NULL) THEN
