@@ -6,7 +6,7 @@ DROP ROLE IF EXISTS regress_rb_dba;
 RESET client_min_messages;
 CREATE ROLE regress_rb_dba IN ROLE loyalty_admin;
 CREATE SCHEMA rb AUTHORIZATION regress_rb_dba;
-SELECT loyalty.create_program('dom', 'USD', 1, 0, NULL);
+SELECT loyalty.create_program('rb_dom', 'USD', 1, 0, NULL);
 
 -- A loyalty_admin's table whose order id is a domain (over a domain) with a
 -- CHECK calling the admin's own function.  The back-fill runs as the
@@ -29,16 +29,16 @@ INSERT INTO rb.orders VALUES (1, 'm1', 10, '2024-01-01'), (2, 'm1', 20, '2024-01
                              (3, 'm1', 30, '2024-01-02'), (4, 'm2', 40, NULL), (5, 'm2', 50, NULL);
 DELETE FROM rb.seen;
 SET client_min_messages = error;
-SELECT loyalty.attach_orders('dom', 'rb.orders', 'id', 'member', 'total', created_at => 'placed_at');
-CALL loyalty.backfill_orders('dom', 'rb.orders', chunk_size => 1);
+SELECT loyalty.attach_orders('rb_dom', 'rb.orders', 'id', 'member', 'total', created_at => 'placed_at');
+CALL loyalty.backfill_orders('rb_dom', 'rb.orders', chunk_size => 1);
 RESET client_min_messages;
-SELECT chunks, orders_done, finished_at IS NOT NULL AS finished FROM loyalty.backfill_run WHERE program = 'dom';
+SELECT chunks, orders_done, finished_at IS NOT NULL AS finished FROM loyalty.backfill_run WHERE program = 'rb_dom';
 RESET ROLE;
 -- The domains' function never ran as a superuser ...
 SELECT count(*) FILTER (WHERE su) AS ran_as_superuser FROM rb.seen;
 -- ... and every order earned once, in chunks of one.
-SELECT member_id, balance FROM loyalty.member WHERE program = 'dom' ORDER BY 1;
-SELECT order_id, count(*) FROM loyalty.ledger WHERE program = 'dom' AND kind = 'earn' GROUP BY 1 ORDER BY 1;
+SELECT member_id, balance FROM loyalty.member WHERE program = 'rb_dom' ORDER BY 1;
+SELECT order_id, count(*) FROM loyalty.ledger WHERE program = 'rb_dom' AND kind = 'earn' GROUP BY 1 ORDER BY 1;
 
 -- A shop's table as many are: amounts in integer minor units (cents, and
 -- yen for JPY), a `timestamp` column holding UTC, partitioned, with quotes
@@ -46,8 +46,8 @@ SELECT order_id, count(*) FROM loyalty.ledger WHERE program = 'dom' AND kind = '
 -- year.  Orders of 2023-2024 back-filled in chunks of 1 come out as the
 -- trigger records them live, and expire_points afterwards expires the same
 -- lots as live.
-SELECT loyalty.create_program('tokyo_live', 'USD', 1, 0, '1 year', timezone => 'Asia/Tokyo');
-SELECT loyalty.create_program('tokyo_fill', 'USD', 1, 0, '1 year', timezone => 'Asia/Tokyo');
+SELECT loyalty.create_program('rb_tokyo_live', 'USD', 1, 0, '1 year', timezone => 'Asia/Tokyo');
+SELECT loyalty.create_program('rb_tokyo_fill', 'USD', 1, 0, '1 year', timezone => 'Asia/Tokyo');
 SELECT loyalty.set_fx_rate('JPY', 'USD', 0.007, '2020-01-01');
 SET ROLE regress_rb_dba;
 CREATE TABLE rb."Or""ders; x" ("I""d" bigint, "Mem ber" text, "cents'" bigint, cur text, "at" timestamp)
@@ -60,9 +60,9 @@ SELECT g, 'm' || (g % 3), 1000 + g * 37, CASE WHEN g % 4 = 0 THEN 'JPY' ELSE 'US
        '2023-01-01'::timestamp + g * interval '3 days 5 hours'
   FROM generate_series(1, 200) g;
 SET client_min_messages = error;
-SELECT loyalty.attach_orders('tokyo_fill', 'rb."Or""ders; x"', 'I"d', 'Mem ber', 'cents''', 'cur',
+SELECT loyalty.attach_orders('rb_tokyo_fill', 'rb."Or""ders; x"', 'I"d', 'Mem ber', 'cents''', 'cur',
                              created_at => 'at', amount_unit => 'minor', timestamp_timezone => 'UTC');
-SELECT loyalty.attach_orders('tokyo_live', 'rb.live', 'I"d', 'Mem ber', 'cents''', 'cur',
+SELECT loyalty.attach_orders('rb_tokyo_live', 'rb.live', 'I"d', 'Mem ber', 'cents''', 'cur',
                              created_at => 'at', amount_unit => 'minor', timestamp_timezone => 'UTC');
 DO $$
 DECLARE r record;
@@ -72,44 +72,44 @@ BEGIN
     END LOOP;
 END
 $$;
-CALL loyalty.backfill_orders('tokyo_fill', 'rb."Or""ders; x"', chunk_size => 1);
+CALL loyalty.backfill_orders('rb_tokyo_fill', 'rb."Or""ders; x"', chunk_size => 1);
 RESET client_min_messages;
-SELECT orders_done, chunks, dead_letters FROM loyalty.backfill_run WHERE program = 'tokyo_fill';
+SELECT orders_done, chunks, dead_letters FROM loyalty.backfill_run WHERE program = 'rb_tokyo_fill';
 RESET ROLE;
-SELECT loyalty.expire_points('tokyo_live') AS live_expired, loyalty.expire_points('tokyo_fill') AS fill_expired;
+SELECT loyalty.expire_points('rb_tokyo_live') AS live_expired, loyalty.expire_points('rb_tokyo_fill') AS fill_expired;
 -- The first order: 1037 cents at 2023-01-04 05:00 UTC.
 SELECT order_id, amount, points, ordered_at FROM loyalty.order_earning
- WHERE program = 'tokyo_fill' AND order_id = '1';
+ WHERE program = 'rb_tokyo_fill' AND order_id = '1';
 -- Every difference between the two books is a row: none.
-(SELECT member_id, kind, points, occurred_at, order_id FROM loyalty.ledger WHERE program = 'tokyo_live'
+(SELECT member_id, kind, points, occurred_at, order_id FROM loyalty.ledger WHERE program = 'rb_tokyo_live'
  EXCEPT ALL
- SELECT member_id, kind, points, occurred_at, order_id FROM loyalty.ledger WHERE program = 'tokyo_fill')
+ SELECT member_id, kind, points, occurred_at, order_id FROM loyalty.ledger WHERE program = 'rb_tokyo_fill')
 UNION ALL
-(SELECT member_id, kind, points, occurred_at, order_id FROM loyalty.ledger WHERE program = 'tokyo_fill'
+(SELECT member_id, kind, points, occurred_at, order_id FROM loyalty.ledger WHERE program = 'rb_tokyo_fill'
  EXCEPT ALL
- SELECT member_id, kind, points, occurred_at, order_id FROM loyalty.ledger WHERE program = 'tokyo_live');
-(SELECT member_id, balance, lifetime_earned FROM loyalty.member WHERE program = 'tokyo_live'
- EXCEPT SELECT member_id, balance, lifetime_earned FROM loyalty.member WHERE program = 'tokyo_fill')
+ SELECT member_id, kind, points, occurred_at, order_id FROM loyalty.ledger WHERE program = 'rb_tokyo_live');
+(SELECT member_id, balance, lifetime_earned FROM loyalty.member WHERE program = 'rb_tokyo_live'
+ EXCEPT SELECT member_id, balance, lifetime_earned FROM loyalty.member WHERE program = 'rb_tokyo_fill')
 UNION ALL
-(SELECT member_id, balance, lifetime_earned FROM loyalty.member WHERE program = 'tokyo_fill'
- EXCEPT SELECT member_id, balance, lifetime_earned FROM loyalty.member WHERE program = 'tokyo_live');
+(SELECT member_id, balance, lifetime_earned FROM loyalty.member WHERE program = 'rb_tokyo_fill'
+ EXCEPT SELECT member_id, balance, lifetime_earned FROM loyalty.member WHERE program = 'rb_tokyo_live');
 -- ... and there is something to compare: expired and unexpired points.
-SELECT kind, count(*), sum(points) FROM loyalty.ledger WHERE program = 'tokyo_fill' GROUP BY 1 ORDER BY 1;
+SELECT kind, count(*), sum(points) FROM loyalty.ledger WHERE program = 'rb_tokyo_fill' GROUP BY 1 ORDER BY 1;
 
 -- earn_from at its exact boundary, for a `timestamp` column in UTC of a
 -- Tokyo program: an order at earn_from earns, one a microsecond before is
 -- history (read in Tokyo time, both would be before the cut-off).
-SELECT loyalty.create_program('cut', 'USD', 1, 0, NULL, timezone => 'Asia/Tokyo');
+SELECT loyalty.create_program('rb_cut', 'USD', 1, 0, NULL, timezone => 'Asia/Tokyo');
 SET ROLE regress_rb_dba;
 CREATE TABLE rb.cut (id int, member text, total numeric, placed_at timestamp);
 INSERT INTO rb.cut VALUES (1, 'm1', 10, '2023-12-31 23:59:59.999999'), (2, 'm1', 20, '2024-01-01 00:00:00'),
                           (3, 'm1', 40, '2024-01-01 00:00:00.000001');
 SET client_min_messages = error;
-SELECT loyalty.attach_orders('cut', 'rb.cut', 'id', 'member', 'total', created_at => 'placed_at',
+SELECT loyalty.attach_orders('rb_cut', 'rb.cut', 'id', 'member', 'total', created_at => 'placed_at',
                              timestamp_timezone => 'UTC');
-CALL loyalty.backfill_orders('cut', 'rb.cut', earn_from => '2024-01-01 00:00:00+00', chunk_size => 1);
+CALL loyalty.backfill_orders('rb_cut', 'rb.cut', earn_from => '2024-01-01 00:00:00+00', chunk_size => 1);
 RESET client_min_messages;
 RESET ROLE;
-SELECT order_id, ordered_at, points FROM loyalty.order_earning WHERE program = 'cut' ORDER BY order_id;
-SELECT balance FROM loyalty.member WHERE program = 'cut';
+SELECT order_id, ordered_at, points FROM loyalty.order_earning WHERE program = 'rb_cut' ORDER BY order_id;
+SELECT balance FROM loyalty.member WHERE program = 'rb_cut';
 SELECT check_name FROM loyalty.verify() WHERE NOT ok;

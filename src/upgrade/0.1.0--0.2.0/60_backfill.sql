@@ -323,8 +323,13 @@ BEGIN
     END IF;
     -- LATERAL ... LIMIT 1: an index probe per row (a hashed NOT EXISTS
     -- would read every recorded order of the program for each chunk).
+    -- Then the members of the rows taken are locked (enrolled if new) in
+    -- member order before the chunk writes, as the trigger's members_lock
+    -- does for a multi-row INSERT: a chunk locks its members in several
+    -- passes otherwise, and deadlocks with writers that keep member order.
     RETURN pg_catalog.format(
-        'SELECT e.known IS NULL AND d.known IS NULL AS "loyalty: back-fill takes it", o.*'
+        'WITH c AS MATERIALIZED ('
+        ' SELECT e.known IS NULL AND d.known IS NULL AS "loyalty: back-fill takes it", o.*'
         '  FROM (SELECT o.* FROM %1$s o WHERE %2$s ORDER BY %4$s LIMIT $1 FOR SHARE OF o) o'
         '  LEFT JOIN LATERAL (SELECT true AS known FROM loyalty.order_earning e'
         '                      WHERE e.program OPERATOR(pg_catalog.=) $2'
@@ -333,9 +338,17 @@ BEGIN
         '  LEFT JOIN LATERAL (SELECT true AS known FROM loyalty.dead_letter d'
         '                      WHERE d.program OPERATOR(pg_catalog.=) $2 AND d.resolved_at IS NULL'
         '                        AND d.order_id OPERATOR(pg_catalog.=) pg_catalog.format(''%%s'', o.%3$I)'
-        '                      LIMIT 1) d ON true'
-        ' ORDER BY %4$s',
-        src.orders, cond, id, ord);
+        '                      LIMIT 1) d ON true),'
+        ' lock AS (INSERT INTO loyalty.member AS m (program, member_id)'
+        '  SELECT DISTINCT $2, k.member_id'
+        '    FROM (SELECT pg_catalog.format(''%%s'', c.%5$I) AS member_id FROM c'
+        '           WHERE c."loyalty: back-fill takes it") k'
+        '   WHERE k.member_id OPERATOR(pg_catalog.<>) '''''
+        '     AND pg_catalog.char_length(k.member_id) OPERATOR(pg_catalog.<=) 255'
+        '   ORDER BY 2'
+        '  ON CONFLICT (program, member_id) DO UPDATE SET member_id = excluded.member_id WHERE false)'
+        ' SELECT o.* FROM c o ORDER BY %4$s',
+        src.orders, cond, id, ord, src.member_id_column);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.backfill_select_sql(@extschema@.order_source, integer, text, text) IS
