@@ -573,6 +573,8 @@ AccrueNewRows(TriggerData *td, char **args, const LoyaltyProgram *prog, bool pro
 			!prog_ok || !OrderRowCheck(prog, ORDER_INSERT, &row, &problem) ||
 			!OrderInsertTarget(prog, &row, &target, &problem))
 			KeepDeadLetter(args[ARG_PROGRAM], ORDER_INSERT, &row, &problem);
+		else if (prog->archived)
+			;					/* an archived program earns no more */
 		else if (target.reversal > 0 || single)
 		{
 

@@ -586,6 +586,9 @@ OrderInsertApply(const LoyaltyProgram *prog, OrderRow *row, OrderProblem *proble
 	OrderTarget target;
 	FirstSeenResult seen;
 
+	/* An archived program earns no more; its tables stay attached for refunds. */
+	if (prog->archived)
+		return true;
 	if (!OrderRowCheck(prog, ORDER_INSERT, row, problem) ||
 		!OrderTargetCompute(prog, ORDER_INSERT, row, &none, &target, problem))
 		return false;

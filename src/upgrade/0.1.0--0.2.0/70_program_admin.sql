@@ -99,10 +99,13 @@ COMMENT ON FUNCTION @extschema@.program_terms_columns() IS
 -- restore (pg_restore, or a plain dump through psql): the extension's
 -- functions never COPY, and the restored program_change rows are the
 -- history.  Recording them again would write duplicate history (and clash
--- with the restored ids).
+-- with the restored ids).  Only the statement pg_dump writes counts (COPY
+-- of one of those tables FROM stdin, nothing else): any caller can run
+-- COPY (SELECT loyalty.drop_program(...)) TO STDOUT, which is no restore.
 CREATE FUNCTION @extschema@.restoring() RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN pg_catalog.current_query() OPERATOR(pg_catalog.~*) '^\s*copy\s';
+RETURN pg_catalog.current_query() OPERATOR(pg_catalog.~*)
+       '^\s*copy\s+loyalty\.(program|order_source)\s*(\([^()]*\))?\s*from\s+stdin\s*;?\s*$';
 COMMENT ON FUNCTION @extschema@.restoring() IS
     'Whether the statement running is a COPY (a restore loading the extension''s tables); internal';
 
@@ -531,14 +534,15 @@ BEGIN
     IF prog.archived_at IS NOT NULL THEN
         RETURN prog.archived_at;       -- archived already: the first time stands
     END IF;
+    -- The tables stay attached: refunds, cancels and deletes of the orders
+    -- placed before still take their points back; new orders earn nothing.
     PERFORM loyalty.lock_program_orders(program);
-    PERFORM loyalty.detach_all(program);
     UPDATE loyalty.program p SET archived_at = now() WHERE p.code = archive_program.program;
     RETURN now();
 END
 $$;
 COMMENT ON FUNCTION @extschema@.archive_program(text) IS
-    'Archives a program: detaches its tables, earns no more (LY055 on earning, attaching or changing terms); balances stay readable, redeemable and expire as before; idempotent; returns when it was archived';
+    'Archives a program: earns no more (new orders earn nothing; LY055 on earning, attaching or changing terms); its tables stay attached so refunds of earlier orders still take their points back; balances stay readable, redeemable and expire as before; idempotent; returns when it was archived';
 
 CREATE OR REPLACE FUNCTION @extschema@.create_program(
     code text,
