@@ -38,3 +38,26 @@ SELECT count(*) AS earned_after_archive FROM loyalty.order_earning WHERE program
 SELECT count(*) AS dead_letters FROM loyalty.dead_letter WHERE program = 'rv_arch';
 SELECT balance FROM loyalty.member WHERE program = 'rv_arch' AND member_id = 'ann';
 SELECT ok, detail FROM loyalty.verify('rv_arch') WHERE NOT ok;
+
+-- 3. A dead letter of an order, retried after the archive: it earns
+-- nothing (the first sight of an order bypassed the LY055 check) and stays
+-- open, saying why (LY055), for the admin to resolve.
+SET ROLE loyalty_admin;
+SELECT loyalty.create_program('rv_dl', 'USD', 1, 0, NULL, 'debt', 'UTC');
+RESET ROLE;
+CREATE TABLE rv_dl_orders (id text PRIMARY KEY, member text, amount numeric, currency text,
+                           at timestamptz DEFAULT now());
+SELECT loyalty.attach_orders('rv_dl', 'rv_dl_orders', 'id', 'member', 'amount', 'currency',
+                             created_at => 'at') IS NOT NULL AS attached;
+INSERT INTO rv_dl_orders (id, member, amount, currency, at) VALUES ('D-1', 'ann', 100, 'EUR', '2026-01-01');
+SET ROLE loyalty_admin;
+SELECT loyalty.archive_program('rv_dl') IS NOT NULL AS archived;
+SELECT loyalty.set_fx_rate('EUR', 'USD', 1.1, '2000-01-01') IS NOT NULL AS rate_set;
+SELECT loyalty.retry_dead_letters('rv_dl');
+RESET ROLE;
+-- A bad row inserted after the archive is no dead letter: nothing to earn.
+INSERT INTO rv_dl_orders (id, member, amount, currency) VALUES ('D-2', 'ann', -1, 'USD');
+SELECT order_id, sqlstate, reason, resolved_at IS NULL AS open FROM loyalty.dead_letter WHERE program = 'rv_dl';
+SELECT count(*) AS earned FROM loyalty.order_earning WHERE program = 'rv_dl';
+SELECT member_id, kind, points FROM loyalty.ledger WHERE program = 'rv_dl';
+SELECT ok, detail FROM loyalty.verify('rv_dl') WHERE NOT ok;

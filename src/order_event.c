@@ -586,9 +586,10 @@ OrderInsertApply(const LoyaltyProgram *prog, OrderRow *row, OrderProblem *proble
 	OrderTarget target;
 	FirstSeenResult seen;
 
-	/* An archived program earns no more; its tables stay attached for refunds. */
+	/* Earns no more; the trigger skips new orders, a replayed letter stays. */
 	if (prog->archived)
-		return true;
+		return SetProblem(problem, ERRCODE_LOYALTY_PROGRAM_ARCHIVED,
+						  psprintf("program \"%s\" is archived: it earns no more", prog->code));
 	if (!OrderRowCheck(prog, ORDER_INSERT, row, problem) ||
 		!OrderTargetCompute(prog, ORDER_INSERT, row, &none, &target, problem))
 		return false;
