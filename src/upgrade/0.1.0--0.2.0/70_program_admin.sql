@@ -99,13 +99,15 @@ COMMENT ON FUNCTION @extschema@.program_terms_columns() IS
 -- restore (pg_restore, or a plain dump through psql): the extension's
 -- functions never COPY, and the restored program_change rows are the
 -- history.  Recording them again would write duplicate history (and clash
--- with the restored ids).  Only the statement pg_dump writes counts (COPY
--- of one of those tables FROM stdin, nothing else): any caller can run
+-- with the restored ids).  Only the statements pg_dump writes count (COPY
+-- of one of those tables FROM stdin, or with --inserts an INSERT INTO one
+-- of them, which only their owner may run): any caller can run
 -- COPY (SELECT loyalty.drop_program(...)) TO STDOUT, which is no restore.
 CREATE FUNCTION @extschema@.restoring() RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN pg_catalog.current_query() OPERATOR(pg_catalog.~*)
-       '^\s*copy\s+loyalty\.(program|order_source)\s*(\([^()]*\))?\s*from\s+stdin\s*;?\s*$';
+       ('^\s*(copy\s+loyalty\.(program|order_source)\s*(\([^()]*\))?\s*from\s+stdin\s*;?\s*$'
+        '|insert\s+into\s+loyalty\.(program|order_source)[\s(])');
 COMMENT ON FUNCTION @extschema@.restoring() IS
     'Whether the statement running is a COPY (a restore loading the extension''s tables); internal';
 
