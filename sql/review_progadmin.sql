@@ -74,3 +74,27 @@ SET ROLE loyalty_admin;
 SELECT loyalty.create_program('rv_ins2', 'USD', 1, 0, NULL, 'debt', 'UTC') /* insert into loyalty.program ( */;
 RESET ROLE;
 SELECT kind FROM loyalty.program_change WHERE program = 'rv_ins2';
+
+-- 5. An order of an archived program changed so it would earn again (a new
+-- amount): the shop's UPDATE must not fail (it raised LY055 into it); the
+-- event waits in the dead letters, and a later cancel still takes the
+-- points back.
+SET ROLE loyalty_admin;
+SELECT loyalty.create_program('rv_up', 'USD', 1, 0, NULL, 'debt', 'UTC');
+RESET ROLE;
+CREATE TABLE rv_up_orders (id text PRIMARY KEY, member text, amount numeric, status text DEFAULT 'paid',
+                           at timestamptz DEFAULT '2026-01-01');
+SELECT loyalty.attach_orders('rv_up', 'rv_up_orders', 'id', 'member', 'amount', NULL, 'status',
+                             created_at => 'at') IS NOT NULL AS attached;
+INSERT INTO rv_up_orders (id, member, amount) VALUES ('U-1', 'ann', 100);
+SET ROLE loyalty_admin;
+SELECT loyalty.archive_program('rv_up') IS NOT NULL AS archived;
+RESET ROLE;
+UPDATE rv_up_orders SET amount = 150 WHERE id = 'U-1';
+SELECT amount FROM rv_up_orders WHERE id = 'U-1';
+SELECT balance FROM loyalty.member WHERE program = 'rv_up' AND member_id = 'ann';
+SELECT order_id, event, sqlstate, reason, resolved_at IS NULL AS open FROM loyalty.dead_letter WHERE program = 'rv_up';
+UPDATE rv_up_orders SET status = 'cancelled' WHERE id = 'U-1';
+SELECT balance FROM loyalty.member WHERE program = 'rv_up' AND member_id = 'ann';
+SELECT order_id, event, sqlstate, resolved_at IS NULL AS open FROM loyalty.dead_letter WHERE program = 'rv_up';
+SELECT ok, detail FROM loyalty.verify('rv_up') WHERE NOT ok;

@@ -645,6 +645,10 @@ OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 	else
 	{
 		/* New member or new points: reverse what is left, then earn again. */
+		if (prog->archived)		/* it earns no more: the letter waits, visible */
+			return SetProblem(problem, ERRCODE_LOYALTY_PROGRAM_ARCHIVED,
+							  psprintf("program \"%s\" is archived: order \"%s\" cannot earn again",
+									   prog->code, row->order_id));
 		if (!MemberHasRoom(prog, target.member_id, target.points, problem))
 			return false;
 		OrderReverseTo(prog, row->order_id, &state, state.points);
