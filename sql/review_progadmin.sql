@@ -98,3 +98,17 @@ UPDATE rv_up_orders SET status = 'cancelled' WHERE id = 'U-1';
 SELECT balance FROM loyalty.member WHERE program = 'rv_up' AND member_id = 'ann';
 SELECT order_id, event, sqlstate, resolved_at IS NULL AS open FROM loyalty.dead_letter WHERE program = 'rv_up';
 SELECT ok, detail FROM loyalty.verify('rv_up') WHERE NOT ok;
+
+-- 6. An order priced at zero points (earn rate 0) after the date was
+-- priced under the old terms too: change_program from before it is refused.
+SET ROLE loyalty_admin;
+SELECT loyalty.create_program('rv_zero', 'USD', 0, 0, NULL, 'debt', 'UTC');
+RESET ROLE;
+CREATE TABLE rv_zero_orders (id text PRIMARY KEY, member text, amount numeric, at timestamptz);
+SELECT loyalty.attach_orders('rv_zero', 'rv_zero_orders', 'id', 'member', 'amount', created_at => 'at') IS NOT NULL AS attached;
+INSERT INTO rv_zero_orders VALUES ('Z-1', 'ann', 100, '2026-03-10');
+SELECT points FROM loyalty.order_earning WHERE program = 'rv_zero';
+SET ROLE loyalty_admin;
+SELECT sqlstate_of($$SELECT loyalty.change_program('rv_zero', '{"earn_rate": 5}', '2026-03-01')$$);
+SELECT (loyalty.change_program('rv_zero', '{"earn_rate": 5}', '2026-03-10 00:00:01')).earn_rate AS after_the_order;
+RESET ROLE;

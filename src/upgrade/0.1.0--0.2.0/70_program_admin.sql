@@ -369,10 +369,16 @@ BEGIN
 
     -- Orders keep the terms they earned under: refused when points were
     -- already earned at or after the date.
-    SELECT l.occurred_at, l.order_id, l.member_id INTO clash
-      FROM loyalty.ledger l JOIN loyalty.lot ON lot.id = l.id
-     WHERE l.program = change_program.program AND l.occurred_at >= change_program.effective_from
-     ORDER BY l.occurred_at DESC LIMIT 1;
+    -- An order recorded with no points (rate 0, no member) was priced too.
+    SELECT c.occurred_at, c.order_id, c.member_id INTO clash
+      FROM (SELECT l.occurred_at, l.order_id, l.member_id
+              FROM loyalty.ledger l JOIN loyalty.lot ON lot.id = l.id
+             WHERE l.program = change_program.program AND l.occurred_at >= change_program.effective_from
+            UNION ALL
+            SELECT e.ordered_at, e.order_id, e.member_id
+              FROM loyalty.order_earning e
+             WHERE e.program = change_program.program AND e.ordered_at >= change_program.effective_from) c
+     ORDER BY c.occurred_at DESC LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'cannot change the terms of program "%" from %: points were already earned after it', program, effective_from
             USING ERRCODE = 'LY053',
