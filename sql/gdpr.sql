@@ -211,3 +211,28 @@ SELECT sqlstate_of($$SELECT loyalty.export_member('gd', 'hal')$$) AS export;
 SELECT member_id = :'pseudonym' AS pseudonym, status FROM loyalty.member_360
  WHERE program = 'gd' AND member_id = :'pseudonym';
 RESET ROLE;
+
+-- 6. A forgotten member is profiled no more: scored again, it is left out
+-- of member_rfm (and so of the segment views), while the others stay.
+SELECT loyalty.score_rfm('gd', now() + interval '1 second', lookback => '3650 days') >= 0 AS scored;
+SELECT count(*) AS scored_rows FROM loyalty.rfm_score WHERE program = 'gd';
+SET ROLE loyalty_reader;
+SELECT count(*) AS forgotten_in_rfm FROM loyalty.member_rfm WHERE program = 'gd' AND member_id LIKE 'forgotten-%';
+RESET ROLE;
+
+-- 7. A back-fill never brings a forgotten member back: an order of the
+-- old id already in a table attached later earns nothing and enrols no one.
+SELECT loyalty.create_program('gdb', 'USD');
+SELECT loyalty.enroll('gdb', 'zoe');
+SELECT loyalty.earn('gdb', 'zoe', 5, 'gdb-welcome', 'welcome') > 0 AS credited;
+SELECT loyalty.forget_member('gdb', 'zoe') LIKE 'forgotten-%' AS forgotten;
+CREATE TABLE gdb_orders (id text PRIMARY KEY, member text, amount numeric, created_at timestamptz);
+INSERT INTO gdb_orders VALUES ('Z-1', 'zoe', 40, '2024-01-01'), ('Y-1', 'yan', 30, '2024-01-02');
+SET client_min_messages = error;
+SELECT loyalty.attach_orders('gdb', 'gdb_orders', 'id', 'member', 'amount', created_at => 'created_at');
+RESET client_min_messages;
+SELECT loyalty.backfill_orders_chunk('gdb', 'gdb_orders') AS rows_read;
+SELECT CASE WHEN member_id LIKE 'forgotten-%' THEN 'forgotten-...' ELSE member_id END AS member, balance
+  FROM loyalty.member WHERE program = 'gdb' ORDER BY member_id LIKE 'forgotten-%', member_id;
+SELECT order_id, member_id IS NULL AS guest, points FROM loyalty.order_earning WHERE program = 'gdb' ORDER BY order_id;
+SELECT count(*) AS failed_checks FROM loyalty.verify('gdb') WHERE NOT ok;

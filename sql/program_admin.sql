@@ -158,8 +158,10 @@ SET ROLE loyalty_app;
 SELECT sqlstate_of($$SELECT loyalty.drop_program('pb')$$);
 RESET ROLE;
 
--- archive_program: tables detached, no more earning (LY055 for earn,
--- attach and change_program), balances readable and redeemable.
+-- archive_program: no more earning (new orders earn nothing; LY055 for
+-- earn, attach and change_program), tables stay attached (refunds of
+-- earlier orders still reverse: review_progadmin), balances readable and
+-- redeemable.
 SET ROLE loyalty_admin;
 SELECT loyalty.archive_program('pa') = now() AS archived;
 SELECT loyalty.archive_program('pa') = (SELECT archived_at FROM loyalty.program WHERE code = 'pa') AS first_time_kept;
@@ -167,7 +169,8 @@ SELECT sqlstate_of($$SELECT loyalty.earn('pa', 'bob', 5, 'pa-gift')$$);
 SELECT sqlstate_of($$SELECT loyalty.change_program('pa', '{"earn_rate": 3}')$$);
 SELECT sqlstate_of($$SELECT loyalty.archive_program('nope')$$);
 RESET ROLE;
-SELECT sqlstate_of($$SELECT loyalty.attach_orders('pa', 'pa_orders', 'id', 'member', 'amount')$$);
+CREATE TABLE pa_more_orders (LIKE pa_orders);
+SELECT sqlstate_of($$SELECT loyalty.attach_orders('pa', 'pa_more_orders', 'id', 'member', 'amount')$$);
 INSERT INTO pa_orders (id, member, amount, at) VALUES ('B-3', 'bob', 100, '2026-03-01');
 SELECT count(*) AS earned_b3 FROM loyalty.order_earning WHERE program = 'pa' AND order_id = 'B-3';
 SET ROLE loyalty_app;

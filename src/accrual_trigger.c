@@ -260,6 +260,9 @@ ApplyEvent(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 
 	if (kind == ORDER_DELETE && prog->sources > 1 && OrderHeldElsewhere(prog, row->order_id))
 		return true;			/* moved to another of the program's tables */
+	if (kind == ORDER_INSERT && prog->archived)
+		return true;			/* an archived program earns no more (its tables
+								 * stay attached for refunds) */
 	ok = OrderEventApply(prog, kind, row, &unrecorded, problem);
 
 	if (kind == ORDER_INSERT)
@@ -340,9 +343,11 @@ AccrueNewRows(TriggerData *td, char **args, const LoyaltyProgram *prog, bool pro
 
 		MemoryContextSwitchTo(batch_context);
 		tuple = ExecFetchSlotHeapTuple(slot, false, NULL);
-		if (!ReadTriggerRow(td, tuple, args, prog, &row, &problem) ||
-			!prog_ok || !OrderRowCheck(prog, ORDER_INSERT, &row, &problem) ||
-			!OrderInsertTarget(prog, &row, &target, &problem))
+		if (prog_ok && prog->archived)
+			;					/* an archived program earns no more */
+		else if (!ReadTriggerRow(td, tuple, args, prog, &row, &problem) ||
+				 !prog_ok || !OrderRowCheck(prog, ORDER_INSERT, &row, &problem) ||
+				 !OrderInsertTarget(prog, &row, &target, &problem))
 			OrderDeadLetterKeep(args[ARG_PROGRAM], ORDER_INSERT, &row, &problem);
 		else if (target.reversal > 0 || single)
 		{

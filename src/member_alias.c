@@ -194,6 +194,13 @@ AliasForgotten(const char *program, const char *member_id)
 	return false;
 }
 
+/* Whether any member was merged or forgotten (caller is SPI-connected). */
+bool
+MemberAliasesExist(void)
+{
+	return AliasLoad();
+}
+
 /*
  * The member an order of member_id belongs to: member_id itself, the member
  * it was merged into, or NULL (a guest) when it was forgotten.  As

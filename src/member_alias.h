@@ -7,5 +7,6 @@
 
 extern char *MemberAliasResolve(const char *program, char *member_id);
 extern void MemberAliasBarrier(void);
+extern bool MemberAliasesExist(void);
 
 #endif							/* LOYALTY_MEMBER_ALIAS_H */

@@ -625,6 +625,10 @@ OrderInsertApply(const LoyaltyProgram *prog, OrderRow *row, OrderProblem *proble
 	OrderTarget target;
 	FirstSeenResult seen;
 
+	/* Earns no more; the trigger skips new orders, a replayed letter stays. */
+	if (prog->archived)
+		return SetProblem(problem, ERRCODE_LOYALTY_PROGRAM_ARCHIVED,
+						  psprintf("program \"%s\" is archived: it earns no more", prog->code));
 	if (!OrderRowCheck(prog, ORDER_INSERT, row, problem) ||
 		!OrderTargetCompute(prog, ORDER_INSERT, row, &none, &target, problem))
 		return false;
@@ -680,6 +684,10 @@ OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 	else
 	{
 		/* New member or new points: reverse what is left, then earn again. */
+		if (prog->archived)		/* it earns no more: the letter waits, visible */
+			return SetProblem(problem, ERRCODE_LOYALTY_PROGRAM_ARCHIVED,
+							  psprintf("program \"%s\" is archived: order \"%s\" cannot earn again",
+									   prog->code, row->order_id));
 		if (!MemberHasRoom(prog, target.member_id, target.points, problem))
 			return false;
 		OrderReverseTo(prog, row->order_id, &state, state.points,

@@ -168,6 +168,8 @@ RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
+DECLARE
+    merged_into text;
 BEGIN
     PERFORM loyalty.require_program(program);
     IF member_id IS NULL OR member_id = '' THEN
@@ -177,11 +179,23 @@ BEGIN
         RAISE EXCEPTION 'profile must be a JSON object, not %', coalesce(jsonb_typeof(profile), 'NULL')
             USING ERRCODE = '22023';
     END IF;
+    IF profile ? 'consent' THEN
+        RAISE EXCEPTION 'profile key "consent" cannot be set with enroll'
+            USING ERRCODE = '22023', HINT = 'Use loyalty.set_consent(program, member_id, purpose, granted).';
+    END IF;
     IF loyalty.forgotten_pseudonym(program, member_id) IS NOT NULL THEN   -- 39_gdpr.sql
         RAISE EXCEPTION 'member "%" of program "%" was forgotten', member_id, program
             USING ERRCODE = 'LY002',
                   DETAIL = 'Its orders count as a guest''s; the id cannot be enrolled again.',
                   HINT = 'Give the person a new member id.';
+    END IF;
+    SELECT x.into_member_id INTO merged_into FROM loyalty.member_merge x   -- 38_member_admin.sql
+     WHERE x.program = enroll.program AND x.from_member_id = enroll.member_id;
+    IF FOUND THEN
+        RAISE EXCEPTION 'member "%" of program "%" was merged into "%"', member_id, program, merged_into
+            USING ERRCODE = 'LY002',
+                  DETAIL = 'Its orders count for the member it was merged into; enrolling it again would split the person.',
+                  HINT = pg_catalog.format('Use member id "%s".', merged_into);
     END IF;
     INSERT INTO loyalty.member AS m (program, member_id, profile)
     VALUES (program, member_id, profile)

@@ -39,10 +39,15 @@ COMMENT ON FUNCTION @extschema@.program_terms_columns() IS
 -- restore (pg_restore, or a plain dump through psql): the extension's
 -- functions never COPY, and the restored program_change rows are the
 -- history.  Recording them again would write duplicate history (and clash
--- with the restored ids).
+-- with the restored ids).  Only the statements pg_dump writes count (COPY
+-- of one of those tables FROM stdin, or with --inserts an INSERT INTO one
+-- of them, which only their owner may run): any caller can run
+-- COPY (SELECT loyalty.drop_program(...)) TO STDOUT, which is no restore.
 CREATE FUNCTION @extschema@.restoring() RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN pg_catalog.current_query() OPERATOR(pg_catalog.~*) '^\s*copy\s';
+RETURN pg_catalog.current_query() OPERATOR(pg_catalog.~*)
+       ('^\s*(copy\s+loyalty\.(program|order_source)\s*(\([^()]*\))?\s*from\s+stdin\s*;?\s*$'
+        '|insert\s+into\s+loyalty\.(program|order_source)[\s(])');
 COMMENT ON FUNCTION @extschema@.restoring() IS
     'Whether the statement running is a COPY (a restore loading the extension''s tables); internal';
 
@@ -304,10 +309,16 @@ BEGIN
 
     -- Orders keep the terms they earned under: refused when points were
     -- already earned at or after the date.
-    SELECT l.occurred_at, l.order_id, l.member_id INTO clash
-      FROM loyalty.ledger l JOIN loyalty.lot ON lot.id = l.id
-     WHERE l.program = change_program.program AND l.occurred_at >= change_program.effective_from
-     ORDER BY l.occurred_at DESC LIMIT 1;
+    -- An order recorded with no points (rate 0, no member) was priced too.
+    SELECT c.occurred_at, c.order_id, c.member_id INTO clash
+      FROM (SELECT l.occurred_at, l.order_id, l.member_id
+              FROM loyalty.ledger l JOIN loyalty.lot ON lot.id = l.id
+             WHERE l.program = change_program.program AND l.occurred_at >= change_program.effective_from
+            UNION ALL
+            SELECT e.ordered_at, e.order_id, e.member_id
+              FROM loyalty.order_earning e
+             WHERE e.program = change_program.program AND e.ordered_at >= change_program.effective_from) c
+     ORDER BY c.occurred_at DESC LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'cannot change the terms of program "%" from %: points were already earned after it', program, effective_from
             USING ERRCODE = 'LY053',
@@ -471,11 +482,12 @@ BEGIN
     IF prog.archived_at IS NOT NULL THEN
         RETURN prog.archived_at;       -- archived already: the first time stands
     END IF;
+    -- The tables stay attached: refunds, cancels and deletes of the orders
+    -- placed before still take their points back; new orders earn nothing.
     PERFORM loyalty.lock_program_orders(program);
-    PERFORM loyalty.detach_all(program);
     UPDATE loyalty.program p SET archived_at = now() WHERE p.code = archive_program.program;
     RETURN now();
 END
 $$;
 COMMENT ON FUNCTION @extschema@.archive_program(text) IS
-    'Archives a program: detaches its tables, earns no more (LY055 on earning, attaching or changing terms); balances stay readable, redeemable and expire as before; idempotent; returns when it was archived';
+    'Archives a program: earns no more (new orders earn nothing; LY055 on earning, attaching or changing terms); its tables stay attached so refunds of earlier orders still take their points back; balances stay readable, redeemable and expire as before; idempotent; returns when it was archived';

@@ -23,8 +23,11 @@ RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
     SELECT coalesce(
-        (SELECT (m.profile OPERATOR(pg_catalog.->) 'consent' OPERATOR(pg_catalog.->) has_consent.purpose
-                 OPERATOR(pg_catalog.->>) 'granted')::pg_catalog.bool
+        (SELECT CASE WHEN pg_catalog.jsonb_typeof(m.profile OPERATOR(pg_catalog.->) 'consent' OPERATOR(pg_catalog.->)
+                                                   has_consent.purpose OPERATOR(pg_catalog.->) 'granted')
+                          OPERATOR(pg_catalog.=) 'boolean'   -- any other answer counts as none
+                     THEN (m.profile OPERATOR(pg_catalog.->) 'consent' OPERATOR(pg_catalog.->) has_consent.purpose
+                           OPERATOR(pg_catalog.->>) 'granted')::pg_catalog.bool END
            FROM @extschema@.member m
           WHERE m.program OPERATOR(pg_catalog.=) has_consent.program
             AND m.member_id OPERATOR(pg_catalog.=) has_consent.member_id),
@@ -173,7 +176,10 @@ BEGIN
     SELECT * INTO posted FROM loyalty.ledger l WHERE l.program = adjust.program AND l.ref = adjust.ref;
     IF FOUND THEN
         IF (posted.kind IN ('earn', 'adjust')) <> (points > 0) OR posted.kind NOT IN ('earn', 'adjust', 'reverse')
-           OR (posted.points <> points AND points > 0) OR posted.member_id <> member_id
+           OR (posted.points <> points AND points > 0)
+           -- (the member's ledger rows moved with a merge or forget since)
+           OR posted.member_id IS DISTINCT FROM coalesce(loyalty.member_alias(program, member_id),
+                                                         loyalty.forgotten_pseudonym(program, member_id))
            OR posted.reason IS DISTINCT FROM reason THEN
             RAISE EXCEPTION 'ref "%" was already used for another call', ref
                 USING ERRCODE = 'LY003',
@@ -182,7 +188,7 @@ BEGIN
         END IF;
         IF points < 0 THEN
             -- take_back knows what it was asked for (it may have taken less).
-            PERFORM loyalty.take_back(program, member_id, -points, ref, reason);
+            PERFORM loyalty.take_back(program, posted.member_id, -points, ref, reason);
         END IF;
         RETURN posted.id;
     END IF;
@@ -381,6 +387,10 @@ BEGIN
      WHERE x.program = combine_member_rows.program AND x.member_id = from_id
        AND NOT EXISTS (SELECT 1 FROM loyalty.member_exclusion y WHERE y.program = x.program AND y.member_id = into_id);
     DELETE FROM loyalty.member_exclusion x WHERE x.program = combine_member_rows.program AND x.member_id = from_id;
+    -- One referred the other: now one member, who cannot have referred himself.
+    DELETE FROM loyalty.referral x
+     WHERE x.program = combine_member_rows.program
+       AND ((x.member_id = from_id AND x.referrer_id = into_id) OR (x.member_id = into_id AND x.referrer_id = from_id));
     UPDATE loyalty.referral x SET member_id = into_id
      WHERE x.program = combine_member_rows.program AND x.member_id = from_id
        AND NOT EXISTS (SELECT 1 FROM loyalty.referral y WHERE y.program = x.program AND y.member_id = into_id);

@@ -104,7 +104,10 @@ BEGIN
     DELETE FROM loyalty.rfm_score s WHERE s.program = forget_member.program AND s.member_id = forget_member.member_id;
     DELETE FROM loyalty.referral_code c WHERE c.program = forget_member.program AND c.member_id = forget_member.member_id;
     -- Open dead letters of the member replay as a guest's orders.
-    UPDATE loyalty.dead_letter d SET member_id = NULL
+    -- (A reason may name the member: 'member "<id>" earning ... would hold more than ...'.)
+    UPDATE loyalty.dead_letter d
+       SET member_id = NULL,
+           reason = replace(d.reason, '"' || forget_member.member_id || '"', '"' || pseudonym || '"')
      WHERE d.program = forget_member.program AND d.member_id = forget_member.member_id;
     -- Ids merged into the member were the same person's: forgotten too.
     FOR merged IN DELETE FROM loyalty.member_merge x
@@ -118,9 +121,27 @@ BEGIN
     UPDATE loyalty.fraud_flag f
        SET evidence = replace(f.evidence::text, to_json(forget_member.member_id)::text, to_json(pseudonym)::text)::jsonb
      WHERE f.program = forget_member.program AND strpos(f.evidence::text, to_json(forget_member.member_id)::text) > 0;
+    UPDATE loyalty.fraud_flag f SET subject = 'referral:' || pseudonym
+     WHERE f.program = forget_member.program AND f.subject = 'referral:' || forget_member.member_id;
     UPDATE loyalty.coupon_code c SET issued_ref = left(c.issued_ref, -length(forget_member.member_id)) || pseudonym
      WHERE c.program = forget_member.program AND c.member_id = forget_member.member_id
        AND right(c.issued_ref, length(forget_member.member_id) + 1) = ':' || forget_member.member_id;
+    -- Referral rewards name the referee (and a milestone its referrer) in
+    -- their ref, on the member's rows and on its referrer's: renamed too.
+    PERFORM set_config('loyalty.member_rewrite', concat_ws(E'\x1f', program, member_id, pseudonym), true);
+    UPDATE loyalty.ledger l
+       SET ref = split_part(l.ref, ':', 1) || ':' || pseudonym
+                 || substr(l.ref, length(split_part(l.ref, ':', 1) || ':' || forget_member.member_id) + 1)
+     WHERE l.program = forget_member.program
+       AND l.member_id IN (SELECT forget_member.member_id
+                           UNION ALL SELECT r.referrer_id FROM loyalty.referral r
+                                      WHERE r.program = forget_member.program AND r.member_id = forget_member.member_id)
+       AND (starts_with(l.ref, 'referral:' || forget_member.member_id || ':')
+            OR starts_with(l.ref, 'referral-milestone:' || forget_member.member_id || ':'));
+    PERFORM set_config('loyalty.member_rewrite', '', true);
+    UPDATE loyalty.coupon_code c
+       SET issued_ref = 'referral:' || pseudonym || substr(c.issued_ref, length('referral:' || forget_member.member_id) + 1)
+     WHERE c.program = forget_member.program AND starts_with(c.issued_ref, 'referral:' || forget_member.member_id || ':');
     PERFORM loyalty.rewrite_member_id(program, member_id, pseudonym, 'forget');
     PERFORM loyalty.remember_forgotten(program, member_id, pseudonym);
     RETURN pseudonym;

@@ -215,7 +215,12 @@ CREATE VIEW @extschema@.member_rfm AS
                         WHERE x.program = s.program AND x.member_id = s.member_id)
        -- Profiling consent, as loyalty.has_consent reads it (written out:
        -- a view's readers may not call that function).
-       AND coalesce((m.profile -> 'consent' -> 'profiling' ->> 'granted')::boolean, NOT coalesce(c.required, false));
+       -- (An answer that is not a JSON boolean counts as none.)
+       AND coalesce(CASE WHEN jsonb_typeof(m.profile -> 'consent' -> 'profiling' -> 'granted') = 'boolean'
+                         THEN (m.profile -> 'consent' -> 'profiling' ->> 'granted')::boolean END,
+                    NOT coalesce(c.required, false))
+       -- A forgotten member is profiled no more (GDPR/PIPL: erasure).
+       AND m.status OPERATOR(pg_catalog.<>) 'forgotten';
 COMMENT ON VIEW @extschema@.member_rfm IS
     'RFM per member as of the last loyalty.score_rfm(): recency in whole days, distinct orders, net spend in base currency, scores and segment; excluded members and members without profiling consent left out';
 COMMENT ON COLUMN @extschema@.member_rfm.program IS 'Program code';

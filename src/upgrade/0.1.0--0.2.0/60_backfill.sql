@@ -280,10 +280,21 @@ DECLARE
     cond text;
     ord text;
 BEGIN
-    SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) INTO idtype FROM pg_catalog.pg_attribute a
+    -- The place is cast to the columns' base types, never to a domain: a
+    -- domain's CHECK is the table owner's code, and this runs as the
+    -- extension's owner (backfill_orders_chunk is SECURITY DEFINER).
+    SELECT pg_catalog.format_type((WITH RECURSIVE d(typ) AS (SELECT a.atttypid UNION ALL
+             SELECT t.typbasetype FROM d JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) d.typ
+              WHERE t.typtype OPERATOR(pg_catalog.=) 'd')
+            SELECT d.typ FROM d JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) d.typ
+             WHERE t.typtype OPERATOR(pg_catalog.<>) 'd'), NULL) INTO idtype FROM pg_catalog.pg_attribute a
      WHERE a.attrelid OPERATOR(pg_catalog.=) src.orders AND a.attname OPERATOR(pg_catalog.=) id
        AND NOT a.attisdropped;
-    SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) INTO ttype FROM pg_catalog.pg_attribute a
+    SELECT pg_catalog.format_type((WITH RECURSIVE d(typ) AS (SELECT a.atttypid UNION ALL
+             SELECT t.typbasetype FROM d JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) d.typ
+              WHERE t.typtype OPERATOR(pg_catalog.=) 'd')
+            SELECT d.typ FROM d JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) d.typ
+             WHERE t.typtype OPERATOR(pg_catalog.<>) 'd'), NULL) INTO ttype FROM pg_catalog.pg_attribute a
      WHERE a.attrelid OPERATOR(pg_catalog.=) src.orders AND a.attname OPERATOR(pg_catalog.=) t
        AND NOT a.attisdropped;
     IF idtype IS NULL OR (t IS NOT NULL AND ttype IS NULL) THEN
@@ -312,8 +323,13 @@ BEGIN
     END IF;
     -- LATERAL ... LIMIT 1: an index probe per row (a hashed NOT EXISTS
     -- would read every recorded order of the program for each chunk).
+    -- Then the members of the rows taken are locked (enrolled if new) in
+    -- member order before the chunk writes, as the trigger's members_lock
+    -- does for a multi-row INSERT: a chunk locks its members in several
+    -- passes otherwise, and deadlocks with writers that keep member order.
     RETURN pg_catalog.format(
-        'SELECT e.known IS NULL AND d.known IS NULL AS "loyalty: back-fill takes it", o.*'
+        'WITH c AS MATERIALIZED ('
+        ' SELECT e.known IS NULL AND d.known IS NULL AS "loyalty: back-fill takes it", o.*'
         '  FROM (SELECT o.* FROM %1$s o WHERE %2$s ORDER BY %4$s LIMIT $1 FOR SHARE OF o) o'
         '  LEFT JOIN LATERAL (SELECT true AS known FROM loyalty.order_earning e'
         '                      WHERE e.program OPERATOR(pg_catalog.=) $2'
@@ -326,9 +342,17 @@ BEGIN
         '                     SELECT true FROM loyalty.dead_letter d'
         '                      WHERE d.program OPERATOR(pg_catalog.=) $2 AND d.resolution IS NOT NULL'
         '                        AND d.order_id OPERATOR(pg_catalog.=) pg_catalog.format(''%%s'', o.%3$I)'
-        '                      LIMIT 1) d ON true'
-        ' ORDER BY %4$s',
-        src.orders, cond, id, ord);
+        '                      LIMIT 1) d ON true),'
+        ' lock AS (INSERT INTO loyalty.member AS m (program, member_id)'
+        '  SELECT DISTINCT $2, k.member_id'
+        '    FROM (SELECT loyalty.member_alias($2, pg_catalog.format(''%%s'', c.%5$I)) AS member_id FROM c'
+        '           WHERE c."loyalty: back-fill takes it") k'
+        '   WHERE k.member_id OPERATOR(pg_catalog.<>) '''''
+        '     AND pg_catalog.char_length(k.member_id) OPERATOR(pg_catalog.<=) 255'
+        '   ORDER BY 2'
+        '  ON CONFLICT (program, member_id) DO UPDATE SET member_id = excluded.member_id WHERE false)'
+        ' SELECT o.* FROM c o ORDER BY %4$s',
+        src.orders, cond, id, ord, src.member_id_column);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.backfill_select_sql(@extschema@.order_source, integer, text, text) IS

@@ -9,16 +9,33 @@
 CREATE OR REPLACE FUNCTION @extschema@.refuse_ledger_change() RETURNS trigger
 LANGUAGE plpgsql AS
 $$
+DECLARE
+    rewrite text[];
+    pre text;
 BEGIN
-    IF TG_OP = 'UPDATE'
-       AND pg_catalog.current_setting('loyalty.member_rewrite', true) OPERATOR(pg_catalog.=)
-           pg_catalog.concat_ws(E'\x1f', OLD.program, OLD.member_id, NEW.member_id)
-       AND (NEW.id, NEW.program, NEW.kind, NEW.points, NEW.ref, NEW.order_id, NEW.lot_id, NEW.related_id,
-            NEW.reason, NEW.occurred_at, NEW.recorded_at)
-           IS NOT DISTINCT FROM
-           (OLD.id, OLD.program, OLD.kind, OLD.points, OLD.ref, OLD.order_id, OLD.lot_id, OLD.related_id,
-            OLD.reason, OLD.occurred_at, OLD.recorded_at) THEN
-        RETURN NEW;
+    IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
+        -- {program, old id, new id}
+        rewrite := pg_catalog.string_to_array(pg_catalog.current_setting('loyalty.member_rewrite', true), E'\x1f');
+        pre := pg_catalog.split_part(OLD.ref, ':', 1) OPERATOR(pg_catalog.||) ':';
+        IF pg_catalog.cardinality(rewrite) OPERATOR(pg_catalog.=) 3
+           AND OLD.program OPERATOR(pg_catalog.=) rewrite[1]
+           -- The member id kept, or the old id replaced by the new one.
+           AND (NEW.member_id IS NOT DISTINCT FROM OLD.member_id
+                OR (OLD.member_id OPERATOR(pg_catalog.=) rewrite[2] AND NEW.member_id OPERATOR(pg_catalog.=) rewrite[3]))
+           -- The ref kept, or a referral reward's ref naming the old id
+           -- (settle_referrals) renamed the same way (forget_member).
+           AND (NEW.ref IS NOT DISTINCT FROM OLD.ref
+                OR (pre OPERATOR(pg_catalog.=) ANY (ARRAY['referral:', 'referral-milestone:'])
+                    AND pg_catalog.starts_with(OLD.ref, pre OPERATOR(pg_catalog.||) rewrite[2] OPERATOR(pg_catalog.||) ':')
+                    AND NEW.ref OPERATOR(pg_catalog.=) (pre OPERATOR(pg_catalog.||) rewrite[3] OPERATOR(pg_catalog.||)
+                        pg_catalog.substr(OLD.ref, pg_catalog.length(pre OPERATOR(pg_catalog.||) rewrite[2]) OPERATOR(pg_catalog.+) 1))))
+           AND (NEW.id, NEW.program, NEW.kind, NEW.points, NEW.order_id, NEW.lot_id, NEW.related_id,
+                NEW.reason, NEW.occurred_at, NEW.recorded_at)
+               IS NOT DISTINCT FROM
+               (OLD.id, OLD.program, OLD.kind, OLD.points, OLD.order_id, OLD.lot_id, OLD.related_id,
+                OLD.reason, OLD.occurred_at, OLD.recorded_at) THEN
+            RETURN NEW;
+        END IF;
     END IF;
     RAISE EXCEPTION 'loyalty.ledger is append-only'
         USING ERRCODE = 'LY004',
@@ -26,7 +43,7 @@ BEGIN
               HINT = 'Correct a balance with loyalty.adjust(), which adds ledger rows.';
 END
 $$;
-COMMENT ON FUNCTION @extschema@.refuse_ledger_change() IS 'Trigger: refuses UPDATE, DELETE and TRUNCATE on loyalty.ledger, except the member id rewrite of a merge or forget';
+COMMENT ON FUNCTION @extschema@.refuse_ledger_change() IS 'Trigger: refuses UPDATE, DELETE and TRUNCATE on loyalty.ledger, except the member id rewrite of a merge or forget (and, for a forget, the referral refs naming the id)';
 
 -- enroll refuses a forgotten id; set_member_status 'forgotten' forgets.
 CREATE OR REPLACE FUNCTION @extschema@.enroll(program text, member_id text, profile jsonb DEFAULT '{}')
@@ -34,6 +51,8 @@ RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
+DECLARE
+    merged_into text;
 BEGIN
     PERFORM loyalty.require_program(program);
     IF member_id IS NULL OR member_id = '' THEN
@@ -43,11 +62,23 @@ BEGIN
         RAISE EXCEPTION 'profile must be a JSON object, not %', coalesce(jsonb_typeof(profile), 'NULL')
             USING ERRCODE = '22023';
     END IF;
+    IF profile ? 'consent' THEN
+        RAISE EXCEPTION 'profile key "consent" cannot be set with enroll'
+            USING ERRCODE = '22023', HINT = 'Use loyalty.set_consent(program, member_id, purpose, granted).';
+    END IF;
     IF loyalty.forgotten_pseudonym(program, member_id) IS NOT NULL THEN   -- 39_gdpr.sql
         RAISE EXCEPTION 'member "%" of program "%" was forgotten', member_id, program
             USING ERRCODE = 'LY002',
                   DETAIL = 'Its orders count as a guest''s; the id cannot be enrolled again.',
                   HINT = 'Give the person a new member id.';
+    END IF;
+    SELECT x.into_member_id INTO merged_into FROM loyalty.member_merge x   -- 38_member_admin.sql
+     WHERE x.program = enroll.program AND x.from_member_id = enroll.member_id;
+    IF FOUND THEN
+        RAISE EXCEPTION 'member "%" of program "%" was merged into "%"', member_id, program, merged_into
+            USING ERRCODE = 'LY002',
+                  DETAIL = 'Its orders count for the member it was merged into; enrolling it again would split the person.',
+                  HINT = pg_catalog.format('Use member id "%s".', merged_into);
     END IF;
     INSERT INTO loyalty.member AS m (program, member_id, profile)
     VALUES (program, member_id, profile)
@@ -175,8 +206,11 @@ RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
     SELECT coalesce(
-        (SELECT (m.profile OPERATOR(pg_catalog.->) 'consent' OPERATOR(pg_catalog.->) has_consent.purpose
-                 OPERATOR(pg_catalog.->>) 'granted')::pg_catalog.bool
+        (SELECT CASE WHEN pg_catalog.jsonb_typeof(m.profile OPERATOR(pg_catalog.->) 'consent' OPERATOR(pg_catalog.->)
+                                                   has_consent.purpose OPERATOR(pg_catalog.->) 'granted')
+                          OPERATOR(pg_catalog.=) 'boolean'   -- any other answer counts as none
+                     THEN (m.profile OPERATOR(pg_catalog.->) 'consent' OPERATOR(pg_catalog.->) has_consent.purpose
+                           OPERATOR(pg_catalog.->>) 'granted')::pg_catalog.bool END
            FROM @extschema@.member m
           WHERE m.program OPERATOR(pg_catalog.=) has_consent.program
             AND m.member_id OPERATOR(pg_catalog.=) has_consent.member_id),
@@ -325,7 +359,10 @@ BEGIN
     SELECT * INTO posted FROM loyalty.ledger l WHERE l.program = adjust.program AND l.ref = adjust.ref;
     IF FOUND THEN
         IF (posted.kind IN ('earn', 'adjust')) <> (points > 0) OR posted.kind NOT IN ('earn', 'adjust', 'reverse')
-           OR (posted.points <> points AND points > 0) OR posted.member_id <> member_id
+           OR (posted.points <> points AND points > 0)
+           -- (the member's ledger rows moved with a merge or forget since)
+           OR posted.member_id IS DISTINCT FROM coalesce(loyalty.member_alias(program, member_id),
+                                                         loyalty.forgotten_pseudonym(program, member_id))
            OR posted.reason IS DISTINCT FROM reason THEN
             RAISE EXCEPTION 'ref "%" was already used for another call', ref
                 USING ERRCODE = 'LY003',
@@ -334,7 +371,7 @@ BEGIN
         END IF;
         IF points < 0 THEN
             -- take_back knows what it was asked for (it may have taken less).
-            PERFORM loyalty.take_back(program, member_id, -points, ref, reason);
+            PERFORM loyalty.take_back(program, posted.member_id, -points, ref, reason);
         END IF;
         RETURN posted.id;
     END IF;
@@ -533,6 +570,10 @@ BEGIN
      WHERE x.program = combine_member_rows.program AND x.member_id = from_id
        AND NOT EXISTS (SELECT 1 FROM loyalty.member_exclusion y WHERE y.program = x.program AND y.member_id = into_id);
     DELETE FROM loyalty.member_exclusion x WHERE x.program = combine_member_rows.program AND x.member_id = from_id;
+    -- One referred the other: now one member, who cannot have referred himself.
+    DELETE FROM loyalty.referral x
+     WHERE x.program = combine_member_rows.program
+       AND ((x.member_id = from_id AND x.referrer_id = into_id) OR (x.member_id = into_id AND x.referrer_id = from_id));
     UPDATE loyalty.referral x SET member_id = into_id
      WHERE x.program = combine_member_rows.program AND x.member_id = from_id
        AND NOT EXISTS (SELECT 1 FROM loyalty.referral y WHERE y.program = x.program AND y.member_id = into_id);
@@ -761,7 +802,10 @@ BEGIN
     DELETE FROM loyalty.rfm_score s WHERE s.program = forget_member.program AND s.member_id = forget_member.member_id;
     DELETE FROM loyalty.referral_code c WHERE c.program = forget_member.program AND c.member_id = forget_member.member_id;
     -- Open dead letters of the member replay as a guest's orders.
-    UPDATE loyalty.dead_letter d SET member_id = NULL
+    -- (A reason may name the member: 'member "<id>" earning ... would hold more than ...'.)
+    UPDATE loyalty.dead_letter d
+       SET member_id = NULL,
+           reason = replace(d.reason, '"' || forget_member.member_id || '"', '"' || pseudonym || '"')
      WHERE d.program = forget_member.program AND d.member_id = forget_member.member_id;
     -- Ids merged into the member were the same person's: forgotten too.
     FOR merged IN DELETE FROM loyalty.member_merge x
@@ -775,9 +819,27 @@ BEGIN
     UPDATE loyalty.fraud_flag f
        SET evidence = replace(f.evidence::text, to_json(forget_member.member_id)::text, to_json(pseudonym)::text)::jsonb
      WHERE f.program = forget_member.program AND strpos(f.evidence::text, to_json(forget_member.member_id)::text) > 0;
+    UPDATE loyalty.fraud_flag f SET subject = 'referral:' || pseudonym
+     WHERE f.program = forget_member.program AND f.subject = 'referral:' || forget_member.member_id;
     UPDATE loyalty.coupon_code c SET issued_ref = left(c.issued_ref, -length(forget_member.member_id)) || pseudonym
      WHERE c.program = forget_member.program AND c.member_id = forget_member.member_id
        AND right(c.issued_ref, length(forget_member.member_id) + 1) = ':' || forget_member.member_id;
+    -- Referral rewards name the referee (and a milestone its referrer) in
+    -- their ref, on the member's rows and on its referrer's: renamed too.
+    PERFORM set_config('loyalty.member_rewrite', concat_ws(E'\x1f', program, member_id, pseudonym), true);
+    UPDATE loyalty.ledger l
+       SET ref = split_part(l.ref, ':', 1) || ':' || pseudonym
+                 || substr(l.ref, length(split_part(l.ref, ':', 1) || ':' || forget_member.member_id) + 1)
+     WHERE l.program = forget_member.program
+       AND l.member_id IN (SELECT forget_member.member_id
+                           UNION ALL SELECT r.referrer_id FROM loyalty.referral r
+                                      WHERE r.program = forget_member.program AND r.member_id = forget_member.member_id)
+       AND (starts_with(l.ref, 'referral:' || forget_member.member_id || ':')
+            OR starts_with(l.ref, 'referral-milestone:' || forget_member.member_id || ':'));
+    PERFORM set_config('loyalty.member_rewrite', '', true);
+    UPDATE loyalty.coupon_code c
+       SET issued_ref = 'referral:' || pseudonym || substr(c.issued_ref, length('referral:' || forget_member.member_id) + 1)
+     WHERE c.program = forget_member.program AND starts_with(c.issued_ref, 'referral:' || forget_member.member_id || ':');
     PERFORM loyalty.rewrite_member_id(program, member_id, pseudonym, 'forget');
     PERFORM loyalty.remember_forgotten(program, member_id, pseudonym);
     RETURN pseudonym;
@@ -868,7 +930,10 @@ CREATE OR REPLACE VIEW @extschema@.member_rfm AS
                         WHERE x.program = s.program AND x.member_id = s.member_id)
        -- Profiling consent, as loyalty.has_consent reads it (written out:
        -- a view's readers may not call that function).
-       AND coalesce((m.profile -> 'consent' -> 'profiling' ->> 'granted')::boolean, NOT coalesce(c.required, false));
+       -- (An answer that is not a JSON boolean counts as none.)
+       AND coalesce(CASE WHEN jsonb_typeof(m.profile -> 'consent' -> 'profiling' -> 'granted') = 'boolean'
+                         THEN (m.profile -> 'consent' -> 'profiling' ->> 'granted')::boolean END,
+                    NOT coalesce(c.required, false));
 COMMENT ON VIEW @extschema@.member_rfm IS
     'RFM per member as of the last loyalty.score_rfm(): recency in whole days, distinct orders, net spend in base currency, scores and segment; excluded members and members without profiling consent left out';
 
