@@ -108,22 +108,22 @@ SELECT order_id, points, reversed_total, closed FROM loyalty.order_earning WHERE
 SELECT loyalty.create_program('eu', 'EUR', 1, 14, '3 years', timezone => 'Europe/Paris');
 SET ROLE dba_anna;
 \o /dev/null
--- Double points from New Year, as a note for the next DBA:
-SELECT * FROM loyalty.change_program('eu', '{"earn_rate": 2}', '2027-01-01', 'double points 2027');
+-- Double points from 1 January 2031, with a note for the next DBA:
+SELECT * FROM loyalty.change_program('eu', '{"earn_rate": 2}', '2031-01-01', 'double points 2031');
 -- Longer return window and expiry after two years, from now on:
 SELECT * FROM loyalty.change_program('eu', '{"pending_days": 30, "expire_after": "2 years"}');
 -- Points that never expire: JSON null.
-SELECT * FROM loyalty.change_program('eu', '{"expire_after": null}', '2027-06-01');
+SELECT * FROM loyalty.change_program('eu', '{"expire_after": null}', '2031-06-01');
 \o
 RESET ROLE;
 -- From now: 1 point per EUR, 30 pending days, two years; from New Year
--- 2027 double points; from 2027-06-01 no expiry.
+-- 2031 double points; from 2031-06-01 no expiry.
 SELECT CASE WHEN effective_from > now() - interval '1 hour' AND effective_from <= now() THEN 'now'
             ELSE effective_from::text END AS effective_from, earn_rate, pending_days, expire_after
   FROM loyalty.program_terms WHERE program = 'eu' ORDER BY program_terms.effective_from;
 SELECT earn_rate, pending_days, expire_after FROM loyalty.program_terms_at('eu', now());
-SELECT earn_rate, pending_days, expire_after FROM loyalty.program_terms_at('eu', '2027-03-01');
-SELECT earn_rate, pending_days, expire_after FROM loyalty.program_terms_at('eu', '2027-07-01');
+SELECT earn_rate, pending_days, expire_after FROM loyalty.program_terms_at('eu', '2031-03-01');
+SELECT earn_rate, pending_days, expire_after FROM loyalty.program_terms_at('eu', '2031-07-01');
 SELECT note FROM loyalty.program_change WHERE program = 'eu' AND note IS NOT NULL ORDER BY id;
 
 -------------------------------------------------------------------------------

@@ -41,14 +41,14 @@ SELECT member_id, balance FROM loyalty.member WHERE program = 'rb_dom' ORDER BY 
 SELECT order_id, count(*) FROM loyalty.ledger WHERE program = 'rb_dom' AND kind = 'earn' GROUP BY 1 ORDER BY 1;
 
 -- A shop's table as many are: amounts in integer minor units (cents, and
--- yen for JPY), a `timestamp` column holding UTC, partitioned, with quotes
+-- shillings for UGX), a `timestamp` column holding UTC, partitioned, with quotes
 -- in its names; the program keeps Tokyo time and expires points after a
 -- year.  Orders of 2023-2024 back-filled in chunks of 1 come out as the
 -- trigger records them live, and expire_points afterwards expires the same
 -- lots as live.
 SELECT loyalty.create_program('rb_tokyo_live', 'USD', 1, 0, '1 year', timezone => 'Asia/Tokyo');
 SELECT loyalty.create_program('rb_tokyo_fill', 'USD', 1, 0, '1 year', timezone => 'Asia/Tokyo');
-SELECT loyalty.set_fx_rate('JPY', 'USD', 0.007, '2020-01-01');
+SELECT loyalty.set_fx_rate('UGX', 'USD', 0.007, '2020-01-01');
 SET ROLE regress_rb_dba;
 CREATE TABLE rb."Or""ders; x" ("I""d" bigint, "Mem ber" text, "cents'" bigint, cur text, "at" timestamp)
     PARTITION BY RANGE ("at");
@@ -56,7 +56,7 @@ CREATE TABLE rb.p2023 PARTITION OF rb."Or""ders; x" FOR VALUES FROM ('2023-01-01
 CREATE TABLE rb.p2024 PARTITION OF rb."Or""ders; x" FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
 CREATE TABLE rb.live (LIKE rb."Or""ders; x");
 INSERT INTO rb."Or""ders; x"
-SELECT g, 'm' || (g % 3), 1000 + g * 37, CASE WHEN g % 4 = 0 THEN 'JPY' ELSE 'USD' END,
+SELECT g, 'm' || (g % 3), 1000 + g * 37, CASE WHEN g % 4 = 0 THEN 'UGX' ELSE 'USD' END,
        '2023-01-01'::timestamp + g * interval '3 days 5 hours'
   FROM generate_series(1, 200) g;
 SET client_min_messages = error;

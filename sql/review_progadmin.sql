@@ -18,22 +18,22 @@ SELECT kind FROM loyalty.program_change WHERE program = 'rv_copy' ORDER BY id;
 SET ROLE loyalty_admin;
 SELECT loyalty.create_program('rv_arch', 'USD', 1, 0, NULL, 'debt', 'UTC');
 RESET ROLE;
-CREATE TABLE rv_orders (id text PRIMARY KEY, member text, amount numeric, status text DEFAULT 'paid',
+CREATE TABLE rvp_orders (id text PRIMARY KEY, member text, amount numeric, status text DEFAULT 'paid',
                         refunded numeric DEFAULT 0, at timestamptz DEFAULT now());
-SELECT loyalty.attach_orders('rv_arch', 'rv_orders', 'id', 'member', 'amount', NULL, 'status', 'refunded', 'at');
-INSERT INTO rv_orders (id, member, amount) VALUES ('R-1', 'ann', 100);
+SELECT loyalty.attach_orders('rv_arch', 'rvp_orders', 'id', 'member', 'amount', NULL, 'status', 'refunded', 'at');
+INSERT INTO rvp_orders (id, member, amount) VALUES ('R-1', 'ann', 100);
 SET ROLE loyalty_admin;
 SELECT loyalty.archive_program('rv_arch') IS NOT NULL AS archived;
 RESET ROLE;
-UPDATE rv_orders SET refunded = 100 WHERE id = 'R-1';
+UPDATE rvp_orders SET refunded = 100 WHERE id = 'R-1';
 SELECT balance FROM loyalty.member WHERE program = 'rv_arch' AND member_id = 'ann';
 -- A new order of the archived program earns nothing, and the insert works.
-INSERT INTO rv_orders (id, member, amount) VALUES ('R-2', 'ann', 50);
+INSERT INTO rvp_orders (id, member, amount) VALUES ('R-2', 'ann', 50);
 SELECT balance FROM loyalty.member WHERE program = 'rv_arch' AND member_id = 'ann';
 SELECT count(*) AS earned_after_archive FROM loyalty.order_earning WHERE program = 'rv_arch' AND order_id = 'R-2';
 SELECT ok, detail FROM loyalty.verify('rv_arch') WHERE NOT ok;
 -- Several new orders in one statement (the batched path) earn nothing either.
-INSERT INTO rv_orders (id, member, amount) VALUES ('R-3', 'ann', 10), ('R-4', 'bob', 20);
+INSERT INTO rvp_orders (id, member, amount) VALUES ('R-3', 'ann', 10), ('R-4', 'bob', 20);
 SELECT count(*) AS earned_after_archive FROM loyalty.order_earning WHERE program = 'rv_arch' AND order_id IN ('R-3', 'R-4');
 SELECT count(*) AS dead_letters FROM loyalty.dead_letter WHERE program = 'rv_arch';
 SELECT balance FROM loyalty.member WHERE program = 'rv_arch' AND member_id = 'ann';
