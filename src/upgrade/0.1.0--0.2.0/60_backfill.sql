@@ -222,6 +222,15 @@ $$;
 COMMENT ON FUNCTION @extschema@.warn_attach(@extschema@.order_source) IS
     'attach_orders'' warnings: the table has rows already (back-fill them), the program has another table (order ids may collide)';
 
+-- Room on each page for the new versions of a member's row and activity
+-- total: every order updates both (balance, counts), so with full pages
+-- each update writes a new index entry as well.  With room the updates are
+-- HOT (no indexed column changes) and page pruning reuses the space: at 50%
+-- nearly all of them are (at 70% about two thirds).  The back-fill of
+-- 200,000 orders took 28% less time (bench/backfill.sh).
+ALTER TABLE @extschema@.member SET (fillfactor = 50);
+ALTER TABLE @extschema@.activity_total SET (fillfactor = 50);
+
 -- One back-fill per attached table: where it is, what it did.
 CREATE TABLE @extschema@.backfill_run (
     program         text NOT NULL,
