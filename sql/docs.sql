@@ -14,6 +14,23 @@ SELECT code, base_currency, earn_rate, pending_days, expire_after, refund_policy
 SELECT loyalty.set_closing_statuses('docs_shop', ARRAY['Refunded', 'Cancelled', 'canceled', 'returned', 'chargeback', ' void ']);
 SELECT closing_statuses FROM loyalty.program WHERE code = 'docs_shop';
 
+SELECT effective_from, earn_rate, pending_days, expire_after, refund_policy
+  FROM loyalty.program_terms WHERE program = 'docs_shop';
+SELECT earn_rate FROM loyalty.program_terms_at('docs_shop', '2024-06-01');
+
+SELECT effective_from, earn_rate, pending_days
+  FROM loyalty.change_program('docs_shop', '{"earn_rate": 3, "pending_days": 14}', '2030-01-01',
+                              'triple points from 2030');
+SELECT effective_from, earn_rate, pending_days FROM loyalty.program_terms
+ WHERE program = 'docs_shop' ORDER BY effective_from;
+
+SELECT loyalty.create_program('docs_trial');
+SELECT loyalty.drop_program('docs_trial');
+SELECT count(*) FROM loyalty.program WHERE code = 'docs_trial';
+
+SELECT kind, changed_by, effective_from, after, note FROM loyalty.program_change
+ WHERE program = 'docs_shop' AND kind IN ('terms', 'closing_statuses') ORDER BY id;
+
 SELECT loyalty.set_fx_rate('USD', 'SGD', 1.35);
 SELECT loyalty.set_fx_rate('CHF', 'USD', 1.12, '2024-01-01');
 SELECT loyalty.fx_rate_at('CHF', 'USD', '2024-06-01') AS chf_usd,
@@ -23,6 +40,21 @@ SELECT loyalty.fx_rate_at('CHF', 'USD', '2024-06-01') AS chf_usd,
 SELECT loyalty.enroll('docs_shop', 'ana', '{"country": "SG", "birthday": "1992-04-01"}');
 SELECT loyalty.enroll('docs_shop', 'ana');
 SELECT member_id, profile, status FROM loyalty.member WHERE program = 'docs_shop';
+
+SELECT loyalty.create_program('docs_members', 'USD');
+SELECT loyalty.enroll('docs_members', 'zoe', '{"email": "zoe@example.com"}'), loyalty.enroll('docs_members', 'zoe-2');
+SELECT loyalty.adjust('docs_members', 'zoe', 120, 'docs-adj-1', 'welcome gift') > 0 AS credited;
+SELECT loyalty.adjust('docs_members', 'zoe', -20, 'docs-adj-2', 'duplicate gift') > 0 AS taken;
+SELECT loyalty.adjust('docs_members', 'zoe-2', 30, 'docs-adj-3', 'store visit') > 0 AS credited;
+SELECT loyalty.set_consent('docs_members', 'zoe', 'marketing', true) ->> 'granted' AS marketing;
+SELECT loyalty.update_profile('docs_members', 'zoe', '{"city": "Lyon"}') - 'consent' AS profile;
+SELECT loyalty.merge_members('docs_members', 'zoe-2', 'zoe', 'docs-merge-1') > 0 AS merged;
+SELECT label, points, balance_after, ref FROM loyalty.history('docs_members', 'zoe');
+SELECT earned, remaining, state FROM loyalty.member_lots('docs_members', 'zoe');
+SELECT e -> 'account' ->> 'balance' AS balance, e -> 'merged_from' AS merged_from
+  FROM loyalty.export_member('docs_members', 'zoe') AS e;
+SELECT loyalty.forget_member('docs_members', 'zoe') LIKE 'forgotten-%' AS forgotten;
+SELECT status, profile, balance FROM loyalty.member WHERE program = 'docs_members';
 
 CREATE TABLE docs_orders (
     id          text PRIMARY KEY,
@@ -68,6 +100,18 @@ SELECT loyalty.set_fx_rate('USD', 'THB', 36.5);
 SELECT loyalty.retry_dead_letters('docs_shop');
 SELECT order_id, points FROM loyalty.order_earning WHERE order_id = 'SO-4';
 
+INSERT INTO docs_orders (id, customer, total, currency, placed_at)
+VALUES ('SO-TEST', 'ana', 10, 'XAU', '2024-03-03 12:30');
+SELECT loyalty.resolve_dead_letter(id, 'a test order in gold, not a sale')
+  FROM loyalty.dead_letter WHERE program = 'docs_shop' AND order_id = 'SO-TEST';
+SELECT order_id, resolved_by, resolution FROM loyalty.dead_letter
+ WHERE program = 'docs_shop' AND order_id = 'SO-TEST';
+
+SELECT loyalty.create_program('docs_ids', 'USD');
+SELECT loyalty.enroll('docs_ids', 1003);
+SELECT available, pending FROM loyalty.balance('docs_ids', 1003);
+SELECT member_id, pg_typeof(member_id) FROM loyalty.member WHERE program = 'docs_ids';
+
 SELECT * FROM loyalty.balance('docs_shop', 'ana', '2024-03-05');
 SELECT * FROM loyalty.balance('docs_shop', 'ana', '2024-03-20');
 SELECT * FROM loyalty.balance('docs_shop', 'nobody', '2024-03-20');
@@ -88,6 +132,11 @@ SELECT id - min(id) OVER () AS n, kind, points, balance_after, ref, order_id, re
   FROM loyalty.history('docs_shop', 'ana');
 
 SELECT * FROM loyalty.verify('docs_shop');
+
+SELECT check_name FROM loyalty.verify_run('docs_shop') WHERE NOT ok;
+SELECT job, rows, ok, detail FROM loyalty.job_run WHERE program = 'docs_shop' AND job = 'verify';
+
+SELECT area, item, status, count FROM loyalty.health WHERE program = 'docs_shop' ORDER BY area, item;
 
 SELECT loyalty.activity_day_of('2024-03-01 00:00+00') AS at_midnight,
        loyalty.activity_day_of('2024-03-01 00:00:01+00') AS just_after;
@@ -111,7 +160,12 @@ SELECT loyalty.rfm_segment('555', 'docs_shop') AS own_map, loyalty.rfm_segment('
 SELECT loyalty.score_rfm('docs_shop', '2024-03-20');
 SELECT member_id, recency_days, frequency, monetary, rfm, segment
   FROM loyalty.member_rfm WHERE program = 'docs_shop';
-SELECT scored_at, members, written FROM loyalty.rfm_pass WHERE program = 'docs_shop';
+SELECT scored_at, lookback, members, written FROM loyalty.rfm_pass WHERE program = 'docs_shop';
+RESET search_path;
+-- What a BI tool runs, without loyalty on its search_path.
+SET search_path = public;
+SELECT r, count(*) AS members FROM loyalty.member_rfm WHERE program = 'docs_shop' GROUP BY r ORDER BY r;
+SELECT member_id, rfm_code, segment FROM loyalty.member_rfm WHERE program = 'docs_shop' AND rfm_code = '111';
 RESET search_path;
 
 SELECT 'Member 0 x1 | Silver 500 x1.25 | Gold 2000 x1.5 | Platinum 10000 x2'::loyalty.tier_ladder;

@@ -315,10 +315,13 @@ SELECT count(*) FROM (SELECT loyalty.enroll('rfgone', m) FROM unnest(ARRAY['g1',
 SELECT m, (loyalty.refer('rfgone', m, loyalty.referral_code('rfgone', r), '2026-01-01')).state
   FROM (VALUES ('g2', 'g1'), ('g3', 'g2')) p(m, r);
 SELECT loyalty.set_member_status('rfgone', 'g2', 'forgotten');
+-- (Since forget_member, g2's id is a pseudonym everywhere and an order under
+-- 'g2' is no member's: g2's referral stays pending, g1 gets nothing for it.)
 INSERT INTO loyalty.order_earning (program, order_id, member_id, amount, points, ordered_at)
 VALUES ('rfgone', 'o2', 'g2', 100, 100, '2026-01-02'), ('rfgone', 'o3', 'g3', 100, 100, '2026-01-02');
 SELECT loyalty.settle_referrals('rfgone', '2026-01-03');
-SELECT member_id, state FROM loyalty.referral WHERE program = 'rfgone' ORDER BY member_id;
+SELECT regexp_replace(member_id, '^forgotten-.*', 'forgotten-...') AS member_id, state
+  FROM loyalty.referral WHERE program = 'rfgone' ORDER BY member_id;
 SELECT * FROM rf_ledger('rfgone');
 SELECT member_id, issued_ref FROM loyalty.coupon_code WHERE program = 'rfgone' ORDER BY issued_ref;
 SELECT order_id, level, member_id, points FROM loyalty.referral_commission WHERE program = 'rfgone' ORDER BY 1, 2;

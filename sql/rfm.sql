@@ -101,7 +101,7 @@ SELECT member_id, rfm, segment FROM loyalty.member_rfm WHERE program = 'rfm_ties
 -- no new order, recency grows by one for everyone, no score moves, and
 -- nothing is written.  The last pass is recorded.
 SELECT loyalty.score_rfm('rfm_ties', '2024-07-02');
-SELECT scored_at, "window", members, written FROM loyalty.rfm_pass WHERE program = 'rfm_ties';
+SELECT scored_at, lookback, members, written FROM loyalty.rfm_pass WHERE program = 'rfm_ties';
 SELECT member_id, recency_days, rfm, scored_at FROM loyalty.member_rfm WHERE program = 'rfm_ties' ORDER BY member_id;
 INSERT INTO loyalty.rfm_segment_rule (program, priority, segment, r_min, r_max) VALUES ('rfm_ties', 3, 'Bad', 4, 2);
 

@@ -258,6 +258,13 @@ SELECT loyalty.coupon_rule_stack('stack=brand | 5% off'), loyalty.coupon_rule_va
        loyalty.coupon_rule_valid_until('valid=2024-11-01..2024-11-12 | 5% off'), loyalty.coupon_rule_first_order('first_order | 5% off'),
        loyalty.currency_minor_unit('KWD');
 SELECT loyalty.member_cart('sec', 'm1', '{"currency": "USD"}');
+-- The integer-member-id twins: plain SQL run with the caller's rights and
+-- search_path, every name in them qualified.
+SELECT loyalty.enroll('sec', 4242);
+SELECT available, pending FROM loyalty.balance('sec', 4242);
+SELECT count(*) FROM loyalty.history('sec', 4242);
+SELECT public.regress_sec_sqlstate_of($$SELECT loyalty.redeem('sec', 4242, 1, 'sec-int-r1')$$);
+SELECT loyalty.member_cart('sec', 4242, '{"currency": "USD"}') IS NOT NULL AS cart;
 SELECT ok, discount, reason FROM loyalty.validate_coupon('sec', 'SECCODE', 'm1', '{"currency": "USD", "items": [{"sku": "a", "qty": 1, "price": 20}]}');
 SELECT loyalty.redeem_coupon('sec', 'sec-code', 'm1', '{"currency": "USD", "items": [{"sku": "a", "qty": 1, "price": 20}]}', 'sec-c1');
 SELECT loyalty.release_coupon('sec', 'sec-c1');
@@ -268,8 +275,15 @@ SELECT loyalty.claim_reward('sec', 'm1', 'sec_tote', 'sec-claim-1') IS NOT NULL 
 SELECT loyalty.referral_code('sec', 'm1') = loyalty.referral_code('sec', 'm1') AS referral_code;
 SELECT accepted, state FROM loyalty.refer('sec', 'm2', loyalty.referral_code('sec', 'm1'));
 SELECT accepted, state, reason FROM loyalty.refer('sec', 'm1', loyalty.referral_code('sec', 'm2'));
+-- Members: profile, consent, lots.
+SELECT loyalty.update_profile('sec', 'm3', '{"name": "M3"}') ->> 'name' AS profile_name;
+SELECT loyalty.set_consent('sec', 'm3', 'marketing', true) ->> 'granted' AS consent;
+SELECT count(*) > 0 AS lots FROM loyalty.member_lots('sec', 'm1');
+-- Program terms.
+SELECT earn_rate FROM loyalty.program_terms_at('sec', pg_catalog.now());
 -- Not the application's any more: crediting points.
 SELECT loyalty.earn('sec', 'm1', 1000, 'sec-gift');
+SELECT loyalty.adjust('sec', 'm1', 1000, 'sec-adjust', 'gift');
 \c - :regress_su
 SELECT last_value, is_called FROM public.regress_sec_spied;
 SELECT runner, login, what FROM public.regress_sec_spy_log;
@@ -318,11 +332,20 @@ CREATE TABLE regress_sec_admin.orders (id pg_catalog.int8, who pg_catalog.text, 
 SELECT loyalty.create_program('sec_admin', 'USD', 2);
 SELECT loyalty.attach_orders('sec_admin', 'regress_sec_admin.orders', 'id', 'who', 'amount', created_at => 'at');
 INSERT INTO regress_sec_admin.orders VALUES (1, 'a1', 10, '2026-01-01 00:00+00');
+INSERT INTO regress_sec_admin.orders VALUES (2, 'a1', 10, 'infinity');
+SELECT loyalty.resolve_dead_letter(pg_catalog.max(id), 'an order without a real time') FROM loyalty.dead_letter
+ WHERE program OPERATOR(pg_catalog.=) 'sec_admin';
+CALL loyalty.backfill_orders('sec_admin', 'regress_sec_admin.orders');
+SELECT loyalty.backfill_orders_chunk('sec_admin', 'regress_sec_admin.orders', 'history');
+SELECT orders_done, finished_at IS NOT NULL AS finished FROM loyalty.backfill_run WHERE program = 'sec_admin';
 SELECT loyalty.detach_orders('sec_admin', 'regress_sec_admin.orders');
 SELECT loyalty.set_fx_rate('NOK', 'USD', 0.09);
 SELECT loyalty.retry_dead_letters('sec');
 SELECT loyalty.set_member_status('sec', 'w2', 'held');
 SELECT loyalty.earn('sec', 'w2', 7, 'sec-admin-gift', 'goodwill') > 0 AS credited;
+-- An integer-member-id twin of an admin function, under the same plants.
+SELECT loyalty.earn('sec', 4243, 7, 'sec-admin-int', 'goodwill') > 0 AS credited;
+SELECT loyalty.member_risk('sec', 4243);
 SELECT loyalty.set_tier_ladder('sec_admin', 'basis=orders window=30d | Basic 0 x1 | Star 2 x1.5');
 SELECT loyalty.set_tier_floor('sec', 'w1', 'Gold', '2027-01-01');
 SELECT members, upgraded FROM loyalty.recalculate_tiers('sec', '2026-02-01');
@@ -364,6 +387,19 @@ SELECT count(*) >= 0 AS readable FROM loyalty.coupon_performance;
 SELECT loyalty.set_referral_terms('sec', 10, 5, milestones => '[{"referrals": 1, "points": 3}]', commission => '{0.1}');
 SELECT loyalty.settle_referrals('sec', '2030-01-01') >= 0 AS settled;
 SELECT count(*) >= 0 AS readable FROM loyalty.referral_funnel;
+-- Program administration and health.
+SELECT earn_rate FROM loyalty.program_terms_at('sec', pg_catalog.now());
+SELECT earn_rate, pending_days FROM loyalty.change_program('sec_admin', '{"pending_days": 1}', note => 'security test');
+SELECT loyalty.create_program('sec_gone', 'USD', 1);
+SELECT loyalty.drop_program('sec_gone');
+SELECT loyalty.create_program('sec_old', 'USD', 1);
+SELECT loyalty.archive_program('sec_old') IS NOT NULL AS archived;
+SELECT check_name FROM loyalty.verify_run('sec') WHERE NOT ok;
+SELECT job, ok FROM loyalty.run_nightly_jobs('sec_old');
+SELECT public.regress_sec_sqlstate_of($$SELECT loyalty.schedule_jobs('sec')$$);
+SELECT public.regress_sec_sqlstate_of($$SELECT loyalty.unschedule_jobs('sec')$$);
+SELECT loyalty.job_run_end(loyalty.job_run_begin('expire_points_batched', 'sec'), 0, 'security test');
+SELECT count(*) > 0 AS readable FROM loyalty.health;
 -- Signals, holds and exclusions.
 SELECT loyalty.normalize_signal('email', 'A.B+x@GoogleMail.com');
 SELECT loyalty.rotate_signal_key() > 1 AS rotated;
@@ -382,6 +418,13 @@ SELECT loyalty.fraud_check('sec', '2000-01-01', '2030-01-01') > 0 AS flagged;
 SELECT loyalty.member_risk('sec', 'm1') >= 0 AS risk;
 SELECT loyalty.review_flag((SELECT min(id) FROM loyalty.fraud_flag WHERE program = 'sec'), 'dismiss', 'security test');
 SELECT count(*) > 0 AS readable FROM loyalty.fraud_overview;
+-- Member administration and GDPR.
+SELECT loyalty.adjust('sec', 'm1', -1, 'sec-admin-adjust', 'correction') > 0 AS adjusted;
+SELECT loyalty.set_consent_required('sec', false);
+SELECT loyalty.enroll('sec', 'sec-dup');
+SELECT loyalty.merge_members('sec', 'sec-dup', 'm3', 'sec-merge') > 0 AS merged;
+SELECT loyalty.export_member('sec', 'm3') ->> 'member_id' AS exported;
+SELECT loyalty.forget_member('sec', 'm3') LIKE 'forgotten-%' AS forgotten;
 -- The pure rule functions the views call.
 SELECT loyalty.program_code_valid('sec'), loyalty.lot_spendable(now(), NULL, now()),
        loyalty.lot_pending(now(), NULL, now()), loyalty.lot_expired(now(), now()),
@@ -419,6 +462,11 @@ SELECT p.oid::regprocedure
    AND p.proname NOT IN ('claim_reward', 'create_reward', 'restock_reward', 'set_auto_coupon', 'compensate',
                          'issue_birthday_coupons', 'issue_wake_up_coupons', 'birthday_in')
    AND p.proname NOT IN ('referral_code', 'refer', 'set_referral_terms', 'settle_referrals')
+   AND p.proname NOT IN ('resolve_dead_letter', 'update_profile', 'set_consent', 'member_lots', 'adjust', 'set_consent_required',
+                         'merge_members', 'export_member', 'forget_member')
+   AND p.proname NOT IN ('program_terms_at', 'change_program', 'drop_program', 'archive_program', 'verify_run',
+                         'run_nightly_jobs', 'schedule_jobs', 'unschedule_jobs', 'job_run_begin', 'job_run_end')
+   AND p.proname NOT IN ('backfill_orders', 'backfill_orders_chunk')
    AND p.proname NOT IN ('enroll', 'redeem', 'cancel_redemption', 'balance', 'history', 'fx_rate_at', 'fx_quote',
                          'earn', 'create_program', 'attach_orders', 'detach_orders', 'set_fx_rate',
                          'retry_dead_letters', 'set_member_status', 'set_tier_ladder', 'set_tier_floor',

@@ -30,6 +30,6 @@ SELECT c.relname
 SELECT p.proname, p.provolatile, p.prosecdef, p.proisstrict
   FROM pg_proc p
  WHERE p.pronamespace = 'loyalty'::regnamespace
- ORDER BY 1;
+ ORDER BY 1, p.oid::regprocedure::text;
 
 \i sql/include/sqlstate_of.sql

@@ -43,233 +43,23 @@
 
 #include "accrual_hook.h"
 #include "dead_letter.h"
+#include "health.h"
 #include "loyalty.h"
+#include "member_alias.h"
 #include "order_batch.h"
 #include "order_event.h"
 #include "order_partition.h"
+#include "order_read.h"
 #include "program.h"
 #include "spi_util.h"
 
-/* Positions of the trigger arguments. */
-enum
-{
-	ARG_PROGRAM,
-	ARG_ORDER_ID,
-	ARG_MEMBER_ID,
-	ARG_AMOUNT,
-	ARG_CURRENCY,
-	ARG_STATUS,
-	ARG_REFUNDED,
-	ARG_CREATED_AT,
-	TRIGGER_NARGS
-};
-
-/* Column number of a mapped column, 0 when not mapped, -1 when missing. */
-static int
-MappedColumn(TupleDesc desc, char **args, int arg)
-{
-	int			attnum;
-
-	if (args[arg][0] == '\0')
-		return 0;
-	attnum = SPI_fnumber(desc, args[arg]);
-	return attnum > 0 ? attnum : -1;
-}
-
-/* A column's value as text (its output function), NULL when NULL. */
-static char *
-ColumnText(HeapTuple tuple, TupleDesc desc, int attnum)
-{
-	char	   *value;
-
-	if (attnum <= 0)
-		return NULL;
-	value = SPI_getvalue(tuple, desc, attnum);
-	if (value != NULL && value[0] == '\0')
-		return NULL;
-	return value;
-}
-
-/* A mapped column's value: false when not mapped, missing or NULL. */
+/* Reads a row of the trigger's table (see OrderRowRead). */
 static bool
-ColumnValue(HeapTuple tuple, TupleDesc desc, int attnum, Datum *value)
+ReadTriggerRow(TriggerData *td, HeapTuple tuple, char **args, const LoyaltyProgram *prog,
+			   OrderRow *row, OrderProblem *problem)
 {
-	bool		isnull;
-
-	if (attnum <= 0)
-		return false;
-	*value = SPI_getbinval(tuple, desc, attnum, &isnull);
-	return !isnull;
-}
-
-/*
- * A column's type, a domain read as its base type.  Built-in types are not
- * domains: only a user's type costs a catalog look-up.
- */
-static Oid
-ColumnBaseType(TupleDesc desc, int attnum)
-{
-	Oid			type = TupleDescAttr(desc, attnum - 1)->atttypid;
-
-	return type < FirstNormalObjectId ? type : getBaseType(type);
-}
-
-/* The types loyalty reads an amount and an order time from. */
-static const Oid amount_types[] = {NUMERICOID, INT2OID, INT4OID, INT8OID, FLOAT4OID, FLOAT8OID};
-static const Oid time_types[] = {TIMESTAMPTZOID, TIMESTAMPOID, DATEOID};
-
-/*
- * Whether mapped column arg still has a type loyalty can read (one of
- * types): attach_orders checked it, but ALTER TABLE ... TYPE may have
- * changed it since.  If not, sets the problem (the event waits).
- */
-static bool
-MappedTypeUsable(Relation rel, char **args, const int *cols, int arg, const Oid *types,
-				 int ntypes, OrderProblem *problem)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-	Oid			type;
-
-	if (cols[arg] <= 0)
-		return true;
-	type = ColumnBaseType(desc, cols[arg]);
-	for (int i = 0; i < ntypes; i++)
-		if (types[i] == type)
-			return true;
-	problem->sqlstate = ERRCODE_DATATYPE_MISMATCH;
-	problem->reason = psprintf("column \"%s\" of relation \"%s\" has type %s, which loyalty cannot read as %s",
-							   args[arg], RelationGetRelationName(rel),
-							   format_type_be(TupleDescAttr(desc, cols[arg] - 1)->atttypid),
-							   types == time_types ? "an order time" : "an amount");
-	return false;
-}
-
-/* An amount column (numeric, integer or float types) as numeric. */
-static bool
-ColumnNumeric(HeapTuple tuple, TupleDesc desc, int attnum, Datum *out)
-{
-	Datum		d;
-
-	if (!ColumnValue(tuple, desc, attnum, &d))
-		return false;
-	switch (ColumnBaseType(desc, attnum))
-	{
-		case NUMERICOID:
-			*out = d;
-			break;
-		case INT2OID:
-			*out = DirectFunctionCall1(int2_numeric, d);
-			break;
-		case INT4OID:
-			*out = DirectFunctionCall1(int4_numeric, d);
-			break;
-		case INT8OID:
-			*out = DirectFunctionCall1(int8_numeric, d);
-			break;
-		case FLOAT4OID:
-			*out = DirectFunctionCall1(float4_numeric, d);
-			break;
-		case FLOAT8OID:
-			*out = DirectFunctionCall1(float8_numeric, d);
-			break;
-		default:
-			return false;
-	}
-	return true;
-}
-
-/*
- * The order time.  A timestamp without time zone (or a date) is read in the
- * program's time zone: a shop's local order time.  A time too close to the
- * ends of the timestamp range to convert (or to add days to) reads as
- * infinity, which OrderRowCheck refuses like any time out of range.
- */
-static bool
-ColumnTime(HeapTuple tuple, TupleDesc desc, int attnum, const char *timezone,
-		   TimestampTz *out)
-{
-	Datum		d;
-	Datum		zone = CStringGetTextDatum(timezone);
-	int64		margin = 2 * USECS_PER_DAY;
-
-	if (!ColumnValue(tuple, desc, attnum, &d))
-		return false;
-	switch (ColumnBaseType(desc, attnum))
-	{
-		case TIMESTAMPTZOID:
-		case TIMESTAMPOID:
-			*out = DatumGetTimestamp(d);
-			break;
-		case DATEOID:
-			if (DATE_NOT_FINITE(DatumGetDateADT(d)) ||
-				DatumGetDateADT(d) >= TIMESTAMP_END_JULIAN - POSTGRES_EPOCH_JDATE - 2 ||
-				DatumGetDateADT(d) < DATETIME_MIN_JULIAN - POSTGRES_EPOCH_JDATE + 2)
-				*out = DatumGetDateADT(d) > 0 ? DT_NOEND : DT_NOBEGIN;
-			else
-				*out = DatumGetTimestamp(DirectFunctionCall1(date_timestamp, d));
-			break;
-		default:
-			return false;
-	}
-	if (TIMESTAMP_NOT_FINITE(*out))
-		return true;
-	if (*out >= END_TIMESTAMP - margin)
-		*out = DT_NOEND;
-	else if (*out < MIN_TIMESTAMP + margin)
-		*out = DT_NOBEGIN;
-	else if (SPI_gettypeid(desc, attnum) != TIMESTAMPTZOID)
-		*out = DatumGetTimestampTz(DirectFunctionCall2(timestamp_zone, zone,
-													   TimestampGetDatum(*out)));
-	return true;
-}
-
-/*
- * Reads the mapped columns of tuple.  Returns false, with the problem set,
- * when a mapped column has been dropped or renamed since attach_orders().
- */
-static bool
-ReadOrderRow(Relation rel, HeapTuple tuple, char **args, const char *timezone,
-			 OrderRow *row, OrderProblem *problem)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-	int			cols[TRIGGER_NARGS];
-
-	memset(row, 0, sizeof(*row));
-	for (int arg = ARG_ORDER_ID; arg < TRIGGER_NARGS; arg++)
-		cols[arg] = MappedColumn(desc, args, arg);
-
-	row->order_id = ColumnText(tuple, desc, cols[ARG_ORDER_ID]);
-	row->member_id = ColumnText(tuple, desc, cols[ARG_MEMBER_ID]);
-	row->has_amount = ColumnNumeric(tuple, desc, cols[ARG_AMOUNT], &row->amount);
-	row->currency = ColumnText(tuple, desc, cols[ARG_CURRENCY]);
-	if (row->currency != NULL)
-		row->currency = str_toupper(row->currency, strlen(row->currency), C_COLLATION_OID);
-	row->status = ColumnText(tuple, desc, cols[ARG_STATUS]);
-	row->has_refunded = ColumnNumeric(tuple, desc, cols[ARG_REFUNDED], &row->refunded);
-	row->has_time = ColumnTime(tuple, desc, cols[ARG_CREATED_AT], timezone, &row->ordered_at);
-	if (!row->has_time)
-		row->ordered_at = GetCurrentTransactionStartTimestamp();
-
-	for (int arg = ARG_ORDER_ID; arg < TRIGGER_NARGS; arg++)
-		if (cols[arg] < 0)
-		{
-			problem->sqlstate = ERRCODE_UNDEFINED_COLUMN;
-			problem->reason = psprintf("column \"%s\" of relation \"%s\" no longer exists",
-									   args[arg], RelationGetRelationName(rel));
-			return false;
-		}
-	if (!MappedTypeUsable(rel, args, cols, ARG_AMOUNT, amount_types, lengthof(amount_types), problem) ||
-		!MappedTypeUsable(rel, args, cols, ARG_REFUNDED, amount_types, lengthof(amount_types), problem) ||
-		!MappedTypeUsable(rel, args, cols, ARG_CREATED_AT, time_types, lengthof(time_types), problem))
-		return false;
-	if (row->order_id == NULL)
-	{
-		/* Kept for a person to look at: without an id it cannot be replayed. */
-		problem->sqlstate = ERRCODE_NULL_VALUE_NOT_ALLOWED;
-		problem->reason = psprintf("order id column \"%s\" is null", args[ARG_ORDER_ID]);
-		return false;
-	}
-	return true;
+	return OrderRowRead(RelationGetDescr(td->tg_relation), RelationGetRelationName(td->tg_relation),
+						tuple, args, prog, row, problem);
 }
 
 /* Whether an UPDATE changed any mapped column (if not, nothing to do). */
@@ -280,7 +70,7 @@ MappedColumnsChanged(TriggerData *td, char **args)
 
 	for (int arg = ARG_ORDER_ID; arg < TRIGGER_NARGS; arg++)
 	{
-		int			attnum = MappedColumn(desc, args, arg);
+		int			attnum = OrderMappedColumn(desc, args, arg);
 		Form_pg_attribute att;
 		bool		old_null;
 		bool		new_null;
@@ -328,31 +118,6 @@ CheckTriggerCall(FunctionCallInfo fcinfo)
 }
 
 /*
- * Keeps an event loyalty cannot apply now, with a WARNING.  A value the
- * program cannot use (SQLSTATE class 22) is fixed in the order row: the
- * row as changed then replaces the letter.
- */
-static void
-KeepDeadLetter(const char *program, OrderEventKind kind, const OrderRow *row,
-			   const OrderProblem *problem)
-{
-	const char *shown = row->order_id ? row->order_id : "(null)";
-
-	/* An over-long id is shown by its beginning. */
-	if (strlen(shown) > 64)
-		shown = psprintf("%s...", pnstrdup(shown, pg_mbcliplen(shown, strlen(shown), 64)));
-	DeadLetterWrite(program, kind, row, problem);
-	ereport(WARNING,
-			(errcode(problem->sqlstate),
-			 errmsg("loyalty: %s of order \"%s\" kept in loyalty.dead_letter: %s",
-					OrderEventName(kind), shown, problem->reason),
-			 ERRCODE_TO_CATEGORY(problem->sqlstate) == ERRCODE_DATA_EXCEPTION ?
-			 errhint("Correct the order row, then run loyalty.retry_dead_letters('%s').", program) :
-			 errhint("Fix the program's configuration, then run loyalty.retry_dead_letters('%s').",
-					 program)));
-}
-
-/*
  * Loads the program and checks the table is one of its order sources.
  * False, with the problem set, when the program is missing; false without a
  * problem (and a WARNING) when the table is not attached: such events are
@@ -370,11 +135,15 @@ TriggerProgram(TriggerData *td, char **args, LoyaltyProgram *prog, OrderProblem 
 		return false;
 	}
 	if (!prog->attached)
+	{
+		IgnoredEventCount(args[ARG_PROGRAM], "not_attached",
+						  RelationGetRelationName(td->tg_relation));
 		ereport(WARNING,
 				(errcode(ERRCODE_LOYALTY_SOURCE_NOT_ATTACHED),
 				 errmsg("loyalty: relation \"%s\" is not attached to program \"%s\"; event ignored",
 						RelationGetRelationName(td->tg_relation), args[ARG_PROGRAM]),
 				 errhint("Attach order tables with loyalty.attach_orders(), not CREATE TRIGGER.")));
+	}
 	return prog->attached;
 }
 
@@ -396,6 +165,7 @@ static LoyaltyQuery members_lock = {
 	2, {TEXTOID, TEXTARRAYOID}
 };
 
+
 /*
  * Locks the members of a statement's new rows (see members_lock).  A
  * one-row statement locks its one member when it posts: nothing to order.
@@ -406,7 +176,7 @@ LockNewRowsMembers(TriggerData *td, char **args, TupleTableSlot *slot)
 	Tuplestorestate *rows = td->tg_newtable;
 	int64		nrows = tuplestore_tuple_count(rows);
 	TupleDesc	desc = RelationGetDescr(td->tg_relation);
-	int			attnum = MappedColumn(desc, args, ARG_MEMBER_ID);
+	int			attnum = OrderMappedColumn(desc, args, ARG_MEMBER_ID);
 	MemoryContext scan_context;
 	MemoryContext old;
 	Datum	   *ids;
@@ -437,6 +207,12 @@ LockNewRowsMembers(TriggerData *td, char **args, TupleTableSlot *slot)
 		text = isnull ? NULL : OidOutputFunctionCall(typoutput, value);
 		/* As ReadOrderRow reads it: an empty member id is a guest; an over-long one is refused. */
 		nulls[n] = text == NULL || text[0] == '\0' || OrderIdTooLong(text);
+		if (!nulls[n])
+		{
+			/* ... and the member it stands for (merged, forgotten: a guest). */
+			text = MemberAliasResolve(args[ARG_PROGRAM], text);
+			nulls[n] = text == NULL;
+		}
 		ids[n] = nulls[n] ? (Datum) 0 : CStringGetTextDatum(text);
 		n++;
 		MemoryContextSwitchTo(old);
@@ -484,6 +260,9 @@ ApplyEvent(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 
 	if (kind == ORDER_DELETE && prog->sources > 1 && OrderHeldElsewhere(prog, row->order_id))
 		return true;			/* moved to another of the program's tables */
+	if (kind == ORDER_INSERT && prog->archived)
+		return true;			/* an archived program earns no more (its tables
+								 * stay attached for refunds) */
 	ok = OrderEventApply(prog, kind, row, &unrecorded, problem);
 
 	if (kind == ORDER_INSERT)
@@ -494,7 +273,11 @@ ApplyEvent(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 		return ok;
 	}
 	if (!DeadLetterPending(prog->code, row->order_id))
-		return true;			/* the order predates the attachment */
+	{
+		/* The order predates the attachment: counted for loyalty.health. */
+		IgnoredEventCount(prog->code, "unknown_order", row->order_id);
+		return true;
+	}
 	problem->sqlstate = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
 	problem->reason = psprintf("an earlier event of order \"%s\" waits in loyalty.dead_letter",
 							   row->order_id);
@@ -516,7 +299,7 @@ FlushNewRows(OrderBatch *batch, const LoyaltyProgram *prog, const char *program)
 
 		OrderBatchRow(batch, batch->replay[k], &row);
 		if (!ApplyEvent(prog, ORDER_INSERT, &row, &problem))
-			KeepDeadLetter(program, ORDER_INSERT, &row, &problem);
+			OrderDeadLetterKeep(program, ORDER_INSERT, &row, &problem);
 	}
 	batch->nreplay = 0;
 }
@@ -560,17 +343,19 @@ AccrueNewRows(TriggerData *td, char **args, const LoyaltyProgram *prog, bool pro
 
 		MemoryContextSwitchTo(batch_context);
 		tuple = ExecFetchSlotHeapTuple(slot, false, NULL);
-		if (!ReadOrderRow(td->tg_relation, tuple, args, prog->timezone, &row, &problem) ||
-			!prog_ok || !OrderRowCheck(prog, ORDER_INSERT, &row, &problem) ||
-			!OrderInsertTarget(prog, &row, &target, &problem))
-			KeepDeadLetter(args[ARG_PROGRAM], ORDER_INSERT, &row, &problem);
+		if (prog_ok && prog->archived)
+			;					/* an archived program earns no more */
+		else if (!ReadTriggerRow(td, tuple, args, prog, &row, &problem) ||
+				 !prog_ok || !OrderRowCheck(prog, ORDER_INSERT, &row, &problem) ||
+				 !OrderInsertTarget(prog, &row, &target, &problem))
+			OrderDeadLetterKeep(args[ARG_PROGRAM], ORDER_INSERT, &row, &problem);
 		else if (target.reversal > 0 || single)
 		{
 
 			/* Refunded already, or a one-row INSERT: the one-statement path. */
 			FlushNewRows(batch, prog, args[ARG_PROGRAM]);
 			if (!ApplyEvent(prog, ORDER_INSERT, &row, &problem))
-				KeepDeadLetter(args[ARG_PROGRAM], ORDER_INSERT, &row, &problem);
+				OrderDeadLetterKeep(args[ARG_PROGRAM], ORDER_INSERT, &row, &problem);
 		}
 		else
 			OrderBatchAdd(batch, prog, &row, &target);
@@ -651,7 +436,7 @@ CloseTruncatedOrders(TriggerData *td, char **args, const LoyaltyProgram *prog)
 		row.has_time = true;
 		row.ordered_at = DatumGetTimestampTz(LoyaltyGetDatum(i, 6));
 		if (!ApplyEvent(prog, ORDER_DELETE, &row, &problem))
-			KeepDeadLetter(args[ARG_PROGRAM], ORDER_DELETE, &row, &problem);
+			OrderDeadLetterKeep(args[ARG_PROGRAM], ORDER_DELETE, &row, &problem);
 		SPI_finish();
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -668,12 +453,12 @@ OrderIdChange(TriggerData *td, char **args, const LoyaltyProgram *prog, const Or
 	OrderRow	old_row;
 	OrderProblem problem = {0};
 
-	if (!ReadOrderRow(td->tg_relation, td->tg_trigtuple, args, prog->timezone, &old_row, &problem))
+	if (!ReadTriggerRow(td, td->tg_trigtuple, args, prog, &old_row, &problem))
 		return old_row.order_id == NULL ? ORDER_INSERT : ORDER_UPDATE;
 	if (strcmp(old_row.order_id, row->order_id) == 0)
 		return ORDER_UPDATE;
 	if (!ApplyEvent(prog, ORDER_DELETE, &old_row, &problem))
-		KeepDeadLetter(args[ARG_PROGRAM], ORDER_DELETE, &old_row, &problem);
+		OrderDeadLetterKeep(args[ARG_PROGRAM], ORDER_DELETE, &old_row, &problem);
 	return ORDER_INSERT;
 }
 
@@ -718,6 +503,8 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	ok = TriggerProgram(td, args, &prog, &problem);
+	if (ok)
+		MemberAliasBarrier();
 	if (!ok && problem.reason == NULL)
 		;						/* not attached: ignored */
 	else if (TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
@@ -726,13 +513,13 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 	{
 		if (kind == ORDER_DELETE && ok)
 			MovedOrderRow(td, args, &prog, &kind, &tuple);
-		ok = ReadOrderRow(td->tg_relation, tuple, args, prog.timezone, &row, &problem) && ok;
+		ok = ReadTriggerRow(td, tuple, args, &prog, &row, &problem) && ok;
 		if (ok && kind == ORDER_UPDATE)
 			kind = OrderIdChange(td, args, &prog, &row);
 		if (ok)
 			ok = ApplyEvent(&prog, kind, &row, &problem);
 		if (!ok)
-			KeepDeadLetter(args[ARG_PROGRAM], kind, &row, &problem);
+			OrderDeadLetterKeep(args[ARG_PROGRAM], kind, &row, &problem);
 	}
 	SPI_finish();
 	return PointerGetDatum(NULL);

@@ -27,7 +27,7 @@ static LoyaltyQuery credit_post = {
 
 /*
  * Posts one credit as a new lot, available and expiring by the program's
- * rules counted from its time.  Returns its ledger id.
+ * terms at its time, counted from it.  An archived program credits nothing.  Returns its ledger id.
  */
 int64
 CreditPost(const LoyaltyProgram *prog, const Credit *credit)
@@ -37,6 +37,7 @@ CreditPost(const LoyaltyProgram *prog, const Credit *credit)
 	TimestampTz expires_at = 0;
 
 	Assert(credit->points > 0);
+	LoyaltyRequireNotArchived(prog);
 	args[0] = CStringGetTextDatum(prog->code);
 	args[1] = CStringGetTextDatum(credit->member_id);
 	args[2] = CStringGetTextDatum(credit->kind);

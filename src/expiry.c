@@ -16,6 +16,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "health.h"
 #include "ledger.h"
 #include "loyalty.h"
 #include "lots.h"
@@ -125,11 +126,15 @@ loyalty_expire_points(PG_FUNCTION_ARGS)
 	LoyaltyProgram prog;
 	int64		members;
 	int64		expired;
+	TimestampTz started = GetCurrentTimestamp();
 
 	SPI_connect();
 	if (code != NULL)
 		LoyaltyProgramRequire(code, &prog);
 	expired = ExpireMembers(code, as_of, 0, &members);
+	JobRunRecord("expire_points", code, started, expired,
+				 psprintf("as_of %s: " INT64_FORMAT " members, " INT64_FORMAT " points expired",
+						  timestamptz_to_str(as_of), members, expired));
 	SPI_finish();
 	PG_RETURN_INT64(expired);
 }

@@ -25,6 +25,7 @@
 #include "utils/timestamp.h"
 
 #include "fraud.h"
+#include "health.h"
 #include "loyalty.h"
 #include "program.h"
 #include "spi_util.h"
@@ -224,6 +225,8 @@ loyalty_fraud_check(PG_FUNCTION_ARGS)
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old;
 	int64		flags;
+	TimestampTz started = GetCurrentTimestamp();
+	char	   *since;
 
 	run.program = LoyaltyTextArg(fcinfo, 0, "program");
 	run.since = LoyaltyTimestampArg(fcinfo, 1, "since");
@@ -242,6 +245,10 @@ loyalty_fraud_check(PG_FUNCTION_ARGS)
 	flags = FraudRunAll(&run);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
+	since = pstrdup(timestamptz_to_str(run.since));	/* one static buffer */
+	JobRunRecord("fraud_check", run.program, started, flags,
+				 psprintf("%s to %s: " INT64_FORMAT " new flags",
+						  since, timestamptz_to_str(run.as_of), flags));
 	SPI_finish();
 	PG_RETURN_INT64(flags);
 }

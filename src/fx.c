@@ -2,7 +2,8 @@
  * fx.c
  *		Points for an amount in any currency, in exact numeric arithmetic.
  *
- * points = floor(amount x rate x earn_rate x multiplier), or, when only the
+ * points = floor(amount x rate x earn_rate x multiplier) (earn_rate of the
+ * program terms in force at the order's time), or, when only the
  * reverse pair is known, floor(amount x earn_rate x multiplier / rate):
  * dividing last keeps the floor exact (1/rate is never rounded first).
  */
@@ -73,8 +74,9 @@ FactorOutOfRange(Datum factor, bool divisor)
 }
 
 /*
- * Points the program gives for amount in currency at time at, times the
- * member's tier multiplier (numeric, 1 without tiers).  Sets *rate to the
+ * Points the program gives for amount in currency at time at (at the earn
+ * rate of its terms then, and the FX rate then), times the member's tier
+ * multiplier (numeric, 1 without tiers).  Sets *rate to the
  * rate used (1 in the base currency).  A non-positive amount earns 0.
  */
 PointsResult
@@ -82,6 +84,7 @@ LoyaltyPointsFor(const LoyaltyProgram *prog, Datum amount, const char *currency,
 				 TimestampTz at, Datum multiplier, int64 *points, Datum *rate)
 {
 	Datum		zero = NumericFromInt64(0);
+	Datum		earn_rate = LoyaltyTermsAt(prog, at)->earn_rate;
 	Datum		value;
 	Datum		args[3];
 	bool		inverse;
@@ -90,11 +93,11 @@ LoyaltyPointsFor(const LoyaltyProgram *prog, Datum amount, const char *currency,
 	*rate = NumericFromInt64(1);
 	if (numeric_is_nan(DatumGetNumeric(amount)) || NumericCompare(amount, zero) <= 0)
 		return POINTS_OK;
-	if (FactorOutOfRange(amount, false) || FactorOutOfRange(prog->earn_rate, false) ||
+	if (FactorOutOfRange(amount, false) || FactorOutOfRange(earn_rate, false) ||
 		FactorOutOfRange(multiplier, false))
 		return POINTS_OVERFLOW;
 	value = DirectFunctionCall2(numeric_mul,
-								DirectFunctionCall2(numeric_mul, amount, prog->earn_rate),
+								DirectFunctionCall2(numeric_mul, amount, earn_rate),
 								multiplier);
 
 	if (currency != NULL && strcmp(currency, prog->base_currency) != 0)

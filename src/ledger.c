@@ -171,13 +171,17 @@ LedgerAppend(const char *program, const char *member_id, const char *kind, int64
 /*
  * Takes back up to points of an order: from the order's own lot first, then
  * the member's other lots; what the lots cannot cover becomes debt, or, with
- * refund_policy within_balance, is not taken.  Returns the points reversed.
+ * refund_policy within_balance (of the terms the order was placed under), is
+ * not taken.  reason says why (refund, cancel, delete, moved, changed: the
+ * statement's label).  Returns the points reversed.
  */
 int64
 LedgerReverse(const LoyaltyProgram *prog, const char *member_id, const char *order_id,
-			  int64 points, TimestampTz occurred_at)
+			  int64 points, const char *reason, TimestampTz occurred_at,
+			  TimestampTz ordered_at)
 {
-	LedgerReversal rev = {member_id, order_id, NULL, "refund", points, occurred_at, false};
+	LedgerReversal rev = {member_id, order_id, NULL, reason, points, occurred_at, false,
+	ordered_at};
 
 	return LedgerReverseWith(prog, &rev);
 }
@@ -199,7 +203,7 @@ LedgerReverseWith(const LoyaltyProgram *prog, const LedgerReversal *rev)
 	int64		taken;
 
 	LedgerEnsureMember(prog->code, rev->member_id, &account);
-	if (prog->within_balance)
+	if (LoyaltyTermsAt(prog, rev->terms_at)->within_balance)
 		points = Min(points, Max(account.balance, 0));
 	if (points <= 0 && !rev->record_zero)
 		return 0;

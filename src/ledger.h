@@ -50,10 +50,13 @@ typedef struct LedgerReversal
 	int64		points;			/* asked for, > 0 */
 	TimestampTz occurred_at;
 	bool		record_zero;	/* write the row even when nothing is taken */
+	TimestampTz terms_at;		/* its refund policy is that of the terms then:
+								 * an order's ordered_at */
 } LedgerReversal;
 
 extern int64 LedgerReverse(const LoyaltyProgram *prog, const char *member_id,
-						   const char *order_id, int64 points, TimestampTz occurred_at);
+							const char *order_id, int64 points, const char *reason,
+							TimestampTz occurred_at, TimestampTz ordered_at);
 extern int64 LedgerReverseWith(const LoyaltyProgram *prog, const LedgerReversal *rev);
 extern int64 LedgerAppend(const char *program, const char *member_id, const char *kind,
 						  int64 points, const char *ref, const char *order_id,

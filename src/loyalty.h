@@ -26,6 +26,9 @@
 #define ERRCODE_LOYALTY_UNKNOWN_REFERRAL_CODE	MAKE_SQLSTATE('L','Y','0','4','1')
 #define ERRCODE_LOYALTY_MISTYPED_REFERRAL_CODE	MAKE_SQLSTATE('L','Y','0','4','2')
 #define ERRCODE_LOYALTY_ALREADY_REFERRED		MAKE_SQLSTATE('L','Y','0','4','3')
+/* Program administration (12_program_admin.sql): LY053 a change dated
+ * before orders already earned, LY054 drop of a program with ledger rows. */
+#define ERRCODE_LOYALTY_PROGRAM_ARCHIVED		MAKE_SQLSTATE('L','Y','0','5','5')
 
 /* Argument checks shared by the SQL-callable functions. */
 extern char *LoyaltyTextArg(FunctionCallInfo fcinfo, int argno, const char *name);

@@ -32,9 +32,9 @@ static LoyaltyQuery batch_insert = {
 	"  SELECT DISTINCT ON (u.order_id) u.*"
 	"    FROM unnest($2::pg_catalog.text[], $3::pg_catalog.text[], $4::numeric[], $5::pg_catalog.text[], $6::numeric[], $7::pg_catalog.int8[],"
 	"                $8::numeric[], $9::pg_catalog.bool[], $10::pg_catalog.timestamptz[], $11::pg_catalog.timestamptz[],"
-	"                $12::pg_catalog.timestamptz[])"
+	"                $12::pg_catalog.timestamptz[], $13::numeric[])"
 	"         WITH ORDINALITY AS u(order_id, member_id, amount, currency, fx_rate, points, refunded,"
-	"                              closed, ordered_at, available_at, expires_at, ord)"
+	"                              closed, ordered_at, available_at, expires_at, multiplier, ord)"
 	"   ORDER BY u.order_id, u.ord),"
 	" full_member AS MATERIALIZED ("
 	"  SELECT b.member_id"
@@ -43,11 +43,11 @@ static LoyaltyQuery batch_insert = {
 	"    JOIN loyalty.member m ON m.program OPERATOR(pg_catalog.=) $1"
 	"                         AND m.member_id OPERATOR(pg_catalog.=) b.member_id"
 	"   WHERE pg_catalog.int8larger(m.balance, m.lifetime_earned)"
-	"         OPERATOR(pg_catalog.>) ($13 OPERATOR(pg_catalog.-) b.points)),"
+	"         OPERATOR(pg_catalog.>) ($14 OPERATOR(pg_catalog.-) b.points)),"
 	" s AS (INSERT INTO loyalty.order_earning (program, order_id, member_id, amount, currency, fx_rate,"
-	"         points, refunded_amount, reversed_target, earned_total, closed, ordered_at)"
+	"         points, refunded_amount, reversed_target, earned_total, closed, ordered_at, multiplier)"
 	"       SELECT $1, order_id, member_id, amount, currency, fx_rate, points, coalesce(refunded, 0),"
-	"              0, points, closed, ordered_at"
+	"              0, points, closed, ordered_at, multiplier"
 	"         FROM input i"
 	"        WHERE NOT EXISTS (SELECT 1 FROM full_member f WHERE f.member_id OPERATOR(pg_catalog.=) i.member_id)"
 	"        ORDER BY ord"
@@ -70,9 +70,9 @@ static LoyaltyQuery batch_insert = {
 	"                 WHERE NOT EXISTS (SELECT 1 FROM s WHERE s.order_id OPERATOR(pg_catalog.=) i.order_id)"
 	"                 ORDER BY i.ord) END"
 	"   FROM s",
-	13, {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, NUMERICARRAYOID, TEXTARRAYOID, NUMERICARRAYOID,
+	14, {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, NUMERICARRAYOID, TEXTARRAYOID, NUMERICARRAYOID,
 	INT8ARRAYOID, NUMERICARRAYOID, BOOLARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
-	TIMESTAMPTZARRAYOID, INT8OID}
+	TIMESTAMPTZARRAYOID, NUMERICARRAYOID, INT8OID}
 };
 
 #define BATCH_ALLOC(type) palloc(sizeof(type) * ORDER_BATCH_SIZE)
@@ -99,6 +99,7 @@ OrderBatchCreate(void)
 	b->available_at = BATCH_ALLOC(Datum);
 	b->expires_at = BATCH_ALLOC(Datum);
 	b->expires_null = BATCH_ALLOC(bool);
+	b->multiplier = BATCH_ALLOC(Datum);
 	b->status = BATCH_ALLOC(Datum);
 	b->status_null = BATCH_ALLOC(bool);
 	b->replay = BATCH_ALLOC(int);
@@ -131,6 +132,7 @@ OrderBatchAdd(OrderBatch *b, const LoyaltyProgram *prog, const OrderRow *row,
 	b->available_at[i] = TimestampTzGetDatum(LoyaltyAvailableAt(prog, target->ordered_at));
 	b->expires_null[i] = !LoyaltyExpiresAt(prog, target->ordered_at, &expires_at);
 	b->expires_at[i] = TimestampTzGetDatum(expires_at);
+	b->multiplier[i] = target->multiplier;
 	b->status_null[i] = row->status == NULL;
 	b->status[i] = b->status_null[i] ? (Datum) 0 : CStringGetTextDatum(row->status);
 }
@@ -153,19 +155,13 @@ OrderBatchRow(const OrderBatch *b, int i, OrderRow *row)
 }
 
 /*
- * Writes the batch and empties it; returns how many orders were recorded.
- * Sets replay to the rows it did not write (a known id, a member without
- * room): the caller passes them to the one-row path before adding more.
+ * The batch as arrays: $1 the program, $2..$12 order id, member, amount,
+ * currency, rate, points, refunded, closed, ordered at, available at,
+ * expires at; $13 the multipliers.  args has room for ORDER_BATCH_NARGS.
  */
-int64
-OrderBatchFlush(OrderBatch *b, const LoyaltyProgram *prog)
+void
+OrderBatchArgs(const OrderBatch *b, const LoyaltyProgram *prog, Datum *args)
 {
-	Datum		args[13];
-	int64		recorded;
-
-	b->nreplay = 0;
-	if (b->n == 0)
-		return 0;
 	args[0] = CStringGetTextDatum(prog->code);
 	args[1] = LoyaltyArray(b->order_id, NULL, b->n, TEXTOID);
 	args[2] = LoyaltyArray(b->member_id, b->member_null, b->n, TEXTOID);
@@ -178,7 +174,25 @@ OrderBatchFlush(OrderBatch *b, const LoyaltyProgram *prog)
 	args[9] = LoyaltyArray(b->ordered_at, NULL, b->n, TIMESTAMPTZOID);
 	args[10] = LoyaltyArray(b->available_at, NULL, b->n, TIMESTAMPTZOID);
 	args[11] = LoyaltyArray(b->expires_at, b->expires_null, b->n, TIMESTAMPTZOID);
-	args[12] = Int64GetDatum(LOYALTY_MAX_BALANCE);
+	args[12] = LoyaltyArray(b->multiplier, NULL, b->n, NUMERICOID);
+}
+
+/*
+ * Writes the batch and empties it; returns how many orders were recorded.
+ * Sets replay to the rows it did not write (a known id, a member without
+ * room): the caller passes them to the one-row path before adding more.
+ */
+int64
+OrderBatchFlush(OrderBatch *b, const LoyaltyProgram *prog)
+{
+	Datum		args[ORDER_BATCH_NARGS + 1];
+	int64		recorded;
+
+	b->nreplay = 0;
+	if (b->n == 0)
+		return 0;
+	OrderBatchArgs(b, prog, args);
+	args[ORDER_BATCH_NARGS] = Int64GetDatum(LOYALTY_MAX_BALANCE);
 	LoyaltyRun(&batch_insert, args, NULL, SPI_OK_SELECT);
 	recorded = LoyaltyGetInt64(0, 1);
 	if (!LoyaltyIsNull(0, 2))

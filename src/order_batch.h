@@ -33,6 +33,7 @@ typedef struct OrderBatch
 	Datum	   *available_at;
 	Datum	   *expires_at;
 	bool	   *expires_null;
+	Datum	   *multiplier;		/* numeric, 0 for a back-filled history order */
 	Datum	   *status;			/* not written: for rows replayed one by one */
 	bool	   *status_null;
 	/* After a flush: rows (indexes) the one-row path must take, see OrderBatchFlush. */
@@ -43,6 +44,9 @@ typedef struct OrderBatch
 extern OrderBatch *OrderBatchCreate(void);
 extern void OrderBatchAdd(OrderBatch *batch, const LoyaltyProgram *prog,
 						  const OrderRow *row, const OrderTarget *target);
+/* Arguments $1..$12 of a batch statement, and $13 the multipliers (see OrderBatchArgs). */
+#define ORDER_BATCH_NARGS 13
+extern void OrderBatchArgs(const OrderBatch *batch, const LoyaltyProgram *prog, Datum *args);
 extern int64 OrderBatchFlush(OrderBatch *batch, const LoyaltyProgram *prog);
 extern void OrderBatchRow(const OrderBatch *batch, int i, OrderRow *row);
 

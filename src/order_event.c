@@ -325,6 +325,15 @@ MemberHasRoom(const LoyaltyProgram *prog, const char *member_id, int64 points,
 							   member_id, points, LOYALTY_MAX_BALANCE));
 }
 
+/* Whether an order's multiplier marks a history order (0: never earns). */
+static bool
+OrderIsHistory(Datum multiplier)
+{
+	return numeric_is_nan(DatumGetNumeric(multiplier)) ? false :
+		DatumGetInt32(DirectFunctionCall2(numeric_cmp, multiplier,
+										  NumericGetDatum(int64_to_numeric(0)))) == 0;
+}
+
 /*
  * Works out what the order should hold.  Returns false, with the problem set,
  * when the program's configuration cannot price it (no FX rate, overflow).
@@ -348,8 +357,13 @@ OrderTargetCompute(const LoyaltyProgram *prog, OrderEventKind kind, const OrderR
 	if (target->closed || target->member_id == NULL || !row->has_amount)
 		return true;
 
-	/* An order keeps the multiplier it earned at while its member stays. */
-	if (state->exists && state->member_id != NULL && strcmp(state->member_id, target->member_id) == 0)
+	/*
+	 * An order keeps the multiplier it earned at while its member stays; a
+	 * history order (back-filled to count but not to earn: multiplier 0)
+	 * keeps it whatever changes.
+	 */
+	if (state->exists && (OrderIsHistory(state->multiplier) ||
+						  (state->member_id != NULL && strcmp(state->member_id, target->member_id) == 0)))
 		target->multiplier = state->multiplier;
 	else
 	{
@@ -391,14 +405,15 @@ OrderInsertTarget(const LoyaltyProgram *prog, const OrderRow *row, OrderTarget *
 /* Reverses the current generation up to target points taken back in all. */
 static void
 OrderReverseTo(const LoyaltyProgram *prog, const char *order_id, OrderState *state,
-			   int64 target)
+			   int64 target, const char *reason)
 {
 	if (target <= state->reversed_target)
 		return;
 	if (state->member_id != NULL)
 		state->reversed_total += LedgerReverse(prog, state->member_id, order_id,
-											   target - state->reversed_target,
-											   GetCurrentTransactionStartTimestamp());
+											   target - state->reversed_target, reason,
+											   GetCurrentTransactionStartTimestamp(),
+											   state->ordered_at);
 	state->reversed_target = target;
 }
 
@@ -417,6 +432,31 @@ OrderKeptByMember(const OrderState *state, const char *member_id)
 		strcmp(state->member_id, member_id) != 0)
 		return 0;
 	return Max(state->earned_total - state->reversed_total, 0);
+}
+
+/*
+ * What closed an order, for the statement: a DELETE, a cancelling status
+ * (cancelled, canceled, ...), or another closing status (refunded,
+ * returned, chargeback: the money went back).
+ */
+static const char *
+OrderClosingReason(OrderEventKind kind, const OrderRow *row)
+{
+	if (kind == ORDER_DELETE)
+		return "delete";
+	if (row->status != NULL && pg_strncasecmp(row->status + strspn(row->status, " \t\n\r\f\v"),
+											  "cancel", 6) == 0)
+		return "cancel";
+	return "refund";
+}
+
+/* Whether a new generation belongs to another member (or a guest). */
+static bool
+OrderMemberMoved(const OrderState *state, const OrderTarget *target)
+{
+	if (state->member_id == NULL || target->member_id == NULL)
+		return state->member_id != target->member_id;
+	return strcmp(state->member_id, target->member_id) != 0;
 }
 
 /* Starts a generation: the order's member earns its points (and refunds). */
@@ -440,7 +480,7 @@ OrderEarn(const LoyaltyProgram *prog, const char *order_id, OrderState *state,
 		CreditPost(prog, &credit);
 		state->earned_total += credit_points;
 	}
-	OrderReverseTo(prog, order_id, state, target->reversal);
+	OrderReverseTo(prog, order_id, state, target->reversal, "refund");
 }
 
 /*
@@ -536,7 +576,7 @@ OrderFirstSeen(const LoyaltyProgram *prog, const OrderRow *row, const OrderTarge
 	state.earned_total = target->points;
 	state.ordered_at = target->ordered_at;
 	state.multiplier = target->multiplier;
-	OrderReverseTo(prog, row->order_id, &state, target->reversal);
+	OrderReverseTo(prog, row->order_id, &state, target->reversal, "refund");
 	OrderStateSave(prog, row, &state, target);
 	return FIRST_SEEN_RECORDED;
 }
@@ -585,6 +625,10 @@ OrderInsertApply(const LoyaltyProgram *prog, OrderRow *row, OrderProblem *proble
 	OrderTarget target;
 	FirstSeenResult seen;
 
+	/* Earns no more; the trigger skips new orders, a replayed letter stays. */
+	if (prog->archived)
+		return SetProblem(problem, ERRCODE_LOYALTY_PROGRAM_ARCHIVED,
+						  psprintf("program \"%s\" is archived: it earns no more", prog->code));
 	if (!OrderRowCheck(prog, ORDER_INSERT, row, problem) ||
 		!OrderTargetCompute(prog, ORDER_INSERT, row, &none, &target, problem))
 		return false;
@@ -630,23 +674,65 @@ OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 
 	if (target.closed)
 	{
-		OrderReverseTo(prog, row->order_id, &state, state.points);
+		OrderReverseTo(prog, row->order_id, &state, state.points, OrderClosingReason(kind, row));
 		state.closed = true;
 	}
 	else if (state.points == target.points &&
 			 (state.member_id == NULL) == (target.member_id == NULL) &&
 			 (state.member_id == NULL || strcmp(state.member_id, target.member_id) == 0))
-		OrderReverseTo(prog, row->order_id, &state, target.reversal);
+		OrderReverseTo(prog, row->order_id, &state, target.reversal, "refund");
 	else
 	{
 		/* New member or new points: reverse what is left, then earn again. */
+		if (prog->archived)		/* it earns no more: the letter waits, visible */
+			return SetProblem(problem, ERRCODE_LOYALTY_PROGRAM_ARCHIVED,
+							  psprintf("program \"%s\" is archived: order \"%s\" cannot earn again",
+									   prog->code, row->order_id));
 		if (!MemberHasRoom(prog, target.member_id, target.points, problem))
 			return false;
-		OrderReverseTo(prog, row->order_id, &state, state.points);
+		OrderReverseTo(prog, row->order_id, &state, state.points,
+					   OrderMemberMoved(&state, &target) ? "moved" : "changed");
 		state.generation++;
 		OrderEarn(prog, row->order_id, &state, &target);
 		AccrualPosted(prog, target.member_id, target.ordered_at, &target.pricing);
 	}
 	OrderStateSave(prog, row, &state, &target);
+	return true;
+}
+
+/*
+ * Makes a target a history order's: it counts (activity, RFM, tiers) but
+ * earns nothing, now or later (multiplier 0, see OrderTargetCompute).
+ */
+void
+OrderTargetHistory(OrderTarget *target)
+{
+	target->points = 0;
+	target->reversal = 0;
+	target->multiplier = NumericGetDatum(int64_to_numeric(0));
+}
+
+/*
+ * The back-fill of one order, one by one (refunded already, or a program
+ * whose features price orders): the first sight of the order, as an INSERT
+ * would record it.  An id loyalty knows is left as it is (the back-fill
+ * skips what is recorded).  history: the order counts but earns nothing.
+ */
+bool
+OrderBackfillApply(const LoyaltyProgram *prog, OrderRow *row, bool history,
+				   OrderProblem *problem)
+{
+	OrderState	none = {0};
+	OrderTarget target;
+
+	if (!OrderRowCheck(prog, ORDER_INSERT, row, problem) ||
+		!OrderTargetCompute(prog, ORDER_INSERT, row, &none, &target, problem))
+		return false;
+	if (history)
+		OrderTargetHistory(&target);
+	if (OrderFirstSeen(prog, row, &target) == FIRST_SEEN_FULL)
+		return SetProblem(problem, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+						  psprintf("member \"%s\" earning " INT64_FORMAT " points would hold more than " INT64_FORMAT,
+								   target.member_id, target.points, LOYALTY_MAX_BALANCE));
 	return true;
 }

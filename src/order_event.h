@@ -84,6 +84,9 @@ extern bool OrderRowCheck(const LoyaltyProgram *prog, OrderEventKind kind, Order
 						  OrderProblem *problem);
 extern bool OrderInsertTarget(const LoyaltyProgram *prog, const OrderRow *row,
 							  OrderTarget *target, OrderProblem *problem);
+extern void OrderTargetHistory(OrderTarget *target);
+extern bool OrderBackfillApply(const LoyaltyProgram *prog, OrderRow *row, bool history,
+							   OrderProblem *problem);
 extern bool OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind,
 							OrderRow *row, bool *unrecorded, OrderProblem *problem);
 

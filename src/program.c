@@ -1,6 +1,6 @@
 /*
  * program.c
- *		Reads a program's settings and derives lot times from them.
+ *		Reads a program's settings and terms, and caches them for the trigger.
  */
 #include "postgres.h"
 
@@ -23,12 +23,12 @@
 #include "spi_util.h"
 
 static LoyaltyQuery program_query = {
-	"SELECT p.code, p.base_currency, p.earn_rate, p.pending_days, p.expire_after,"
-	"       p.refund_policy OPERATOR(pg_catalog.=) 'within_balance', p.timezone,"
+	"SELECT p.code, p.base_currency, p.archived_at IS NOT NULL, p.timezone,"
 	"       s.orders IS NOT NULL, p.tier_ladder,"
-	"       p.closing_statuses,"
+	"       coalesce(s.closing_statuses, p.closing_statuses),"
 	"       (SELECT pg_catalog.count(*) FROM loyalty.order_source o"
-	"         WHERE o.program OPERATOR(pg_catalog.=) p.code)::pg_catalog.int4"
+	"         WHERE o.program OPERATOR(pg_catalog.=) p.code)::pg_catalog.int4,"
+	"       coalesce(s.amount_unit OPERATOR(pg_catalog.=) 'minor', false), s.timestamp_timezone"
 	"  FROM loyalty.program p"
 	"  LEFT JOIN loyalty.order_source s ON s.program OPERATOR(pg_catalog.=) p.code"
 	"                                  AND s.orders OPERATOR(pg_catalog.=) $2"
@@ -71,17 +71,17 @@ LoyaltyProgramLoad(const char *code, Oid orders_relid, LoyaltyProgram *prog)
 
 	prog->code = LoyaltyGetText(0, 1);
 	prog->base_currency = LoyaltyGetText(0, 2);
-	prog->earn_rate = LoyaltyGetDatum(0, 3);
-	prog->pending_days = LoyaltyGetInt32(0, 4);
-	prog->expires = !LoyaltyIsNull(0, 5);
-	prog->expire_after = prog->expires ? LoyaltyGetDatum(0, 5) : (Datum) 0;
-	prog->within_balance = LoyaltyGetBool(0, 6);
-	prog->timezone = LoyaltyGetText(0, 7);
-	prog->attached = LoyaltyGetBool(0, 8);
+	prog->archived = LoyaltyGetBool(0, 3);
+	prog->timezone = LoyaltyGetText(0, 4);
+	prog->attached = LoyaltyGetBool(0, 5);
 	prog->orders = prog->attached ? orders_relid : InvalidOid;
-	prog->ladder = LoyaltyIsNull(0, 9) ? NULL : DatumGetTierLadderP(LoyaltyGetDatum(0, 9));
-	ClosingStatusesRead(LoyaltyGetDatum(0, 10), prog);
-	prog->sources = LoyaltyGetInt32(0, 11);
+	prog->ladder = LoyaltyIsNull(0, 6) ? NULL : DatumGetTierLadderP(LoyaltyGetDatum(0, 6));
+	/* The table's own closing statuses when it has them, else the program's. */
+	ClosingStatusesRead(LoyaltyGetDatum(0, 7), prog);
+	prog->sources = LoyaltyGetInt32(0, 8);
+	prog->amount_minor = LoyaltyGetBool(0, 9);
+	prog->source_timezone = LoyaltyGetText(0, 10);
+	LoyaltyTermsLoad(prog);		/* last: it runs a query of its own */
 	return true;
 }
 
@@ -100,8 +100,8 @@ LoyaltyProgramRequire(const char *code, LoyaltyProgram *prog)
  * The accrual trigger reads the same program for every order: keep the last
  * one (and the tables it was checked attached to, partitions of a
  * partitioned orders table each on their own) for the life of the backend.
- * A statement trigger on loyalty.program and loyalty.order_source
- * (loyalty.invalidate_program_cache) sends a relcache invalidation for the
+ * A statement trigger on loyalty.program, loyalty.program_terms and
+ * loyalty.order_source (loyalty.invalidate_program_cache) sends a relcache invalidation for the
  * changed table whenever a row changes; every backend then drops its copy.
  * So does an invalidation of a cached table: ATTACH or DETACH PARTITION.
  */
@@ -114,6 +114,7 @@ static Oid	program_cache_rels[PROGRAM_CACHE_RELATIONS];	/* found attached */
 static Oid	program_cache_orders[PROGRAM_CACHE_RELATIONS];	/* ... as part of */
 static Oid	program_table = InvalidOid;
 static Oid	source_table = InvalidOid;
+static Oid	terms_table = InvalidOid;
 static LoyaltyProgram program_cache;
 
 static void
@@ -139,7 +140,7 @@ static void
 ProgramCacheRelcacheCallback(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == program_table || relid == source_table ||
-		ProgramCacheFind(relid) >= 0)
+		relid == terms_table || ProgramCacheFind(relid) >= 0)
 		ProgramCacheReset();
 }
 
@@ -174,15 +175,31 @@ ProgramCopy(LoyaltyProgram *dst, const LoyaltyProgram *src)
 	*dst = *src;
 	dst->code = pstrdup(src->code);
 	dst->base_currency = pstrdup(src->base_currency);
-	dst->earn_rate = datumCopy(src->earn_rate, false, -1);
-	dst->expire_after = src->expires ?
-		datumCopy(src->expire_after, false, sizeof(Interval)) : (Datum) 0;
+	LoyaltyTermsCopy(dst, src);
 	dst->timezone = pstrdup(src->timezone);
+	dst->source_timezone = src->source_timezone ? pstrdup(src->source_timezone) : NULL;
 	dst->closing = palloc(sizeof(char *) * Max(src->nclosing, 1));
 	for (int i = 0; i < src->nclosing; i++)
 		dst->closing[i] = pstrdup(src->closing[i]);
 	dst->ladder = src->ladder == NULL ? NULL :
 		(TierLadder *) DatumGetPointer(datumCopy(PointerGetDatum(src->ladder), false, -1));
+}
+
+/*
+ * Whether two loads of a program read their tables the same way (mapping
+ * options of order_source): one cache entry then serves both tables.
+ */
+static bool
+SourceOptionsEqual(const LoyaltyProgram *a, const LoyaltyProgram *b)
+{
+	if (a->amount_minor != b->amount_minor || a->nclosing != b->nclosing ||
+		(a->source_timezone == NULL) != (b->source_timezone == NULL) ||
+		(a->source_timezone != NULL && strcmp(a->source_timezone, b->source_timezone) != 0))
+		return false;
+	for (int i = 0; i < a->nclosing; i++)
+		if (strcmp(a->closing[i], b->closing[i]) != 0)
+			return false;
+	return true;
 }
 
 static void
@@ -193,7 +210,7 @@ ProgramCacheStore(const LoyaltyProgram *prog, Oid orders_relid)
 
 	/* Another table of the cached program: remember it too, while room. */
 	if (program_cache_valid && strcmp(program_cache.code, prog->code) == 0 &&
-		program_cache_nrels < PROGRAM_CACHE_RELATIONS)
+		program_cache_nrels < PROGRAM_CACHE_RELATIONS && SourceOptionsEqual(&program_cache, prog))
 	{
 		program_cache_rels[program_cache_nrels] = orders_relid;
 		program_cache_orders[program_cache_nrels++] = prog->orders;
@@ -206,6 +223,7 @@ ProgramCacheStore(const LoyaltyProgram *prog, Oid orders_relid)
 	ProgramCacheReset();
 	program_table = get_relname_relid("program", schema);
 	source_table = get_relname_relid("order_source", schema);
+	terms_table = get_relname_relid("program_terms", schema);
 
 	old = MemoryContextSwitchTo(program_cache_context);
 	ProgramCopy(&program_cache, prog);
@@ -245,8 +263,13 @@ LoyaltyProgramLoadCached(const char *code, Oid orders_relid, LoyaltyProgram *pro
 		return false;
 	if (!prog->attached && get_rel_relispartition(orders_relid))
 	{
-		prog->orders = OrderPartitionAttachedAncestor(code, orders_relid);
-		prog->attached = OidIsValid(prog->orders);
+		Oid			ancestor = OrderPartitionAttachedAncestor(code, orders_relid);
+
+		/* A partition reads through the mapping of the table attached. */
+		if (OidIsValid(ancestor) && LoyaltyProgramLoad(code, ancestor, prog))
+			prog->orders = ancestor;
+		else
+			prog->attached = false;
 	}
 	if (prog->attached)
 		ProgramCacheStore(prog, orders_relid);
@@ -264,30 +287,4 @@ loyalty_invalidate_program_cache(PG_FUNCTION_ARGS)
 		elog(ERROR, "loyalty.invalidate_program_cache() must be called as a trigger");
 	CacheInvalidateRelcache(td->tg_relation);
 	return PointerGetDatum(NULL);
-}
-
-/* Points earned at earned_at may be spent pending_days later. */
-TimestampTz
-LoyaltyAvailableAt(const LoyaltyProgram *prog, TimestampTz earned_at)
-{
-	Interval	pending = {0};
-
-	if (prog->pending_days == 0)
-		return earned_at;
-	pending.day = prog->pending_days;
-	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-												   TimestampTzGetDatum(earned_at),
-												   PointerGetDatum(&pending)));
-}
-
-/* Sets *expires_at and returns true when the program's points expire. */
-bool
-LoyaltyExpiresAt(const LoyaltyProgram *prog, TimestampTz earned_at, TimestampTz *expires_at)
-{
-	if (!prog->expires)
-		return false;
-	*expires_at = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-														  TimestampTzGetDatum(earned_at),
-														  prog->expire_after));
-	return true;
 }

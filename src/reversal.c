@@ -13,6 +13,7 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 
 #include "caller.h"
 #include "ledger.h"
@@ -22,7 +23,7 @@
 
 /* The order's current generation, locked as the accrual trigger locks it. */
 static LoyaltyQuery order_lock = {
-	"SELECT member_id, points, reversed_target FROM loyalty.order_earning"
+	"SELECT member_id, points, reversed_target, ordered_at FROM loyalty.order_earning"
 	" WHERE program OPERATOR(pg_catalog.=) $1 AND order_id OPERATOR(pg_catalog.=) $2 FOR UPDATE",
 	2, {TEXTOID, TEXTOID}, true
 };
@@ -41,7 +42,8 @@ static LoyaltyQuery order_reversed = {
 };
 
 static LoyaltyQuery take_back_find = {
-	"SELECT id, member_id, kind::pg_catalog.text, points, reason, order_id FROM loyalty.ledger"
+	"SELECT id, member_id, kind::pg_catalog.text, points, reason, order_id, occurred_at"
+	"  FROM loyalty.ledger"
 	" WHERE program OPERATOR(pg_catalog.=) $1 AND ref OPERATOR(pg_catalog.=) $2",
 	2, {TEXTOID, TEXTOID}
 };
@@ -78,7 +80,8 @@ loyalty_reverse_order(PG_FUNCTION_ARGS)
 	if (!LoyaltyIsNull(0, 1))
 	{
 		LedgerReversal rev = {LoyaltyGetText(0, 1), order_id, NULL, reason, left,
-		GetCurrentTransactionStartTimestamp(), false};
+			GetCurrentTransactionStartTimestamp(), false,
+		DatumGetTimestampTz(LoyaltyGetDatum(0, 4))};
 
 		reversed = LedgerReverseWith(&prog, &rev);
 	}
@@ -91,7 +94,7 @@ loyalty_reverse_order(PG_FUNCTION_ARGS)
 /*
  * A take_back replayed with its reference must be the same call: the same
  * member and reason, and points that the first call took in full or, under
- * within_balance, took at most.  Anything else is LY003.
+ * within_balance (of the terms when it was taken), took at most.  Anything else is LY003.
  */
 static void
 TakeBackCheckReplay(const LoyaltyProgram *prog, const char *ref, const char *member_id,
@@ -101,10 +104,11 @@ TakeBackCheckReplay(const LoyaltyProgram *prog, const char *ref, const char *mem
 	char	   *kind = LoyaltyGetText(0, 3);
 	int64		taken = -LoyaltyGetInt64(0, 4);
 	char	   *first_reason = LoyaltyIsNull(0, 5) ? "" : LoyaltyGetText(0, 5);
+	TimestampTz occurred_at = DatumGetTimestampTz(LoyaltyGetDatum(0, 7));
 	bool		same = strcmp(LoyaltyGetText(0, 2), member_id) == 0 &&
 		strcmp(kind, "reverse") == 0 && LoyaltyIsNull(0, 6) &&
 		strcmp(first_reason, reason) == 0 &&
-		(taken == points || (prog->within_balance && taken < points));
+		(taken == points || (LoyaltyTermsAt(prog, occurred_at)->within_balance && taken < points));
 
 	if (!same)
 		ereport(ERROR,
@@ -150,7 +154,7 @@ loyalty_take_back(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		LedgerReversal rev = {member_id, NULL, ref, reason, points, as_of, true};
+		LedgerReversal rev = {member_id, NULL, ref, reason, points, as_of, true, as_of};
 
 		taken = LedgerReverseWith(&prog, &rev);
 	}

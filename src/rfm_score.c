@@ -27,6 +27,7 @@
 #include "utils/timestamp.h"
 
 #include "activity.h"
+#include "health.h"
 #include "loyalty.h"
 #include "program.h"
 #include "rfm.h"
@@ -235,13 +236,13 @@ ReadMembers(Datum *args, int *n, bool *exact)
 }
 
 PG_FUNCTION_INFO_V1(loyalty_score_rfm);
-/* loyalty.score_rfm(program, as_of, window) returns the members scored. */
+/* loyalty.score_rfm(program, as_of, lookback) returns the members scored. */
 Datum
 loyalty_score_rfm(PG_FUNCTION_ARGS)
 {
 	char	   *code = LoyaltyTextArg(fcinfo, 0, "program");
 	TimestampTz as_of = LoyaltyTimestampArg(fcinfo, 1, "as_of");
-	Interval   *window;
+	Interval   *lookback;
 	LoyaltyProgram prog;
 	RfmMember  *members;
 	Datum	   *segments;
@@ -249,18 +250,19 @@ loyalty_score_rfm(PG_FUNCTION_ARGS)
 	int			n;
 	int64		written;
 	bool		exact;
+	TimestampTz started = GetCurrentTimestamp();
 
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("window must not be null")));
-	window = PG_GETARG_INTERVAL_P(2);
-	if (window->month < 0 || window->day < 0 || window->time < 0 ||
-		(window->month == 0 && window->day == 0 && window->time == 0))
+				 errmsg("lookback must not be null")));
+	lookback = PG_GETARG_INTERVAL_P(2);
+	if (lookback->month < 0 || lookback->day < 0 || lookback->time < 0 ||
+		(lookback->month == 0 && lookback->day == 0 && lookback->time == 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("window must be a positive interval, not %s",
-						DatumGetCString(DirectFunctionCall1(interval_out, PointerGetDatum(window)))),
+				 errmsg("lookback must be a positive interval, not %s",
+						DatumGetCString(DirectFunctionCall1(interval_out, PointerGetDatum(lookback)))),
 				 errhint("Use for example '365 days' or '1 year'.")));
 
 	SPI_connect();
@@ -268,11 +270,11 @@ loyalty_score_rfm(PG_FUNCTION_ARGS)
 	segments = SegmentTable(code);
 	ActivityFoldBefore(code, DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
 																	  TimestampTzGetDatum(as_of),
-																	  PointerGetDatum(window))));
+																	  PointerGetDatum(lookback))));
 
 	args[0] = CStringGetTextDatum(code);
 	args[1] = TimestampTzGetDatum(as_of);
-	args[2] = PointerGetDatum(window);
+	args[2] = PointerGetDatum(lookback);
 	members = ReadMembers(args, &n, &exact);
 	ereport(NOTICE,
 			(errmsg("loyalty: score_rfm %s: %d members with orders in the window", code, n)));
@@ -284,9 +286,11 @@ loyalty_score_rfm(PG_FUNCTION_ARGS)
 	else
 		ScoreDimension(members, n, MonetaryKey, offsetof(RfmMember, m));
 	CHECK_FOR_INTERRUPTS();
-	written = RfmStore(code, as_of, window, members, n, segments);
+	written = RfmStore(code, as_of, lookback, members, n, segments);
 	ereport(NOTICE,
 			(errmsg("loyalty: score_rfm %s: " INT64_FORMAT " score rows written", code, written)));
+	JobRunRecord("score_rfm", code, started, n,
+				 psprintf("as_of %s: %d members scored", timestamptz_to_str(as_of), n));
 	SPI_finish();
 	PG_RETURN_INT64(n);
 }

@@ -61,10 +61,10 @@ static LoyaltyQuery scores_delete = {
 };
 
 static LoyaltyQuery pass_record = {
-	"INSERT INTO loyalty.rfm_pass AS p (program, scored_at, \"window\", members, written)"
+	"INSERT INTO loyalty.rfm_pass AS p (program, scored_at, lookback, members, written)"
 	" VALUES ($1, $2, $3, $4, $5)"
 	" ON CONFLICT (program) DO UPDATE"
-	" SET scored_at = excluded.scored_at, \"window\" = excluded.\"window\","
+	" SET scored_at = excluded.scored_at, lookback = excluded.lookback,"
 	"     members = excluded.members, written = excluded.written",
 	5, {TEXTOID, TIMESTAMPTZOID, INTERVALOID, INT8OID, INT8OID}
 };

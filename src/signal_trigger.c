@@ -32,6 +32,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
+#include "member_alias.h"
 #include "program.h"
 #include "signal_hash.h"
 #include "spi_util.h"
@@ -142,7 +143,12 @@ SignalInsertSql(TupleDesc desc, char **args, StringInfo layout)
 					 "INSERT INTO loyalty.order_signal (program, order_id, member_id, ordered_at, key_id,"
 					 " ip, device_id, payment_fingerprint, shipping_address, billing_country, ip_country)"
 					 " SELECT $1, pg_catalog.format('%%s', n.%s), ", order_id);
-	if (member_col > 0)
+	/* The member the accrual trigger credits: merged ids resolved, forgotten ones a guest's. */
+	if (member_col > 0 && MemberAliasesExist())
+		appendStringInfo(&sql, "CASE WHEN n.%s IS NOT NULL THEN loyalty.member_alias($1, pg_catalog.format('%%s', n.%s)) END, ",
+						 quote_identifier(args[SIG_ARG_MEMBER_ID]),
+						 quote_identifier(args[SIG_ARG_MEMBER_ID]));
+	else if (member_col > 0)
 		appendStringInfo(&sql, "CASE WHEN n.%s IS NOT NULL THEN pg_catalog.format('%%s', n.%s) END, ",
 						 quote_identifier(args[SIG_ARG_MEMBER_ID]),
 						 quote_identifier(args[SIG_ARG_MEMBER_ID]));

@@ -26,6 +26,7 @@
 #include "utils/timestamp.h"
 
 #include "activity.h"
+#include "health.h"
 #include "loyalty.h"
 #include "program.h"
 #include "spi_util.h"
@@ -520,6 +521,7 @@ loyalty_recalculate_tiers(PG_FUNCTION_ARGS)
 	TimestampTz as_of = LoyaltyTimestampArg(fcinfo, 1, "as_of");
 	LoyaltyProgram prog;
 	int64		counts[5] = {0, 0, 0, 0, 0};
+	TimestampTz started = GetCurrentTimestamp();
 
 	SPI_connect();
 	LoyaltyProgramRequire(code, &prog);
@@ -527,6 +529,10 @@ loyalty_recalculate_tiers(PG_FUNCTION_ARGS)
 	if (prog.ladder->basis != TIER_BASIS_POINTS)
 		ActivityFoldBefore(code, as_of - (TimestampTz) prog.ladder->window_days * USECS_PER_DAY);
 	RecalculateAll(&prog, as_of, counts);
+	JobRunRecord("recalculate_tiers", code, started, counts[0],
+				 psprintf("as_of %s: " INT64_FORMAT " members, " INT64_FORMAT " upgraded, "
+						  INT64_FORMAT " downgraded", timestamptz_to_str(as_of),
+						  counts[0], counts[1], counts[2]));
 	SPI_finish();
 	PG_RETURN_DATUM(SummaryRow(fcinfo, counts, false, NULL));
 }

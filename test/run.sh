@@ -2,7 +2,8 @@
 # Runs every test suite of loyalty against a throwaway cluster:
 # the qualified-SQL check (scripts/check_qualified_sql.pl), pg_regress
 # (sql/, expected/), isolation (test/isolation), pgTAP (test/pgtap) and TAP
-# (test/tap).  Installs what is missing first.
+# (test/tap), and the upgrade from 0.1.0 (test/upgrade, in a private copy
+# of the server with a cluster of its own).  Installs what is missing first.
 # Ends with one line "N passed, N failed"; exits non-zero on any failure.
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
@@ -86,12 +87,66 @@ qualified_sql() {
 	fi
 }
 
+# META.json is valid PGXN metadata with the version of the Makefile, the
+# control file, the CHANGELOG and the reference; and the checker still
+# refuses what it must (a changed version, a missing key, an unknown license).
+release_meta() {
+	local check=(perl "$ROOT/scripts/check_meta.pl" --root "$ROOT") dir=$ROOT/.tmp/meta bad
+	if "${check[@]}" "$ROOT/META.json"; then
+		echo "test META.json (PGXN meta spec 1.0.0, one version everywhere) ... ok"
+	else
+		echo "test META.json (PGXN meta spec 1.0.0, one version everywhere) ... FAILED"
+		return 1
+	fi
+	mkdir -p "$dir"
+	sed 's/"0\.2\.0"/"9.9.9"/g' "$ROOT/META.json" >"$dir/version.json"
+	grep -v '"license"' "$ROOT/META.json" >"$dir/no_license.json"
+	sed 's/"license": "postgresql"/"license": "postgres"/' "$ROOT/META.json" >"$dir/bad_license.json"
+	for bad in version no_license bad_license; do
+		if "${check[@]}" "$dir/$bad.json" >"$dir/$bad.out"; then
+			echo "test META.json checker refuses $bad.json ... FAILED"
+			return 1
+		fi
+		echo "test META.json checker refuses $bad.json ... ok"
+	done
+}
+
+# The README's tour runs as written, without an error, in a fresh database,
+# and leaves clean books.
+readme_tour() {
+	local tour=$WORK/readme_tour.sql
+	awk '/^## A five-minute tour/ { t = 1 } t && /^```sql$/ { on = 1; next }
+	     on && /^```$/ { exit } on { print }' "$ROOT/README.md" >"$tour"
+	[ -s "$tour" ] || { echo "test README tour (no sql block found) ... FAILED"; return 1; }
+	psql_q -d postgres -c 'SET client_min_messages = warning' \
+		-c 'DROP DATABASE IF EXISTS loyalty_readme' -c 'CREATE DATABASE loyalty_readme'
+	if psql_q -d loyalty_readme -f "$tour" >"$WORK/readme_tour.out" 2>&1 &&
+		[ "$(psql_q -d loyalty_readme -At -c 'SELECT bool_and(ok) FROM loyalty.verify()')" = t ]; then
+		echo "test README tour ... ok"
+	else
+		cat "$WORK/readme_tour.out"
+		echo "test README tour ... FAILED"
+		return 1
+	fi
+}
+
+# Every sql example of docs/adopting.md is run, as written, by a regression
+# file, the upgrade test or a TAP test (the procedures of a DBA's first day
+# are tested, not only shown).
+doc_blocks() {
+	perl "$ROOT/scripts/check_doc_blocks.pl" "$ROOT/docs/adopting.md"
+}
+
 suite "qualified SQL (scripts/check_qualified_sql.pl)" qualified_sql
+suite "release metadata (scripts/check_meta.pl)" release_meta
+suite "docs/adopting.md examples in sql/ (scripts/check_doc_blocks.pl)" doc_blocks
 suite "pg_regress (sql/, expected/)" regress
 suite "pg_regress, each file alone (scripts/regress_each.sh)" regress_each
 suite "isolation (test/isolation)" isolation
 suite "pgTAP (pg_prove)" pgtap
 suite "TAP (prove, PostgreSQL::Test::Cluster)" tap
+suite "README tour" readme_tour
+suite "upgrade 0.1.0 -> this version (test/upgrade/run.sh)" bash "$ROOT/test/upgrade/run.sh"
 
 log "summary"
 # One line per test file in every runner's output: "test x ... ok" (pg_regress,

@@ -279,18 +279,50 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.order_source', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.dead_letter', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.dead_letter_id_seq', '');
 
--- The ledger is append-only, even for the extension's own functions.
+-- The ledger is append-only, even for the extension's own functions, with
+-- one exception: merging and forgetting a member (rewrite_member_id, in
+-- 38_member_admin.sql) replace its id (and forgetting, the id in referral
+-- reward refs), and nothing else, in its rows; they name the change in the
+-- transaction's setting loyalty.member_rewrite (program, old id, new id).  Only the extension's owner can update the
+-- ledger at all.
 CREATE FUNCTION @extschema@.refuse_ledger_change() RETURNS trigger
 LANGUAGE plpgsql AS
 $$
+DECLARE
+    rewrite text[];
+    pre text;
 BEGIN
+    IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
+        -- {program, old id, new id}
+        rewrite := pg_catalog.string_to_array(pg_catalog.current_setting('loyalty.member_rewrite', true), E'\x1f');
+        pre := pg_catalog.split_part(OLD.ref, ':', 1) OPERATOR(pg_catalog.||) ':';
+        IF pg_catalog.cardinality(rewrite) OPERATOR(pg_catalog.=) 3
+           AND OLD.program OPERATOR(pg_catalog.=) rewrite[1]
+           -- The member id kept, or the old id replaced by the new one.
+           AND (NEW.member_id IS NOT DISTINCT FROM OLD.member_id
+                OR (OLD.member_id OPERATOR(pg_catalog.=) rewrite[2] AND NEW.member_id OPERATOR(pg_catalog.=) rewrite[3]))
+           -- The ref kept, or a referral reward's ref naming the old id
+           -- (settle_referrals) renamed the same way (forget_member).
+           AND (NEW.ref IS NOT DISTINCT FROM OLD.ref
+                OR (pre OPERATOR(pg_catalog.=) ANY (ARRAY['referral:', 'referral-milestone:'])
+                    AND pg_catalog.starts_with(OLD.ref, pre OPERATOR(pg_catalog.||) rewrite[2] OPERATOR(pg_catalog.||) ':')
+                    AND NEW.ref OPERATOR(pg_catalog.=) (pre OPERATOR(pg_catalog.||) rewrite[3] OPERATOR(pg_catalog.||)
+                        pg_catalog.substr(OLD.ref, pg_catalog.length(pre OPERATOR(pg_catalog.||) rewrite[2]) OPERATOR(pg_catalog.+) 1))))
+           AND (NEW.id, NEW.program, NEW.kind, NEW.points, NEW.order_id, NEW.lot_id, NEW.related_id,
+                NEW.reason, NEW.occurred_at, NEW.recorded_at)
+               IS NOT DISTINCT FROM
+               (OLD.id, OLD.program, OLD.kind, OLD.points, OLD.order_id, OLD.lot_id, OLD.related_id,
+                OLD.reason, OLD.occurred_at, OLD.recorded_at) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
     RAISE EXCEPTION 'loyalty.ledger is append-only'
         USING ERRCODE = 'LY004',
               DETAIL = pg_catalog.format('%s on the ledger was refused.', TG_OP),
-              HINT = 'Correct a balance with loyalty.earn() or loyalty.redeem(), which add ledger rows.';
+              HINT = 'Correct a balance with loyalty.adjust(), which adds ledger rows.';
 END
 $$;
-COMMENT ON FUNCTION @extschema@.refuse_ledger_change() IS 'Trigger: refuses UPDATE, DELETE and TRUNCATE on loyalty.ledger';
+COMMENT ON FUNCTION @extschema@.refuse_ledger_change() IS 'Trigger: refuses UPDATE, DELETE and TRUNCATE on loyalty.ledger, except the member id rewrite of a merge or forget (and, for a forget, the referral refs naming the id)';
 CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE ON @extschema@.ledger
     FOR EACH ROW EXECUTE FUNCTION @extschema@.refuse_ledger_change();
 CREATE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON @extschema@.ledger

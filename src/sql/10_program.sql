@@ -83,7 +83,9 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     wanted loyalty.program;
-    existing loyalty.program;
+    first loyalty.program_terms;
+    existing loyalty.program_terms;
+    existing_currency text;
 BEGIN
     IF code IS NULL THEN
         RAISE EXCEPTION 'program code must not be null' USING ERRCODE = '22004';
@@ -93,29 +95,9 @@ BEGIN
             USING ERRCODE = '22023',
                   DETAIL = 'A program code is 1 to 63 letters, digits, "_", "." or "-".';
     END IF;
-    IF earn_rate IS NULL OR earn_rate < 0 OR earn_rate >= 'Infinity' THEN  -- NaN sorts above Infinity
-        RAISE EXCEPTION 'invalid earn_rate: %', coalesce(earn_rate::text, 'NULL')
-            USING ERRCODE = '22023',
-                  DETAIL = 'earn_rate is the points earned per unit of base currency and must be zero or more and finite.';
-    END IF;
-    IF pending_days IS NULL OR pending_days < 0 THEN
-        RAISE EXCEPTION 'invalid pending_days: %', coalesce(pending_days::text, 'NULL')
-            USING ERRCODE = '22023', DETAIL = 'pending_days must be zero or more.';
-    END IF;
-    IF expire_after IS NOT NULL AND expire_after <= interval '0' THEN
-        RAISE EXCEPTION 'invalid expire_after: %', expire_after
-            USING ERRCODE = '22023', DETAIL = 'expire_after must be positive, or NULL for points that never expire.';
-    END IF;
-    IF refund_policy IS NULL OR refund_policy NOT IN ('debt', 'within_balance') THEN
-        RAISE EXCEPTION 'unknown refund_policy: "%"', coalesce(refund_policy, 'NULL')
-            USING ERRCODE = '22023',
-                  HINT = 'Use ''debt'' (a refund may take the balance below zero) or ''within_balance'' (a refund takes at most what is left).';
-    END IF;
-    IF timezone IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names WHERE name = timezone)
-       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_abbrevs WHERE abbrev = timezone) THEN
-        RAISE EXCEPTION 'unknown time zone: "%"', coalesce(timezone, 'NULL')
-            USING ERRCODE = '22023', HINT = 'Use a name from pg_timezone_names, such as Europe/London or Asia/Ho_Chi_Minh.';
-    END IF;
+    first := ROW(code, '-infinity', earn_rate, pending_days, expire_after, refund_policy,
+                 timezone, now());
+    PERFORM loyalty.check_terms(first);
 
     wanted.code := code;
     wanted.base_currency := loyalty.check_currency(base_currency, 'base currency');
@@ -133,27 +115,37 @@ BEGIN
             wanted.expire_after, wanted.refund_policy, wanted.timezone, wanted.created_at,
             wanted.closing_statuses)
     ON CONFLICT DO NOTHING;
-    IF NOT FOUND THEN
-        -- Creating the same program twice is fine; creating it differently is not.
-        SELECT * INTO existing FROM loyalty.program p WHERE p.code = wanted.code;
+    IF FOUND THEN
+        -- The first terms, for every order before any change_program().
+        INSERT INTO loyalty.program_terms VALUES (first.*);
+    ELSE
+        -- Creating the same program twice is fine; creating it differently
+        -- is not.  Compared with the terms it was created with, so a setup
+        -- script that runs again after change_program() still passes.
+        SELECT p.base_currency INTO existing_currency FROM loyalty.program p WHERE p.code = wanted.code;
+        SELECT * INTO existing FROM loyalty.program_terms t
+         WHERE t.program = wanted.code ORDER BY t.effective_from LIMIT 1;
         -- closing_statuses only when given: set_closing_statuses() may have changed them.
-        IF (existing.base_currency, existing.earn_rate, existing.pending_days, existing.expire_after,
+        IF (existing_currency, existing.earn_rate, existing.pending_days, existing.expire_after,
             existing.refund_policy, existing.timezone)
            IS DISTINCT FROM (wanted.base_currency, wanted.earn_rate, wanted.pending_days, wanted.expire_after,
             wanted.refund_policy, wanted.timezone)
-           OR (closing_statuses IS NOT NULL AND existing.closing_statuses IS DISTINCT FROM wanted.closing_statuses) THEN
+           OR (closing_statuses IS NOT NULL AND
+               (SELECT p.closing_statuses FROM loyalty.program p WHERE p.code = wanted.code)
+               IS DISTINCT FROM wanted.closing_statuses) THEN
             RAISE EXCEPTION 'program "%" already exists with other settings', code
                 USING ERRCODE = '42710',
-                      DETAIL = pg_catalog.format('Existing: currency %s, earn_rate %s, pending_days %s, expire_after %s, refund_policy %s, timezone %s.',
-                          existing.base_currency, existing.earn_rate, existing.pending_days,
-                          coalesce(existing.expire_after::text, 'never'), existing.refund_policy, existing.timezone);
+                      DETAIL = pg_catalog.format('Created with: currency %s, earn_rate %s, pending_days %s, expire_after %s, refund_policy %s, timezone %s.',
+                          existing_currency, existing.earn_rate, existing.pending_days,
+                          coalesce(existing.expire_after::text, 'never'), existing.refund_policy, existing.timezone),
+                      HINT = 'Change a program''s terms with loyalty.change_program().';
         END IF;
     END IF;
     RETURN code;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.create_program(text, text, numeric, integer, interval, text, text, text[]) IS
-    'Creates a loyalty program (idempotent for identical settings); closing_statuses NULL: refunded, cancelled, canceled, returned, chargeback; returns its code';
+    'Creates a loyalty program and its first terms (idempotent for the settings it was created with); closing_statuses NULL: refunded, cancelled, canceled, returned, chargeback; returns its code';
 
 CREATE FUNCTION @extschema@.set_closing_statuses(program text, statuses text[])
 RETURNS text[]
@@ -176,6 +168,8 @@ RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
+DECLARE
+    merged_into text;
 BEGIN
     PERFORM loyalty.require_program(program);
     IF member_id IS NULL OR member_id = '' THEN
@@ -185,6 +179,24 @@ BEGIN
         RAISE EXCEPTION 'profile must be a JSON object, not %', coalesce(jsonb_typeof(profile), 'NULL')
             USING ERRCODE = '22023';
     END IF;
+    IF profile ? 'consent' THEN
+        RAISE EXCEPTION 'profile key "consent" cannot be set with enroll'
+            USING ERRCODE = '22023', HINT = 'Use loyalty.set_consent(program, member_id, purpose, granted).';
+    END IF;
+    IF loyalty.forgotten_pseudonym(program, member_id) IS NOT NULL THEN   -- 39_gdpr.sql
+        RAISE EXCEPTION 'member "%" of program "%" was forgotten', member_id, program
+            USING ERRCODE = 'LY002',
+                  DETAIL = 'Its orders count as a guest''s; the id cannot be enrolled again.',
+                  HINT = 'Give the person a new member id.';
+    END IF;
+    SELECT x.into_member_id INTO merged_into FROM loyalty.member_merge x   -- 38_member_admin.sql
+     WHERE x.program = enroll.program AND x.from_member_id = enroll.member_id;
+    IF FOUND THEN
+        RAISE EXCEPTION 'member "%" of program "%" was merged into "%"', member_id, program, merged_into
+            USING ERRCODE = 'LY002',
+                  DETAIL = 'Its orders count for the member it was merged into; enrolling it again would split the person.',
+                  HINT = pg_catalog.format('Use member id "%s".', merged_into);
+    END IF;
     INSERT INTO loyalty.member AS m (program, member_id, profile)
     VALUES (program, member_id, profile)
     ON CONFLICT ON CONSTRAINT member_pkey DO NOTHING;
@@ -192,7 +204,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.enroll(text, text, jsonb) IS
-    'Enrolls a member (idempotent: true when enrolled now, false when already a member; the profile is not changed)';
+    'Enrolls a member (idempotent: true when enrolled now, false when already a member; the profile is not changed); LY002 for a forgotten id';
 
 -- Holding and releasing go through hold_member / release_member
 -- (36_holds.sql): they freeze and restore the member's pending lots.
@@ -210,6 +222,10 @@ BEGIN
             USING ERRCODE = '22023', HINT = 'Use active, held or forgotten.';
     END IF;
     m := loyalty.lock_member(program, member_id);
+    IF status = 'forgotten' THEN
+        PERFORM loyalty.forget_member(program, member_id);   -- 39_gdpr.sql
+        RETURN;
+    END IF;
     IF status = 'held' THEN
         PERFORM loyalty.hold_member(program, member_id, 'manual', NULL);
         RETURN;
@@ -222,7 +238,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.set_member_status(text, text, text) IS
-    'Sets a member''s status: active (releases a hold), held (a manual hold: earns, points kept pending, cannot redeem) or forgotten';
+    'Sets a member''s status: active (releases a hold), held (a manual hold: earns, points kept pending, cannot redeem) or forgotten (loyalty.forget_member: erased, the id replaced by a pseudonym)';
 
 CREATE FUNCTION @extschema@.set_fx_rate(
     from_currency text, to_currency text, rate numeric,

@@ -47,13 +47,17 @@ COMMENT ON FUNCTION @extschema@.check_order_column(regclass, text, text, regtype
     'Validates a column mapping of attach_orders(): the column exists and has a usable type';
 
 -- The signal columns (ip ... ip_country) may have any type: their values
--- are hashed as their type's output shows them (21_signals.sql).
+-- are hashed as their type's output shows them (21_signals.sql).  The
+-- mapping options (amount_unit, timestamp_timezone, closing_statuses) are
+-- kept in order_source (27_backfill.sql) and read by order_read.c.
 CREATE FUNCTION @extschema@.attach_orders(
     program text, orders regclass, order_id text, member_id text, amount text,
     currency text DEFAULT NULL, status text DEFAULT NULL,
     refunded_amount text DEFAULT NULL, created_at text DEFAULT NULL,
     ip text DEFAULT NULL, device_id text DEFAULT NULL, payment_fingerprint text DEFAULT NULL,
-    shipping_address text DEFAULT NULL, billing_country text DEFAULT NULL, ip_country text DEFAULT NULL)
+    shipping_address text DEFAULT NULL, billing_country text DEFAULT NULL, ip_country text DEFAULT NULL,
+    amount_unit text DEFAULT 'major', timestamp_timezone text DEFAULT NULL,
+    closing_statuses text[] DEFAULT NULL)
 RETURNS name
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -109,6 +113,7 @@ BEGIN
     src.billing_country_column := CASE WHEN billing_country IS NOT NULL
         THEN loyalty.check_order_column(orders, 'billing_country', billing_country) END;
     src.ip_country_column := CASE WHEN ip_country IS NOT NULL THEN loyalty.check_order_column(orders, 'ip_country', ip_country) END;
+    src := loyalty.check_mapping_options(src, amount_unit, timestamp_timezone, closing_statuses);
 
     IF EXISTS (SELECT 1 FROM loyalty.order_source s WHERE s.program = src.program AND s.orders = src.orders) THEN
         RAISE EXCEPTION 'program "%" is already attached to %', program, orders
@@ -132,37 +137,21 @@ BEGIN
             loyalty.signal_trigger_name(program), orders, loyalty.signal_trigger_args(src));
     END IF;
     PERFORM loyalty.sync_partition_triggers();   -- a partitioned table's partitions
+    PERFORM loyalty.warn_attach(src);            -- once attached: rows there, a second table
     RETURN tg;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text, text, text, text, text, text, text) IS
-    'Installs the accrual triggers on an application orders table (INSERT per statement, UPDATE/DELETE per row, TRUNCATE), mapping its columns, and the signal trigger when signal columns are mapped; returns the INSERT trigger''s name';
+COMMENT ON FUNCTION @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text[]) IS
+    'Installs the accrual triggers on an application orders table (INSERT per statement, UPDATE/DELETE per row, TRUNCATE), mapping its columns (amounts in major or minor units, the zone of a timestamp column, the table''s closing statuses), and the signal trigger when signal columns are mapped; warns when the table has rows already or the program another table; returns the INSERT trigger''s name';
 
 CREATE FUNCTION @extschema@.detach_orders(program text, orders regclass)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-DECLARE
-    src loyalty.order_source;
 BEGIN
     PERFORM loyalty.require_table_owner(orders);
-    DELETE FROM loyalty.order_source s WHERE s.program = detach_orders.program AND s.orders = detach_orders.orders
-    RETURNING s.* INTO src;
-    IF src.trigger_name IS NULL THEN
-        RETURN false;
-    END IF;
-    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', src.trigger_name, orders);
-    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', src.reversal_trigger_name, orders);
-    -- The TRUNCATE and signal triggers' names are not stored: attach_orders() derives them.
-    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s',
-                              loyalty.truncate_trigger_name(program), orders);
-    IF loyalty.source_has_signals(src) THEN
-        EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s',
-                                  loyalty.signal_trigger_name(program), orders);
-    END IF;
-    PERFORM loyalty.sync_partition_triggers();   -- a partitioned table's partitions
-    RETURN true;
+    RETURN loyalty.detach_source(program, orders);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.detach_orders(text, regclass) IS

@@ -72,6 +72,20 @@ ALTER TABLE @extschema@.order_source
     ADD COLUMN shipping_address_column     name,
     ADD COLUMN billing_country_column      name,
     ADD COLUMN ip_country_column           name;
+-- How loyalty reads an attached table: attach_orders' mapping options
+-- (27_backfill.sql checks them; order_read.c applies them).  Here, before
+-- source_has_signals, whose body depends on the row type.
+ALTER TABLE @extschema@.order_source
+    ADD COLUMN amount_unit text NOT NULL DEFAULT 'major' CHECK (amount_unit IN ('major', 'minor')),
+    ADD COLUMN timestamp_timezone text,
+    ADD COLUMN closing_statuses text[] CHECK (array_position(closing_statuses, NULL) IS NULL);
+COMMENT ON COLUMN @extschema@.order_source.amount_unit IS
+    'major: the amount columns hold the currency''s units (dollars); minor: its ISO 4217 minor units (cents for USD, yen for JPY)';
+COMMENT ON COLUMN @extschema@.order_source.timestamp_timezone IS
+    'Time zone of a timestamp without time zone (or date) created-at column; NULL: the program''s time zone';
+COMMENT ON COLUMN @extschema@.order_source.closing_statuses IS
+    'Statuses that close an order of this table, trimmed and lower case; NULL: the program''s closing statuses';
+
 COMMENT ON COLUMN @extschema@.order_source.ip_column IS 'Column hashed into order_signal.ip (NULL: not mapped)';
 COMMENT ON COLUMN @extschema@.order_source.device_id_column IS 'Column hashed into order_signal.device_id (NULL: not mapped)';
 COMMENT ON COLUMN @extschema@.order_source.payment_fingerprint_column IS 'Column hashed into order_signal.payment_fingerprint (NULL: not mapped)';

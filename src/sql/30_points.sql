@@ -61,6 +61,7 @@ DECLARE
     chunk record;
     members bigint := 0;
     points bigint := 0;
+    run bigint := loyalty.job_run_begin('expire_points_batched', program);  -- loyalty.health
 BEGIN
     LOOP
         SELECT * INTO chunk FROM loyalty.expire_points_chunk(program, as_of, chunk_members);
@@ -71,10 +72,12 @@ BEGIN
             coalesce(program, 'all programs'), members, points;
         COMMIT;
     END LOOP;
+    PERFORM loyalty.job_run_end(run, points, pg_catalog.format('as_of %s: %s members, %s points expired',
+                                                              as_of, members, points));
 END
 $$;
 COMMENT ON PROCEDURE @extschema@.expire_points_batched(text, timestamptz, integer) IS
-    'Runs loyalty.expire_points in chunks of chunk_members members, committing after each, with a NOTICE of progress';
+    'Runs loyalty.expire_points in chunks of chunk_members members, committing after each, with a NOTICE of progress; the run is recorded in loyalty.job_run';
 
 CREATE FUNCTION @extschema@.balance(program text, member_id text, as_of timestamptz DEFAULT now())
 RETURNS TABLE (available bigint, pending bigint, lifetime_earned bigint, lifetime_redeemed bigint,
@@ -114,18 +117,4 @@ $$;
 COMMENT ON FUNCTION @extschema@.balance(text, text, timestamptz) IS
     'A member''s balance at as_of: available (minus debt), pending, lifetime earned and redeemed, next expiry and its points; zero for an unknown member';
 
-CREATE FUNCTION @extschema@.history(program text, member_id text)
-RETURNS TABLE (id bigint, kind text, points bigint, balance_after bigint, ref text, order_id text,
-               reason text, occurred_at timestamptz, recorded_at timestamptz)
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
-AS $$
-    SELECT l.id, l.kind, l.points,
-           (sum(l.points) OVER (ORDER BY l.id))::bigint,
-           l.ref, l.order_id, l.reason, l.occurred_at, l.recorded_at
-      FROM loyalty.ledger l
-     WHERE l.program = history.program AND l.member_id = history.member_id
-     ORDER BY l.id
-$$;
-COMMENT ON FUNCTION @extschema@.history(text, text) IS
-    'A member''s statement: every ledger row in order with the running balance';
+-- loyalty.history, the member's statement, is in 38_member_admin.sql.

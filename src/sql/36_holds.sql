@@ -70,6 +70,10 @@ BEGIN
     END IF;
     SELECT * INTO m FROM loyalty.member x
      WHERE x.program = lock_member.program AND x.member_id = lock_member.member_id FOR UPDATE;
+    IF NOT FOUND AND loyalty.forgotten_pseudonym(program, member_id) IS NOT NULL THEN   -- 39_gdpr.sql
+        RAISE EXCEPTION 'member "%" of program "%" is forgotten', member_id, program
+            USING ERRCODE = 'LY002', DETAIL = 'Its id was replaced by a pseudonym (loyalty.forget_member).';
+    END IF;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'member "%" is not enrolled in program "%"', member_id, program
             USING ERRCODE = '42704';

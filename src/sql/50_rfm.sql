@@ -187,12 +187,13 @@ COMMENT ON COLUMN @extschema@.rfm_score.last_order_at IS 'Time of the member''s 
 CREATE TABLE @extschema@.rfm_pass (
     program         text PRIMARY KEY,
     scored_at       timestamptz NOT NULL,
-    "window"        interval NOT NULL,
+    lookback        interval NOT NULL,
     members         bigint NOT NULL,
     written         bigint NOT NULL
 );
 COMMENT ON TABLE @extschema@.rfm_pass IS
-    'The last loyalty.score_rfm() pass per program: its as_of, window, members scored and rows written';
+    'The last loyalty.score_rfm() pass per program: its as_of, lookback window, members scored and rows written';
+COMMENT ON COLUMN @extschema@.rfm_pass.lookback IS 'The pass''s window: orders in (scored_at - lookback, scored_at] were scored';
 COMMENT ON COLUMN @extschema@.rfm_pass.written IS 'Score rows inserted, updated or deleted by the pass';
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.rfm_score', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.rfm_pass', '');
@@ -200,13 +201,28 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.rfm_pass', '');
 CREATE VIEW @extschema@.member_rfm AS
     SELECT s.program, s.member_id,
            floor(extract(epoch FROM p.scored_at - s.last_order_at) / 86400)::integer AS recency_days,
-           s.frequency, s.monetary, s.rfm, s.segment, p.scored_at
+           s.frequency, s.monetary, s.rfm, s.segment, p.scored_at,
+           -- The scores as plain text and integers: a BI tool filters and
+           -- groups by them without loyalty on its search_path (the rfm
+           -- type's operators live in the loyalty schema).
+           s.rfm::pg_catalog.text AS rfm_code,
+           @extschema@.r(s.rfm) AS r, @extschema@.f(s.rfm) AS f, @extschema@.m(s.rfm) AS m
       FROM @extschema@.rfm_score s
       JOIN @extschema@.rfm_pass p ON p.program = s.program
+      JOIN @extschema@.member m ON m.program = s.program AND m.member_id = s.member_id
+      LEFT JOIN @extschema@.consent_policy c ON c.program = s.program
      WHERE NOT EXISTS (SELECT 1 FROM @extschema@.member_exclusion x
-                        WHERE x.program = s.program AND x.member_id = s.member_id);
+                        WHERE x.program = s.program AND x.member_id = s.member_id)
+       -- Profiling consent, as loyalty.has_consent reads it (written out:
+       -- a view's readers may not call that function).
+       -- (An answer that is not a JSON boolean counts as none.)
+       AND coalesce(CASE WHEN jsonb_typeof(m.profile -> 'consent' -> 'profiling' -> 'granted') = 'boolean'
+                         THEN (m.profile -> 'consent' -> 'profiling' ->> 'granted')::boolean END,
+                    NOT coalesce(c.required, false))
+       -- A forgotten member is profiled no more (GDPR/PIPL: erasure).
+       AND m.status OPERATOR(pg_catalog.<>) 'forgotten';
 COMMENT ON VIEW @extschema@.member_rfm IS
-    'RFM per member as of the last loyalty.score_rfm(): recency in whole days, distinct orders, net spend in base currency, scores and segment; excluded members left out';
+    'RFM per member as of the last loyalty.score_rfm(): recency in whole days, distinct orders, net spend in base currency, scores and segment; excluded members and members without profiling consent left out';
 COMMENT ON COLUMN @extschema@.member_rfm.program IS 'Program code';
 COMMENT ON COLUMN @extschema@.member_rfm.member_id IS 'Member id';
 COMMENT ON COLUMN @extschema@.member_rfm.recency_days IS 'Whole days from the member''s last order in the window to scored_at';
@@ -215,10 +231,14 @@ COMMENT ON COLUMN @extschema@.member_rfm.monetary IS 'Net spend in the window in
 COMMENT ON COLUMN @extschema@.member_rfm.rfm IS 'Recency, frequency and monetary scores, 1-5 each (quintiles, ties sharing a score)';
 COMMENT ON COLUMN @extschema@.member_rfm.segment IS 'Segment of the score in the program''s map (empty when no rule matches)';
 COMMENT ON COLUMN @extschema@.member_rfm.scored_at IS 'The as_of of the scoring pass';
+COMMENT ON COLUMN @extschema@.member_rfm.rfm_code IS 'The scores as text (''543''): WHERE rfm_code = ''555'' works without loyalty on the search_path';
+COMMENT ON COLUMN @extschema@.member_rfm.r IS 'Recency score, 1-5 (5: bought most recently)';
+COMMENT ON COLUMN @extschema@.member_rfm.f IS 'Frequency score, 1-5 (5: the most orders)';
+COMMENT ON COLUMN @extschema@.member_rfm.m IS 'Monetary score, 1-5 (5: the most spend)';
 
 -- Not STRICT: NULL arguments are errors.
 CREATE FUNCTION @extschema@.score_rfm(program text, as_of timestamptz DEFAULT now(),
-                                     "window" interval DEFAULT '365 days')
+                                     lookback interval DEFAULT '365 days')
 RETURNS bigint
 LANGUAGE c VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp

@@ -213,6 +213,7 @@ DECLARE
     done bigint := 0;
     up bigint := 0;
     down bigint := 0;
+    run bigint := loyalty.job_run_begin('recalculate_tiers_batched', program);  -- loyalty.health
 BEGIN
     LOOP
         SELECT * INTO chunk FROM loyalty.recalculate_tiers_chunk(program, as_of, after, chunk_members);
@@ -225,10 +226,12 @@ BEGIN
             program, done, up, down;
         COMMIT;
     END LOOP;
+    PERFORM loyalty.job_run_end(run, done, pg_catalog.format('as_of %s: %s members, %s upgraded, %s downgraded',
+                                                            as_of, done, up, down));
 END
 $$;
 COMMENT ON PROCEDURE @extschema@.recalculate_tiers_batched(text, timestamptz, integer) IS
-    'Runs loyalty.recalculate_tiers in chunks of chunk_members members, committing after each, with a NOTICE of progress';
+    'Runs loyalty.recalculate_tiers in chunks of chunk_members members, committing after each, with a NOTICE of progress; the run is recorded in loyalty.job_run';
 
 -- verify() recounts the tier basis over the ladder's window.
 CREATE OR REPLACE FUNCTION @extschema@.basis_window_days(program text) RETURNS integer

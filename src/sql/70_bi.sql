@@ -172,7 +172,8 @@ CREATE VIEW @extschema@.member_360 AS
            coalesce(o.orders, 0) AS orders, coalesce(o.net_spend, 0) AS net_spend,
            CASE WHEN p.tier_ladder IS NOT NULL
                 THEN coalesce(m.tier, (SELECT f.tier FROM @extschema@.tier_levels(p.tier_ladder) f WHERE f.level = 1))
-           END AS tier
+           END AS tier,
+           r.r, r.f, r.m
       FROM @extschema@.member m
       JOIN @extschema@.program p ON p.code = m.program
       LEFT JOIN lots l ON l.program = m.program AND l.member_id = m.member_id
@@ -200,6 +201,9 @@ COMMENT ON COLUMN @extschema@.member_360.last_order_at IS 'Last order with somet
 COMMENT ON COLUMN @extschema@.member_360.orders IS 'Orders with something left after refunds';
 COMMENT ON COLUMN @extschema@.member_360.net_spend IS 'Net spend in base currency, all time';
 COMMENT ON COLUMN @extschema@.member_360.tier IS 'Tier held (NULL when the program has no ladder)';
+COMMENT ON COLUMN @extschema@.member_360.r IS 'Recency score of the last score_rfm pass, 1-5';
+COMMENT ON COLUMN @extschema@.member_360.f IS 'Frequency score of the last score_rfm pass, 1-5';
+COMMENT ON COLUMN @extschema@.member_360.m IS 'Monetary score of the last score_rfm pass, 1-5';
 
 CREATE VIEW @extschema@.segment_summary AS
     SELECT r.program, r.segment, count(*) AS members,

@@ -178,6 +178,7 @@ BEGIN
         SELECT x.member_id FROM loyalty.member x
          WHERE x.program = issue_birthday_coupons.program AND x.status = 'active'
            AND loyalty.birthday_in(x.profile ->> 'birthday', extract(year FROM today)::integer) = today
+           AND loyalty.has_consent(x.program, x.member_id, 'marketing')
          ORDER BY x.member_id
     LOOP
         IF loyalty.issue_coupon_once(program, campaign, m.member_id,
@@ -197,7 +198,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.issue_birthday_coupons(text, timestamptz) IS
-    'Daily job: issues the birthday coupon to each active member whose profile birthday is as_of''s date in the program''s time zone, once a year; returns the codes issued';
+    'Daily job: issues the birthday coupon to each active member with marketing consent whose profile birthday is as_of''s date in the program''s time zone, once a year; returns the codes issued';
 
 -- Not STRICT: a NULL argument is an error.
 CREATE FUNCTION @extschema@.issue_wake_up_coupons(program text, as_of timestamptz DEFAULT now())
@@ -225,6 +226,7 @@ BEGIN
           FROM loyalty.member_lifecycle_all(p.code, as_of) l
           JOIN loyalty.member x ON x.program = l.program AND x.member_id = l.member_id
          WHERE l.stage = 'dormant' AND x.status = 'active'
+           AND loyalty.has_consent(x.program, x.member_id, 'marketing')
          ORDER BY l.member_id
     LOOP
         -- One coupon per dormancy episode: an order later starts another.
@@ -243,7 +245,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.issue_wake_up_coupons(text, timestamptz) IS
-    'Daily job: issues the wake-up coupon to each active member in the dormant lifecycle stage at as_of, once per dormancy episode (keyed on the last order time); returns the codes issued';
+    'Daily job: issues the wake-up coupon to each active member with marketing consent in the dormant lifecycle stage at as_of, once per dormancy episode (keyed on the last order time); returns the codes issued';
 
 -- Not STRICT: a NULL argument is an error (campaign NULL: the program's
 -- service_recovery campaign).

@@ -541,8 +541,9 @@ BEGIN
             -- An order loaded late: the referee had ordered before the
             -- referral (beyond the clock skew as_of allows, caller.h).
             outcome := 'void';
-        ELSIF c.ordered_at + p.pending_days * interval '1 day' > as_of OR ring = 'open' THEN
-            CONTINUE;   -- the first order is still in its pending time, or a ring flag awaits review
+        ELSIF c.ordered_at + (loyalty.program_terms_at(p.code, c.ordered_at)).pending_days * interval '1 day' > as_of
+              OR ring = 'open' THEN
+            CONTINUE;   -- the first order is still in its pending time (of its terms), or a ring flag awaits review
         ELSIF loyalty.referral_shares_fingerprint(p.code, c.member_id, referrer) THEN
             outcome := 'void';  -- a device, payment, address, email or phone seen together since refer
         ELSIF t.cap IS NOT NULL
@@ -586,6 +587,7 @@ DECLARE
     rewarded bigint := 0;
     capped bigint := 0;
     voided bigint := 0;
+    started timestamptz := clock_timestamp();
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'as_of must not be null' USING ERRCODE = '22004';
@@ -612,6 +614,9 @@ BEGIN
     END LOOP;
     RAISE NOTICE 'loyalty: referrals %: % referrers with pending referrals, % rewarded, % capped, % void',
         p.code, referrers, rewarded, capped, voided;
+    PERFORM loyalty.record_job_run('settle_referrals', p.code, started, rewarded + capped + voided, true,
+                                   format('as_of %s: %s referrers, %s rewarded, %s capped, %s void',
+                                          as_of, referrers, rewarded, capped, voided));
     RETURN rewarded + capped + voided;
 END
 $$;

@@ -80,7 +80,7 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.set_closing_statuses(text, text[]),
     @extschema@.set_member_status(text, text, text),
     @extschema@.set_fx_rate(text, text, numeric, timestamptz),
-    @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text, text, text, text, text, text, text),
+    @extschema@.attach_orders(text, regclass, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text[]),
     @extschema@.detach_orders(text, regclass),
     @extschema@.sync_partition_triggers(),
     @extschema@.retry_dead_letters(text),
@@ -237,3 +237,99 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.settle_referrals(text, timestamptz)
 TO loyalty_admin;
 GRANT SELECT ON @extschema@.referral_funnel TO loyalty_reader;
+
+-- Friendlier SQL: the integer-member-id twins go to whoever may call the
+-- text function (they call it, with the caller's rights); admins resolve
+-- dead letters by hand.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.enroll(text, bigint, jsonb),
+    @extschema@.balance(text, bigint, timestamptz),
+    @extschema@.history(text, bigint),
+    @extschema@.redeem(text, bigint, bigint, text, timestamptz),
+    @extschema@.member_cart(text, bigint, jsonb, timestamptz),
+    @extschema@.validate_coupon(text, text, bigint, jsonb, timestamptz),
+    @extschema@.redeem_coupon(text, text, bigint, jsonb, text, timestamptz),
+    @extschema@.best_offer(text, bigint, jsonb, timestamptz),
+    @extschema@.claim_reward(text, bigint, text, text, timestamptz),
+    @extschema@.referral_code(text, bigint),
+    @extschema@.refer(text, bigint, text, timestamptz)
+TO loyalty_app, loyalty_admin;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.earn(text, bigint, bigint, text, text, timestamptz),
+    @extschema@.set_member_status(text, bigint, text),
+    @extschema@.set_tier_floor(text, bigint, text, timestamptz),
+    @extschema@.exclude_member(text, bigint, text),
+    @extschema@.include_member(text, bigint),
+    @extschema@.issue_codes(text, text, integer, bigint),
+    @extschema@.compensate(text, bigint, text, text),
+    @extschema@.member_risk(text, bigint),
+    @extschema@.resolve_dead_letter(bigint, text)
+TO loyalty_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.member_visible(text, bigint) TO loyalty_reader, loyalty_admin;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.update_profile(text, bigint, jsonb),
+    @extschema@.set_consent(text, bigint, text, boolean),
+    @extschema@.member_lots(text, bigint, timestamptz)
+TO loyalty_app, loyalty_admin;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.adjust(text, bigint, bigint, text, text),
+    @extschema@.merge_members(text, bigint, bigint, text),
+    @extschema@.forget_member(text, bigint),
+    @extschema@.export_member(text, bigint)
+TO loyalty_admin;
+-- P3 (member administration and GDPR).  The application keeps profiles
+-- and consent and shows members their lots; admins adjust, merge, forget
+-- and export.  Internal (owner only): has_consent (the automatic coupon jobs
+-- call it as the owner; member_rfm writes the rule out), check_consent_purpose,
+-- lock_live_member, ledger_label, member_id_columns, combine_member_rows,
+-- rewrite_member_id, forgotten_id_hash, forgotten_pseudonym, member_alias,
+-- remember_forgotten.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.update_profile(text, text, jsonb),
+    @extschema@.set_consent(text, text, text, boolean),
+    @extschema@.member_lots(text, text, timestamptz)
+TO loyalty_app, loyalty_admin;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.adjust(text, text, bigint, text, text),
+    @extschema@.set_consent_required(text, boolean),
+    @extschema@.merge_members(text, text, text, text),
+    @extschema@.forget_member(text, text),
+    @extschema@.export_member(text, text)
+TO loyalty_admin;
+-- Program administration (P2): admins change terms, drop and archive
+-- programs; everyone may read the terms (the application shows them,
+-- BI prices with them).  program_change is readable by admins (ALL TABLES
+-- above).  Internal (owner only): check_terms, terms_with,
+-- program_terms_columns, lock_program_orders, detach_source, detach_all and
+-- the trigger functions record_program_change, record_source_change.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.change_program(text, jsonb, timestamptz, text),
+    @extschema@.drop_program(text),
+    @extschema@.archive_program(text)
+TO loyalty_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.program_terms_at(text, timestamptz)
+TO loyalty_admin, loyalty_app, loyalty_reader;
+GRANT SELECT ON @extschema@.program_terms TO loyalty_app, loyalty_reader;
+
+-- Health (P2): admins run and schedule the nightly jobs, record the
+-- batched procedures' runs (those run as their caller) and read everything;
+-- loyalty_reader reads the health view (monitoring).  Internal (owner
+-- only): record_job_run, cron_connection_problem, require_pg_cron,
+-- nightly_job_name.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.verify_run(text),
+    @extschema@.run_nightly_jobs(text, integer),
+    @extschema@.schedule_jobs(text, time),
+    @extschema@.unschedule_jobs(text),
+    @extschema@.job_run_begin(text, text),
+    @extschema@.job_run_end(bigint, bigint, text)
+TO loyalty_admin;
+GRANT SELECT ON @extschema@.health TO loyalty_reader;
+
+-- Back-fill and mapping options: a DBA adopting loyalty back-fills the
+-- tables it attached (as loyalty_admin and a member of the table's owner
+-- role, as for attach_orders), watches the runs, and may drop an unfinished
+-- run's row to start over.
+GRANT EXECUTE ON FUNCTION @extschema@.backfill_orders_chunk(text, regclass, text, timestamptz, integer) TO loyalty_admin;
+GRANT EXECUTE ON PROCEDURE @extschema@.backfill_orders(text, regclass, text, timestamptz, integer) TO loyalty_admin;
+GRANT SELECT, DELETE ON @extschema@.backfill_run TO loyalty_admin;

@@ -1,6 +1,6 @@
 -- pgTAP: the extension's objects, their properties and their privileges.
 BEGIN;
-SELECT plan(109);
+SELECT plan(115);
 
 SELECT has_schema('loyalty');
 SELECT tables_are('loyalty', ARRAY['program', 'member', 'ledger', 'lot', 'lot_use', 'order_earning',
@@ -10,13 +10,17 @@ SELECT tables_are('loyalty', ARRAY['program', 'member', 'ledger', 'lot', 'lot_us
                                    'reward', 'reward_claim', 'auto_coupon', 'signal_key', 'order_signal', 'member_contact',
                                    'member_hold', 'held_lot', 'member_exclusion', 'referral_setting', 'referral_code',
                                    'referral', 'referral_rejection', 'fraud_rule', 'fraud_setting', 'fraud_flag',
-                                   'referral_commission']);
+                                   'referral_commission', 'consent_policy', 'member_merge', 'forgotten_member',
+                                   'program_terms', 'program_change', 'job_run', 'ignored_event', 'backfill_run']);
 SELECT has_type('loyalty', 'rfm', 'the rfm type');
 SELECT has_type('loyalty', 'tier_ladder', 'the tier_ladder type');
 SELECT has_view('loyalty', 'program_tier', 'tier ladders as rows');
 SELECT views_are('loyalty', ARRAY['counted_order', 'member_rfm', 'program_tier', 'order_value', 'member_lifecycle', 'member_360',
                                   'segment_summary', 'kpi_daily', 'tier_distribution', 'coupon_performance',
-                                  'order_value_all', 'fraud_overview', 'referral_funnel']);
+                                  'order_value_all', 'fraud_overview', 'referral_funnel', 'health']);
+SELECT table_privs_are('loyalty', 'health', 'loyalty_reader', ARRAY['SELECT']);
+SELECT table_privs_are('loyalty', 'health', 'loyalty_app', ARRAY[]::text[]);
+SELECT table_privs_are('loyalty', 'program_terms', 'loyalty_app', ARRAY['SELECT']);
 SELECT table_privs_are('loyalty', 'coupon_performance', 'loyalty_reader', ARRAY['SELECT']);
 SELECT table_privs_are('loyalty', 'coupon_performance', 'loyalty_app', ARRAY[]::text[]);
 SELECT table_privs_are('loyalty', 'referral_funnel', 'loyalty_reader', ARRAY['SELECT']);
@@ -100,7 +104,12 @@ SELECT function_returns('loyalty', 'expire_points', ARRAY['text', 'timestamp wit
 -- Admin functions.
 SELECT has_function('loyalty', 'create_program', ARRAY['text', 'text', 'numeric', 'integer', 'interval', 'text', 'text', 'text[]']);
 SELECT has_function('loyalty', 'attach_orders', ARRAY['text', 'regclass', 'text', 'text', 'text', 'text', 'text', 'text', 'text',
-                                                      'text', 'text', 'text', 'text', 'text', 'text']);
+                                                      'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text[]']);
+SELECT function_privs_are('loyalty', 'backfill_orders_chunk', ARRAY['text', 'regclass', 'text', 'timestamp with time zone', 'integer'],
+                          'loyalty_admin', ARRAY['EXECUTE']);
+SELECT function_privs_are('loyalty', 'backfill_orders_chunk', ARRAY['text', 'regclass', 'text', 'timestamp with time zone', 'integer'],
+                          'loyalty_app', ARRAY[]::text[]);
+SELECT table_privs_are('loyalty', 'backfill_run', 'loyalty_admin', ARRAY['SELECT', 'DELETE']);
 SELECT has_function('loyalty', 'detach_orders', ARRAY['text', 'regclass']);
 SELECT has_function('loyalty', 'set_fx_rate', ARRAY['text', 'text', 'numeric', 'timestamp with time zone']);
 SELECT has_function('loyalty', 'retry_dead_letters', ARRAY['text']);
