@@ -49,10 +49,10 @@ CREATE TABLE rv_dl_orders (id text PRIMARY KEY, member text, amount numeric, cur
                            at timestamptz DEFAULT now());
 SELECT loyalty.attach_orders('rv_dl', 'rv_dl_orders', 'id', 'member', 'amount', 'currency',
                              created_at => 'at') IS NOT NULL AS attached;
-INSERT INTO rv_dl_orders (id, member, amount, currency, at) VALUES ('D-1', 'ann', 100, 'EUR', '2026-01-01');
+INSERT INTO rv_dl_orders (id, member, amount, currency, at) VALUES ('D-1', 'ann', 100, 'MNT', '2026-01-01');
 SET ROLE loyalty_admin;
 SELECT loyalty.archive_program('rv_dl') IS NOT NULL AS archived;
-SELECT loyalty.set_fx_rate('EUR', 'USD', 1.1, '2000-01-01') IS NOT NULL AS rate_set;
+SELECT loyalty.set_fx_rate('MNT', 'USD', 1.1, '2000-01-01') IS NOT NULL AS rate_set;
 SELECT loyalty.retry_dead_letters('rv_dl');
 RESET ROLE;
 -- A bad row inserted after the archive is no dead letter: nothing to earn.
