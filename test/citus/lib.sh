@@ -1,0 +1,125 @@
+# Shared by test/citus/run.sh and bench/citus.sh (source after scripts/lib.sh):
+# installs Citus when missing and runs a coordinator, two workers and a plain
+# single node, each stopped when the calling script exits.
+
+# Citus 13.2.2 for this server, built from ../shared/citus when missing.
+citus_install() {
+	local control
+	control="$("$PG_CONFIG" --sharedir)/extension/citus.control"
+	grep -q "default_version = '13.2-1'" "$control" 2>/dev/null && return 0
+	local src=$ROOT/../shared/citus
+	[ -f "$src/build.sh" ] || { echo "Citus is not installed and $src/build.sh is missing: it builds Citus 13.2.2 for the cluster tests" >&2; return 1; }
+	log "building Citus 13.2.2 from $src"
+	as_root env PATH="$PG_BIN:$PATH" bash "$src/build.sh"
+}
+
+CITUS_NODES=()
+# Starts coordinator (CITUS_NODES[0]), two workers and a plain node
+# (SINGLE_PORT).  All listen on 127.0.0.1 and on a socket in CITUS_WORK.
+citus_start_nodes() {
+	local user i port dir
+	user=$(cluster_user)
+	CITUS_WORK=$ROOT/.tmp/citus
+	rm -rf "$CITUS_WORK"
+	mkdir -p "$CITUS_WORK"
+	[ "$(id -u)" -eq 0 ] && chown -R "$user" "$ROOT/.tmp"
+	if ! run_as_cluster_user test -w "$CITUS_WORK"; then
+		CITUS_WORK=$(mktemp -d /tmp/loyalty-citus.XXXXXX)
+		[ "$(id -u)" -eq 0 ] && chown "$user" "$CITUS_WORK"
+		chmod 755 "$CITUS_WORK"
+	fi
+	export PGHOST=$CITUS_WORK PGUSER=postgres PGTZ=UTC PGDATESTYLE='ISO, YMD'
+	unset PGDATABASE PGPORT || true
+	trap citus_stop_nodes EXIT
+	for i in 0 1 2 3; do
+		dir=$CITUS_WORK/n$i
+		port=$(free_port "$CITUS_WORK")
+		run_as_cluster_user "$PG_BIN/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir.initdb.log" 2>&1 \
+			|| { cat "$dir.initdb.log" >&2; return 1; }
+		local opts="-c listen_addresses=127.0.0.1 -c unix_socket_directories='$CITUS_WORK' -p $port -c fsync=off"
+		opts+=" -c max_prepared_transactions=50 -c max_connections=200"
+		if [ "$i" -lt 3 ]; then
+			opts+=" -c shared_preload_libraries=citus -c citus.enable_unsafe_triggers=on -c citus.shard_count=8"
+			opts+=" -c citus.log_remote_commands=off -c citus.show_shards_for_app_name_prefixes='' -c wal_level=logical"
+			CITUS_NODES+=("$port")
+		else
+			SINGLE_PORT=$port
+		fi
+		run_as_cluster_user "$PG_BIN/pg_ctl" -D "$dir" -l "$dir.log" -o "$opts" -w start >/dev/null \
+			|| { cat "$dir.log" >&2; return 1; }
+	done
+	log "Citus coordinator on port ${CITUS_NODES[0]}, workers on ${CITUS_NODES[1]} and ${CITUS_NODES[2]}, single node on $SINGLE_PORT"
+}
+
+citus_stop_nodes() {
+	local rc=$? dir
+	for dir in "$CITUS_WORK"/n?; do
+		[ -f "$dir/postmaster.pid" ] && run_as_cluster_user "$PG_BIN/pg_ctl" -D "$dir" -m fast -w stop >/dev/null 2>&1
+	done
+	case "${CITUS_WORK:-}" in /tmp/loyalty-citus.*) rm -rf "$CITUS_WORK" ;; esac
+	return $rc
+}
+
+# A fresh database DB with loyalty: distributed on the cluster (every node,
+# workers added, loyalty.distribute()), plain on the single node.  Both get
+# public.test_distribute(table, column): create_distributed_table colocated
+# with loyalty.member on the cluster, nothing on the single node.
+citus_fresh_db() {
+	local db=$1 port
+	for port in "${CITUS_NODES[@]}" "$SINGLE_PORT"; do
+		psql_q -p "$port" -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+	done
+	for port in "${CITUS_NODES[@]}"; do
+		psql_q -p "$port" -d "$db" -c 'SET client_min_messages = warning' -c 'CREATE EXTENSION citus'
+	done
+	psql_q -p "${CITUS_NODES[0]}" -d "$db" -At >/dev/null <<SQL
+SET client_min_messages = warning;
+SELECT citus_set_coordinator_host('127.0.0.1', ${CITUS_NODES[0]});
+SELECT citus_add_node('127.0.0.1', ${CITUS_NODES[1]});
+SELECT citus_add_node('127.0.0.1', ${CITUS_NODES[2]});
+CREATE EXTENSION loyalty;
+SELECT count(*) FROM loyalty.distribute();
+CREATE FUNCTION public.test_distribute(t regclass, col text) RETURNS void LANGUAGE sql
+RETURN (SELECT create_distributed_table(t, col, colocate_with => 'loyalty.member'));
+SQL
+	psql_q -p "$SINGLE_PORT" -d "$db" >/dev/null <<SQL
+SET client_min_messages = warning;
+CREATE EXTENSION loyalty;
+CREATE FUNCTION public.test_distribute(t regclass, col text) RETURNS void LANGUAGE sql RETURN NULL;
+SQL
+}
+
+# Runs one scenario on both sides and compares outputs and dumps.
+citus_scenario() {
+	local kind=$1 name=$2 file out=$CITUS_WORK/out db side port
+	case $kind in
+	citus) file=$ROOT/test/citus/sql/$name.sql ;;
+	regress) file=$ROOT/sql/$name.sql ;;
+	esac
+	db="t_${name//-/_}"
+	citus_fresh_db "$db" || return 1
+	mkdir -p "$out"
+	for side in cluster single; do
+		port=${CITUS_NODES[0]}
+		[ $side = single ] && port=$SINGLE_PORT
+		(cd "$ROOT" && "$PG_BIN/psql" -X -a -q -p "$port" -d "$db" -v abs_builddir="$ROOT" -f "$file") \
+			>"$out/$name.$side.out" 2>&1 || true
+		"$PG_BIN/psql" -X -A -q -p "$port" -d "$db" -f "$ROOT/test/citus/dump.sql" >"$out/$name.$side.dump" 2>&1
+	done
+	local ok=0
+	if ! diff -u "$out/$name.single.dump" "$out/$name.cluster.dump" >"$out/$name.dump.diff"; then
+		echo "-- $name: the cluster's books differ from the single node's:"
+		head -60 "$out/$name.dump.diff"
+		ok=1
+	fi
+	if ! diff -u "$out/$name.single.out" "$out/$name.cluster.out" >"$out/$name.out.diff"; then
+		echo "-- $name: the cluster's output differs from the single node's:"
+		head -60 "$out/$name.out.diff"
+		ok=1
+	fi
+	# Both sides must have books to compare, and clean ones.
+	if [ "$(grep -c . "$out/$name.single.dump")" -lt 3 ]; then
+		echo "-- $name: nothing to compare"; ok=1
+	fi
+	return $ok
+}
