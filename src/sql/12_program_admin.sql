@@ -65,8 +65,10 @@ DECLARE
     changed text[];
     kind text;
 BEGIN
-    IF loyalty.restoring() THEN
-        RETURN NULL;    -- the dump brings the history with it
+    -- A restore brings the history with it; on a Citus worker this runs for
+    -- the node's copy of a reference table: the coordinator's records it.
+    IF loyalty.restoring() OR loyalty.on_worker() THEN
+        RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN
         INSERT INTO loyalty.program_change (program, kind, changed_by, after)
@@ -121,8 +123,10 @@ DECLARE
     old_j jsonb := CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) - 'orders' END;
     new_j jsonb := CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) - 'orders' END;
 BEGIN
-    IF loyalty.restoring() THEN
-        RETURN NULL;    -- the dump brings the history with it
+    -- A restore brings the history with it; on a Citus worker this runs for
+    -- the node's copy of a reference table: the coordinator's records it.
+    IF loyalty.restoring() OR loyalty.on_worker() THEN
+        RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN
         IF EXISTS (SELECT 1 FROM loyalty.program p WHERE p.code = NEW.program AND p.archived_at IS NOT NULL) THEN

@@ -42,41 +42,6 @@ $$;
 COMMENT ON FUNCTION @extschema@.cluster_rekeyed() IS
     'Tables whose key distribute() widens with member_id (their member id may be NULL, for a guest, only on one node)';
 
--- Whether this database runs loyalty distributed (Citus knows loyalty.member).
-CREATE FUNCTION @extschema@.distributed()
-RETURNS boolean
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
-        RETURN false;
-    END IF;
-    RETURN EXISTS (SELECT FROM pg_catalog.pg_dist_partition p
-                    WHERE p.logicalrelid OPERATOR(pg_catalog.=) '@extschema@.member'::pg_catalog.regclass);
-END
-$$;
-COMMENT ON FUNCTION @extschema@.distributed() IS
-    'Whether loyalty runs distributed on a Citus cluster (loyalty.distribute() was run)';
-
--- Whether this node is a Citus worker (not the coordinator): triggers on
--- reference tables fire on every node's copy, and only the coordinator's
--- may write other tables.
-CREATE FUNCTION @extschema@.on_worker()
-RETURNS boolean
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF pg_catalog.to_regclass('pg_catalog.pg_dist_local_group') IS NULL THEN
-        RETURN false;
-    END IF;
-    RETURN EXISTS (SELECT FROM pg_catalog.pg_dist_local_group g WHERE g.groupid OPERATOR(pg_catalog.<>) 0);
-END
-$$;
-COMMENT ON FUNCTION @extschema@.on_worker() IS
-    'Whether this server is a Citus worker node (false on a single node and on the coordinator)';
-
 -- The member-keyed functions Citus runs on the node that holds the member
 -- (create_distributed_function): every statement they run touches that
 -- member's rows only.  The bigint twins are not delegated (Citus would hash
@@ -149,6 +114,8 @@ BEGIN
                   HINT = 'Delete the rows of loyalty.order_earning, loyalty.order_signal and loyalty.dead_letter whose member_id is NULL (guest orders earn nothing), then run loyalty.distribute() again.';
     END IF;
     PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+    -- Foreign keys to reference tables need one connection per node.
+    PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
 
     -- Foreign keys of loyalty's tables, to be added again after.
     FOR r IN SELECT c.conrelid::pg_catalog.regclass AS tab, c.conname, pg_catalog.pg_get_constraintdef(c.oid) AS def
@@ -156,7 +123,11 @@ BEGIN
               WHERE c.contype OPERATOR(pg_catalog.=) 'f'
                 AND c.connamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace LOOP
         fkeys := fkeys OPERATOR(pg_catalog.||) pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s', r.tab, r.conname, r.def);
-        EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I', r.tab, r.conname);
+        cmd := pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', r.tab, r.conname);
+        EXECUTE cmd;
+        -- The workers' own copies (CREATE EXTENSION ran there too) become
+        -- the shells; adding the key again below reaches them.
+        PERFORM pg_catalog.run_command_on_workers(cmd);
     END LOOP;
     -- Enabled user triggers: disabled while Citus copies the rows.
     FOR r IN SELECT g.tgrelid::pg_catalog.regclass AS tab, g.tgname
@@ -173,8 +144,10 @@ BEGIN
                JOIN pg_catalog.pg_constraint c
                  ON c.conrelid OPERATOR(pg_catalog.=) pg_catalog.format('@extschema@.%I', k.table_name)::pg_catalog.regclass
                 AND c.contype OPERATOR(pg_catalog.=) 'p' LOOP
-        EXECUTE pg_catalog.format('ALTER TABLE @extschema@.%I DROP CONSTRAINT %I, ALTER COLUMN member_id SET NOT NULL, ADD CONSTRAINT %I PRIMARY KEY (%s)',
-                                  r.table_name, r.conname, r.conname, r.new_key);
+        cmd := pg_catalog.format('ALTER TABLE @extschema@.%I DROP CONSTRAINT %I, ALTER COLUMN member_id SET NOT NULL, ADD CONSTRAINT %I PRIMARY KEY (%s)',
+                                 r.table_name, r.conname, r.conname, r.new_key);
+        EXECUTE cmd;
+        PERFORM pg_catalog.run_command_on_workers(cmd);
     END LOOP;
 
     PERFORM pg_catalog.create_distributed_table('@extschema@.member', 'member_id', shard_count => shard_count);
@@ -196,7 +169,7 @@ BEGIN
     END LOOP;
 
     FOR r IN SELECT d.fn FROM @extschema@.cluster_delegated() d LOOP
-        PERFORM pg_catalog.create_distributed_function(r.fn::pg_catalog.text, 'member_id',
+        PERFORM pg_catalog.create_distributed_function(r.fn, 'member_id',
                                                        colocate_with => '@extschema@.member');
     END LOOP;
 

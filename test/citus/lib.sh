@@ -63,29 +63,31 @@ citus_stop_nodes() {
 # A fresh database DB with loyalty: distributed on the cluster (every node,
 # workers added, loyalty.distribute()), plain on the single node.  Both get
 # public.test_distribute(table, column): create_distributed_table colocated
-# with loyalty.member on the cluster, nothing on the single node.
+# with loyalty.member on the cluster, nothing on the single node
+# (test/citus/helpers.sql).
 citus_fresh_db() {
 	local db=$1 port
 	for port in "${CITUS_NODES[@]}" "$SINGLE_PORT"; do
-		psql_q -p "$port" -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+		psql_q -p "$port" -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" 2>/dev/null || return 1
 	done
 	for port in "${CITUS_NODES[@]}"; do
-		psql_q -p "$port" -d "$db" -c 'SET client_min_messages = warning' -c 'CREATE EXTENSION citus'
+		psql_q -p "$port" -d "$db" -c 'SET client_min_messages = warning' -c 'CREATE EXTENSION citus' || return 1
 	done
-	psql_q -p "${CITUS_NODES[0]}" -d "$db" -At >/dev/null <<SQL
+	psql_q -p "${CITUS_NODES[0]}" -d "$db" -At >/dev/null <<SQL || return 1
 SET client_min_messages = warning;
 SELECT citus_set_coordinator_host('127.0.0.1', ${CITUS_NODES[0]});
 SELECT citus_add_node('127.0.0.1', ${CITUS_NODES[1]});
 SELECT citus_add_node('127.0.0.1', ${CITUS_NODES[2]});
 CREATE EXTENSION loyalty;
+\\i $ROOT/test/citus/prekeys.sql
 SELECT count(*) FROM loyalty.distribute();
-CREATE FUNCTION public.test_distribute(t regclass, col text) RETURNS void LANGUAGE sql
-RETURN (SELECT create_distributed_table(t, col, colocate_with => 'loyalty.member'));
+\\i $ROOT/test/citus/helpers.sql
 SQL
-	psql_q -p "$SINGLE_PORT" -d "$db" >/dev/null <<SQL
+	psql_q -p "$SINGLE_PORT" -d "$db" >/dev/null <<SQL || return 1
 SET client_min_messages = warning;
 CREATE EXTENSION loyalty;
-CREATE FUNCTION public.test_distribute(t regclass, col text) RETURNS void LANGUAGE sql RETURN NULL;
+\\i $ROOT/test/citus/prekeys.sql
+\\i $ROOT/test/citus/helpers.sql
 SQL
 }
 

@@ -153,6 +153,10 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
+    -- On a Citus worker it fires for the shards Citus makes: nothing to sync.
+    IF loyalty.on_worker() THEN
+        RETURN;
+    END IF;
     IF NOT EXISTS (SELECT FROM loyalty.order_source) THEN
         RETURN;
     END IF;
