@@ -131,3 +131,34 @@ citus_scenario() {
 	fi
 	return $ok
 }
+
+# Runs an isolation spec of test/isolation on the cluster and on the single
+# node, each in a fresh database that has loyalty already (distributed on
+# the cluster): the spec's CREATE EXTENSION is left out and its DROP
+# EXTENSION becomes test_reinstall() (helpers.sql); checked against its
+# own expected output on both sides.
+citus_isolation() {
+	local name=$1 side port db dir=$CITUS_WORK/iso-$1 isolation
+	isolation="$(dirname "$("$PG_CONFIG" --pgxs)")/../test/isolation/pg_isolation_regress"
+	db="i_${name//-/_}"
+	citus_fresh_db "$db" || return 1
+	# isolationtester asks pg_isolation_test_session_is_blocked() whether a
+	# step waits; Citus's own version also sees waits on the workers.
+	psql_q -p "${CITUS_NODES[0]}" -d "$db" -c 'SELECT citus_internal.replace_isolation_tester_func()' >/dev/null || return 1
+	mkdir -p "$dir/specs" "$dir/expected"
+	grep -vE '^\s*CREATE EXTENSION IF NOT EXISTS loyalty;\s*$' "$ROOT/test/isolation/specs/$name.spec" |
+		sed -E 's/^(\s*)DROP EXTENSION loyalty CASCADE;\s*$/\1SELECT public.test_reinstall();/' >"$dir/specs/$name.spec"
+	cp "$ROOT/test/isolation/expected/$name.out" "$dir/expected/"
+	[ "$(id -u)" -eq 0 ] && chown -R "$(cluster_user)" "$dir"
+	for side in cluster single; do
+		port=${CITUS_NODES[0]}
+		[ $side = single ] && port=$SINGLE_PORT
+		mkdir -p "$dir/$side"
+		"$isolation" --use-existing --dbname="$db" --host="$CITUS_WORK" --port="$port" --user=postgres \
+			--inputdir="$dir" --outputdir="$dir/$side" "$name" >"$dir/$side.log" 2>&1 || {
+			echo "-- isolation $name on the $side:"
+			head -80 "$dir/$side/regression.diffs" 2>/dev/null || cat "$dir/$side.log"
+			return 1
+		}
+	done
+}
