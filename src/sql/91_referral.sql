@@ -500,7 +500,7 @@ BEGIN
         -- milestone whose points were changed since is not paid again
         -- (nor refused by its ref as another amount, LY003).
         AND NOT EXISTS (SELECT 1 FROM loyalty.ledger l
-                         WHERE l.program = t.program
+                         WHERE l.program = t.program AND l.member_id = r.referrer_id
                            AND l.ref = 'referral-milestone:' || r.referrer_id || ':' || (m ->> 'referrals'))
       ORDER BY (m ->> 'referrals')::bigint;
 END
