@@ -112,5 +112,5 @@ SELECT loyalty.cancel_redemption('refs', 'r-1');
 -- redemption is the one cancelled.
 SELECT loyalty.earn('refs', 'ada', 1, 'r-4', as_of => '2024-02-01') > 0 AS ada_r4;
 SELECT loyalty.redeem('refs', 'bea', 2, 'r-4', '2024-02-01') > 0 AS bea_r4;
-SELECT l.member_id, l.points FROM loyalty.ledger l
- WHERE l.id = loyalty.cancel_redemption('refs', 'r-4');
+SELECT loyalty.cancel_redemption('refs', 'r-4') AS r4_cancel \gset
+SELECT member_id, kind, points FROM loyalty.ledger WHERE id = :r4_cancel;
