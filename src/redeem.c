@@ -36,7 +36,7 @@ static LoyaltyQuery find_unredeem = {
 static LoyaltyQuery find_ref_rows = {
 	"SELECT id, member_id, kind::pg_catalog.text, points FROM loyalty.ledger"
 	" WHERE program OPERATOR(pg_catalog.=) $1 AND ref OPERATOR(pg_catalog.=) $2"
-	" ORDER BY kind OPERATOR(pg_catalog.<>) 'redeem', member_id COLLATE \"C\" LIMIT 2",
+	" ORDER BY kind OPERATOR(pg_catalog.<>) 'redeem', member_id COLLATE pg_catalog.\"C\" LIMIT 2",
 	2, {TEXTOID, TEXTOID}
 };
 

@@ -166,7 +166,7 @@ BEGIN
     -- Every frozen lot gets its time back (past already: available now).
     UPDATE loyalty.lot l SET available_at = h.available_at
       FROM loyalty.held_lot h
-     WHERE h.lot_id = l.id AND h.program = release_member.program AND h.member_id = release_member.member_id;
+     WHERE h.lot_id = l.id AND h.member_id = l.member_id AND h.program = release_member.program AND h.member_id = release_member.member_id;
     DELETE FROM loyalty.held_lot h
      WHERE h.program = release_member.program AND h.member_id = release_member.member_id;
     RETURN true;

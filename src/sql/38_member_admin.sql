@@ -230,7 +230,7 @@ BEGIN
                 WHEN loyalty.lot_spendable(l.available_at, l.expires_at, as_of) THEN 'available'
                 ELSE 'pending' END
       FROM loyalty.lot l
-      LEFT JOIN loyalty.held_lot h ON h.lot_id = l.id
+      LEFT JOIN loyalty.held_lot h ON h.lot_id = l.id AND h.member_id = l.member_id
      WHERE l.program = member_lots.program AND l.member_id = member_lots.member_id
      ORDER BY l.id;
 END
@@ -272,7 +272,7 @@ AS $$
            loyalty.ledger_label(l.kind, l.reason, l.order_id),
            r.ref
       FROM loyalty.ledger l
-      LEFT JOIN loyalty.ledger r ON r.id = l.related_id AND l.kind = 'unredeem'
+      LEFT JOIN loyalty.ledger r ON r.id = l.related_id AND r.member_id = l.member_id AND l.kind = 'unredeem'
      WHERE l.program = history.program AND l.member_id = history.member_id
      ORDER BY l.id
 $$;

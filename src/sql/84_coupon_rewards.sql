@@ -24,7 +24,7 @@ COMMENT ON COLUMN @extschema@.reward.initial_stock IS 'Units the reward was crea
 COMMENT ON COLUMN @extschema@.reward.stock IS 'Units left to claim (NULL: unlimited); claims take one, restock_reward adds';
 COMMENT ON COLUMN @extschema@.reward.claimed IS 'Units claimed so far';
 
--- One row per claim; the reference is the ledger's (unique per program).
+-- One row per claim; the reference is the ledger's (unique per member).
 CREATE TABLE @extschema@.reward_claim (
     program     text NOT NULL,
     member_id   text NOT NULL,
