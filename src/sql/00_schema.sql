@@ -150,8 +150,10 @@ CREATE TABLE @extschema@.ledger (
 );
 ALTER SEQUENCE @extschema@.ledger_id_seq OWNED BY @extschema@.ledger.id;
 -- A reference is an idempotency key of the member's account: unique per
--- (program, member), so it is exact where the member's rows live.
-CREATE UNIQUE INDEX ledger_ref_key ON @extschema@.ledger (program, member_id, ref) WHERE ref IS NOT NULL;
+-- (program, member), so it is exact where the member's rows live.  The
+-- member id last: cancel_redemption (which has no member) finds a ref by
+-- (program, ref) with the same index.
+CREATE UNIQUE INDEX ledger_ref_key ON @extschema@.ledger (program, ref, member_id) WHERE ref IS NOT NULL;
 CREATE UNIQUE INDEX ledger_unredeem_key ON @extschema@.ledger (related_id, member_id) WHERE kind = 'unredeem';
 CREATE INDEX ledger_member_idx ON @extschema@.ledger (program, member_id, id);
 COMMENT ON TABLE @extschema@.ledger IS

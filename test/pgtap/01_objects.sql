@@ -64,7 +64,7 @@ SELECT function_privs_are('loyalty', 'member_activity', ARRAY['text', 'timestamp
                           'loyalty_app', ARRAY[]::text[]);
 SELECT function_privs_are('loyalty', 'rebuild_activity', ARRAY['text'], 'loyalty_admin', ARRAY['EXECUTE']);
 SELECT table_privs_are('loyalty', 'activity_total', 'loyalty_app', ARRAY[]::text[]);
-SELECT has_index('loyalty', 'ledger', 'ledger_ref_key', ARRAY['program', 'member_id', 'ref']::name[],
+SELECT has_index('loyalty', 'ledger', 'ledger_ref_key', ARRAY['program', 'ref', 'member_id']::name[],
                  'references are unique per program and member');
 SELECT has_index('loyalty', 'ledger', 'ledger_unredeem_key', ARRAY['related_id', 'member_id']::name[],
                  'a redemption is cancelled at most once');

@@ -7,7 +7,7 @@
 ALTER TABLE @extschema@.ledger DROP CONSTRAINT ledger_pkey;
 ALTER TABLE @extschema@.ledger ADD PRIMARY KEY (id, member_id);
 DROP INDEX @extschema@.ledger_ref_key;
-CREATE UNIQUE INDEX ledger_ref_key ON @extschema@.ledger (program, member_id, ref) WHERE ref IS NOT NULL;
+CREATE UNIQUE INDEX ledger_ref_key ON @extschema@.ledger (program, ref, member_id) WHERE ref IS NOT NULL;
 DROP INDEX @extschema@.ledger_unredeem_key;
 CREATE UNIQUE INDEX ledger_unredeem_key ON @extschema@.ledger (related_id, member_id) WHERE kind = 'unredeem';
 
