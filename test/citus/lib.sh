@@ -85,14 +85,12 @@ SELECT citus_set_coordinator_host('127.0.0.1', ${CITUS_NODES[0]});
 SELECT citus_add_node('127.0.0.1', ${CITUS_NODES[1]});
 SELECT citus_add_node('127.0.0.1', ${CITUS_NODES[2]});
 CREATE EXTENSION loyalty;
-\\i $ROOT/test/citus/prekeys.sql
 SELECT count(*) FROM loyalty.distribute();
 \\i $ROOT/test/citus/helpers.sql
 SQL
 	psql_q -p "$SINGLE_PORT" -d "$db" >/dev/null <<SQL || return 1
 SET client_min_messages = warning;
 CREATE EXTENSION loyalty;
-\\i $ROOT/test/citus/prekeys.sql
 \\i $ROOT/test/citus/helpers.sql
 SQL
 }
