@@ -16,7 +16,6 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
-#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -34,22 +33,41 @@ static LoyaltyQuery shard_query = {
 	1, {INT8OID}
 };
 
-/* The answers of the current transaction (lxid: the one they were read in). */
-static LocalTransactionId cached_lxid = InvalidLocalTransactionId;
+/* The answers of the current transaction (valid: read in it). */
+static bool cached_valid = false;
 static bool cached_distributed;
 static bool cached_on_worker;
+static bool callback_registered = false;
+
+/* A transaction's end forgets the answers (distribute() may have run). */
+static void
+ClusterXactCallback(XactEvent event, void *arg)
+{
+	cached_valid = false;
+}
 
 static void
 ClusterRead(void)
 {
-	if (cached_lxid == MyProc->lxid && cached_lxid != InvalidLocalTransactionId)
+	if (cached_valid)
 		return;
-	SPI_connect();
-	LoyaltyRun(&distributed_query, NULL, NULL, SPI_OK_SELECT);
-	cached_distributed = LoyaltyGetBool(0, 1);
-	cached_on_worker = LoyaltyGetBool(0, 2);
-	SPI_finish();
-	cached_lxid = MyProc->lxid;
+	if (!callback_registered)
+	{
+		RegisterXactCallback(ClusterXactCallback, NULL);
+		callback_registered = true;
+	}
+	cached_distributed = false;
+	cached_on_worker = false;
+	/* Without Citus's catalog (a single node), no statement at all. */
+	if (OidIsValid(get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE)))
+	{
+		SPI_connect();
+		LoyaltyRun(&distributed_query, NULL, NULL, SPI_OK_SELECT);
+		cached_distributed = LoyaltyGetBool(0, 1);
+		cached_on_worker = LoyaltyGetBool(0, 2);
+		SPI_finish();
+	}
+	cached_valid = true;
 }
 
 /* Whether loyalty.distribute() turned this database into the cluster layout. */

@@ -53,3 +53,29 @@ SELECT member_id, kind, sum(points) FROM loyalty.ledger GROUP BY 1, 2 ORDER BY 1
 SELECT member_id, orders, net_spend FROM loyalty.activity_total ORDER BY member_id;
 SELECT * FROM loyalty.balance('shop', 'ana');
 SELECT * FROM loyalty.balance('shop', 'fay');
+-- A plain table of the coordinator cannot be attached on a cluster (every
+-- node must know an attached table; it earns on one node): refused with
+-- 0A000 there, attached on one node.  So is a table distributed by another
+-- column than its member's.
+CREATE TABLE plain_orders (id text PRIMARY KEY, customer text NOT NULL, total numeric(12,2));
+CREATE TABLE other_orders (id text PRIMARY KEY, customer text NOT NULL, total numeric(12,2));
+SELECT test_distribute('other_orders', 'id');
+SET client_min_messages = error;  -- one node warns of a program's second table
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['plain_orders', 'other_orders'] LOOP
+        BEGIN
+            PERFORM loyalty.attach_orders('shop', t::regclass, 'id', 'customer', 'total');
+            IF loyalty.distributed() THEN
+                RAISE EXCEPTION 'attached % on a cluster', t;
+            END IF;
+        EXCEPTION WHEN feature_not_supported THEN
+            IF NOT loyalty.distributed() THEN
+                RAISE;
+            END IF;
+        END;
+    END LOOP;
+END
+$$;
