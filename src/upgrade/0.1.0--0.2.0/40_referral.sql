@@ -817,6 +817,13 @@ AS $$
 DECLARE
     o record;
 BEGIN
+    -- On a Citus cluster this fires on a shard of order_earning, where the
+    -- referrer's rows (another member's, maybe on another node) cannot be
+    -- written: commission is not paid from the trigger there
+    -- (docs/scale-out.md); the order's own points are never held up by it.
+    IF loyalty.distributed() THEN
+        RETURN NULL;
+    END IF;
     -- Only the orders of referees (a referral that is not void) in
     -- programs with commission pay; only orders with commission paid take
     -- back.  Both read from the transition tables, without parameters:
