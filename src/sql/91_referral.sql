@@ -376,6 +376,7 @@ DECLARE
     root text;
     top text;
 BEGIN
+    PERFORM loyalty.cluster_one_connection();   -- 02_cluster_node.sql
     PERFORM loyalty.require_program(program);
     IF referee IS NULL OR given IS NULL OR as_of IS NULL THEN
         RAISE EXCEPTION 'referee_member_id, code and as_of must not be null' USING ERRCODE = '22004';
@@ -589,6 +590,7 @@ DECLARE
     voided bigint := 0;
     started timestamptz := clock_timestamp();
 BEGIN
+    PERFORM loyalty.cluster_one_connection();   -- 02_cluster_node.sql
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'as_of must not be null' USING ERRCODE = '22004';
     END IF;
