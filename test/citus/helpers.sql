@@ -18,3 +18,18 @@ CREATE FUNCTION public.test_mask(j jsonb) RETURNS jsonb LANGUAGE sql AS $$
                     THEN '"recent"'::jsonb ELSE e.value END), '{}')
       FROM jsonb_each(j) e
 $$;
+-- test_reinstall: loyalty afresh (distributed again on the cluster), for
+-- the teardown of an isolation spec, which drops the extension on one node.
+CREATE FUNCTION public.test_reinstall() RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    distributed boolean := loyalty.distributed();
+BEGIN
+    SET LOCAL client_min_messages = warning;
+    DROP EXTENSION loyalty CASCADE;
+    CREATE EXTENSION loyalty;
+    IF distributed THEN
+        PERFORM count(*) FROM loyalty.distribute();
+    END IF;
+END
+$$;

@@ -2,13 +2,19 @@
 # installs Citus when missing and runs a coordinator, two workers and a plain
 # single node, each stopped when the calling script exits.
 
-# Citus 13.2.2 for this server, built from ../shared/citus when missing.
+# Citus 13.2.2 for this server, built when missing from its source beside
+# the project (../shared/citus, or beside the repository this one was cloned
+# from; LOYALTY_CITUS_SOURCE names another place).
 citus_install() {
-	local control
+	local control src origin
 	control="$("$PG_CONFIG" --sharedir)/extension/citus.control"
 	grep -q "default_version = '13.2-1'" "$control" 2>/dev/null && return 0
-	local src=$ROOT/../shared/citus
-	[ -f "$src/build.sh" ] || { echo "Citus is not installed and $src/build.sh is missing: it builds Citus 13.2.2 for the cluster tests" >&2; return 1; }
+	origin=$(git -C "$ROOT" config --get remote.origin.url 2>/dev/null || true)
+	for src in "${LOYALTY_CITUS_SOURCE:-}" "$ROOT/../shared/citus" "${origin:+$origin/../shared/citus}"; do
+		[ -n "$src" ] && [ -f "$src/build.sh" ] && break
+		src=
+	done
+	[ -n "$src" ] || { echo "Citus 13.2.2 is not installed and its source (../shared/citus/build.sh) was not found; set LOYALTY_CITUS_SOURCE" >&2; return 1; }
 	log "building Citus 13.2.2 from $src"
 	as_root env PATH="$PG_BIN:$PATH" bash "$src/build.sh"
 }
@@ -79,14 +85,12 @@ SELECT citus_set_coordinator_host('127.0.0.1', ${CITUS_NODES[0]});
 SELECT citus_add_node('127.0.0.1', ${CITUS_NODES[1]});
 SELECT citus_add_node('127.0.0.1', ${CITUS_NODES[2]});
 CREATE EXTENSION loyalty;
-\\i $ROOT/test/citus/prekeys.sql
 SELECT count(*) FROM loyalty.distribute();
 \\i $ROOT/test/citus/helpers.sql
 SQL
 	psql_q -p "$SINGLE_PORT" -d "$db" >/dev/null <<SQL || return 1
 SET client_min_messages = warning;
 CREATE EXTENSION loyalty;
-\\i $ROOT/test/citus/prekeys.sql
 \\i $ROOT/test/citus/helpers.sql
 SQL
 }
@@ -124,4 +128,35 @@ citus_scenario() {
 		echo "-- $name: nothing to compare"; ok=1
 	fi
 	return $ok
+}
+
+# Runs an isolation spec of test/isolation on the cluster and on the single
+# node, each in a fresh database that has loyalty already (distributed on
+# the cluster): the spec's CREATE EXTENSION is left out and its DROP
+# EXTENSION becomes test_reinstall() (helpers.sql); checked against its
+# own expected output on both sides.
+citus_isolation() {
+	local name=$1 side port db dir=$CITUS_WORK/iso-$1 isolation
+	isolation="$(dirname "$("$PG_CONFIG" --pgxs)")/../test/isolation/pg_isolation_regress"
+	db="i_${name//-/_}"
+	citus_fresh_db "$db" || return 1
+	# isolationtester asks pg_isolation_test_session_is_blocked() whether a
+	# step waits; Citus's own version also sees waits on the workers.
+	psql_q -p "${CITUS_NODES[0]}" -d "$db" -c 'SELECT citus_internal.replace_isolation_tester_func()' >/dev/null || return 1
+	mkdir -p "$dir/specs" "$dir/expected"
+	grep -vE '^\s*CREATE EXTENSION IF NOT EXISTS loyalty;\s*$' "$ROOT/test/isolation/specs/$name.spec" |
+		sed -E 's/^(\s*)DROP EXTENSION loyalty CASCADE;\s*$/\1SELECT public.test_reinstall();/' >"$dir/specs/$name.spec"
+	cp "$ROOT/test/isolation/expected/$name.out" "$dir/expected/"
+	[ "$(id -u)" -eq 0 ] && chown -R "$(cluster_user)" "$dir"
+	for side in cluster single; do
+		port=${CITUS_NODES[0]}
+		[ $side = single ] && port=$SINGLE_PORT
+		mkdir -p "$dir/$side"
+		"$isolation" --use-existing --dbname="$db" --host="$CITUS_WORK" --port="$port" --user=postgres \
+			--inputdir="$dir" --outputdir="$dir/$side" "$name" >"$dir/$side.log" 2>&1 || {
+			echo "-- isolation $name on the $side:"
+			head -80 "$dir/$side/regression.diffs" 2>/dev/null || cat "$dir/$side.log"
+			return 1
+		}
+	done
 }
