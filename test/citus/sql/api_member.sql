@@ -81,3 +81,18 @@ SELECT earned, remaining, state FROM loyalty.member_lots('club', 4242::bigint, '
 SELECT loyalty.adjust('club', 4242::bigint, 3, 'big-3', 'goodwill') > 0 AS big_adjust;
 SELECT loyalty.update_profile('club', 4242::bigint, '{"big": true}');
 SELECT member_id, balance, lifetime_earned, lifetime_redeemed, debt FROM loyalty.member ORDER BY member_id;
+-- Merging and forgetting rewrite member ids, which place the rows on a
+-- node: one node does it, a cluster refuses it (0A000) and changes nothing.
+CREATE FUNCTION public.cluster_refuses(q text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE q;
+    RETURN NOT loyalty.distributed();
+EXCEPTION WHEN feature_not_supported THEN
+    RETURN loyalty.distributed();
+END
+$$;
+BEGIN;
+SELECT public.cluster_refuses($$SELECT loyalty.merge_members('club', 'm39', 'm40', 'merge-1')$$) AS merge_as_expected;
+SELECT public.cluster_refuses($$SELECT loyalty.forget_member('club', 'm38')$$) AS forget_as_expected;
+ROLLBACK;
+SELECT count(*) FROM loyalty.member WHERE program = 'club' AND member_id IN ('m38', 'm39', 'm40');
