@@ -124,6 +124,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
+    stored loyalty.member;
     result jsonb;
 BEGIN
     IF profile IS NULL OR jsonb_typeof(profile) <> 'object' THEN
@@ -134,14 +135,15 @@ BEGIN
         RAISE EXCEPTION 'profile key "consent" cannot be set with update_profile'
             USING ERRCODE = '22023', HINT = 'Use loyalty.set_consent(program, member_id, purpose, granted).';
     END IF;
-    PERFORM loyalty.lock_live_member(program, member_id, 'changed');
+    stored := loyalty.lock_live_member(program, member_id, 'changed');
     -- The keys given replace theirs; a key given as JSON null is removed.
-    UPDATE loyalty.member m
-       SET profile = jsonb_strip_nulls(m.profile || update_profile.profile)
-                     || CASE WHEN m.profile ? 'consent' THEN jsonb_build_object('consent', m.profile -> 'consent')
-                             ELSE '{}' END
-     WHERE m.program = update_profile.program AND m.member_id = update_profile.member_id
-    RETURNING m.profile INTO result;
+    -- Computed here, not in the UPDATE: on a cluster an UPDATE may not call
+    -- a stable function inside CASE.
+    result := jsonb_strip_nulls(stored.profile || update_profile.profile)
+              || CASE WHEN stored.profile ? 'consent' THEN jsonb_build_object('consent', stored.profile -> 'consent')
+                      ELSE '{}' END;
+    UPDATE loyalty.member m SET profile = result
+     WHERE m.program = update_profile.program AND m.member_id = update_profile.member_id;
     RETURN result;
 END
 $$;
@@ -263,10 +265,15 @@ CREATE FUNCTION @extschema@.history(program text, member_id text)
 RETURNS TABLE (id bigint, kind text, points bigint, balance_after bigint, ref text, order_id text,
                reason text, occurred_at timestamptz, recorded_at timestamptz,
                label text, undoes_ref text)
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-    SELECT l.id, l.kind, l.points,
+BEGIN
+    -- PL/pgSQL, not SQL: on a Citus cluster a SQL function's parameters
+    -- cannot be planned.  The cancelled redemption is the member's own row
+    -- (the join keeps to the member: one shard on a cluster).
+    RETURN QUERY
+    SELECT l.id, l.kind::text, l.points,
            (sum(l.points) OVER (ORDER BY l.id))::bigint,
            l.ref, l.order_id, l.reason, l.occurred_at, l.recorded_at,
            loyalty.ledger_label(l.kind, l.reason, l.order_id),
@@ -274,7 +281,8 @@ AS $$
       FROM loyalty.ledger l
       LEFT JOIN loyalty.ledger r ON r.id = l.related_id AND r.member_id = l.member_id AND l.kind = 'unredeem'
      WHERE l.program = history.program AND l.member_id = history.member_id
-     ORDER BY l.id
+     ORDER BY l.id;
+END
 $$;
 COMMENT ON FUNCTION @extschema@.history(text, text) IS
     'A member''s statement: every ledger row in order with the running balance, a label saying what it was (refund, cancel, delete, moved to another member, merge, ...) and, for a cancelled redemption, the ref of the redemption it undid';
@@ -468,6 +476,14 @@ DECLARE
     clash text;
     clashes bigint;
 BEGIN
+    -- On a Citus cluster a member id is where the member's rows live:
+    -- rewriting it means moving them between nodes, not done yet.
+    IF loyalty.distributed() THEN
+        RAISE EXCEPTION 'loyalty.merge_members() is not available on a Citus cluster'
+            USING ERRCODE = '0A000',
+                  DETAIL = 'It rewrites member ids, which place the member''s rows on a node.',
+                  HINT = 'Run it on a single node, or see docs/scale-out.md.';
+    END IF;
     -- Orders being inserted finish first; new ones wait for this (MemberAliasBarrier, member_alias.c).
     LOCK TABLE loyalty.member_merge, loyalty.forgotten_member IN EXCLUSIVE MODE;
     PERFORM loyalty.require_program(program);

@@ -852,6 +852,7 @@ DECLARE
     o record;
     s record;
 BEGIN
+    PERFORM loyalty.cluster_one_connection();   -- 02_cluster_node.sql
     IF code IS NULL OR as_of IS NULL OR order_ref IS NULL OR order_ref = '' THEN
         RAISE EXCEPTION 'code, order_ref and as_of must not be null (nor order_ref empty)' USING ERRCODE = '22004';
     END IF;
@@ -1010,6 +1011,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
+    PERFORM loyalty.cluster_one_connection();   -- 02_cluster_node.sql
     PERFORM loyalty.require_program(program);
     IF order_ref IS NULL THEN
         RAISE EXCEPTION 'order_ref must not be null' USING ERRCODE = '22004';
@@ -1168,6 +1170,7 @@ DECLARE
     m loyalty.member := loyalty.require_member(program, member_id);
     full_cart jsonb;
     room numeric;
+    used text[];
 BEGIN
     PERFORM loyalty.check_cart(cart);
     IF as_of IS NULL THEN
@@ -1187,16 +1190,24 @@ BEGIN
         -- No cap: a combination still takes at most the cart.
         room := loyalty.cart_subtotal(cart) + coalesce((cart ->> 'shipping')::numeric, 0);
     END IF;
+    -- The member's own codes already redeemed, looked up first: on a
+    -- cluster the redemptions are distributed, and Citus plans a recursive
+    -- query only over the reference tables.
+    used := ARRAY(SELECT r.code FROM loyalty.coupon_redemption r
+                   WHERE r.program = p.code AND r.released_at IS NULL
+                     AND r.code IN (SELECT k.code FROM loyalty.coupon_code k
+                                     WHERE k.program = p.code AND k.member_id = best_offer.member_id AND NOT k.shared));
     RETURN QUERY
     WITH RECURSIVE owned AS (
-        SELECT k, c, k.member_id IS NOT NULL AS own
+        -- Rows rebuilt from JSON: on a cluster Citus would hand coupon_state
+        -- the row type of a reference table's shard.
+        SELECT jsonb_populate_record(NULL::loyalty.coupon_code, to_jsonb(k)) AS k,
+               jsonb_populate_record(NULL::loyalty.coupon_campaign, to_jsonb(c)) AS c,
+               k.member_id IS NOT NULL AS own
           FROM loyalty.coupon_code k
           JOIN loyalty.coupon_campaign c ON c.program = k.program AND c.campaign = k.campaign
          WHERE k.program = p.code
-           AND ((k.member_id = best_offer.member_id AND NOT k.shared
-                 AND NOT EXISTS (SELECT 1 FROM loyalty.coupon_redemption r
-                                  WHERE r.program = k.program AND r.code = k.code AND r.released_at IS NULL))
-                OR k.shared)
+           AND ((k.member_id = best_offer.member_id AND NOT k.shared AND k.code <> ALL (used)) OR k.shared)
     ), checked AS (
         SELECT (o.k).code AS code, (o.c).campaign AS campaign, o.own, s.discount,
                loyalty.coupon_rule_stack((o.c).rule) AS stack,

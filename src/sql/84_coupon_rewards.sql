@@ -186,6 +186,7 @@ DECLARE
     issued text;
     ledger_id bigint;
 BEGIN
+    PERFORM loyalty.cluster_one_connection();   -- 02_cluster_node.sql
     PERFORM loyalty.require_program(program);
     IF member_id IS NULL OR ref IS NULL OR as_of IS NULL THEN
         RAISE EXCEPTION 'member_id, ref and as_of must not be null' USING ERRCODE = '22004';

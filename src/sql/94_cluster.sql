@@ -55,12 +55,7 @@ AS $$
 DECLARE
     sig text;
 BEGIN
-    FOREACH sig IN ARRAY ARRAY[
-        '@extschema@.balance(text,text,timestamp with time zone)',
-        '@extschema@.history(text,text)',
-        '@extschema@.member_lots(text,text,timestamp with time zone)',
-        '@extschema@.redeem(text,text,bigint,text,timestamp with time zone)',
-        '@extschema@.enroll(text,text,jsonb)'] LOOP
+    FOREACH sig IN ARRAY ARRAY[]::text[] LOOP
         fn := pg_catalog.to_regprocedure(sig);
         IF fn IS NOT NULL THEN
             RETURN NEXT;

@@ -36,3 +36,22 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.on_worker() IS
     'Whether this server is a Citus worker node (false on a single node and on the coordinator)';
+
+-- On a cluster, a call that reads many members' rows and then writes a
+-- reference table (a campaign's counters, a referral code) in one
+-- transaction must use one connection per node: Citus refuses the write
+-- after a parallel read.  Set for the rest of the transaction; nothing on
+-- one node.
+CREATE FUNCTION @extschema@.cluster_one_connection()
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF @extschema@.distributed() THEN
+        PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.cluster_one_connection() IS
+    'On a Citus cluster: one connection per node for the rest of the transaction (citus.multi_shard_modify_mode sequential), so a write to a reference table may follow reads of many members; nothing on one node; internal';
