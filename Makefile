@@ -5,6 +5,7 @@ MODULE_big  = loyalty
 OBJS = \
 	src/loyalty.o \
 	src/spi_util.o \
+	src/cluster.o \
 	src/program.o \
 	src/program_terms.o \
 	src/health.o \

@@ -223,10 +223,12 @@ BEGIN
         RAISE EXCEPTION 'hold threshold must be above 0 and at most 100, not %', threshold
             USING ERRCODE = '22023';
     END IF;
-    INSERT INTO loyalty.fraud_setting AS s (program, hold_threshold)
-    VALUES (set_hold_threshold.program, threshold)
+    -- updated_at from a value: Citus wants the DO UPDATE of a reference
+    -- table free of functions that are not immutable.
+    INSERT INTO loyalty.fraud_setting AS s (program, hold_threshold, updated_at)
+    VALUES (set_hold_threshold.program, threshold, now())
     ON CONFLICT ON CONSTRAINT fraud_setting_pkey DO UPDATE
-    SET hold_threshold = excluded.hold_threshold, updated_at = now();
+    SET hold_threshold = excluded.hold_threshold, updated_at = excluded.updated_at;
     RETURN threshold;
 END
 $$;

@@ -13,9 +13,17 @@ COMMENT ON FUNCTION @extschema@.basis_window_days(text) IS
 
 CREATE OR REPLACE FUNCTION @extschema@.verify(program text DEFAULT NULL)
 RETURNS TABLE (check_name text, ok boolean, detail text)
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN
+    -- On a Citus cluster, the form Citus runs across nodes (94_cluster_batch.sql).
+    IF loyalty.distributed() THEN
+        RETURN QUERY SELECT * FROM loyalty.verify_cluster(verify.program);
+        RETURN;
+    END IF;
+    RETURN QUERY
     WITH led AS (
         SELECT l.program, l.member_id,
                sum(l.points) AS total,
@@ -233,7 +241,8 @@ AS $$
     UNION ALL
     SELECT 'no_negative_or_nan_figures', NOT EXISTS (SELECT 1 FROM bad_figures),
            (SELECT pg_catalog.format('%s activity or lifetime figure(s) negative or not a number, e.g. %s/%s',
-                   count(*), min(program), min(member_id)) FROM bad_figures HAVING count(*) > 0)
+                   count(*), min(program), min(member_id)) FROM bad_figures HAVING count(*) > 0);
+END
 $$;
 
 COMMENT ON FUNCTION @extschema@.verify(text) IS

@@ -161,10 +161,12 @@ BEGIN
                  WHEN changed = ARRAY['tier_ladder'] THEN 'ladder'
                  WHEN changed = ARRAY['archived_at'] THEN 'archive'
                  ELSE 'settings' END;
+    -- INSERT ... SELECT: Citus refuses subqueries in the VALUES of an
+    -- INSERT into a reference table.
     INSERT INTO loyalty.program_change (program, kind, changed_by, before, after)
-    VALUES (NEW.code, kind, loyalty.calling_role()::text,
-            (SELECT jsonb_object_agg(k, old_j -> k) FROM unnest(changed) k),
-            (SELECT jsonb_object_agg(k, new_j -> k) FROM unnest(changed) k));
+    SELECT NEW.code, kind, loyalty.calling_role()::text,
+           jsonb_object_agg(k, old_j -> k), jsonb_object_agg(k, new_j -> k)
+      FROM unnest(changed) k;
     RETURN NULL;
 END
 $$;
