@@ -236,10 +236,16 @@ COMMENT ON FUNCTION @extschema@.set_hold_threshold(text, numeric) IS
     'Sets the member risk score (above 0, at most 100) from which fraud_check holds a member; returns it';
 
 CREATE FUNCTION @extschema@.hold_threshold_of(program text) RETURNS numeric
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
-RETURN coalesce((SELECT s.hold_threshold FROM loyalty.fraud_setting s
-                  WHERE s.program OPERATOR(pg_catalog.=) hold_threshold_of.program), 80);
+-- PL/pgSQL, not a SQL-standard body: Citus cannot run those when they read
+-- a table (a reference table here) on a cluster.
+AS $$
+BEGIN
+    RETURN coalesce((SELECT s.hold_threshold FROM loyalty.fraud_setting s
+                      WHERE s.program OPERATOR(pg_catalog.=) hold_threshold_of.program), 80);
+END
+$$;
 COMMENT ON FUNCTION @extschema@.hold_threshold_of(text) IS
     'The hold threshold of a program (80 when not set)';
 
