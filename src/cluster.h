@@ -1,17 +1,18 @@
 /*
  * cluster.h
- *		Whether loyalty runs distributed on a Citus cluster.
+ *		Whether loyalty runs distributed on a Citus cluster, and which
+ *		distributed table a Citus shard belongs to.
  */
 #ifndef LOYALTY_CLUSTER_H
 #define LOYALTY_CLUSTER_H
 
 #include "postgres.h"
 
-/*
- * True when loyalty.distributed(): the member-keyed tables are Citus
- * distributed tables, and statements that Citus cannot run across nodes
- * take their cluster form.  Asked once per transaction.  Needs SPI.
- */
+#include "utils/relcache.h"
+
 extern bool LoyaltyDistributed(void);
+extern bool LoyaltyOnWorker(void);
+extern Oid	LoyaltyShardOf(Oid relid);
+extern bool LoyaltyIsTable(Relation rel, const char *name);
 
 #endif							/* LOYALTY_CLUSTER_H */

@@ -14,6 +14,7 @@
 #include "utils/timestamp.h"
 #include "utils/lsyscache.h"
 
+#include "cluster.h"
 #include "lots.h"
 #include "spi_util.h"
 
@@ -77,6 +78,41 @@ LotsAvailable(const char *program, const char *member_id, TimestampTz as_of)
 	return LoyaltyGetInt64(0, 1);
 }
 
+/* lots_use on a Citus cluster: one lot at a time, by member (router statements). */
+static LoyaltyQuery lot_take_routed = {
+	"UPDATE loyalty.lot SET remaining = remaining OPERATOR(pg_catalog.-) $4"
+	" WHERE program OPERATOR(pg_catalog.=) $1 AND member_id OPERATOR(pg_catalog.=) $2"
+	"   AND id OPERATOR(pg_catalog.=) $3",
+	4, {TEXTOID, TEXTOID, INT8OID, INT8OID}
+};
+
+static LoyaltyQuery lot_use_routed = {
+	"INSERT INTO loyalty.lot_use (lot_id, ledger_id, program, member_id, points)"
+	" VALUES ($3, $5, $1, $2, $4)",
+	5, {TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID}
+};
+
+static void
+LotsUseRouted(const char *program, const char *member_id, Datum *ids, Datum *takes, int n,
+			  int64 ledger_id)
+{
+	Datum		args[5];
+	char		nulls[5] = "     ";
+
+	args[0] = CStringGetTextDatum(program);
+	args[1] = CStringGetTextDatum(member_id);
+	args[4] = Int64GetDatum(ledger_id);
+	if (ledger_id == 0)
+		nulls[4] = 'n';
+	for (int i = 0; i < n; i++)
+	{
+		args[2] = ids[i];
+		args[3] = takes[i];
+		LoyaltyRun(&lot_take_routed, args, NULL, SPI_OK_UPDATE);
+		LoyaltyRun(&lot_use_routed, args, nulls, SPI_OK_INSERT);
+	}
+}
+
 /*
  * Takes up to points from a member's lots in spending order and records the
  * uses against ledger_id (0: a debt settlement, recorded with NULL).
@@ -116,6 +152,11 @@ LotsTake(const char *program, const char *member_id, int64 points, LotScope scop
 	}
 	if (n == 0)
 		return 0;
+	if (LoyaltyDistributed())
+	{
+		LotsUseRouted(program, member_id, ids, takes, n, ledger_id);
+		return points - left;
+	}
 
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = LoyaltyArray(ids, NULL, n, INT8OID);

@@ -1087,6 +1087,28 @@ AS $$
 DECLARE
     o record;
 BEGIN
+    -- On a Citus cluster this fires on a shard of order_earning, where only
+    -- one member's rows can be read and the campaigns' reference tables
+    -- cannot be written: a coupon of an order closed there is named in a
+    -- WARNING, to be released with loyalty.release_coupon() on the
+    -- coordinator (docs/scale-out.md).
+    IF loyalty.distributed() THEN
+        FOR o IN
+            SELECT n.program, n.member_id, n.order_id
+              FROM new_rows n JOIN old_rows b ON b.program = n.program AND b.order_id = n.order_id
+             WHERE n.member_id IS NOT NULL
+               AND ((n.closed AND NOT b.closed)
+                    OR (n.amount > 0 AND n.refunded_amount >= n.amount AND NOT (b.amount > 0 AND b.refunded_amount >= b.amount)))
+        LOOP
+            IF EXISTS (SELECT 1 FROM loyalty.coupon_redemption r
+                        WHERE r.program = o.program AND r.member_id = o.member_id
+                          AND r.order_ref = o.order_id AND r.released_at IS NULL) THEN
+                RAISE WARNING 'loyalty: coupons of order % of program "%" not released on the cluster', o.order_id, o.program
+                    USING HINT = 'Release them with loyalty.release_coupon(program, order_ref) on the coordinator.';
+            END IF;
+        END LOOP;
+        RETURN NULL;
+    END IF;
     FOR o IN
         SELECT n.program, array_agg(n.order_id ORDER BY n.order_id) AS refs
           FROM new_rows n JOIN old_rows b ON b.program = n.program AND b.order_id = n.order_id
@@ -1117,6 +1139,18 @@ AS $$
 DECLARE
     o record;
 BEGIN
+    -- On a Citus cluster: see coupon_release_trigger().
+    IF loyalty.distributed() THEN
+        FOR o IN SELECT b.program, b.member_id, b.order_id FROM old_rows b WHERE b.member_id IS NOT NULL LOOP
+            IF EXISTS (SELECT 1 FROM loyalty.coupon_redemption r
+                        WHERE r.program = o.program AND r.member_id = o.member_id
+                          AND r.order_ref = o.order_id AND r.released_at IS NULL) THEN
+                RAISE WARNING 'loyalty: coupons of order % of program "%" not released on the cluster', o.order_id, o.program
+                    USING HINT = 'Release them with loyalty.release_coupon(program, order_ref) on the coordinator.';
+            END IF;
+        END LOOP;
+        RETURN NULL;
+    END IF;
     FOR o IN
         SELECT b.program, array_agg(b.order_id ORDER BY b.order_id) AS refs
           FROM old_rows b

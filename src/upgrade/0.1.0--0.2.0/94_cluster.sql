@@ -168,6 +168,27 @@ BEGIN
         EXECUTE cmd;
     END LOOP;
 
+    -- Every node draws row ids (ledger, lots, letters) from its own copy of
+    -- loyalty's sequences, which CREATE EXTENSION made on each node: each
+    -- node gets its own range (its group id in the top bits, as Citus does
+    -- for the sequences it distributes), so ids drawn on two nodes never
+    -- meet in one member's rows.
+    PERFORM pg_catalog.run_command_on_workers($cmd$
+        DO $do$
+        DECLARE
+            seq pg_catalog.regclass;
+            g bigint := (SELECT l.groupid FROM pg_catalog.pg_dist_local_group l);
+        BEGIN
+            FOR seq IN SELECT c.oid FROM pg_catalog.pg_class c
+                         JOIN pg_catalog.pg_sequence q ON q.seqrelid OPERATOR(pg_catalog.=) c.oid
+                        WHERE q.seqtypid OPERATOR(pg_catalog.=) 'pg_catalog.int8'::pg_catalog.regtype
+                          AND c.relnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace LOOP
+                PERFORM pg_catalog.setval(seq, GREATEST(pg_catalog.nextval(seq), (g OPERATOR(pg_catalog.<<) 48) OPERATOR(pg_catalog.+) 1), false);
+            END LOOP;
+        END
+        $do$
+    $cmd$);
+
     FOR r IN SELECT d.fn FROM @extschema@.cluster_delegated() d LOOP
         PERFORM pg_catalog.create_distributed_function(r.fn, 'member_id',
                                                        colocate_with => '@extschema@.member');
