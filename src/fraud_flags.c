@@ -118,12 +118,19 @@ static LoyaltyQuery risky_cluster = {
 	"     AND m.status OPERATOR(pg_catalog.<>) 'forgotten')"
 	"SELECT r.member_id,"
 	"       pg_catalog.format('fraud risk %s reached the hold threshold %s', r.risk, r.threshold)"
-	"  FROM (SELECT s.member_id, loyalty.combine_risk(s.scores) AS risk,"
-	"               loyalty.hold_threshold_of($1) AS threshold"
+	"  FROM (SELECT s.member_id, loyalty.combine_risk(s.scores) AS risk, $3 AS threshold"
 	"          FROM s JOIN m ON m.member_id OPERATOR(pg_catalog.=) s.member_id) r"
 	" WHERE r.risk OPERATOR(pg_catalog.>=) r.threshold"
 	" ORDER BY r.member_id",
-	2, {TEXTOID, TEXTARRAYOID}, true
+	3, {TEXTOID, TEXTARRAYOID, NUMERICOID}, true
+};
+
+/*
+ * The threshold, read on the coordinator: when the members are on one node
+ * Citus sends the whole query there, where a function may not query.
+ */
+static LoyaltyQuery threshold_cluster = {
+	"SELECT loyalty.hold_threshold_of($1)", 1, {TEXTOID}
 };
 
 static LoyaltyQuery hold_one = {
@@ -245,8 +252,13 @@ HoldRiskyOneByOne(Datum *args)
 {
 	SPITupleTable *risky;
 	uint64		n;
+	Datum		query[3];
 
-	LoyaltyRun(&risky_cluster, args, NULL, SPI_OK_SELECT);
+	LoyaltyRun(&threshold_cluster, args, NULL, SPI_OK_SELECT);
+	query[0] = args[0];
+	query[1] = args[1];
+	query[2] = LoyaltyGetDatum(0, 1);
+	LoyaltyRun(&risky_cluster, query, NULL, SPI_OK_SELECT);
 	risky = SPI_tuptable;
 	n = SPI_processed;
 	for (uint64 i = 0; i < n; i++)

@@ -204,6 +204,24 @@ static LoyaltyQuery tier_member_cluster = {
 	NUMERICARRAYOID, TIMESTAMPTZARRAYOID, BOOLARRAYOID}
 };
 
+/*
+ * One member's change on a cluster: router statements (the member id a
+ * value), which also run where an order's trigger fires, on the node that
+ * holds the member's shard.
+ */
+static LoyaltyQuery tier_history_one = {
+	"INSERT INTO loyalty.tier_history (program, member_id, from_tier, to_tier, reason, basis_value, changed_at)"
+	" VALUES ($1, $3, $4, $5, $6, $7, $2)",
+	7, {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, NUMERICOID}, true
+};
+static LoyaltyQuery tier_member_one = {
+	"UPDATE loyalty.member m"
+	"    SET tier = $4, tier_below_since = $5,"
+	"        tier_since = CASE WHEN $6 THEN $2 ELSE m.tier_since END"
+	"  WHERE m.program OPERATOR(pg_catalog.=) $1 AND m.member_id OPERATOR(pg_catalog.=) $3",
+	6, {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID}, true
+};
+
 /* The tier a member holds (NULL: the first level, or not enrolled yet). */
 static char *
 MemberTier(const LoyaltyProgram *prog, const char *member_id)
@@ -339,6 +357,35 @@ static LoyaltyQuery tier_members_lock = {
 	2, {TEXTOID, TEXTARRAYOID}
 };
 
+/* The cluster form of TierChangesWrite for one change (c->n is 1). */
+static void
+TierChangeWriteOne(const TierChanges *c, const char *program, TimestampTz at)
+{
+	Datum		args[7];
+	char		nulls[7] = "       ";
+
+	args[0] = CStringGetTextDatum(program);
+	args[1] = TimestampTzGetDatum(at);
+	args[2] = c->member_id[0];
+	if (DatumGetBool(c->changed[0]))
+	{
+		args[3] = c->from_tier[0];
+		nulls[3] = c->from_null[0] ? 'n' : ' ';
+		args[4] = c->to_tier[0];
+		args[5] = c->reason[0];
+		nulls[5] = c->reason_null[0] ? 'n' : ' ';
+		args[6] = c->basis_value[0];
+		LoyaltyRun(&tier_history_one, args, nulls, SPI_OK_INSERT);
+	}
+	args[3] = c->to_tier[0];
+	nulls[3] = ' ';
+	args[4] = c->below_since[0];
+	nulls[4] = c->below_null[0] ? 'n' : ' ';
+	args[5] = c->changed[0];
+	nulls[5] = ' ';
+	LoyaltyRun(&tier_member_one, args, nulls, SPI_OK_UPDATE);
+}
+
 static void
 TierChangesWrite(const TierChanges *c, const char *program, TimestampTz at)
 {
@@ -346,6 +393,11 @@ TierChangesWrite(const TierChanges *c, const char *program, TimestampTz at)
 
 	if (c->n == 0)
 		return;
+	if (c->n == 1 && LoyaltyDistributed())
+	{
+		TierChangeWriteOne(c, program, at);
+		return;
+	}
 	/*
 	 * Citus runs no multi-shard FOR UPDATE: on a cluster the members are
 	 * locked by the UPDATE itself, and a deadlock with an order's
