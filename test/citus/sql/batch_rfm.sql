@@ -131,4 +131,9 @@ SELECT loyalty.set_hold_threshold('rfm_uk', 100);
 SELECT loyalty.fraud_check('rfm_uk', '2010-12-01', '2011-12-10') AS new_flags;
 SELECT rule, count(*), count(DISTINCT member_id) AS members FROM loyalty.fraud_flag WHERE program = 'rfm_uk'
  GROUP BY 1 ORDER BY 1;
+-- BI over the cluster: order values and the daily KPIs.
+SELECT count(*), sum(gross) AS gross, sum(net) AS net FROM loyalty.order_value WHERE program = 'rfm_uk';
+SELECT count(*) AS days, sum(orders) AS orders, sum(gmv) AS gmv, sum(new_members) AS new_members
+  FROM loyalty.kpi_daily WHERE program = 'rfm_uk';
+SELECT * FROM loyalty.kpi_daily WHERE program = 'rfm_uk' ORDER BY day DESC LIMIT 3;
 SELECT check_name, ok FROM loyalty.verify('rfm_uk');
