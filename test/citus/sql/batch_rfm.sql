@@ -135,5 +135,5 @@ SELECT rule, count(*), count(DISTINCT member_id) AS members FROM loyalty.fraud_f
 SELECT count(*), sum(gross) AS gross, sum(net) AS net FROM loyalty.order_value WHERE program = 'rfm_uk';
 SELECT count(*) AS days, sum(orders) AS orders, sum(gmv) AS gmv, sum(new_members) AS new_members
   FROM loyalty.kpi_daily WHERE program = 'rfm_uk';
-SELECT * FROM loyalty.kpi_daily WHERE program = 'rfm_uk' ORDER BY day DESC LIMIT 3;
+SELECT * FROM loyalty.kpi_daily WHERE program = 'rfm_uk' AND day < '2012-01-01' ORDER BY day DESC LIMIT 3;
 SELECT check_name, ok FROM loyalty.verify('rfm_uk');
