@@ -327,3 +327,11 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.verify_cluster(text) IS
     'loyalty.verify() in the form a Citus cluster runs across nodes (verify() calls it when loyalty.distributed()); the same checks';
+
+-- Internal, as on a fresh install (99_privileges.sql revokes every function
+-- there; these come after this update's 59_privileges.sql).
+REVOKE ALL ON FUNCTION
+    @extschema@.member_activity_cluster(text, timestamptz, timestamptz),
+    @extschema@.tier_basis_cluster(text),
+    @extschema@.verify_cluster(text)
+FROM PUBLIC;
