@@ -59,7 +59,12 @@ SELECT c.conrelid::regclass AS from_table, c.confrelid::regclass AS to_table
   JOIN loyalty.cluster_layout() t ON format('loyalty.%I', t.table_name)::regclass = c.confrelid
  WHERE c.contype = 'f' AND f.layout = 'reference' AND t.layout = 'member';
 
--- The delegated functions exist and take a text member_id.
+-- The functions distribute() delegates to the member's node: none yet.
+-- Citus 13.2.2 crashes the coordinator on a delegated call whose
+-- distribution argument is NULL, or that sits in a subquery (the bigint
+-- twins' shape), so every member call runs on the coordinator, whose
+-- statements each go to the member's node (docs/scale-out.md).  When the
+-- list fills, each must take a text member_id.
 SELECT d.fn, 'member_id' = ANY (p.proargnames) AS has_member_id,
        p.proargtypes[array_position(p.proargnames, 'member_id') - 1]::regtype AS member_id_type
   FROM loyalty.cluster_delegated() d JOIN pg_proc p ON p.oid = d.fn
