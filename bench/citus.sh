@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): loyalty on a Citus cluster against one node.
+# A coordinator and two workers (test/citus/lib.sh) and a plain single node
+# run side by side on this machine; both get the same program, the same
+# MEMBERS members (each credited 1,000,000 points) and the same order
+# history (3 orders a member in the last year, inserted through the orders
+# table).  Then, in the same run, pgbench (4 clients, 2 threads, SECONDS
+# each, logged in as a member of loyalty_app) measures on each side:
+#   insert   one order per transaction into an orders table distributed by
+#            customer (colocated with loyalty.member) with loyalty attached;
+#            on the single node the same table, local;
+#   bare     the same INSERT into the same table without loyalty attached;
+#   redeem   loyalty.redeem of 10 points (delegated to the member's node on
+#            the cluster);
+# and times loyalty.score_rfm over the same members (best of 2).  It prints
+# TPS, cluster/single and loyalty/bare.  A workload that fails on a side
+# prints FAILED and its first error, not a figure.
+# All nodes share this machine's cores and run with fsync=off: the figures
+# are the overhead of distribution (planning, a hop to the worker, 2PC where
+# several nodes are written), not its scale.
+# Usage: bash bench/citus.sh [members] [seconds]
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+. "$ROOT/test/citus/lib.sh"
+
+MEMBERS=${1:-20000}
+SECONDS_EACH=${2:-30}
+CLIENTS=4
+setup_toolchain
+ensure_packages bc
+citus_install
+build_install
+citus_start_nodes
+DB=loyalty_bench
+citus_fresh_db "$DB"
+COORD=${CITUS_NODES[0]}
+OUT=$CITUS_WORK/bench
+mkdir -p "$OUT"
+commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$ROOT" diff --quiet HEAD 2>/dev/null || commit+="+changes"
+
+is_figure() { [[ $1 =~ ^[0-9.]+$ ]]; }
+port_of() { if [ "$1" = cluster ]; then echo "$COORD"; else echo "$SINGLE_PORT"; fi; }
+
+# The program, the members, their points and the two orders tables, the same
+# on both sides (test_distribute distributes on the cluster only).
+load() {
+	psql_q -p "$(port_of "$1")" -d "$DB" <<SQL
+SET client_min_messages = warning;
+SELECT loyalty.create_program('bench', 'USD', 1, 0, NULL);
+SELECT count(loyalty.enroll('bench', 'm' || g)) FROM generate_series(1, $MEMBERS) g;
+SELECT count(loyalty.earn('bench', 'm' || g, 1000000, 'seed-' || g)) FROM generate_series(1, $MEMBERS) g;
+CREATE SEQUENCE order_no;
+CREATE TABLE orders_loyalty (id bigint, customer text NOT NULL, total numeric(12, 2), currency text,
+                             status text, refunded numeric(12, 2), placed_at timestamptz,
+                             PRIMARY KEY (id, customer));
+CREATE TABLE orders_bare (LIKE orders_loyalty INCLUDING ALL);
+SELECT test_distribute('orders_loyalty', 'customer');
+SELECT test_distribute('orders_bare', 'customer');
+-- The application logs in as a role of its own, a member of loyalty_app:
+-- Citus connects to the workers as the current user, and loyalty_app
+-- cannot log in.
+CREATE ROLE bench_app LOGIN IN ROLE loyalty_app;
+GRANT SELECT, INSERT ON orders_loyalty, orders_bare TO loyalty_app;
+GRANT USAGE ON SEQUENCE order_no TO loyalty_app;
+SQL
+}
+
+# Seconds one statement takes on a side, measured by the server; on an
+# error prints FAILED and the error.
+timed() {
+	local side=$1 sql=$2 res
+	if res=$(psql_q -p "$(port_of "$side")" -d "$DB" -At 2>&1 <<SQL
+SET client_min_messages = warning;
+SELECT clock_timestamp() AS t0 \gset
+$sql
+SELECT round(extract(epoch FROM clock_timestamp() - :'t0')::numeric, 3);
+SQL
+	); then
+		echo "$res" | tail -n 1
+	else
+		echo "FAILED: $(echo "$res" | grep -m 1 ERROR)"
+	fi
+}
+
+# pgbench scripts: pgbench puts the numbers into the literals, so the member
+# id is a constant and Citus can route (and delegate) the statement.
+cat >"$OUT/insert.sql" <<'SQL'
+\set c random(1, :members)
+\set a random(500, 99999)
+INSERT INTO :tab VALUES (nextval('order_no'), 'm:c', :a / 100.0, 'USD', 'paid', 0, now());
+SQL
+cat >"$OUT/redeem.sql" <<'SQL'
+\set c random(1, :members)
+\set r random(1, 1000000000000)
+SELECT loyalty.redeem('bench', 'm:c', 10, 'r:r');
+SQL
+
+# TPS of a pgbench script on a side, or FAILED and the first error.
+bench() {
+	local side=$1 script=$2 tab=${3:-none}
+	local log=$OUT/$side.$(basename "$script" .sql).$tab.log
+	if "$PG_BIN/pgbench" -U bench_app -n -c "$CLIENTS" -j 2 -T "$SECONDS_EACH" \
+		-D members="$MEMBERS" -D tab="$tab" -p "$(port_of "$side")" -f "$script" "$DB" >"$log" 2>&1 \
+		&& ! grep -q 'aborted\|ERROR' "$log"; then
+		sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$log"
+	else
+		echo "FAILED: $(grep -m 1 'ERROR\|error\|aborted' "$log")"
+	fi
+}
+
+ratio() { if is_figure "$1" && is_figure "$2"; then echo "scale=2; $1 / $2" | bc; else echo "-"; fi; }
+
+for side in cluster single; do
+	log "$side: the program, $MEMBERS members with points, the orders tables"
+	load "$side" >/dev/null
+done
+# Every order of orders_loyalty has earned (or the insert figure is void).
+all_earned() {
+	psql_q -p "$(port_of "$1")" -d "$DB" -At -c "
+	    SELECT CASE WHEN o = e THEN 'yes' ELSE 'FAILED: ' || e || ' of ' || o || ' orders earned' END
+	      FROM (SELECT (SELECT count(*) FROM orders_loyalty) o, (SELECT count(*) FROM loyalty.order_earning) e) c"
+}
+
+declare -A hist attached
+for side in cluster single; do
+	log "$side: attach_orders on orders_loyalty"
+	attached[$side]=$(timed "$side" "SELECT loyalty.attach_orders('bench', 'orders_loyalty', 'id', 'customer', 'total',
+	    currency => 'currency', status => 'status', refunded_amount => 'refunded', created_at => 'placed_at');")
+	if ! is_figure "${attached[$side]}"; then
+		hist[$side]="${attached[$side]/FAILED:/FAILED: attach_orders:}"
+		continue
+	fi
+	log "$side: order history, 3 orders a member in the last year (one INSERT ... SELECT)"
+	hist[$side]=$(timed "$side" "INSERT INTO orders_loyalty
+	    SELECT nextval('order_no'), 'm' || (1 + g % $MEMBERS), 5 + (g % 997) * 0.37, 'USD', 'paid', 0,
+	           now() - (g % 360) * interval '1 day' - interval '1 hour'
+	      FROM generate_series(1, 3 * $MEMBERS) g;")
+	if is_figure "${hist[$side]}"; then
+		e=$(all_earned "$side")
+		[ "$e" = yes ] || hist[$side]=$e
+	fi
+done
+
+declare -A tps
+for w in insert bare redeem; do
+	for side in cluster single; do
+		log "$side: $w, $CLIENTS clients, $SECONDS_EACH s"
+		case $w in
+		insert)
+			if ! is_figure "${attached[$side]}"; then
+				tps[$side.$w]="${attached[$side]/FAILED:/FAILED: attach_orders:}"
+				continue
+			fi
+			tps[$side.$w]=$(bench "$side" "$OUT/insert.sql" orders_loyalty)
+			if is_figure "${tps[$side.$w]}"; then
+				e=$(all_earned "$side")
+				[ "$e" = yes ] || tps[$side.$w]=$e
+			fi
+			;;
+		bare) tps[$side.$w]=$(bench "$side" "$OUT/insert.sql" orders_bare) ;;
+		redeem) tps[$side.$w]=$(bench "$side" "$OUT/redeem.sql") ;;
+		esac
+	done
+done
+
+declare -A rfm
+for side in cluster single; do
+	log "$side: loyalty.score_rfm over $MEMBERS members (best of 2)"
+	a=$(timed "$side" "SELECT loyalty.score_rfm('bench');")
+	b=$(timed "$side" "SELECT loyalty.score_rfm('bench');")
+	if is_figure "$a" && is_figure "$b"; then
+		rfm[$side]=$(printf '%s\n%s\n' "$a" "$b" | sort -n | head -n 1)
+	elif is_figure "$a"; then rfm[$side]=$b; else rfm[$side]=$a; fi
+done
+
+# What the sides hold after the run: the books must agree with the orders.
+books() {
+	psql_q -p "$(port_of "$1")" -d "$DB" -At -F ' ' -c "
+	    SELECT (SELECT count(*) FROM orders_loyalty), (SELECT count(*) FROM loyalty.order_earning),
+	           (SELECT count(*) FROM loyalty.rfm_score),
+	           (SELECT count(*) FILTER (WHERE NOT ok) FROM loyalty.verify())" 2>&1 | tail -n 1
+}
+
+cell() { if is_figure "$1"; then printf '%10.0f' "$1"; else printf '%10s' "FAILED"; fi; }
+echo
+echo "loyalty on Citus (coordinator + 2 workers) vs one node, same machine, same run"
+echo "commit $commit; $MEMBERS members; pgbench -n -c $CLIENTS -j 2 -T $SECONDS_EACH as a member of loyalty_app; fsync=off"
+printf '%-38s %10s %10s %15s\n' "workload (TPS)" cluster single cluster/single
+printf '%-38s %s %s %15s\n' "order insert, loyalty attached" "$(cell "${tps[cluster.insert]}")" "$(cell "${tps[single.insert]}")" "$(ratio "${tps[cluster.insert]}" "${tps[single.insert]}")"
+printf '%-38s %s %s %15s\n' "order insert, bare (reference)" "$(cell "${tps[cluster.bare]}")" "$(cell "${tps[single.bare]}")" "$(ratio "${tps[cluster.bare]}" "${tps[single.bare]}")"
+printf '%-38s %10s %10s\n' "  loyalty/bare" "$(ratio "${tps[cluster.insert]}" "${tps[cluster.bare]}")" "$(ratio "${tps[single.insert]}" "${tps[single.bare]}")"
+printf '%-38s %s %s %15s\n' "loyalty.redeem (delegated)" "$(cell "${tps[cluster.redeem]}")" "$(cell "${tps[single.redeem]}")" "$(ratio "${tps[cluster.redeem]}" "${tps[single.redeem]}")"
+printf '%-38s %10s %10s %15s\n' "score_rfm, seconds (best of 2)" "${rfm[cluster]%%:*}" "${rfm[single]%%:*}" "$(ratio "${rfm[cluster]}" "${rfm[single]}")"
+printf '%-38s %10s %10s %15s\n' "history load $((3 * MEMBERS)) orders, seconds" "${hist[cluster]%%:*}" "${hist[single]%%:*}" "$(ratio "${hist[cluster]}" "${hist[single]}")"
+failed=0
+for side in cluster single; do
+	for k in insert bare redeem; do
+		v=${tps[$side.$k]}
+		is_figure "$v" || { echo "$side $k: $v"; failed=1; }
+	done
+	is_figure "${rfm[$side]}" || { echo "$side score_rfm: ${rfm[$side]}"; failed=1; }
+	is_figure "${hist[$side]}" || { echo "$side history load: ${hist[$side]}"; failed=1; }
+	read -r orders earned scored bad <<<"$(books "$side")"
+	echo "$side books: $orders orders, $earned order earnings, $scored members scored, verify() failures: $bad"
+	[ "$orders" = "$earned" ] && [ "$bad" = 0 ] || failed=1
+done
+exit $failed
