@@ -3,7 +3,9 @@
 # the qualified-SQL check (scripts/check_qualified_sql.pl), pg_regress
 # (sql/, expected/), isolation (test/isolation), pgTAP (test/pgtap) and TAP
 # (test/tap), and the upgrade from 0.1.0 (test/upgrade, in a private copy
-# of the server with a cluster of its own).  Installs what is missing first.
+# of the server with a cluster of its own), and loyalty on a Citus cluster
+# against a single node (test/citus, nodes of its own; builds Citus from
+# ../shared/citus when missing).  Installs what is missing first.
 # Ends with one line "N passed, N failed"; exits non-zero on any failure.
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
@@ -147,6 +149,7 @@ suite "pgTAP (pg_prove)" pgtap
 suite "TAP (prove, PostgreSQL::Test::Cluster)" tap
 suite "README tour" readme_tour
 suite "upgrade 0.1.0 -> this version (test/upgrade/run.sh)" bash "$ROOT/test/upgrade/run.sh"
+suite "Citus cluster = single node (test/citus/run.sh)" bash "$ROOT/test/citus/run.sh"
 
 log "summary"
 # One line per test file in every runner's output: "test x ... ok" (pg_regress,

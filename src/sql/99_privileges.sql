@@ -333,10 +333,3 @@ GRANT SELECT ON @extschema@.health TO loyalty_reader;
 GRANT EXECUTE ON FUNCTION @extschema@.backfill_orders_chunk(text, regclass, text, timestamptz, integer) TO loyalty_admin;
 GRANT EXECUTE ON PROCEDURE @extschema@.backfill_orders(text, regclass, text, timestamptz, integer) TO loyalty_admin;
 GRANT SELECT, DELETE ON @extschema@.backfill_run TO loyalty_admin;
-
--- Scale-out: whether loyalty runs distributed, and where each table lives,
--- is no secret; distribute() is the DBA's (the extension owner's) alone.
-GRANT EXECUTE ON FUNCTION
-    @extschema@.distributed(), @extschema@.on_worker(), @extschema@.cluster_layout(),
-    @extschema@.cluster_rekeyed(), @extschema@.cluster_delegated()
-TO loyalty_admin, loyalty_app, loyalty_reader;

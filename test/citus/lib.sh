@@ -2,13 +2,19 @@
 # installs Citus when missing and runs a coordinator, two workers and a plain
 # single node, each stopped when the calling script exits.
 
-# Citus 13.2.2 for this server, built from ../shared/citus when missing.
+# Citus 13.2.2 for this server, built when missing from its source beside
+# the project (../shared/citus, or beside the repository this one was cloned
+# from; LOYALTY_CITUS_SOURCE names another place).
 citus_install() {
-	local control
+	local control src origin
 	control="$("$PG_CONFIG" --sharedir)/extension/citus.control"
 	grep -q "default_version = '13.2-1'" "$control" 2>/dev/null && return 0
-	local src=$ROOT/../shared/citus
-	[ -f "$src/build.sh" ] || { echo "Citus is not installed and $src/build.sh is missing: it builds Citus 13.2.2 for the cluster tests" >&2; return 1; }
+	origin=$(git -C "$ROOT" config --get remote.origin.url 2>/dev/null || true)
+	for src in "${LOYALTY_CITUS_SOURCE:-}" "$ROOT/../shared/citus" "${origin:+$origin/../shared/citus}"; do
+		[ -n "$src" ] && [ -f "$src/build.sh" ] && break
+		src=
+	done
+	[ -n "$src" ] || { echo "Citus 13.2.2 is not installed and its source (../shared/citus/build.sh) was not found; set LOYALTY_CITUS_SOURCE" >&2; return 1; }
 	log "building Citus 13.2.2 from $src"
 	as_root env PATH="$PG_BIN:$PATH" bash "$src/build.sh"
 }

@@ -187,7 +187,3 @@ REVOKE ALL ON FUNCTION
     @extschema@.cluster_layout(), @extschema@.cluster_rekeyed(), @extschema@.distributed(),
     @extschema@.on_worker(), @extschema@.cluster_delegated(), @extschema@.distribute(integer)
 FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION
-    @extschema@.distributed(), @extschema@.on_worker(), @extschema@.cluster_layout(),
-    @extschema@.cluster_rekeyed(), @extschema@.cluster_delegated()
-TO loyalty_admin, loyalty_app, loyalty_reader;
