@@ -95,13 +95,40 @@ cat >"$OUT/redeem.sql" <<'SQL'
 SELECT loyalty.redeem('bench', 'm:c', 10, 'r:r');
 SQL
 
-# TPS of a pgbench script on a side, or FAILED and the first error.
+# CPU seconds a node has used so far: its postmaster, the children it has
+# reaped (a backend that exited) and the children alive.
+TICKS=$(getconf CLK_TCK)
+node_cpu() {
+	local pm c t=0
+	pm=$(head -n 1 "$CITUS_WORK/n$1/postmaster.pid")
+	read -r -a f <<<"$(sed 's/^.*) //' "/proc/$pm/stat")"
+	t=$((f[11] + f[12] + f[13] + f[14]))
+	for c in $(ps -o pid= --ppid "$pm"); do
+		read -r -a f <<<"$(sed 's/^.*) //' "/proc/$c/stat" 2>/dev/null || echo "x x x x x x x x x x x 0 0")"
+		t=$((t + f[11] + f[12]))
+	done
+	echo "$t"
+}
+# Nodes of a side: coordinator, worker, worker (n0-n2) or the single node (n3).
+nodes_of() { if [ "$1" = cluster ]; then echo 0 1 2; else echo 3; fi; }
+
+# TPS of a pgbench script on a side, or FAILED and the first error.  Also
+# writes beside its log (.cpu) the CPU milliseconds per transaction each
+# node of the side used: coordinator, worker, worker; or the single node.
 bench() {
-	local side=$1 script=$2 tab=${3:-none}
+	local side=$1 script=$2 tab=${3:-none} n before=() after=() txns ms=()
 	local log=$OUT/$side.$(basename "$script" .sql).$tab.log
+	for n in $(nodes_of "$side"); do before[$n]=$(node_cpu "$n"); done
 	if "$PG_BIN/pgbench" -U bench_app -n -c "$CLIENTS" -j 2 -T "$SECONDS_EACH" \
 		-D members="$MEMBERS" -D tab="$tab" -p "$(port_of "$side")" -f "$script" "$DB" >"$log" 2>&1 \
 		&& ! grep -q 'aborted\|ERROR' "$log"; then
+		sleep 1 # the backends of pgbench exit and are reaped
+		txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$log")
+		for n in $(nodes_of "$side"); do
+			after[$n]=$(node_cpu "$n")
+			ms+=("$(echo "scale=2; (${after[$n]} - ${before[$n]}) * 1000 / $TICKS / $txns" | bc)")
+		done
+		echo "${ms[*]}" >"$log.cpu"
 		sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$log"
 	else
 		echo "FAILED: $(grep -m 1 'ERROR\|error\|aborted' "$log")"
@@ -120,6 +147,14 @@ all_earned() {
 	    SELECT CASE WHEN o = e THEN 'yes' ELSE 'FAILED: ' || e || ' of ' || o || ' orders earned' END
 	      FROM (SELECT (SELECT count(*) FROM orders_loyalty) o, (SELECT count(*) FROM loyalty.order_earning) e) c"
 }
+
+# Bytes of loyalty's member-keyed tables (indexes included) on the single node.
+member_bytes() {
+	psql_q -p "$SINGLE_PORT" -d "$DB" -At -c "
+	    SELECT sum(pg_total_relation_size(format('loyalty.%I', table_name)::regclass))
+	      FROM loyalty.cluster_layout() WHERE layout = 'member'"
+}
+bytes_members=$(member_bytes)
 
 declare -A hist attached
 for side in cluster single; do
@@ -140,6 +175,8 @@ for side in cluster single; do
 		[ "$e" = yes ] || hist[$side]=$e
 	fi
 done
+
+bytes_history=$(member_bytes)
 
 declare -A tps
 for w in insert bare redeem; do
@@ -192,6 +229,16 @@ printf '%-38s %10s %10s\n' "  loyalty/bare" "$(ratio "${tps[cluster.insert]}" "$
 printf '%-38s %s %s %15s\n' "loyalty.redeem (delegated)" "$(cell "${tps[cluster.redeem]}")" "$(cell "${tps[single.redeem]}")" "$(ratio "${tps[cluster.redeem]}" "${tps[single.redeem]}")"
 printf '%-38s %10s %10s %15s\n' "score_rfm, seconds (best of 2)" "${rfm[cluster]%%:*}" "${rfm[single]%%:*}" "$(ratio "${rfm[cluster]}" "${rfm[single]}")"
 printf '%-38s %10s %10s %15s\n' "history load $((3 * MEMBERS)) orders, seconds" "${hist[cluster]%%:*}" "${hist[single]%%:*}" "$(ratio "${hist[cluster]}" "${hist[single]}")"
+cpu() { if [ -f "$OUT/$1.log.cpu" ]; then tr ' ' / <"$OUT/$1.log.cpu"; else echo -; fi; }
+echo
+echo "CPU ms per transaction, by node (cluster: coordinator/worker/worker; all nodes share the machine's cores)"
+printf '%-38s %22s %10s\n' workload cluster single
+printf '%-38s %22s %10s\n' "order insert, loyalty attached" "$(cpu cluster.insert.orders_loyalty)" "$(cpu single.insert.orders_loyalty)"
+printf '%-38s %22s %10s\n' "order insert, bare" "$(cpu cluster.insert.orders_bare)" "$(cpu single.insert.orders_bare)"
+printf '%-38s %22s %10s\n' "loyalty.redeem" "$(cpu cluster.redeem.none)" "$(cpu single.redeem.none)"
+echo
+echo "storage on one node, loyalty's member-keyed tables with indexes: $((bytes_members / MEMBERS)) bytes a member (enrolled, one credit), $(((bytes_history - bytes_members) / (3 * MEMBERS))) bytes an order"
+echo
 failed=0
 for side in cluster single; do
 	for k in insert bare redeem; do
