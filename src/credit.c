@@ -56,8 +56,9 @@ CreditPost(const LoyaltyProgram *prog, const Credit *credit)
 
 /*
  * Posts a credit that carries a reference, once: the member is enrolled
- * and locked, and a replay returns the first ledger id (the reference used
- * for another member, kind or amount is LY003).
+ * and locked, and a replay returns the first ledger id (the member's
+ * reference used for another kind or amount is LY003; another member's use
+ * of the same reference is another operation).
  */
 int64
 CreditPostOnce(const LoyaltyProgram *prog, const Credit *credit)
@@ -67,7 +68,7 @@ CreditPostOnce(const LoyaltyProgram *prog, const Credit *credit)
 
 	Assert(credit->ref != NULL);
 	LedgerEnsureMember(prog->code, credit->member_id, &account);
-	if (LedgerFindRef(prog->code, credit->ref, &first))
+	if (LedgerFindRef(prog->code, credit->member_id, credit->ref, &first))
 	{
 		LedgerCheckReplay(prog->code, credit->ref, &first, credit->member_id, credit->kind,
 						  credit->points);

@@ -44,7 +44,7 @@ static LoyaltyQuery lots_to_take = {
 static LoyaltyQuery lots_use = {
 	"WITH u AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS u(lot_id, take)),"
 	" taken AS (UPDATE loyalty.lot l SET remaining = l.remaining OPERATOR(pg_catalog.-) u.take"
-	"             FROM u WHERE l.id OPERATOR(pg_catalog.=) u.lot_id)"
+	"             FROM u WHERE l.id OPERATOR(pg_catalog.=) u.lot_id AND l.member_id OPERATOR(pg_catalog.=) $5)"
 	" INSERT INTO loyalty.lot_use (lot_id, ledger_id, program, member_id, points)"
 	" SELECT u.lot_id, $3, $4, $5, u.take FROM u",
 	5, {INT8ARRAYOID, INT8ARRAYOID, INT8OID, TEXTOID, TEXTOID}
@@ -52,16 +52,16 @@ static LoyaltyQuery lots_use = {
 
 static LoyaltyQuery lots_give_back = {
 	"WITH u AS (SELECT lot_id, pg_catalog.sum(points) AS points FROM loyalty.lot_use"
-	"            WHERE ledger_id OPERATOR(pg_catalog.=) $1"
+	"            WHERE ledger_id OPERATOR(pg_catalog.=) $1 AND member_id OPERATOR(pg_catalog.=) $3"
 	"            GROUP BY lot_id HAVING pg_catalog.sum(points) OPERATOR(pg_catalog.>) 0),"
 	" back AS (UPDATE loyalty.lot l SET remaining = l.remaining OPERATOR(pg_catalog.+) u.points"
-	"            FROM u WHERE l.id OPERATOR(pg_catalog.=) u.lot_id"
+	"            FROM u WHERE l.id OPERATOR(pg_catalog.=) u.lot_id AND l.member_id OPERATOR(pg_catalog.=) $3"
 	"            RETURNING l.id, l.program, l.member_id)"
 	" INSERT INTO loyalty.lot_use (lot_id, ledger_id, program, member_id, points)"
 	" SELECT u.lot_id, $2, back.program, back.member_id, OPERATOR(pg_catalog.-) u.points"
 	"   FROM u JOIN back ON back.id OPERATOR(pg_catalog.=) u.lot_id"
 	" RETURNING OPERATOR(pg_catalog.-) points",
-	2, {INT8OID, INT8OID}
+	3, {INT8OID, INT8OID, TEXTOID}
 };
 
 /* Points of a member's lots that can be spent at as_of (before debt). */
@@ -130,17 +130,19 @@ LotsTake(const char *program, const char *member_id, int64 points, LotScope scop
 }
 
 /*
- * Gives the points that ledger row from_ledger_id took back to the same lots
- * (keeping their expiry), recorded against to_ledger_id.  Returns the points.
+ * Gives the points that the member's ledger row from_ledger_id took back to
+ * the same lots (keeping their expiry), recorded against to_ledger_id.
+ * Returns the points.
  */
 int64
-LotsGiveBack(int64 from_ledger_id, int64 to_ledger_id)
+LotsGiveBack(const char *member_id, int64 from_ledger_id, int64 to_ledger_id)
 {
-	Datum		args[2];
+	Datum		args[3];
 	int64		total = 0;
 
 	args[0] = Int64GetDatum(from_ledger_id);
 	args[1] = Int64GetDatum(to_ledger_id);
+	args[2] = CStringGetTextDatum(member_id);
 	LoyaltyRun(&lots_give_back, args, NULL, SPI_OK_INSERT_RETURNING);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		total += LoyaltyGetInt64(i, 1);

@@ -78,7 +78,7 @@ static LoyaltyQuery first_seen = {
 	"             fx_rate, points, refunded_amount, reversed_target, earned_total, closed, ordered_at,"
 	"             multiplier)"
 	"           SELECT $1, $2, $3, $4, $5, $6, $7, coalesce($8, 0), 0, $7, $9, $10, $13 FROM g WHERE NOT g.no_room"
-	"           ON CONFLICT (program, order_id) DO NOTHING RETURNING points),"
+	"           ON CONFLICT DO NOTHING RETURNING points),"
 	" sup AS (" LETTERS_SUPERSEDE
 	"   WHERE $15 AND d.program OPERATOR(pg_catalog.=) $1 AND d.order_id OPERATOR(pg_catalog.=) $2"
 	"     AND d.resolved_at IS NULL AND EXISTS (SELECT 1 FROM s)),"

@@ -58,13 +58,14 @@ COMMENT ON TABLE @extschema@.referral IS
 -- Referrals refused as abuse or as invalid, kept for the funnel and fraud review.
 CREATE SEQUENCE @extschema@.referral_rejection_id_seq;
 CREATE TABLE @extschema@.referral_rejection (
-    id              bigint PRIMARY KEY DEFAULT nextval('@extschema@.referral_rejection_id_seq'),
+    id              bigint NOT NULL DEFAULT nextval('@extschema@.referral_rejection_id_seq'),
     program         text NOT NULL,
     member_id       text NOT NULL,
     referrer_id     text,
     code            text NOT NULL,
     reason          text NOT NULL CHECK (reason IN ('self_referral', 'shared_fingerprint', 'already_ordered', 'cycle')),
-    rejected_at     timestamptz NOT NULL
+    rejected_at     timestamptz NOT NULL,
+    PRIMARY KEY (id, member_id)
 );
 ALTER SEQUENCE @extschema@.referral_rejection_id_seq OWNED BY @extschema@.referral_rejection.id;
 CREATE INDEX referral_rejection_member_idx ON @extschema@.referral_rejection (program, member_id);
@@ -99,7 +100,9 @@ CREATE TABLE @extschema@.referral_commission (
     taken_target    bigint NOT NULL DEFAULT 0,
     ledger_id       bigint NOT NULL,
     paid_at         timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (program, order_id, generation, level),
+    -- member_id (the referrer paid) is in the key for distribution by member;
+    -- (program, order_id, generation, level) alone names one payment.
+    PRIMARY KEY (program, order_id, generation, level, member_id),
     CONSTRAINT referral_commission_taken CHECK (taken_target BETWEEN 0 AND points)
 );
 CREATE INDEX referral_commission_member_idx ON @extschema@.referral_commission (program, member_id);
@@ -497,7 +500,7 @@ BEGIN
         -- milestone whose points were changed since is not paid again
         -- (nor refused by its ref as another amount, LY003).
         AND NOT EXISTS (SELECT 1 FROM loyalty.ledger l
-                         WHERE l.program = t.program
+                         WHERE l.program = t.program AND l.member_id = r.referrer_id
                            AND l.ref = 'referral-milestone:' || r.referrer_id || ':' || (m ->> 'referrals'))
       ORDER BY (m ->> 'referrals')::bigint;
 END

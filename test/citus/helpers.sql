@@ -18,3 +18,21 @@ CREATE FUNCTION public.test_mask(j jsonb) RETURNS jsonb LANGUAGE sql AS $$
                     THEN '"recent"'::jsonb ELSE e.value END), '{}')
       FROM jsonb_each(j) e
 $$;
+-- test_reinstall: loyalty afresh (distributed again on the cluster), for
+-- the teardown of an isolation spec, which drops the extension on one node.
+-- A procedure: distribute() runs after CREATE EXTENSION has committed.
+CREATE PROCEDURE public.test_reinstall()
+LANGUAGE plpgsql AS $$
+DECLARE
+    distributed boolean := loyalty.distributed();
+BEGIN
+    SET client_min_messages = warning;
+    DROP EXTENSION loyalty CASCADE;
+    CREATE EXTENSION loyalty;
+    COMMIT;
+    IF distributed THEN
+        PERFORM count(*) FROM loyalty.distribute();
+    END IF;
+    RESET client_min_messages;
+END
+$$;

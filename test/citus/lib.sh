@@ -19,6 +19,18 @@ citus_install() {
 	as_root env PATH="$PG_BIN:$PATH" bash "$src/build.sh"
 }
 
+# The first port from FIRST on that nobody listens on (TCP or a socket in DIR).
+free_port_from() {
+	local p
+	for p in $(seq "$1" 54999) $(seq 54320 "$1"); do
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && [ ! -e "$2/.s.PGSQL.$p" ]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
 CITUS_NODES=()
 # Starts coordinator (CITUS_NODES[0]), two workers and a plain node
 # (SINGLE_PORT).  All listen on 127.0.0.1 and on a socket in CITUS_WORK.
@@ -39,20 +51,22 @@ citus_start_nodes() {
 	trap citus_stop_nodes EXIT
 	for i in 0 1 2 3; do
 		dir=$CITUS_WORK/n$i
-		port=$(free_port "$CITUS_WORK")
 		run_as_cluster_user "$PG_BIN/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir.initdb.log" 2>&1 \
 			|| { cat "$dir.initdb.log" >&2; return 1; }
-		local opts="-c listen_addresses=127.0.0.1 -c unix_socket_directories='$CITUS_WORK' -p $port -c fsync=off"
+		local opts="-c listen_addresses=127.0.0.1 -c unix_socket_directories='$CITUS_WORK' -c fsync=off"
 		opts+=" -c max_prepared_transactions=50 -c max_connections=200"
 		if [ "$i" -lt 3 ]; then
 			opts+=" -c shared_preload_libraries=citus -c citus.enable_unsafe_triggers=on -c citus.shard_count=8"
 			opts+=" -c citus.log_remote_commands=off -c citus.show_shards_for_app_name_prefixes='' -c wal_level=logical"
-			CITUS_NODES+=("$port")
-		else
-			SINGLE_PORT=$port
 		fi
-		run_as_cluster_user "$PG_BIN/pg_ctl" -D "$dir" -l "$dir.log" -o "$opts" -w start >/dev/null \
-			|| { cat "$dir.log" >&2; return 1; }
+		# A free port, tried again when another test run takes it first.
+		local try
+		for try in 1 2 3 4 5; do
+			port=$(free_port_from $((54320 + RANDOM % 600)) "$CITUS_WORK")
+			run_as_cluster_user "$PG_BIN/pg_ctl" -D "$dir" -l "$dir.log" -o "$opts -p $port" -w start >/dev/null && break
+			grep -q 'Address already in use' "$dir.log" && [ $try -lt 5 ] || { cat "$dir.log" >&2; return 1; }
+		done
+		if [ "$i" -lt 3 ]; then CITUS_NODES+=("$port"); else SINGLE_PORT=$port; fi
 	done
 	log "Citus coordinator on port ${CITUS_NODES[0]}, workers on ${CITUS_NODES[1]} and ${CITUS_NODES[2]}, single node on $SINGLE_PORT"
 }
@@ -84,15 +98,33 @@ SET client_min_messages = warning;
 SELECT citus_set_coordinator_host('127.0.0.1', ${CITUS_NODES[0]});
 SELECT citus_add_node('127.0.0.1', ${CITUS_NODES[1]});
 SELECT citus_add_node('127.0.0.1', ${CITUS_NODES[2]});
+SQL
+	# Once: distribute() in the transaction that created the extension is
+	# refused (LY056), not left waiting for its own locks on the workers.
+	if [ -z "${CITUS_GUARD_CHECKED:-}" ]; then
+		local guard
+		guard=$("$PG_BIN/psql" -X -q -p "${CITUS_NODES[0]}" -d "$db" -v VERBOSITY=verbose 2>&1 <<SQL
+\\set VERBOSITY verbose
+SET client_min_messages = warning;
+BEGIN;
 CREATE EXTENSION loyalty;
-\\i $ROOT/test/citus/prekeys.sql
+SELECT * FROM loyalty.distribute();
+ROLLBACK;
+SQL
+)
+		grep -q 'LY056: loyalty.distribute() must run after CREATE EXTENSION loyalty has committed' <<<"$guard" \
+			|| { echo "distribute() in the extension's own transaction was not refused: $guard"; return 1; }
+		CITUS_GUARD_CHECKED=1
+	fi
+	psql_q -p "${CITUS_NODES[0]}" -d "$db" -At >/dev/null <<SQL || return 1
+SET client_min_messages = warning;
+CREATE EXTENSION loyalty;
 SELECT count(*) FROM loyalty.distribute();
 \\i $ROOT/test/citus/helpers.sql
 SQL
 	psql_q -p "$SINGLE_PORT" -d "$db" >/dev/null <<SQL || return 1
 SET client_min_messages = warning;
 CREATE EXTENSION loyalty;
-\\i $ROOT/test/citus/prekeys.sql
 \\i $ROOT/test/citus/helpers.sql
 SQL
 }
@@ -130,4 +162,35 @@ citus_scenario() {
 		echo "-- $name: nothing to compare"; ok=1
 	fi
 	return $ok
+}
+
+# Runs an isolation spec of test/isolation on the cluster and on the single
+# node, each in a fresh database that has loyalty already (distributed on
+# the cluster): the spec's CREATE EXTENSION is left out and its DROP
+# EXTENSION becomes CALL test_reinstall() (helpers.sql); checked against its
+# own expected output on both sides.
+citus_isolation() {
+	local name=$1 side port db dir=$CITUS_WORK/iso-$1 isolation
+	isolation="$(dirname "$("$PG_CONFIG" --pgxs)")/../test/isolation/pg_isolation_regress"
+	db="i_${name//-/_}"
+	citus_fresh_db "$db" || return 1
+	# isolationtester asks pg_isolation_test_session_is_blocked() whether a
+	# step waits; Citus's own version also sees waits on the workers.
+	psql_q -p "${CITUS_NODES[0]}" -d "$db" -c 'SELECT citus_internal.replace_isolation_tester_func()' >/dev/null || return 1
+	mkdir -p "$dir/specs" "$dir/expected"
+	grep -vE '^\s*CREATE EXTENSION IF NOT EXISTS loyalty;\s*$' "$ROOT/test/isolation/specs/$name.spec" |
+		sed -E 's/^(\s*)DROP EXTENSION loyalty CASCADE;\s*$/\1CALL public.test_reinstall();/' >"$dir/specs/$name.spec"
+	cp "$ROOT/test/isolation/expected/$name.out" "$dir/expected/"
+	[ "$(id -u)" -eq 0 ] && chown -R "$(cluster_user)" "$dir"
+	for side in cluster single; do
+		port=${CITUS_NODES[0]}
+		[ $side = single ] && port=$SINGLE_PORT
+		mkdir -p "$dir/$side"
+		"$isolation" --use-existing --dbname="$db" --host="$CITUS_WORK" --port="$port" --user=postgres \
+			--inputdir="$dir" --outputdir="$dir/$side" "$name" >"$dir/$side.log" 2>&1 || {
+			echo "-- isolation $name on the $side:"
+			head -80 "$dir/$side/regression.diffs" 2>/dev/null || cat "$dir/$side.log"
+			return 1
+		}
+	done
 }

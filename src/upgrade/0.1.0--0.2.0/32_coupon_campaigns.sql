@@ -99,7 +99,11 @@ CREATE TABLE @extschema@.coupon_redemption (
 
 -- One redemption per (program, code, order_ref), whichever member: the
 -- replay rule (a second member on the same code and order_ref is LY003).
-CREATE UNIQUE INDEX coupon_redemption_ref_key ON @extschema@.coupon_redemption (program, code, order_ref);
+-- redeem_coupon checks it under the campaign's row lock, which every
+-- redemption of the code takes: a unique index without the member could
+-- not be kept on a table distributed by member (loyalty.distribute()).
+-- This index finds the redemption of a code on an order_ref.
+CREATE INDEX coupon_redemption_code_idx ON @extschema@.coupon_redemption (program, code, order_ref);
 
 CREATE INDEX coupon_redemption_order_idx ON @extschema@.coupon_redemption (order_ref, program) WHERE released_at IS NULL;
 
@@ -930,6 +934,10 @@ BEGIN
     PERFORM loyalty.fold_coupon_releases(p.code, (f.k).campaign);
     SELECT * INTO c FROM loyalty.coupon_campaign x
      WHERE x.program = p.code AND x.campaign = (f.k).campaign FOR UPDATE;
+    -- Under the campaign's row lock (every redemption of the code takes it)
+    -- this is the one check of (program, code, order_ref): the same member
+    -- replays, another member is LY003.  No unique index backs it (keys
+    -- include the member id, so the table can be distributed by member).
     SELECT * INTO r FROM loyalty.coupon_redemption x
      WHERE x.program = p.code AND x.code = (f.k).code AND x.order_ref = redeem_coupon.order_ref;
     IF FOUND THEN

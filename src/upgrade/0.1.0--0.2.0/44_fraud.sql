@@ -39,7 +39,7 @@ COMMENT ON TABLE @extschema@.fraud_setting IS
 CREATE SEQUENCE @extschema@.fraud_flag_id_seq;
 
 CREATE TABLE @extschema@.fraud_flag (
-    id              bigint PRIMARY KEY DEFAULT nextval('@extschema@.fraud_flag_id_seq'),
+    id              bigint NOT NULL DEFAULT nextval('@extschema@.fraud_flag_id_seq'),
     program         text NOT NULL,
     member_id       text NOT NULL,
     rule            text NOT NULL,
@@ -54,7 +54,8 @@ CREATE TABLE @extschema@.fraud_flag (
     points_at_risk  bigint NOT NULL DEFAULT 0 CHECK (points_at_risk >= 0),
     points_reversed bigint NOT NULL DEFAULT 0 CHECK (points_reversed >= 0),
     UNIQUE (program, member_id, rule, subject),
-    CHECK ((state = 'open') = (decided_at IS NULL))
+    CHECK ((state = 'open') = (decided_at IS NULL)),
+    PRIMARY KEY (id, member_id)
 );
 
 ALTER SEQUENCE @extschema@.fraud_flag_id_seq OWNED BY @extschema@.fraud_flag.id;

@@ -341,6 +341,7 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     posted loyalty.ledger;
+    holder text;
 BEGIN
     PERFORM loyalty.require_program(program);
     IF points IS NULL OR ref IS NULL OR member_id IS NULL THEN
@@ -355,14 +356,15 @@ BEGIN
               HINT = 'Say why, e.g. ''amounts were loaded in cents''.';
     END IF;
     -- A replay of the same call returns its ledger row (before the member
-    -- checks: the member may have been merged or forgotten since).
-    SELECT * INTO posted FROM loyalty.ledger l WHERE l.program = adjust.program AND l.ref = adjust.ref;
+    -- checks: the member may have been merged or forgotten since, its
+    -- ledger rows moved to the member it was merged into or its pseudonym).
+    -- A reference is the member's: another member's row is another call.
+    holder := coalesce(loyalty.member_alias(program, member_id), loyalty.forgotten_pseudonym(program, member_id));
+    SELECT * INTO posted FROM loyalty.ledger l
+     WHERE l.program = adjust.program AND l.member_id = holder AND l.ref = adjust.ref;
     IF FOUND THEN
         IF (posted.kind IN ('earn', 'adjust')) <> (points > 0) OR posted.kind NOT IN ('earn', 'adjust', 'reverse')
            OR (posted.points <> points AND points > 0)
-           -- (the member's ledger rows moved with a merge or forget since)
-           OR posted.member_id IS DISTINCT FROM coalesce(loyalty.member_alias(program, member_id),
-                                                         loyalty.forgotten_pseudonym(program, member_id))
            OR posted.reason IS DISTINCT FROM reason THEN
             RAISE EXCEPTION 'ref "%" was already used for another call', ref
                 USING ERRCODE = 'LY003',
@@ -380,7 +382,8 @@ BEGIN
         RETURN loyalty.earn(program, member_id, points, ref, reason);
     END IF;
     PERFORM loyalty.take_back(program, member_id, -points, ref, reason);
-    SELECT l.id INTO STRICT posted.id FROM loyalty.ledger l WHERE l.program = adjust.program AND l.ref = adjust.ref;
+    SELECT l.id INTO STRICT posted.id FROM loyalty.ledger l
+     WHERE l.program = adjust.program AND l.member_id = adjust.member_id AND l.ref = adjust.ref;
     RETURN posted.id;
 END
 $$;
@@ -410,7 +413,7 @@ BEGIN
                 WHEN loyalty.lot_spendable(l.available_at, l.expires_at, as_of) THEN 'available'
                 ELSE 'pending' END
       FROM loyalty.lot l
-      LEFT JOIN loyalty.held_lot h ON h.lot_id = l.id
+      LEFT JOIN loyalty.held_lot h ON h.lot_id = l.id AND h.member_id = l.member_id
      WHERE l.program = member_lots.program AND l.member_id = member_lots.member_id
      ORDER BY l.id;
 END
@@ -452,7 +455,7 @@ AS $$
            loyalty.ledger_label(l.kind, l.reason, l.order_id),
            r.ref
       FROM loyalty.ledger l
-      LEFT JOIN loyalty.ledger r ON r.id = l.related_id AND l.kind = 'unredeem'
+      LEFT JOIN loyalty.ledger r ON r.id = l.related_id AND r.member_id = l.member_id AND l.kind = 'unredeem'
      WHERE l.program = history.program AND l.member_id = history.member_id
      ORDER BY l.id
 $$;
@@ -645,6 +648,8 @@ DECLARE
     done loyalty.member_merge;
     m loyalty.member;
     marker bigint;
+    clash text;
+    clashes bigint;
 BEGIN
     -- Orders being inserted finish first; new ones wait for this (MemberAliasBarrier, member_alias.c).
     LOCK TABLE loyalty.member_merge, loyalty.forgotten_member IN EXCLUSIVE MODE;
@@ -664,7 +669,10 @@ BEGIN
         END IF;
         RETURN done.ledger_id;
     END IF;
-    IF EXISTS (SELECT 1 FROM loyalty.ledger l WHERE l.program = merge_members.program AND l.ref = merge_members.ref) THEN
+    -- The merge's row goes to the target, with the source's rows: the ref
+    -- must be new to both (a ledger ref is unique per member).
+    IF EXISTS (SELECT 1 FROM loyalty.ledger l WHERE l.program = merge_members.program
+                  AND l.member_id IN (from_member_id, into_member_id) AND l.ref = merge_members.ref) THEN
         RAISE EXCEPTION 'ref "%" was already used for another call', ref USING ERRCODE = 'LY003';
     END IF;
     -- Both rows locked in member order, as every posting locks them.
@@ -680,6 +688,19 @@ BEGIN
     END LOOP;
     PERFORM loyalty.lock_member(program, from_member_id);
     PERFORM loyalty.lock_member(program, into_member_id);
+    -- A reference both used cannot move: it is unique per member, the ledger
+    -- is append-only, and rewriting one would break its replay.  Refused.
+    SELECT l.ref, count(*) OVER () INTO clash, clashes FROM loyalty.ledger l
+     WHERE l.program = merge_members.program AND l.member_id = from_member_id AND l.ref IS NOT NULL
+       AND l.ref IN (SELECT k.ref FROM loyalty.ledger k
+                      WHERE k.program = merge_members.program AND k.member_id = into_member_id AND k.ref IS NOT NULL)
+     ORDER BY l.ref LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'members "%" and "%" of program "%" both used reference "%"', from_member_id, into_member_id, program, clash
+            USING ERRCODE = 'LY003',
+                  DETAIL = pg_catalog.format('%s reference(s) are in both ledgers; a reference is unique per member.', clashes),
+                  HINT = 'A merge keeps every ledger row under its reference: members whose references overlap cannot be merged. Where accounts may be merged, use references unique in the program.';
+    END IF;
 
     PERFORM loyalty.combine_member_rows(program, from_member_id, into_member_id);
     PERFORM loyalty.rewrite_member_id(program, from_member_id, into_member_id, 'merge');

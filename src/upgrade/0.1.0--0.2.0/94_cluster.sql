@@ -96,6 +96,15 @@ BEGIN
         RAISE EXCEPTION 'loyalty.distribute() runs on the Citus coordinator, not on a worker'
             USING ERRCODE = 'LY056', HINT = 'Connect to the coordinator and run it there.';
     END IF;
+    -- It changes the workers' own copies of the tables over connections of
+    -- their own, which would wait forever for locks this transaction holds
+    -- there if it also created (or updated) the extension.
+    IF EXISTS (SELECT FROM pg_catalog.pg_extension e
+                WHERE e.extname OPERATOR(pg_catalog.=) 'loyalty' AND pg_catalog.age(e.xmin) OPERATOR(pg_catalog.=) 0) THEN
+        RAISE EXCEPTION 'loyalty.distribute() must run after CREATE EXTENSION loyalty has committed'
+            USING ERRCODE = 'LY056',
+                  HINT = 'COMMIT, then run SELECT * FROM loyalty.distribute() in a transaction of its own.';
+    END IF;
     IF @extschema@.distributed() THEN
         RAISE NOTICE 'loyalty is distributed already';
         RETURN QUERY SELECT l.table_name, l.layout, NULL::integer FROM @extschema@.cluster_layout() l;
