@@ -132,16 +132,17 @@ readme_tour() {
 	fi
 }
 
-# Every sql example of docs/adopting.md is run, as written, by a regression
-# file, the upgrade test or a TAP test (the procedures of a DBA's first day
-# are tested, not only shown).
+# Every sql example of docs/adopting.md and docs/scale-out.md is run, as
+# written, by a regression file, the upgrade test, a TAP test or a Citus
+# cluster scenario (the procedures of a DBA's first day are tested, not
+# only shown).
 doc_blocks() {
-	perl "$ROOT/scripts/check_doc_blocks.pl" "$ROOT/docs/adopting.md"
+	perl "$ROOT/scripts/check_doc_blocks.pl" "$ROOT/docs/adopting.md" "$ROOT/docs/scale-out.md"
 }
 
 suite "qualified SQL (scripts/check_qualified_sql.pl)" qualified_sql
 suite "release metadata (scripts/check_meta.pl)" release_meta
-suite "docs/adopting.md examples in sql/ (scripts/check_doc_blocks.pl)" doc_blocks
+suite "docs/adopting.md and docs/scale-out.md examples run by tests (scripts/check_doc_blocks.pl)" doc_blocks
 suite "pg_regress (sql/, expected/)" regress
 suite "pg_regress, each file alone (scripts/regress_each.sh)" regress_each
 suite "isolation (test/isolation)" isolation
