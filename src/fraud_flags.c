@@ -50,14 +50,17 @@ static LoyaltyQuery flag_insert = {
 /*
  * The same on a Citus cluster, which runs no correlated subquery beside
  * unnest(): the members' earlier flags are read first (a CTE that Citus
- * brings to the coordinator), and the rest runs there.
+ * brings to the coordinator), and the rest runs there.  The INSERT is a
+ * CTE too: Citus's INSERT ... SELECT with ON CONFLICT DO NOTHING RETURNING
+ * counts the skipped rows, which SPI refuses ("consistency check on SPI
+ * tuple count failed").
  */
 static LoyaltyQuery flag_insert_cluster = {
 	"WITH earlier AS MATERIALIZED ("
 	"  SELECT o.member_id, o.rule, o.evidence OPERATOR(pg_catalog.->) 'orders' AS orders"
 	"    FROM loyalty.fraud_flag o"
-	"   WHERE o.program OPERATOR(pg_catalog.=) $1 AND o.member_id OPERATOR(pg_catalog.=) ANY ($3))"
-	"INSERT INTO loyalty.fraud_flag AS f (program, member_id, rule, subject, score, evidence,"
+	"   WHERE o.program OPERATOR(pg_catalog.=) $1 AND o.member_id OPERATOR(pg_catalog.=) ANY ($3)),"
+	" ins AS (INSERT INTO loyalty.fraud_flag AS f (program, member_id, rule, subject, score, evidence,"
 	"                                    raised_at, points_at_risk)"
 	"SELECT $1, u.member_id, u.rule, u.subject, u.score::numeric, u.evidence::pg_catalog.jsonb, $2, u.points"
 	"  FROM unnest($3::pg_catalog.text[], $4::pg_catalog.text[], $5::pg_catalog.text[],"
@@ -72,7 +75,8 @@ static LoyaltyQuery flag_insert_cluster = {
 	"                                  u.evidence::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'orders')))"
 	" ORDER BY u.member_id, u.rule, u.subject"
 	" ON CONFLICT (program, member_id, rule, subject) DO NOTHING"
-	" RETURNING f.member_id",
+	" RETURNING f.member_id)"
+	"SELECT ins.member_id FROM ins",
 	8, {TEXTOID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID,
 	TEXTARRAYOID, INT8ARRAYOID}
 };
@@ -232,8 +236,10 @@ FraudFlagsFlush(FraudRun *run)
 		args[5] = LoyaltyArray(flags->score + from, NULL, n, FLOAT8OID);
 		args[6] = LoyaltyArray(flags->evidence + from, NULL, n, TEXTOID);
 		args[7] = LoyaltyArray(flags->points + from, NULL, n, INT8OID);
-		LoyaltyRun(LoyaltyDistributed() ? &flag_insert_cluster : &flag_insert, args, NULL,
-				   SPI_OK_INSERT_RETURNING);
+		if (LoyaltyDistributed())
+			LoyaltyRun(&flag_insert_cluster, args, NULL, SPI_OK_SELECT);
+		else
+			LoyaltyRun(&flag_insert, args, NULL, SPI_OK_INSERT_RETURNING);
 		flags->inserted += SPI_processed;
 		KeepNewFlagMembers(flags, keep);
 		SPI_freetuptable(SPI_tuptable);

@@ -56,7 +56,7 @@ citus_start_nodes() {
 		local opts="-c listen_addresses=127.0.0.1 -c unix_socket_directories='$CITUS_WORK' -c fsync=off"
 		opts+=" -c max_prepared_transactions=50 -c max_connections=200"
 		if [ "$i" -lt 3 ]; then
-			opts+=" -c shared_preload_libraries=citus -c citus.enable_unsafe_triggers=on -c citus.shard_count=8"
+			opts+=" -c shared_preload_libraries=citus -c citus.enable_unsafe_triggers=on -c citus.shard_count=8 -c max_worker_processes=32"
 			opts+=" -c citus.log_remote_commands=off -c citus.show_shards_for_app_name_prefixes='' -c wal_level=logical"
 		fi
 		# A free port, tried again when another test run takes it first.
@@ -157,6 +157,10 @@ citus_scenario() {
 		head -60 "$out/$name.out.diff"
 		ok=1
 	fi
+	# Each database keeps a Citus maintenance worker while it exists.
+	for port in "${CITUS_NODES[@]}" "$SINGLE_PORT"; do
+		psql_q -p "$port" -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" 2>/dev/null || true
+	done
 	# Both sides must have books to compare, and clean ones.
 	if [ "$(grep -c . "$out/$name.single.dump")" -lt 3 ]; then
 		echo "-- $name: nothing to compare"; ok=1
@@ -192,5 +196,8 @@ citus_isolation() {
 			head -80 "$dir/$side/regression.diffs" 2>/dev/null || cat "$dir/$side.log"
 			return 1
 		}
+	done
+	for port in "${CITUS_NODES[@]}" "$SINGLE_PORT"; do
+		psql_q -p "$port" -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" 2>/dev/null || true
 	done
 }

@@ -1,15 +1,15 @@
 -- Referrals on the cluster: referral codes live in a reference table, the
 -- referrals and commissions with each member.  referral_code, refer and
 -- settle_referrals run on the coordinator as one distributed transaction;
--- referrers and referees sit on different nodes.  The orders table is a
--- plain table on the coordinator here (its triggers take the coordinator's
--- path).
+-- referrers and referees sit on different nodes.  The orders table is
+-- distributed by its customer column on the cluster.
 SET client_min_messages = warning;
 \set SHOW_CONTEXT never
 \set VERBOSITY terse
 SELECT loyalty.create_program('rf', 'USD', 1, 14);
-CREATE TABLE rf_orders (id text PRIMARY KEY, who text, total numeric, status text DEFAULT 'paid',
-                        refunded numeric DEFAULT 0, at timestamptz);
+CREATE TABLE rf_orders (id text, who text NOT NULL, total numeric, status text DEFAULT 'paid',
+                        refunded numeric DEFAULT 0, at timestamptz, PRIMARY KEY (id, who));
+SELECT test_distribute('rf_orders', 'who');
 SELECT loyalty.attach_orders('rf', 'rf_orders', 'id', 'who', 'total', status => 'status',
                              refunded_amount => 'refunded', created_at => 'at');
 SELECT count(*) FILTER (WHERE loyalty.enroll('rf', 'r' || i)) AS enrolled FROM generate_series(1, 24) i;
