@@ -42,9 +42,11 @@ $$;
 COMMENT ON FUNCTION @extschema@.cluster_rekeyed() IS
     'Tables whose key distribute() widens with member_id (their member id may be NULL, for a guest, only on one node)';
 
--- The member-keyed functions Citus runs on the node that holds the member
--- (create_distributed_function): every statement they run touches that
--- member's rows only.  The bigint twins are not delegated (Citus would hash
+-- The member-keyed functions Citus would run on the node that holds the
+-- member (create_distributed_function).  None in this release: Citus
+-- 13.2.2 crashes the coordinator on a delegated call with a NULL member id
+-- or inside a subquery; member calls run on the coordinator, each of their
+-- statements routed to the member's node.  The bigint twins are not delegated (Citus would hash
 -- the number, not the text id): they run on the coordinator, whose router
 -- queries reach the member's node.
 CREATE FUNCTION @extschema@.cluster_delegated()
@@ -206,4 +208,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.distribute(integer) IS
-    'On a Citus coordinator: distributes the member-keyed tables by member_id (colocated with loyalty.member), makes the others reference tables, and delegates the member functions to the member''s node';
+    'On a Citus coordinator: distributes the member-keyed tables by member_id (colocated with loyalty.member), makes the others reference tables, and delegates the functions of loyalty.cluster_delegated() to the member''s node';
