@@ -37,7 +37,7 @@ CITUS_NODES=()
 citus_start_nodes() {
 	local user i port dir
 	user=$(cluster_user)
-	CITUS_WORK=$ROOT/.tmp/citus
+	CITUS_WORK=${CITUS_WORK_DIR:-$ROOT/.tmp/citus}
 	rm -rf "$CITUS_WORK"
 	mkdir -p "$CITUS_WORK"
 	[ "$(id -u)" -eq 0 ] && chown -R "$user" "$ROOT/.tmp"

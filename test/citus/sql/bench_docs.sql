@@ -65,7 +65,7 @@ INSERT INTO shop_orders (id, customer_id, total) VALUES (1, 'ana', 80), (2, 'bo'
 UPDATE shop_orders SET refunded = 20 WHERE id = 3;
 SELECT * FROM loyalty.balance('shop', 'ana');
 SELECT loyalty.redeem('shop', 'ana', 30, 'checkout-9001') > 0 AS redeemed;
-SELECT kind, points, order_id FROM loyalty.history('shop', 'ana') ORDER BY id;
+SELECT kind, points, order_id FROM loyalty.history('shop', 'ana') ORDER BY kind, order_id;
 -- A replay of the redemption is answered, not paid twice; bo's balance is his.
 SELECT loyalty.redeem('shop', 'ana', 30, 'checkout-9001') = loyalty.redeem('shop', 'ana', 30, 'checkout-9001') AS replayed;
 SELECT available FROM loyalty.balance('shop', 'ana');
