@@ -509,6 +509,7 @@ AS $$
 DECLARE
     side record;
     rewarded bigint;
+    m jsonb;
 BEGIN
     FOR side IN
         SELECT s.* FROM (
@@ -529,19 +530,25 @@ BEGIN
     END LOOP;
     SELECT count(*) INTO rewarded FROM loyalty.referral x
      WHERE x.program = t.program AND x.referrer_id = r.referrer_id AND x.state = 'rewarded';
-    PERFORM loyalty.referral_credit(t.program, r.referrer_id, (m ->> 'points')::bigint,
-                                    'referral-milestone:' || r.referrer_id || ':' || (m ->> 'referrals'),
-                                    'referral milestone (' || (m ->> 'referrals') || ' referrals)', as_of)
-       FROM jsonb_array_elements(t.milestones) m
-      WHERE (m ->> 'referrals')::bigint <= rewarded
-        AND NOT loyalty.referral_member_forgotten(t.program, r.referrer_id)
+    IF loyalty.referral_member_forgotten(t.program, r.referrer_id) THEN
+        RETURN;
+    END IF;
+    -- One statement per milestone: a query that reads the referrer's
+    -- ledger and credits would run on the referrer's node on a Citus
+    -- cluster, where the credit cannot.
+    FOR m IN SELECT x FROM jsonb_array_elements(t.milestones) x
+              WHERE (x ->> 'referrals')::bigint <= rewarded
+              ORDER BY (x ->> 'referrals')::bigint LOOP
         -- Paid once, at the points of the terms when it was reached: a
         -- milestone whose points were changed since is not paid again
         -- (nor refused by its ref as another amount, LY003).
-        AND NOT EXISTS (SELECT 1 FROM loyalty.ledger l
-                         WHERE l.program = t.program AND l.member_id = r.referrer_id
-                           AND l.ref = 'referral-milestone:' || r.referrer_id || ':' || (m ->> 'referrals'))
-      ORDER BY (m ->> 'referrals')::bigint;
+        CONTINUE WHEN EXISTS (SELECT 1 FROM loyalty.ledger l
+                               WHERE l.program = t.program AND l.member_id = r.referrer_id
+                                 AND l.ref = 'referral-milestone:' || r.referrer_id || ':' || (m ->> 'referrals'));
+        PERFORM loyalty.referral_credit(t.program, r.referrer_id, (m ->> 'points')::bigint,
+                                        'referral-milestone:' || r.referrer_id || ':' || (m ->> 'referrals'),
+                                        'referral milestone (' || (m ->> 'referrals') || ' referrals)', as_of);
+    END LOOP;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.reward_referral(@extschema@.referral_setting, @extschema@.referral, timestamptz) IS
@@ -790,12 +797,23 @@ BEGIN
     -- The orders' rows first: a refund of one of them at the same time
     -- (which holds its row) takes back before or after this, never both
     -- from the same taken_target.
-    PERFORM 1 FROM loyalty.order_earning e
-      WHERE e.program = take_back_void_commissions.program
-        AND e.order_id IN (SELECT k.order_id FROM loyalty.referral_commission k
-                            WHERE k.program = take_back_void_commissions.program AND k.referee_id = referee
-                              AND k.taken_target < k.points)
-      ORDER BY e.order_id FOR UPDATE OF e;
+    IF loyalty.distributed() THEN
+        -- Citus locks rows only in a query on one member's shard: the
+        -- referee's orders, named first.
+        PERFORM 1 FROM loyalty.order_earning e
+          WHERE e.program = take_back_void_commissions.program AND e.member_id = referee
+            AND e.order_id = ANY (ARRAY(SELECT k.order_id FROM loyalty.referral_commission k
+                                         WHERE k.program = take_back_void_commissions.program
+                                           AND k.referee_id = referee AND k.taken_target < k.points))
+          ORDER BY e.order_id FOR UPDATE OF e;
+    ELSE
+        PERFORM 1 FROM loyalty.order_earning e
+          WHERE e.program = take_back_void_commissions.program
+            AND e.order_id IN (SELECT k.order_id FROM loyalty.referral_commission k
+                                WHERE k.program = take_back_void_commissions.program AND k.referee_id = referee
+                                  AND k.taken_target < k.points)
+          ORDER BY e.order_id FOR UPDATE OF e;
+    END IF;
     FOR c IN
         SELECT k.order_id, k.generation, k.level, k.member_id, k.points, k.taken_target
           FROM loyalty.referral_commission k
@@ -808,8 +826,8 @@ BEGIN
                      pg_catalog.format('referral commission, level %s, order %s: referral void', c.level, c.order_id),
                      now());
         UPDATE loyalty.referral_commission k SET taken_target = k.points
-         WHERE k.program = take_back_void_commissions.program AND k.order_id = c.order_id
-           AND k.generation = c.generation AND k.level = c.level;
+         WHERE k.program = take_back_void_commissions.program AND k.member_id = c.member_id
+           AND k.order_id = c.order_id AND k.generation = c.generation AND k.level = c.level;
     END LOOP;
     RETURN taken;
 END
