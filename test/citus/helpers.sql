@@ -19,14 +19,18 @@ CREATE FUNCTION public.test_mask(j jsonb) RETURNS jsonb LANGUAGE sql AS $$
       FROM jsonb_each(j) e
 $$;
 -- test_reinstall: loyalty afresh (distributed again on the cluster), for
--- the teardown of an isolation spec, which drops the extension on one node.
--- A procedure: distribute() runs after CREATE EXTENSION has committed.
-CREATE PROCEDURE public.test_reinstall()
+-- the teardown of an isolation spec, which drops the extension on one node
+-- after its other statements (given).  A procedure: distribute() runs after
+-- CREATE EXTENSION has committed.
+CREATE PROCEDURE public.test_reinstall(before text DEFAULT '')
 LANGUAGE plpgsql AS $$
 DECLARE
     distributed boolean := loyalty.distributed();
 BEGIN
     SET client_min_messages = warning;
+    IF before <> '' THEN
+        EXECUTE before;
+    END IF;
     DROP EXTENSION loyalty CASCADE;
     CREATE EXTENSION loyalty;
     COMMIT;

@@ -63,7 +63,11 @@ citus_start_nodes() {
 		local try
 		for try in 1 2 3 4 5; do
 			port=$(free_port_from $((54320 + RANDOM % 600)) "$CITUS_WORK")
-			run_as_cluster_user "$PG_BIN/pg_ctl" -D "$dir" -l "$dir.log" -o "$opts -p $port" -w start >/dev/null && break
+			# The servers keep their own DateStyle and time zone: the
+			# coordinator's connections to the workers would take the
+			# client settings exported above from the environment.
+			run_as_cluster_user env -u PGDATESTYLE -u PGTZ "$PG_BIN/pg_ctl" -D "$dir" -l "$dir.log" \
+				-o "$opts -p $port" -w start >/dev/null && break
 			grep -q 'Address already in use' "$dir.log" && [ $try -lt 5 ] || { cat "$dir.log" >&2; return 1; }
 		done
 		if [ "$i" -lt 3 ]; then CITUS_NODES+=("$port"); else SINGLE_PORT=$port; fi
@@ -170,9 +174,8 @@ citus_scenario() {
 
 # Runs an isolation spec of test/isolation on the cluster and on the single
 # node, each in a fresh database that has loyalty already (distributed on
-# the cluster): the spec's CREATE EXTENSION is left out and its DROP
-# EXTENSION becomes CALL test_reinstall() (helpers.sql); checked against its
-# own expected output on both sides.
+# the cluster; the spec as test/citus/iso_spec.pl rewrites it), checked
+# against its own expected output on both sides.
 citus_isolation() {
 	local name=$1 side port db dir=$CITUS_WORK/iso-$1 isolation
 	isolation="$(dirname "$("$PG_CONFIG" --pgxs)")/../test/isolation/pg_isolation_regress"
@@ -182,8 +185,7 @@ citus_isolation() {
 	# step waits; Citus's own version also sees waits on the workers.
 	psql_q -p "${CITUS_NODES[0]}" -d "$db" -c 'SELECT citus_internal.replace_isolation_tester_func()' >/dev/null || return 1
 	mkdir -p "$dir/specs" "$dir/expected"
-	grep -vE '^\s*CREATE EXTENSION IF NOT EXISTS loyalty;\s*$' "$ROOT/test/isolation/specs/$name.spec" |
-		sed -E 's/^(\s*)DROP EXTENSION loyalty CASCADE;\s*$/\1CALL public.test_reinstall();/' >"$dir/specs/$name.spec"
+	perl "$ROOT/test/citus/iso_spec.pl" "$ROOT/test/isolation/specs/$name.spec" >"$dir/specs/$name.spec"
 	cp "$ROOT/test/isolation/expected/$name.out" "$dir/expected/"
 	[ "$(id -u)" -eq 0 ] && chown -R "$(cluster_user)" "$dir"
 	for side in cluster single; do
