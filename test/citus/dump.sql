@@ -1,7 +1,8 @@
 -- The books of every member-keyed table in a canonical order, for the
 -- comparison of a cluster with a single node: every row as JSON without
 -- the columns that differ by nature (row ids drawn from sequences, which a
--- cluster draws per node, and the wall-clock times of the run).
+-- cluster draws per node, the wall-clock times of the run, and the codes
+-- drawn at random: referral codes, and coupon codes in redemptions).
 \pset footer off
 \pset tuples_only on
 DO $$
@@ -12,7 +13,7 @@ BEGIN
     FOR t IN SELECT l.table_name FROM loyalty.cluster_layout() l
               WHERE l.layout = 'member' ORDER BY l.table_name LOOP
         EXECUTE format('CREATE TEMP TABLE dump_%s AS SELECT %L::text AS tab, '
-                       'public.test_mask(to_jsonb(x) - ARRAY[''id'', ''lot_id'', ''related_id'', ''ledger_id'', ''hold_id'', ''flag_id'', '
+                       'public.test_mask(to_jsonb(x) - ARRAY[''id'', ''code'', ''lot_id'', ''related_id'', ''ledger_id'', ''hold_id'', ''flag_id'', '
                        '''recorded_at'', ''created_at'', ''updated_at'', ''used_at'', ''enrolled_at'', ''last_attempt_at'', '
                        '''resolved_at'', ''scored_at'', ''flagged_at'', ''changed_at'', ''decided_at'', ''released_at'', '
                        '''placed_at'', ''held_at'', ''rejected_at''])::text AS row FROM loyalty.%I x', t, t, t);
