@@ -5,6 +5,7 @@ MODULE_big  = loyalty
 OBJS = \
 	src/loyalty.o \
 	src/spi_util.o \
+	src/cluster.o \
 	src/program.o \
 	src/program_terms.o \
 	src/health.o \
@@ -67,7 +68,7 @@ PG_CFLAGS  += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializer
 # Every file runs alone: pg_regress creates the extension in a fresh
 # database, and each file makes what it needs (scripts/regress_each.sh).
 REGRESS_OPTS = --load-extension=$(EXTENSION)
-REGRESS      = setup programs members fx trigger refunds redeem expiry errors verify roles rfm tiers activity bi docs types_input security partitions values statement_shapes review_findings coupon_rule coupon_eval coupon_campaigns coupon_redeem best_offer coupon_rewards coupon_auto coupon_bi coupon_review coupon_attack reference_complete holds reversal signals exclusions fraud_rules fraud_review referral referral_commission fraud_eval adopting friendly role_tasks member_admin gdpr backfill mapping program_admin health review_members review_backfill review_progadmin adopting_tour
+REGRESS      = setup programs members fx trigger refunds redeem expiry errors verify roles rfm tiers activity bi docs types_input security partitions values statement_shapes review_findings coupon_rule coupon_eval coupon_campaigns coupon_redeem best_offer coupon_rewards coupon_auto coupon_bi coupon_review coupon_attack reference_complete holds reversal signals exclusions fraud_rules fraud_review referral referral_commission fraud_eval adopting friendly role_tasks member_admin gdpr backfill mapping program_admin health review_members review_backfill review_progadmin adopting_tour cluster
 ISOLATION      = redeem_race same_ref refund_vs_redeem program_cache activity_race insert_member_order refund_member_order batch_member_order bulk_load_race coupon_last_unit coupon_member_limit coupon_same_ref coupon_budget coupon_release_race reward_stock auto_coupon_once coupon_rr_stack hold_vs_order fraud_check_race fraud_review_race referral_same_referee referral_milestone signal_key_rotation fraud_release_race fraud_evidence_race mapping_change_vs_order partition_conversion_vs_order resolve_vs_retry merge_vs_order forget_vs_order backfill_vs_orders program_change_vs_order backfill_member_order
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env perl
 # Every ```sql block of the given Markdown files appears, as written, in
 # one of the regression files sql/*.sql, the upgrade test's files
-# (test/upgrade/*.sql, *.sh) or the TAP tests (test/tap/*.pl) (blank lines
-# and trailing spaces aside), so that a procedure the docs give is one a
-# test runs.
-#   perl scripts/check_doc_blocks.pl docs/adopting.md
-# Prints "test <file> examples in sql/ ... ok|FAILED" per file and the
+# (test/upgrade/*.sql, *.sh), the TAP tests (test/tap/*.pl) or the Citus
+# cluster scenarios (test/citus/sql/*.sql) (blank lines and trailing spaces
+# aside), so that a procedure the docs give is one a test runs.
+#   perl scripts/check_doc_blocks.pl docs/adopting.md docs/scale-out.md
+# Prints "test <file> examples run by tests ... ok|FAILED" per file and the
 # first line of each block not found; exits 1 if any is missing.
 use strict;
 use warnings;
@@ -15,8 +15,9 @@ my $root = dirname(__FILE__) . '/..';
 sub norm { my ($t) = @_; $t =~ s/[ \t]+$//mg; $t =~ s/\n{2,}/\n/g; $t =~ s/^\n+|\n+$//g; return $t }
 my $tests = '';
 # The blocks a regression file cannot run (pg_cron, ALTER EXTENSION ...
-# UPDATE) are run by the upgrade test and the TAP tests.
-for my $f (map { sort glob("$root/$_") } qw(sql/*.sql test/upgrade/*.sql test/upgrade/*.sh test/tap/*.pl)) {
+# UPDATE) are run by the upgrade test and the TAP tests; those of a Citus
+# cluster by its scenarios.
+for my $f (map { sort glob("$root/$_") } qw(sql/*.sql test/upgrade/*.sql test/upgrade/*.sh test/tap/*.pl test/citus/sql/*.sql)) {
 	open(my $fh, '<', $f) or die "$f: $!";
 	local $/;
 	$tests .= norm(scalar <$fh>) . "\n";
@@ -35,8 +36,8 @@ for my $doc (@ARGV) {
 		}
 		$block .= $line if $in;
 	}
-	print "  not in sql/*.sql, test/upgrade/, test/tap/: $_\n" for @missing;
-	printf "test %s examples in sql/ ... %s\n", $doc, @missing ? 'FAILED' : 'ok';
+	print "  not in sql/*.sql, test/upgrade/, test/tap/, test/citus/sql/: $_\n" for @missing;
+	printf "test %s examples run by tests ... %s\n", $doc, @missing ? 'FAILED' : 'ok';
 	$failed = 1 if @missing;
 }
 exit $failed;

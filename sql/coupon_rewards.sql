@@ -55,7 +55,9 @@ SELECT available FROM loyalty.balance('rw', 'ana');
 -- A replay returns the same code and pays nothing again.
 SELECT loyalty.claim_reward('rw', 'ana', 'tote', 'claim-1') = :'code1' AS same_code;
 SELECT available FROM loyalty.balance('rw', 'ana');
--- The reference belongs to that claim: another reward or member is LY003.
+-- The reference belongs to that claim: another reward is LY003.  Another
+-- member's claim under it is a new claim (a reference is the member's):
+-- bob's fails only because he has 20 points (LY001).
 SELECT sqlstate_of($$SELECT loyalty.claim_reward('rw', 'ana', 'voucher', 'claim-1')$$);
 SELECT sqlstate_of($$SELECT loyalty.claim_reward('rw', 'bob', 'tote', 'claim-1')$$);
 -- bob has 20 points: LY001, and nothing changes.
@@ -95,9 +97,9 @@ SELECT ref, kind, points FROM loyalty.ledger WHERE program = 'rw' AND kind = 're
 SELECT c.member_id, c.ref, c.reward, c.points, l.points AS ledger_points, l.ref = c.ref AS same_ref
   FROM loyalty.reward_claim c JOIN loyalty.ledger l ON l.id = c.ledger_id
  WHERE c.program = 'rw' ORDER BY c.ref;
-SELECT k.campaign, k.member_id, k.issued_ref, loyalty.coupon_code_display(k.code) = c.code AS claim_code
-  FROM loyalty.coupon_code k JOIN loyalty.reward_claim c ON c.program = k.program AND 'reward:' || c.ref = k.issued_ref
- WHERE k.program = 'rw' ORDER BY k.issued_ref;
+SELECT k.campaign, k.member_id, c.ref AS claim_ref, loyalty.coupon_code_display(k.code) = c.code AS claim_code
+  FROM loyalty.coupon_code k JOIN loyalty.reward_claim c ON c.program = k.program AND 'reward-claim:' || c.ledger_id = k.issued_ref
+ WHERE k.program = 'rw' ORDER BY c.ref;
 SELECT count(*) AS codes FROM loyalty.coupon_code WHERE program = 'rw';
 SELECT reward, stock, claimed FROM loyalty.reward WHERE program = 'rw' ORDER BY reward;
 SELECT member_id, balance, lifetime_redeemed FROM loyalty.member WHERE program = 'rw' ORDER BY member_id;
@@ -114,7 +116,8 @@ SELECT loyalty.create_reward('rw', 'tote', 100, 'rw_gift', 2);
 -- An admin may claim dated in the past (back-office correction).
 SELECT loyalty.claim_reward('rw', 'ana', 'tote', 'claim-past', '2024-06-01') IS NOT NULL AS claimed_in_the_past;
 SELECT occurred_at FROM loyalty.ledger WHERE program = 'rw' AND ref = 'claim-past';
-SELECT issued_at FROM loyalty.coupon_code WHERE program = 'rw' AND issued_ref = 'reward:claim-past';
+SELECT k.issued_at FROM loyalty.coupon_code k JOIN loyalty.reward_claim c ON k.issued_ref = 'reward-claim:' || c.ledger_id
+ WHERE c.program = 'rw' AND c.ref = 'claim-past';
 SELECT reward, stock, claimed FROM loyalty.reward WHERE program = 'rw' ORDER BY reward;
 RESET ROLE;
 
@@ -123,6 +126,19 @@ SET ROLE regress_rw_bi;
 SELECT sqlstate_of($$SELECT loyalty.claim_reward('rw', 'ana', 'tote', 'claim-bi')$$);
 SELECT sqlstate_of($$SELECT count(*) FROM loyalty.reward_claim$$);
 RESET ROLE;
+
+-- Two members, one reference: two claims, each replayed on its own.
+SET ROLE regress_rw_admin;
+SELECT loyalty.earn('rw', 'dee', 600, 'seed-dee', as_of => '2024-01-01') > 0 AS dee_credited;
+RESET ROLE;
+SET ROLE regress_rw_app;
+SELECT loyalty.claim_reward('rw', 'dee', 'voucher', 'claim-4') AS dee_code \gset
+SELECT loyalty.claim_reward('rw', 'dee', 'voucher', 'claim-4') = :'dee_code' AS dee_replay,
+       loyalty.claim_reward('rw', 'ana', 'voucher', 'claim-4') <> :'dee_code' AS ana_replay_own_code;
+SELECT sqlstate_of($$SELECT loyalty.claim_reward('rw', 'dee', 'tote', 'claim-4')$$) AS dee_other_reward;
+RESET ROLE;
+SELECT member_id, points, code = :'dee_code' AS dee_code FROM loyalty.reward_claim WHERE program = 'rw' AND ref = 'claim-4' ORDER BY 1;
+SELECT member_id, balance FROM loyalty.member WHERE program = 'rw' AND member_id = 'dee';
 
 SELECT check_name FROM loyalty.verify('rw') WHERE NOT ok;
 DROP ROLE regress_rw_admin, regress_rw_app, regress_rw_bi;

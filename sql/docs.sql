@@ -401,3 +401,13 @@ SELECT order_id, level, member_id, points, taken_target FROM loyalty.referral_co
 SELECT day, codes_shared, referees, first_orders, rewards_paid, voided, rejected
   FROM loyalty.referral_funnel WHERE program = 'docs_ref' AND day < '2024-12-31' ORDER BY day;
 
+SELECT * FROM loyalty.distribute();
+
+SELECT loyalty.distributed() AS distributed, loyalty.on_worker() AS on_worker;
+
+SELECT layout, count(*) FROM loyalty.cluster_layout() GROUP BY layout ORDER BY layout;
+
+SELECT * FROM loyalty.cluster_rekeyed();
+
+SELECT fn FROM loyalty.cluster_delegated() ORDER BY fn::text;
+

@@ -26,7 +26,6 @@ SELECT loyalty.adjust('adm', 'ann', 25, 'adj-1', 'goodwill') AS credit_id \gset
 SELECT loyalty.adjust('adm', 'ann', 25, 'adj-1', 'goodwill') = :credit_id AS replay_same_row;
 SELECT sqlstate_of($$SELECT loyalty.adjust('adm', 'ann', 26, 'adj-1', 'goodwill')$$) AS other_points;
 SELECT sqlstate_of($$SELECT loyalty.adjust('adm', 'ann', 25, 'adj-1', 'other reason')$$) AS other_reason;
-SELECT sqlstate_of($$SELECT loyalty.adjust('adm', 'bob', 25, 'adj-1', 'goodwill')$$) AS other_member;
 SELECT sqlstate_of($$SELECT loyalty.adjust('adm', 'ann', -25, 'adj-1', 'goodwill')$$) AS other_sign;
 -- A debit: soonest-expiring lots first (A-1's), available before pending.
 SELECT loyalty.adjust('adm', 'ann', -60, 'adj-2', 'amounts were loaded in cents') AS debit_id \gset
@@ -229,3 +228,92 @@ SELECT c.relname, a.attname
                          'sqlstate', 'held_by', 'released_by', 'excluded_by', 'decided_by', 'merged_by',
                          'resolved_by', 'resolution')
  ORDER BY 1, 2;
+
+-- 7. Keys for distribution by member: every table that holds a member id
+-- (NOT NULL) has the member id in its primary key and in every unique
+-- index, so it can be distributed by member (loyalty.distribute()).  Only
+-- these are allowed without it:
+--   order_earning, order_signal, dead_letter: their member id is NULL for
+--     guests (so the column is nullable and the query below skips them
+--     anyway); distribute() re-keys them with member_id;
+--   coupon_code (member_id nullable), referral_code, member_merge,
+--     forgotten_member: reference tables (PLAN13): codes and merges are
+--     looked up by code or ref across members.
+-- Must return no rows.
+SELECT c.relname, i.indexrelid::regclass AS index_without_member
+  FROM pg_class c
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'member_id' AND a.attnotnull
+  JOIN pg_index i ON i.indrelid = c.oid AND (i.indisunique OR i.indisprimary)
+ WHERE c.relnamespace = 'loyalty'::regnamespace AND c.relkind IN ('r', 'p')
+   AND NOT (a.attnum = ANY (i.indkey::int2[]))
+   AND c.relname NOT IN ('order_earning', 'order_signal', 'dead_letter',
+                         'coupon_code', 'referral_code', 'member_merge', 'forgotten_member')
+ ORDER BY 1, 2;
+-- ... and it can fail: the member-keyed tables it checks (must be many).
+SELECT count(DISTINCT c.relname) >= 15 AS member_tables_checked
+  FROM pg_class c
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'member_id' AND a.attnotnull
+  JOIN pg_index i ON i.indrelid = c.oid AND (i.indisunique OR i.indisprimary)
+ WHERE c.relnamespace = 'loyalty'::regnamespace AND c.relkind IN ('r', 'p');
+-- The keys the plan names, as PostgreSQL names them.
+SELECT i.indexrelid::regclass AS key, regexp_replace(pg_get_indexdef(i.indexrelid), '^.* USING btree ', '') AS columns
+  FROM pg_index i
+ WHERE i.indexrelid IN ('loyalty.ledger_pkey'::regclass, 'loyalty.ledger_ref_key'::regclass,
+                        'loyalty.ledger_unredeem_key'::regclass, 'loyalty.lot_pkey'::regclass,
+                        'loyalty.held_lot_pkey'::regclass, 'loyalty.member_hold_pkey'::regclass,
+                        'loyalty.fraud_flag_pkey'::regclass, 'loyalty.tier_history_pkey'::regclass,
+                        'loyalty.referral_rejection_pkey'::regclass, 'loyalty.referral_commission_pkey'::regclass)
+ ORDER BY i.indexrelid::regclass::text;
+-- The tables distribute() re-keys: their only unique index is the primary
+-- key, so ON CONFLICT DO NOTHING without a target (the accrual trigger,
+-- the signal trigger, backfill) means the same on one node and on a
+-- cluster.  Must be 1 each.
+SELECT c.relname, count(*) AS unique_indexes
+  FROM pg_class c JOIN pg_index i ON i.indrelid = c.oid AND i.indisunique
+ WHERE c.relnamespace = 'loyalty'::regnamespace
+   AND c.relname IN ('order_earning', 'order_signal', 'dead_letter')
+ GROUP BY 1 ORDER BY 1;
+-- No unique index on coupon redemptions without the member: the
+-- cross-member rule of redeem_coupon is checked under a lock instead.
+SELECT count(*) AS coupon_redemption_unique_without_member
+  FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attname = 'member_id'
+ WHERE i.indrelid = 'loyalty.coupon_redemption'::regclass AND i.indisunique
+   AND NOT (a.attnum = ANY (i.indkey::int2[]));
+
+-- 8. A reference is an idempotency key of the member's account (PLAN13):
+-- another member's call with the same ref is a new operation for that
+-- member; the same member with other points, sign or reason is LY003.
+SELECT loyalty.create_program('adm2', 'USD', 1);
+SELECT loyalty.enroll('adm2', m) FROM unnest(ARRAY['kim', 'lee', 'max', 'ned']) m;
+SET ROLE loyalty_admin;
+SELECT loyalty.adjust('adm2', 'kim', 40, 'gift', 'goodwill') AS kim_gift \gset
+SELECT loyalty.adjust('adm2', 'lee', 40, 'gift', 'goodwill') AS lee_gift \gset
+SELECT :kim_gift <> :lee_gift AS two_rows,
+       loyalty.adjust('adm2', 'kim', 40, 'gift', 'goodwill') = :kim_gift AS kim_replay,
+       loyalty.adjust('adm2', 'lee', 40, 'gift', 'goodwill') = :lee_gift AS lee_replay;
+SELECT sqlstate_of($$SELECT loyalty.adjust('adm2', 'lee', 41, 'gift', 'goodwill')$$) AS lee_other_points;
+SELECT sqlstate_of($$SELECT loyalty.adjust('adm2', 'lee', -40, 'gift', 'goodwill')$$) AS lee_other_sign;
+-- A debit under a ref another member credited with: a new operation too.
+SELECT loyalty.adjust('adm2', 'max', -5, 'gift', 'goodwill') > 0 AS max_debit;
+SELECT loyalty.adjust('adm2', 'max', -5, 'gift', 'goodwill') > 0 AS max_debit_replay;
+RESET ROLE;
+SELECT member_id, kind, points FROM loyalty.ledger WHERE program = 'adm2' AND ref = 'gift' ORDER BY 1;
+SELECT member_id, balance, debt FROM loyalty.member WHERE program = 'adm2' ORDER BY 1;
+-- Merging members who both used a reference is refused (LY003): the
+-- ledger is append-only and one account cannot hold a ref twice.  Nothing
+-- moves.
+SET ROLE loyalty_admin;
+SELECT sqlstate_of($$SELECT loyalty.merge_members('adm2', 'kim', 'lee', 'merge-kl')$$) AS refs_overlap;
+RESET ROLE;
+SELECT member_id, count(*) AS ledger_rows FROM loyalty.ledger WHERE program = 'adm2' GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS merges FROM loyalty.member_merge WHERE program = 'adm2';
+-- A merge ref the target (or the source) already used in its ledger: LY003.
+SELECT loyalty.earn('adm2', 'ned', 3, 'used-by-ned') > 0 AS credited;
+SET ROLE loyalty_admin;
+SELECT sqlstate_of($$SELECT loyalty.merge_members('adm2', 'kim', 'ned', 'used-by-ned')$$) AS merge_ref_in_target;
+SELECT sqlstate_of($$SELECT loyalty.merge_members('adm2', 'ned', 'kim', 'used-by-ned')$$) AS merge_ref_in_source;
+-- Without a common ref the merge goes through; every row keeps its ref.
+SELECT loyalty.merge_members('adm2', 'kim', 'ned', 'merge-kn') > 0 AS merged;
+RESET ROLE;
+SELECT member_id, ref, points FROM loyalty.ledger WHERE program = 'adm2' AND member_id = 'ned' ORDER BY id;
+SELECT check_name, detail FROM loyalty.verify('adm2') WHERE NOT ok;

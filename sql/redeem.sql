@@ -30,7 +30,10 @@ SELECT l.id, l.earned, l.remaining, l.expires_at FROM loyalty.lot l WHERE progra
 SELECT lot_id, points FROM loyalty.lot_use WHERE ledger_id = :redeem_id ORDER BY lot_id;
 SELECT * FROM loyalty.balance('spend', 'eva', '2024-02-20');
 
--- Replays: the same call returns the same id; another call under the same ref is refused.
+-- Replays: the same call returns the same id; another call of the member
+-- under the same ref is refused (LY003).  A reference is the member's:
+-- another member's call under it is a new operation (someone has nothing
+-- to redeem: LY001).
 SELECT loyalty.redeem('spend', 'eva', 120, 'order-77', '2024-02-20') = :redeem_id AS same_id;
 SELECT loyalty.redeem('spend', 'eva', 10, 'order-77', '2024-02-20');
 SELECT loyalty.redeem('spend', 'someone', 120, 'order-77', '2024-02-20');
@@ -79,3 +82,35 @@ SELECT count(*) = :ledger_before AS nothing_written FROM loyalty.ledger;
 
 SELECT id, kind, points, balance_after, ref FROM loyalty.history('spend', 'eva');
 SELECT check_name, ok FROM loyalty.verify('spend');
+
+-- Two members, one reference (program 'refs'): each credit and each
+-- redemption is recorded once per member, replays return each member's row.
+SELECT loyalty.create_program('refs', 'EUR', 1);
+SELECT loyalty.earn('refs', 'ada', 50, 'r-1', as_of => '2024-01-01') AS ada_credit \gset
+SELECT loyalty.earn('refs', 'bea', 70, 'r-1', as_of => '2024-01-01') AS bea_credit \gset
+SELECT :ada_credit <> :bea_credit AS two_credits,
+       loyalty.earn('refs', 'ada', 50, 'r-1', as_of => '2024-01-01') = :ada_credit AS ada_replay,
+       loyalty.earn('refs', 'bea', 70, 'r-1', as_of => '2024-01-01') = :bea_credit AS bea_replay;
+SELECT loyalty.earn('refs', 'bea', 50, 'r-1', as_of => '2024-01-01');
+SELECT loyalty.redeem('refs', 'ada', 20, 'r-2', '2024-02-01') AS ada_redeem \gset
+SELECT loyalty.redeem('refs', 'bea', 30, 'r-2', '2024-02-01') AS bea_redeem \gset
+SELECT loyalty.redeem('refs', 'ada', 20, 'r-2', '2024-02-01') = :ada_redeem AS ada_replay,
+       loyalty.redeem('refs', 'bea', 30, 'r-2', '2024-02-01') = :bea_redeem AS bea_replay;
+SELECT loyalty.redeem('refs', 'bea', 20, 'r-2', '2024-02-01');
+SELECT member_id, kind, points, ref FROM loyalty.ledger WHERE program = 'refs' ORDER BY member_id, id;
+SELECT member_id, balance, lifetime_earned, lifetime_redeemed FROM loyalty.member WHERE program = 'refs' ORDER BY 1;
+-- cancel_redemption names no member: a ref two members redeemed under is
+-- refused (LY003, nothing written); a ref one member redeemed under
+-- cancels it, and a ref that is only another member's credit is no
+-- redemption.
+SELECT loyalty.cancel_redemption('refs', 'r-2');
+SELECT loyalty.redeem('refs', 'bea', 5, 'r-3', '2024-02-01') > 0 AS bea_r3;
+SELECT loyalty.cancel_redemption('refs', 'r-3') > 0 AS cancelled;
+SELECT member_id, kind, points FROM loyalty.ledger WHERE program = 'refs' AND kind = 'unredeem';
+SELECT loyalty.cancel_redemption('refs', 'r-1');
+-- One member's credit and another's redemption under one ref: the
+-- redemption is the one cancelled.
+SELECT loyalty.earn('refs', 'ada', 1, 'r-4', as_of => '2024-02-01') > 0 AS ada_r4;
+SELECT loyalty.redeem('refs', 'bea', 2, 'r-4', '2024-02-01') > 0 AS bea_r4;
+SELECT loyalty.cancel_redemption('refs', 'r-4') AS r4_cancel \gset
+SELECT member_id, kind, points FROM loyalty.ledger WHERE id = :r4_cancel;

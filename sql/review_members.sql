@@ -171,7 +171,10 @@ SELECT loyalty.merge_members('rvm', 'gil', 'hub', 'merge-gil-hub') > 0 AS merged
 SELECT loyalty.adjust('rvm', 'gil', 7, 'adj-gil', 'goodwill') = :adj_id AS adjust_replay,
        loyalty.adjust('rvm', 'gil', -3, 'adj-gil-back', 'too much') = :back_id AS take_back_replay,
        loyalty.adjust('rvm', 'hub', 7, 'adj-gil', 'goodwill') = :adj_id AS under_new_id;
-SELECT sqlstate_of($$SELECT loyalty.adjust('rvm', 'bob', 7, 'adj-gil', 'goodwill')$$) AS other_member;
+-- Another member's call under the ref is a new operation (refs are per member).
+SELECT loyalty.adjust('rvm', 'bob', 7, 'adj-gil', 'goodwill') AS bob_adj \gset
+SELECT :bob_adj <> :adj_id AS bob_new_row,
+       loyalty.adjust('rvm', 'bob', 7, 'adj-gil', 'goodwill') = :bob_adj AS bob_replay;
 SELECT balance FROM loyalty.member WHERE program = 'rvm' AND member_id = 'hub';
 RESET ROLE;
 SET ROLE loyalty_app;

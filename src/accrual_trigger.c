@@ -42,6 +42,7 @@
 #include "utils/timestamp.h"
 
 #include "accrual_hook.h"
+#include "cluster.h"
 #include "dead_letter.h"
 #include "health.h"
 #include "loyalty.h"
@@ -258,6 +259,9 @@ ApplyEvent(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 	bool		unrecorded;
 	bool		ok;
 
+	/* On a cluster every loyalty row lives with its member: a guest records nothing. */
+	if (row->member_id == NULL && LoyaltyDistributed())
+		return true;
 	if (kind == ORDER_DELETE && prog->sources > 1 && OrderHeldElsewhere(prog, row->order_id))
 		return true;			/* moved to another of the program's tables */
 	if (kind == ORDER_INSERT && prog->archived)
@@ -269,10 +273,10 @@ ApplyEvent(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 		return ok;
 	if (!unrecorded)
 	{
-		DeadLetterSupersede(prog->code, row->order_id);
+		DeadLetterSupersede(prog->code, row->member_id, row->order_id);
 		return ok;
 	}
-	if (!DeadLetterPending(prog->code, row->order_id))
+	if (!DeadLetterPending(prog->code, row->member_id, row->order_id))
 	{
 		/* The order predates the attachment: counted for loyalty.health. */
 		IgnoredEventCount(prog->code, "unknown_order", row->order_id);
@@ -327,11 +331,17 @@ AccrueNewRows(TriggerData *td, char **args, const LoyaltyProgram *prog, bool pro
 	MemoryContext batch_context = AllocSetContextCreate(CurrentMemoryContext,
 														"loyalty order batch",
 														ALLOCSET_DEFAULT_SIZES);
-	/* Where features price orders (tiers), orders go one by one. */
-	bool		single = tuplestore_tuple_count(rows) == 1 || AccrualHooksApply(prog);
+	/*
+	 * Where features price orders (tiers), orders go one by one; so they do
+	 * on a Citus cluster, where this runs on a shard of the orders table (or
+	 * a plain table on the coordinator) and only router statements, one
+	 * member's, can reach loyalty's tables.
+	 */
+	bool		distributed = LoyaltyDistributed();
+	bool		single = tuplestore_tuple_count(rows) == 1 || distributed || AccrualHooksApply(prog);
 
 	tuplestore_select_read_pointer(rows, tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND));
-	if (prog_ok)
+	if (prog_ok && !distributed)
 		LockNewRowsMembers(td, args, slot);
 	tuplestore_rescan(rows);
 	while (tuplestore_gettupleslot(rows, true, false, slot))

@@ -32,6 +32,7 @@
 #include "utils/tuplestore.h"
 
 #include "activity.h"
+#include "cluster.h"
 #include "spi_util.h"
 
 /* Changes per upsert statement. */
@@ -84,6 +85,41 @@ static LoyaltyQuery activity_last_order = {
 	"   AND t.member_id OPERATOR(pg_catalog.=) r.member_id"
 	"   AND t.last_order_at OPERATOR(pg_catalog.<=) r.removed_at",
 	3, {TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID}
+};
+
+/*
+ * The same changes on a Citus cluster, one member's at a time (router
+ * statements: the trigger runs on a shard of order_earning there, where a
+ * statement over several members cannot run).  Adding is commutative, so
+ * the totals are those of the batch.
+ */
+static LoyaltyQuery activity_day_routed = {
+	"INSERT INTO loyalty.activity_day AS d (program, day, member_id, orders, net_spend)"
+	" VALUES ($1, $3, $2, $4, $5)"
+	" ON CONFLICT (program, day, member_id) DO UPDATE"
+	" SET orders = d.orders OPERATOR(pg_catalog.+) excluded.orders,"
+	"     net_spend = d.net_spend OPERATOR(pg_catalog.+) excluded.net_spend",
+	5, {TEXTOID, TEXTOID, DATEOID, INT4OID, NUMERICOID}
+};
+
+static LoyaltyQuery activity_total_routed = {
+	"INSERT INTO loyalty.activity_total AS t (program, member_id, orders, net_spend, last_order_at)"
+	" VALUES ($1, $2, $3, $4, $5)"
+	" ON CONFLICT (program, member_id) DO UPDATE"
+	" SET orders = t.orders OPERATOR(pg_catalog.+) excluded.orders,"
+	"     net_spend = t.net_spend OPERATOR(pg_catalog.+) excluded.net_spend,"
+	"     last_order_at = greatest(t.last_order_at, excluded.last_order_at)",
+	5, {TEXTOID, TEXTOID, INT4OID, NUMERICOID, TIMESTAMPTZOID}
+};
+
+static LoyaltyQuery activity_last_order_routed = {
+	"UPDATE loyalty.activity_total t"
+	"   SET last_order_at = (SELECT pg_catalog.max(o.ordered_at) FROM loyalty.counted_order o"
+	"                         WHERE o.program OPERATOR(pg_catalog.=) $1"
+	"                           AND o.member_id OPERATOR(pg_catalog.=) $2)"
+	" WHERE t.program OPERATOR(pg_catalog.=) $1 AND t.member_id OPERATOR(pg_catalog.=) $2"
+	"   AND t.last_order_at OPERATOR(pg_catalog.<=) $3",
+	3, {TEXTOID, TEXTOID, TIMESTAMPTZOID}
 };
 
 static LoyaltyQuery horizon_ensure = {
@@ -270,11 +306,44 @@ CountRow(TupleTableSlot *slot, const ActivityColumns *col, Counted *out)
 								   Int32GetDatum(4));
 }
 
+/* ActivityFlush on a Citus cluster (see activity_day_routed). */
+static void
+ActivityFlushRouted(ActivityChanges *c)
+{
+	Datum		zero = NumericGetDatum(int64_to_numeric(0));
+
+	for (int i = 0; i < c->n; i++)
+	{
+		bool		changes = DatumGetInt32(c->orders[i]) != 0 ||
+			!DatumGetBool(DirectFunctionCall2(numeric_eq, c->net[i], zero));
+
+		if (changes)
+			LoyaltyRun(&activity_day_routed,
+					   (Datum[]) {c->program[i], c->member_id[i], c->day[i], c->orders[i], c->net[i]},
+					   NULL, SPI_OK_INSERT);
+		if (changes || !c->added_null[i])
+			LoyaltyRun(&activity_total_routed,
+					   (Datum[]) {c->program[i], c->member_id[i], c->orders[i], c->net[i], c->added_at[i]},
+					   c->added_null[i] ? "    n" : "     ", SPI_OK_INSERT);
+	}
+	for (int i = 0; i < c->nremoved; i++)
+		LoyaltyRun(&activity_last_order_routed,
+				   (Datum[]) {c->removed_program[i], c->removed_member[i], c->removed_at[i]},
+				   NULL, SPI_OK_UPDATE);
+	c->n = 0;
+	c->nremoved = 0;
+}
+
 static void
 ActivityFlush(ActivityChanges *c)
 {
 	Datum		args[6];
 
+	if (LoyaltyDistributed())
+	{
+		ActivityFlushRouted(c);
+		return;
+	}
 	if (c->n > 0)
 	{
 		args[0] = LoyaltyArray(c->program, NULL, c->n, TEXTOID);
@@ -442,8 +511,7 @@ loyalty_activity_trigger(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("loyalty.activity_trigger() must be an AFTER ... FOR EACH STATEMENT trigger"),
 				 errhint("The extension installs it on loyalty.order_earning; it serves no other table.")));
-	if (strcmp(RelationGetRelationName(td->tg_relation), "order_earning") != 0 ||
-		strcmp(get_namespace_name(RelationGetNamespace(td->tg_relation)), "loyalty") != 0)
+	if (!LoyaltyIsTable(td->tg_relation, "order_earning"))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("loyalty.activity_trigger() fired on \"%s\", not on loyalty.order_earning",

@@ -72,7 +72,7 @@ static LoyaltyQuery backfill_insert = {
 	"         FROM input i"
 	"        WHERE NOT EXISTS (SELECT 1 FROM full_member f WHERE f.member_id OPERATOR(pg_catalog.=) i.member_id)"
 	"        ORDER BY ord"
-	"       ON CONFLICT (program, order_id) DO NOTHING RETURNING order_id),"
+	"       ON CONFLICT DO NOTHING RETURNING order_id),"
 	" credit AS MATERIALIZED ("
 	"   SELECT " CREDIT_NEXT_ID " AS id, x.member_id, 'earn'::pg_catalog.text AS kind, x.points,"
 	"          NULL::pg_catalog.text AS ref, x.order_id, NULL::pg_catalog.text AS reason,"

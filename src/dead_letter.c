@@ -23,6 +23,7 @@
 #include "utils/timestamp.h"
 #include "utils/numeric.h"
 
+#include "cluster.h"
 #include "dead_letter.h"
 #include "loyalty.h"
 #include "program.h"
@@ -43,6 +44,25 @@ static LoyaltyQuery letter_insert = {
 	TIMESTAMPTZOID, TEXTOID, TEXTOID}
 };
 
+/*
+ * The same lookups on a Citus cluster: the member id makes them router
+ * statements (a trigger on a shard can run no other).  There a guest (no
+ * member) keeps no letters.
+ */
+static LoyaltyQuery letter_pending_member = {
+	"SELECT 1 FROM loyalty.dead_letter"
+	" WHERE program OPERATOR(pg_catalog.=) $1 AND order_id OPERATOR(pg_catalog.=) $2"
+	"   AND member_id OPERATOR(pg_catalog.=) $3 AND resolved_at IS NULL LIMIT 1",
+	3, {TEXTOID, TEXTOID, TEXTOID}, true
+};
+
+static LoyaltyQuery letters_supersede_member = {
+	LETTERS_SUPERSEDE
+	" WHERE d.program OPERATOR(pg_catalog.=) $1 AND d.order_id OPERATOR(pg_catalog.=) $2"
+	"   AND d.member_id OPERATOR(pg_catalog.=) $3 AND d.resolved_at IS NULL",
+	3, {TEXTOID, TEXTOID, TEXTOID}, true
+};
+
 static LoyaltyQuery letters_supersede = {
 	LETTERS_SUPERSEDE
 	" WHERE d.program OPERATOR(pg_catalog.=) $1 AND d.order_id OPERATOR(pg_catalog.=) $2"
@@ -58,11 +78,32 @@ static LoyaltyQuery letters_open = {
 	1, {TEXTOID}
 };
 
+/*
+ * On a cluster: every node's letters, read through the coordinator (a
+ * multi-shard read cannot lock); each is locked when it is resolved or
+ * failed, by its id and member (a router statement).  The ids are drawn
+ * per node, so one member's letters keep their order.
+ */
+static LoyaltyQuery letters_open_cluster = {
+	"SELECT id, event, order_id, member_id, amount, currency, status, refunded_amount, ordered_at"
+	"  FROM loyalty.dead_letter"
+	" WHERE program OPERATOR(pg_catalog.=) $1 AND resolved_at IS NULL AND order_id IS NOT NULL"
+	" ORDER BY member_id, id",
+	1, {TEXTOID}
+};
+
 static LoyaltyQuery letter_resolved = {
 	"UPDATE loyalty.dead_letter SET attempts = attempts OPERATOR(pg_catalog.+) 1,"
 	"       last_attempt_at = pg_catalog.now(), resolved_at = pg_catalog.now()"
 	" WHERE id OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
+};
+
+static LoyaltyQuery letter_resolved_member = {
+	"UPDATE loyalty.dead_letter SET attempts = attempts OPERATOR(pg_catalog.+) 1,"
+	"       last_attempt_at = pg_catalog.now(), resolved_at = pg_catalog.now()"
+	" WHERE id OPERATOR(pg_catalog.=) $1 AND member_id OPERATOR(pg_catalog.=) $2",
+	2, {INT8OID, TEXTOID}
 };
 
 static LoyaltyQuery letter_superseded = {
@@ -73,6 +114,14 @@ static LoyaltyQuery letter_superseded = {
 	3, {INT8OID, TEXTOID, TEXTOID}
 };
 
+static LoyaltyQuery letter_superseded_member = {
+	"UPDATE loyalty.dead_letter SET attempts = attempts OPERATOR(pg_catalog.+) 1,"
+	"       last_attempt_at = pg_catalog.now(), resolved_at = pg_catalog.now(),"
+	"       reason = $2 OPERATOR(pg_catalog.||) ' (superseded by a later event of the order)',"
+	"       sqlstate = $3 WHERE id OPERATOR(pg_catalog.=) $1 AND member_id OPERATOR(pg_catalog.=) $4",
+	4, {INT8OID, TEXTOID, TEXTOID, TEXTOID}
+};
+
 static LoyaltyQuery letter_failed = {
 	"UPDATE loyalty.dead_letter SET attempts = attempts OPERATOR(pg_catalog.+) 1,"
 	"       last_attempt_at = pg_catalog.now(), reason = $2, sqlstate = $3"
@@ -80,26 +129,48 @@ static LoyaltyQuery letter_failed = {
 	3, {INT8OID, TEXTOID, TEXTOID}
 };
 
+static LoyaltyQuery letter_failed_member = {
+	"UPDATE loyalty.dead_letter SET attempts = attempts OPERATOR(pg_catalog.+) 1,"
+	"       last_attempt_at = pg_catalog.now(), reason = $2, sqlstate = $3"
+	" WHERE id OPERATOR(pg_catalog.=) $1 AND member_id OPERATOR(pg_catalog.=) $4",
+	4, {INT8OID, TEXTOID, TEXTOID, TEXTOID}
+};
+
+/* member_id: the order's (on a cluster its letters are the member's). */
 bool
-DeadLetterPending(const char *program, const char *order_id)
+DeadLetterPending(const char *program, const char *member_id, const char *order_id)
 {
-	Datum		args[2];
+	Datum		args[3];
 
 	args[0] = CStringGetTextDatum(program);
 	args[1] = CStringGetTextDatum(order_id);
-	LoyaltyRun(&letter_pending, args, NULL, SPI_OK_SELECT);
+	if (!LoyaltyDistributed())
+		LoyaltyRun(&letter_pending, args, NULL, SPI_OK_SELECT);
+	else if (member_id == NULL)
+		return false;
+	else
+	{
+		args[2] = CStringGetTextDatum(member_id);
+		LoyaltyRun(&letter_pending_member, args, NULL, SPI_OK_SELECT);
+	}
 	return SPI_processed > 0;
 }
 
 /* Resolves the open letters of an order: a later event has been applied. */
 void
-DeadLetterSupersede(const char *program, const char *order_id)
+DeadLetterSupersede(const char *program, const char *member_id, const char *order_id)
 {
-	Datum		args[2];
+	Datum		args[3];
 
 	args[0] = CStringGetTextDatum(program);
 	args[1] = CStringGetTextDatum(order_id);
-	LoyaltyRun(&letters_supersede, args, NULL, SPI_OK_UPDATE);
+	if (!LoyaltyDistributed())
+		LoyaltyRun(&letters_supersede, args, NULL, SPI_OK_UPDATE);
+	else if (member_id != NULL)
+	{
+		args[2] = CStringGetTextDatum(member_id);
+		LoyaltyRun(&letters_supersede_member, args, NULL, SPI_OK_UPDATE);
+	}
 }
 
 /*
@@ -116,6 +187,9 @@ DeadLetterWrite(const char *program, OrderEventKind kind, const OrderRow *row,
 	char		nulls[11];
 	char	   *reason = problem->reason;
 
+	/* On a cluster a letter lives with its member: a guest keeps none. */
+	if (row->member_id == NULL && LoyaltyDistributed())
+		return;
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = CStringGetTextDatum(program);
 	args[1] = CStringGetTextDatum(OrderEventName(kind));
@@ -182,14 +256,19 @@ ListHasString(List *list, const char *s)
 
 /* Records a failed replay: the reason, SQLSTATE and one more attempt. */
 static void
-LetterFailed(LoyaltyQuery *query, int64 id, const char *reason, int sqlstate)
+LetterFailed(LoyaltyQuery *query, LoyaltyQuery *member_query, int64 id, const char *member_id,
+			 const char *reason, int sqlstate)
 {
-	Datum		args[3];
+	Datum		args[4];
 
 	args[0] = Int64GetDatum(id);
 	args[1] = CStringGetTextDatum(reason);
 	args[2] = CStringGetTextDatum(unpack_sql_state(sqlstate));
-	LoyaltyRun(query, args, NULL, SPI_OK_UPDATE);
+	args[3] = member_id != NULL ? CStringGetTextDatum(member_id) : (Datum) 0;
+	if (LoyaltyDistributed() && member_id != NULL)
+		LoyaltyRun(member_query, args, NULL, SPI_OK_UPDATE);
+	else
+		LoyaltyRun(query, args, NULL, SPI_OK_UPDATE);
 }
 
 /* Whether a letter after letter i (of the open letters) is of the same order. */
@@ -225,6 +304,7 @@ RetryLetter(const LoyaltyProgram *prog, SPITupleTable *letters, uint64 nletters,
 	OrderProblem problem = {0};
 	int64		id;
 	char	   *order_id;
+	char	   *member_id;
 	volatile bool done = false;
 	bool		unrecorded;
 	OrderEventKind kind;
@@ -232,6 +312,7 @@ RetryLetter(const LoyaltyProgram *prog, SPITupleTable *letters, uint64 nletters,
 	SPI_tuptable = letters;
 	id = LoyaltyGetInt64(i, 1);
 	order_id = LoyaltyGetText(i, 3);
+	member_id = LoyaltyGetText(i, 4);
 	if (ListHasString(*blocked, order_id))
 		return false;			/* an earlier letter of the order still waits */
 
@@ -253,16 +334,19 @@ RetryLetter(const LoyaltyProgram *prog, SPITupleTable *letters, uint64 nletters,
 		 */
 		if (done && unrecorded && kind == ORDER_UPDATE)
 			done = OrderEventApply(prog, ORDER_INSERT, &row, &unrecorded, &problem);
-		if (done)
+		if (done && LoyaltyDistributed() && member_id != NULL)
+			LoyaltyRun(&letter_resolved_member,
+					   (Datum[]) {Int64GetDatum(id), CStringGetTextDatum(member_id)}, NULL, SPI_OK_UPDATE);
+		else if (done)
 			LoyaltyRun(&letter_resolved, (Datum[]) {Int64GetDatum(id)}, NULL, SPI_OK_UPDATE);
 		else if (ERRCODE_TO_CATEGORY(problem.sqlstate) == ERRCODE_DATA_EXCEPTION &&
 				 LaterLetterOf(letters, nletters, i, order_id))
 		{
-			LetterFailed(&letter_superseded, id, problem.reason, problem.sqlstate);
+			LetterFailed(&letter_superseded, &letter_superseded_member, id, member_id, problem.reason, problem.sqlstate);
 			done = true;
 		}
 		else
-			LetterFailed(&letter_failed, id, problem.reason, problem.sqlstate);
+			LetterFailed(&letter_failed, &letter_failed_member, id, member_id, problem.reason, problem.sqlstate);
 		SPI_finish();
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(caller_context);
@@ -281,7 +365,7 @@ RetryLetter(const LoyaltyProgram *prog, SPITupleTable *letters, uint64 nletters,
 		/* A cancel (or statement_timeout) stops the retry, as in PL/pgSQL. */
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 			ReThrowError(edata);
-		LetterFailed(&letter_failed, id, psprintf("replay failed: %s", edata->message),
+		LetterFailed(&letter_failed, &letter_failed_member, id, member_id, psprintf("replay failed: %s", edata->message),
 					 edata->sqlerrcode);
 		FreeErrorData(edata);
 		done = false;
@@ -314,7 +398,8 @@ loyalty_retry_dead_letters(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	LoyaltyProgramRequire(code, &prog);
-	LoyaltyRun(&letters_open, (Datum[]) {CStringGetTextDatum(code)}, NULL, SPI_OK_SELECT);
+	LoyaltyRun(LoyaltyDistributed() ? &letters_open_cluster : &letters_open,
+			   (Datum[]) {CStringGetTextDatum(code)}, NULL, SPI_OK_SELECT);
 	letters = SPI_tuptable;
 	nletters = SPI_processed;
 

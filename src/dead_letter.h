@@ -9,8 +9,8 @@
 
 #include "order_event.h"
 
-extern bool DeadLetterPending(const char *program, const char *order_id);
-extern void DeadLetterSupersede(const char *program, const char *order_id);
+extern bool DeadLetterPending(const char *program, const char *member_id, const char *order_id);
+extern void DeadLetterSupersede(const char *program, const char *member_id, const char *order_id);
 extern void DeadLetterWrite(const char *program, OrderEventKind kind, const OrderRow *row,
 							const OrderProblem *problem);
 

@@ -45,7 +45,8 @@ static LoyaltyQuery expire_member_lots = {
 	"              'expiry', old.expires_at"
 	"         FROM old ORDER BY old.expires_at, old.id"
 	"       RETURNING id, lot_id, OPERATOR(pg_catalog.-) points AS points),"
-	" z AS (UPDATE loyalty.lot l SET remaining = 0 FROM old WHERE l.id OPERATOR(pg_catalog.=) old.id)"
+	" z AS (UPDATE loyalty.lot l SET remaining = 0 FROM old"
+	"        WHERE l.id OPERATOR(pg_catalog.=) old.id AND l.member_id OPERATOR(pg_catalog.=) $2)"
 	" INSERT INTO loyalty.lot_use (lot_id, ledger_id, program, member_id, points)"
 	" SELECT e.lot_id, e.id, $1, $2, e.points FROM e"
 	" RETURNING points",

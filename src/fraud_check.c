@@ -24,6 +24,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "cluster.h"
 #include "fraud.h"
 #include "health.h"
 #include "loyalty.h"
@@ -51,6 +52,30 @@ static LoyaltyQuery period_orders = {
 	"  FROM loyalty.order_earning o"
 	"  LEFT JOIN loyalty.order_signal s ON s.program OPERATOR(pg_catalog.=) o.program"
 	"                                  AND s.order_id OPERATOR(pg_catalog.=) o.order_id"
+	" WHERE o.program OPERATOR(pg_catalog.=) $1 AND o.member_id IS NOT NULL"
+	"   AND o.ordered_at OPERATOR(pg_catalog.>=) $2 AND o.ordered_at OPERATOR(pg_catalog.<=) $3"
+	"   AND NOT (o.member_id OPERATOR(pg_catalog.=) ANY (" FRAUD_EXCLUDED "))"
+	" ORDER BY o.member_id COLLATE pg_catalog.\"C\", o.ordered_at, o.order_id COLLATE pg_catalog.\"C\"",
+	3, {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, true
+};
+
+/*
+ * The same on a Citus cluster: the signals are joined on the member too
+ * (an order's signal row lives with its member), which Citus needs to join
+ * the two tables on each node.
+ */
+static LoyaltyQuery period_orders_cluster = {
+	"SELECT o.member_id, o.order_id, o.ordered_at,"
+	"       (o.amount OPERATOR(pg_catalog.*) o.fx_rate)::pg_catalog.float8,"
+	"       (CASE WHEN o.closed THEN o.amount ELSE least(o.refunded_amount, o.amount) END"
+	"        OPERATOR(pg_catalog.*) o.fx_rate)::pg_catalog.float8,"
+	"       o.points OPERATOR(pg_catalog.-) o.reversed_target,"
+	"       s.device_id, s.payment_fingerprint, s.shipping_address, s.ip,"
+	"       s.billing_country, s.ip_country"
+	"  FROM loyalty.order_earning o"
+	"  LEFT JOIN loyalty.order_signal s ON s.program OPERATOR(pg_catalog.=) o.program"
+	"                                  AND s.order_id OPERATOR(pg_catalog.=) o.order_id"
+	"                                  AND s.member_id OPERATOR(pg_catalog.=) o.member_id"
 	" WHERE o.program OPERATOR(pg_catalog.=) $1 AND o.member_id IS NOT NULL"
 	"   AND o.ordered_at OPERATOR(pg_catalog.>=) $2 AND o.ordered_at OPERATOR(pg_catalog.<=) $3"
 	"   AND NOT (o.member_id OPERATOR(pg_catalog.=) ANY (" FRAUD_EXCLUDED "))"
@@ -185,7 +210,7 @@ SweepOrders(FraudRun *run)
 	args[0] = CStringGetTextDatum(run->program);
 	args[1] = TimestampTzGetDatum(run->since);
 	args[2] = TimestampTzGetDatum(run->as_of);
-	LoyaltyStream(&period_orders, args, NULL, OrderRow, &sw);
+	LoyaltyStream(LoyaltyDistributed() ? &period_orders_cluster : &period_orders, args, NULL, OrderRow, &sw);
 	MemberEnd(&sw);
 	MemoryContextDelete(sw.member_cxt);
 }

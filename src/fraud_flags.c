@@ -19,6 +19,7 @@
 #include "utils/datum.h"
 #include "utils/memutils.h"
 
+#include "cluster.h"
 #include "fraud.h"
 #include "spi_util.h"
 
@@ -47,6 +48,40 @@ static LoyaltyQuery flag_insert = {
 };
 
 /*
+ * The same on a Citus cluster, which runs no correlated subquery beside
+ * unnest(): the members' earlier flags are read first (a CTE that Citus
+ * brings to the coordinator), and the rest runs there.  The INSERT is a
+ * CTE too: Citus's INSERT ... SELECT with ON CONFLICT DO NOTHING RETURNING
+ * counts the skipped rows, which SPI refuses ("consistency check on SPI
+ * tuple count failed").
+ */
+static LoyaltyQuery flag_insert_cluster = {
+	"WITH earlier AS MATERIALIZED ("
+	"  SELECT o.member_id, o.rule, o.evidence OPERATOR(pg_catalog.->) 'orders' AS orders"
+	"    FROM loyalty.fraud_flag o"
+	"   WHERE o.program OPERATOR(pg_catalog.=) $1 AND o.member_id OPERATOR(pg_catalog.=) ANY ($3)),"
+	" ins AS (INSERT INTO loyalty.fraud_flag AS f (program, member_id, rule, subject, score, evidence,"
+	"                                    raised_at, points_at_risk)"
+	"SELECT $1, u.member_id, u.rule, u.subject, u.score::numeric, u.evidence::pg_catalog.jsonb, $2, u.points"
+	"  FROM unnest($3::pg_catalog.text[], $4::pg_catalog.text[], $5::pg_catalog.text[],"
+	"              $6::pg_catalog.float8[], $7::pg_catalog.text[], $8::pg_catalog.int8[])"
+	"       AS u(member_id, rule, subject, score, evidence, points)"
+	" WHERE NOT (pg_catalog.starts_with(u.subject, 'day:') OR pg_catalog.starts_with(u.subject, 'since:'))"
+	"    OR NOT EXISTS (SELECT 1 FROM earlier o"
+	"                    WHERE o.member_id OPERATOR(pg_catalog.=) u.member_id"
+	"                      AND o.rule OPERATOR(pg_catalog.=) u.rule"
+	"                      AND o.orders OPERATOR(pg_catalog.?|)"
+	"                          ARRAY(SELECT pg_catalog.jsonb_array_elements_text("
+	"                                  u.evidence::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'orders')))"
+	" ORDER BY u.member_id, u.rule, u.subject"
+	" ON CONFLICT (program, member_id, rule, subject) DO NOTHING"
+	" RETURNING f.member_id)"
+	"SELECT ins.member_id FROM ins",
+	8, {TEXTOID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID,
+	TEXTARRAYOID, INT8ARRAYOID}
+};
+
+/*
  * Members with a new flag whose risk reached the program's threshold are
  * held (loyalty.hold_member, source fraud), in member order; not a member
  * never enrolled (an order without points, a referral's id) nor one
@@ -67,6 +102,44 @@ static LoyaltyQuery hold_risky = {
 	"                  AND m.status OPERATOR(pg_catalog.<>) 'forgotten')"
 	" ORDER BY r.member_id",
 	2, {TEXTOID, TEXTARRAYOID}, true
+};
+
+/*
+ * On a Citus cluster the holds are not taken inside the query (Citus would
+ * run hold_member on the workers, inside their shard queries): each node's
+ * open scores come to the coordinator (CTEs), which computes the risks and
+ * holds the risky members one by one.
+ */
+static LoyaltyQuery risky_cluster = {
+	"WITH s AS MATERIALIZED ("
+	"  SELECT f.member_id, pg_catalog.array_agg(f.score) AS scores FROM loyalty.fraud_flag f"
+	"   WHERE f.program OPERATOR(pg_catalog.=) $1 AND f.state OPERATOR(pg_catalog.=) 'open'"
+	"     AND f.member_id OPERATOR(pg_catalog.=) ANY ($2)"
+	"   GROUP BY f.member_id),"
+	" m AS MATERIALIZED ("
+	"  SELECT m.member_id FROM loyalty.member m"
+	"   WHERE m.program OPERATOR(pg_catalog.=) $1 AND m.member_id OPERATOR(pg_catalog.=) ANY ($2)"
+	"     AND m.status OPERATOR(pg_catalog.<>) 'forgotten')"
+	"SELECT r.member_id,"
+	"       pg_catalog.format('fraud risk %s reached the hold threshold %s', r.risk, r.threshold)"
+	"  FROM (SELECT s.member_id, loyalty.combine_risk(s.scores) AS risk, $3 AS threshold"
+	"          FROM s JOIN m ON m.member_id OPERATOR(pg_catalog.=) s.member_id) r"
+	" WHERE r.risk OPERATOR(pg_catalog.>=) r.threshold"
+	" ORDER BY r.member_id",
+	3, {TEXTOID, TEXTARRAYOID, NUMERICOID}, true
+};
+
+/*
+ * The threshold, read on the coordinator: when the members are on one node
+ * Citus sends the whole query there, where a function may not query.
+ */
+static LoyaltyQuery threshold_cluster = {
+	"SELECT loyalty.hold_threshold_of($1)", 1, {TEXTOID}
+};
+
+static LoyaltyQuery hold_one = {
+	"SELECT loyalty.hold_member($1, $2, 'fraud', $3)",
+	3, {TEXTOID, TEXTOID, TEXTOID}
 };
 
 void
@@ -163,7 +236,10 @@ FraudFlagsFlush(FraudRun *run)
 		args[5] = LoyaltyArray(flags->score + from, NULL, n, FLOAT8OID);
 		args[6] = LoyaltyArray(flags->evidence + from, NULL, n, TEXTOID);
 		args[7] = LoyaltyArray(flags->points + from, NULL, n, INT8OID);
-		LoyaltyRun(&flag_insert, args, NULL, SPI_OK_INSERT_RETURNING);
+		if (LoyaltyDistributed())
+			LoyaltyRun(&flag_insert_cluster, args, NULL, SPI_OK_SELECT);
+		else
+			LoyaltyRun(&flag_insert, args, NULL, SPI_OK_INSERT_RETURNING);
 		flags->inserted += SPI_processed;
 		KeepNewFlagMembers(flags, keep);
 		SPI_freetuptable(SPI_tuptable);
@@ -171,6 +247,37 @@ FraudFlagsFlush(FraudRun *run)
 	}
 	flags->n = 0;
 	MemoryContextReset(flags->cxt);
+}
+
+/*
+ * The cluster form of hold_risky: reads the risky members, holds each;
+ * leaves SPI_processed at the number held.
+ */
+static void
+HoldRiskyOneByOne(Datum *args)
+{
+	SPITupleTable *risky;
+	uint64		n;
+	Datum		query[3];
+
+	LoyaltyRun(&threshold_cluster, args, NULL, SPI_OK_SELECT);
+	query[0] = args[0];
+	query[1] = args[1];
+	query[2] = LoyaltyGetDatum(0, 1);
+	LoyaltyRun(&risky_cluster, query, NULL, SPI_OK_SELECT);
+	risky = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		Datum		hold[3];
+
+		SPI_tuptable = risky;
+		hold[0] = args[0];
+		hold[1] = LoyaltyGetDatum(i, 1);
+		hold[2] = LoyaltyGetDatum(i, 2);
+		LoyaltyRun(&hold_one, hold, NULL, SPI_OK_SELECT);
+	}
+	SPI_processed = n;
 }
 
 /* Holds the members of new flags whose risk reached the threshold. */
@@ -184,7 +291,10 @@ FraudHoldRisky(FraudRun *run)
 		return;
 	args[0] = CStringGetTextDatum(run->program);
 	args[1] = LoyaltyArray(flags->held, NULL, flags->nheld, TEXTOID);
-	LoyaltyRun(&hold_risky, args, NULL, SPI_OK_SELECT);
+	if (LoyaltyDistributed())
+		HoldRiskyOneByOne(args);
+	else
+		LoyaltyRun(&hold_risky, args, NULL, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 		ereport(NOTICE,
 				(errmsg("loyalty: fraud_check %s: " UINT64_FORMAT " members at or above the hold threshold",

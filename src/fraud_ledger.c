@@ -30,7 +30,8 @@ static LoyaltyQuery large_rows = {
 	"   AND pg_catalog.abs(l.points) OPERATOR(pg_catalog.>=) $4"
 	"   AND NOT EXISTS (SELECT 1 FROM loyalty.ledger u"
 	"                    WHERE u.kind OPERATOR(pg_catalog.=) 'unredeem'"
-	"                      AND u.related_id OPERATOR(pg_catalog.=) l.id)"
+	"                      AND u.related_id OPERATOR(pg_catalog.=) l.id"
+	"                      AND u.member_id OPERATOR(pg_catalog.=) l.member_id)"
 	"   AND NOT (l.member_id OPERATOR(pg_catalog.=) ANY (" FRAUD_EXCLUDED "))"
 	" ORDER BY l.member_id COLLATE pg_catalog.\"C\", l.occurred_at, l.id",
 	4, {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID}, true

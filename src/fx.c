@@ -20,8 +20,21 @@
 #include "fx.h"
 #include "spi_util.h"
 
+/*
+ * loyalty.fx_quote's query, written out: Citus cannot plan a parameterized
+ * statement into which a SQL function over one of its tables (fx_rate is a
+ * reference table on a cluster) is inlined.
+ */
 static LoyaltyQuery fx_query = {
-	"SELECT rate, inverse FROM loyalty.fx_quote($1, $2, $3)",
+	"SELECT c.rate, c.inverse FROM ("
+	"   SELECT f.rate, f.valid_from, false AS inverse FROM loyalty.fx_rate f"
+	"    WHERE f.from_currency OPERATOR(pg_catalog.=) $1 AND f.to_currency OPERATOR(pg_catalog.=) $2"
+	"      AND f.valid_from OPERATOR(pg_catalog.<=) $3"
+	"   UNION ALL"
+	"   SELECT f.rate, f.valid_from, true FROM loyalty.fx_rate f"
+	"    WHERE f.from_currency OPERATOR(pg_catalog.=) $2 AND f.to_currency OPERATOR(pg_catalog.=) $1"
+	"      AND f.valid_from OPERATOR(pg_catalog.<=) $3"
+	") c ORDER BY c.valid_from DESC, c.inverse LIMIT 1",
 	3, {TEXTOID, TEXTOID, TIMESTAMPTZOID}
 };
 

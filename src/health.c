@@ -10,10 +10,12 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "cluster.h"
 #include "health.h"
 #include "spi_util.h"
 
@@ -54,14 +56,37 @@ JobRunRecord(const char *job, const char *program, TimestampTz started_at, int64
 	LoyaltyRun(&job_run_record, args, nulls, SPI_OK_SELECT);
 }
 
-/* Counts an event the trigger ignored for reason; subject names what.  Needs SPI. */
+/*
+ * On a Citus cluster ignored_event is a reference table: written through the
+ * coordinator, whose Citus wants the time as a value, not a function of the
+ * update.  A worker cannot write it (see IgnoredEventCount).
+ */
+static LoyaltyQuery ignored_event_count_cluster = {
+	"INSERT INTO loyalty.ignored_event AS i (program, reason, subject, first_at, last_at)"
+	" VALUES ($1, $2, $3, $4, $4)"
+	" ON CONFLICT ON CONSTRAINT ignored_event_pkey DO UPDATE"
+	"   SET events = i.events OPERATOR(pg_catalog.+) 1, last_at = excluded.last_at",
+	4, {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}
+};
+
+/*
+ * Counts an event the trigger ignored for reason; subject names what.  Needs
+ * SPI.  On a Citus worker (a trigger on a shard) nothing is counted: a
+ * reference table is written from the coordinator only.
+ */
 void
 IgnoredEventCount(const char *program, const char *reason, const char *subject)
 {
-	Datum		args[3];
+	Datum		args[4];
 
 	args[0] = CStringGetTextDatum(program);
 	args[1] = CStringGetTextDatum(reason);
 	args[2] = CStringGetTextDatum(subject != NULL ? subject : "");
-	LoyaltyRun(&ignored_event_count, args, NULL, SPI_OK_INSERT);
+	if (!LoyaltyDistributed())
+		LoyaltyRun(&ignored_event_count, args, NULL, SPI_OK_INSERT);
+	else if (!LoyaltyOnWorker())
+	{
+		args[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+		LoyaltyRun(&ignored_event_count_cluster, args, NULL, SPI_OK_INSERT);
+	}
 }

@@ -41,10 +41,12 @@ static LoyaltyQuery member_apply = {
 	8, {TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID}
 };
 
+/* A reference is unique per member (ledger_ref_key). */
 static LoyaltyQuery ledger_find_ref = {
 	"SELECT id, member_id, kind::pg_catalog.text, points FROM loyalty.ledger"
-	" WHERE program OPERATOR(pg_catalog.=) $1 AND ref OPERATOR(pg_catalog.=) $2",
-	2, {TEXTOID, TEXTOID}, true
+	" WHERE program OPERATOR(pg_catalog.=) $1 AND member_id OPERATOR(pg_catalog.=) $2"
+	"   AND ref OPERATOR(pg_catalog.=) $3",
+	3, {TEXTOID, TEXTOID, TEXTOID}, true
 };
 
 static LoyaltyQuery ledger_insert = {
@@ -108,14 +110,19 @@ LedgerApplyToMember(const char *program, const char *member_id, const MemberDelt
 		elog(ERROR, "loyalty: member \"%s\" of program \"%s\" vanished", member_id, program);
 }
 
-/* Finds the ledger row a reference was first used for. */
+/*
+ * Finds the member's ledger row a reference was first used for.  A reference
+ * is an idempotency key of the member's account: another member's row with
+ * the same reference is another operation.
+ */
 bool
-LedgerFindRef(const char *program, const char *ref, LedgerRow *row)
+LedgerFindRef(const char *program, const char *member_id, const char *ref, LedgerRow *row)
 {
-	Datum		args[2];
+	Datum		args[3];
 
 	args[0] = CStringGetTextDatum(program);
-	args[1] = CStringGetTextDatum(ref);
+	args[1] = CStringGetTextDatum(member_id);
+	args[2] = CStringGetTextDatum(ref);
 	LoyaltyRun(&ledger_find_ref, args, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return false;
@@ -127,8 +134,9 @@ LedgerFindRef(const char *program, const char *ref, LedgerRow *row)
 }
 
 /*
- * A replayed call must be the same call: the same reference used for another
- * member, kind or amount is a client bug, not a replay.
+ * A replayed call must be the same call: the member's reference used for
+ * another kind or amount is a client bug, not a replay.  (row is the
+ * member's own, LedgerFindRef; the member is compared all the same.)
  */
 void
 LedgerCheckReplay(const char *program, const char *ref, const LedgerRow *row,

@@ -36,7 +36,8 @@ extern bool LedgerLockMember(const char *program, const char *member_id,
 							 MemberAccount *account);
 extern void LedgerEnsureMember(const char *program, const char *member_id,
 							   MemberAccount *account);
-extern bool LedgerFindRef(const char *program, const char *ref, LedgerRow *row);
+extern bool LedgerFindRef(const char *program, const char *member_id, const char *ref,
+						  LedgerRow *row);
 extern void LedgerCheckReplay(const char *program, const char *ref, const LedgerRow *row,
 							  const char *member_id, const char *kind, int64 points);
 

@@ -14,6 +14,7 @@
 #include "utils/timestamp.h"
 #include "utils/lsyscache.h"
 
+#include "cluster.h"
 #include "lots.h"
 #include "spi_util.h"
 
@@ -44,7 +45,7 @@ static LoyaltyQuery lots_to_take = {
 static LoyaltyQuery lots_use = {
 	"WITH u AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS u(lot_id, take)),"
 	" taken AS (UPDATE loyalty.lot l SET remaining = l.remaining OPERATOR(pg_catalog.-) u.take"
-	"             FROM u WHERE l.id OPERATOR(pg_catalog.=) u.lot_id)"
+	"             FROM u WHERE l.id OPERATOR(pg_catalog.=) u.lot_id AND l.member_id OPERATOR(pg_catalog.=) $5)"
 	" INSERT INTO loyalty.lot_use (lot_id, ledger_id, program, member_id, points)"
 	" SELECT u.lot_id, $3, $4, $5, u.take FROM u",
 	5, {INT8ARRAYOID, INT8ARRAYOID, INT8OID, TEXTOID, TEXTOID}
@@ -52,16 +53,16 @@ static LoyaltyQuery lots_use = {
 
 static LoyaltyQuery lots_give_back = {
 	"WITH u AS (SELECT lot_id, pg_catalog.sum(points) AS points FROM loyalty.lot_use"
-	"            WHERE ledger_id OPERATOR(pg_catalog.=) $1"
+	"            WHERE ledger_id OPERATOR(pg_catalog.=) $1 AND member_id OPERATOR(pg_catalog.=) $3"
 	"            GROUP BY lot_id HAVING pg_catalog.sum(points) OPERATOR(pg_catalog.>) 0),"
 	" back AS (UPDATE loyalty.lot l SET remaining = l.remaining OPERATOR(pg_catalog.+) u.points"
-	"            FROM u WHERE l.id OPERATOR(pg_catalog.=) u.lot_id"
+	"            FROM u WHERE l.id OPERATOR(pg_catalog.=) u.lot_id AND l.member_id OPERATOR(pg_catalog.=) $3"
 	"            RETURNING l.id, l.program, l.member_id)"
 	" INSERT INTO loyalty.lot_use (lot_id, ledger_id, program, member_id, points)"
 	" SELECT u.lot_id, $2, back.program, back.member_id, OPERATOR(pg_catalog.-) u.points"
 	"   FROM u JOIN back ON back.id OPERATOR(pg_catalog.=) u.lot_id"
 	" RETURNING OPERATOR(pg_catalog.-) points",
-	2, {INT8OID, INT8OID}
+	3, {INT8OID, INT8OID, TEXTOID}
 };
 
 /* Points of a member's lots that can be spent at as_of (before debt). */
@@ -75,6 +76,41 @@ LotsAvailable(const char *program, const char *member_id, TimestampTz as_of)
 	args[2] = TimestampTzGetDatum(as_of);
 	LoyaltyRun(&lots_available, args, NULL, SPI_OK_SELECT);
 	return LoyaltyGetInt64(0, 1);
+}
+
+/* lots_use on a Citus cluster: one lot at a time, by member (router statements). */
+static LoyaltyQuery lot_take_routed = {
+	"UPDATE loyalty.lot SET remaining = remaining OPERATOR(pg_catalog.-) $4"
+	" WHERE program OPERATOR(pg_catalog.=) $1 AND member_id OPERATOR(pg_catalog.=) $2"
+	"   AND id OPERATOR(pg_catalog.=) $3",
+	4, {TEXTOID, TEXTOID, INT8OID, INT8OID}
+};
+
+static LoyaltyQuery lot_use_routed = {
+	"INSERT INTO loyalty.lot_use (lot_id, ledger_id, program, member_id, points)"
+	" VALUES ($3, $5, $1, $2, $4)",
+	5, {TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID}
+};
+
+static void
+LotsUseRouted(const char *program, const char *member_id, Datum *ids, Datum *takes, int n,
+			  int64 ledger_id)
+{
+	Datum		args[5];
+	char		nulls[5] = "     ";
+
+	args[0] = CStringGetTextDatum(program);
+	args[1] = CStringGetTextDatum(member_id);
+	args[4] = Int64GetDatum(ledger_id);
+	if (ledger_id == 0)
+		nulls[4] = 'n';
+	for (int i = 0; i < n; i++)
+	{
+		args[2] = ids[i];
+		args[3] = takes[i];
+		LoyaltyRun(&lot_take_routed, args, NULL, SPI_OK_UPDATE);
+		LoyaltyRun(&lot_use_routed, args, nulls, SPI_OK_INSERT);
+	}
 }
 
 /*
@@ -116,6 +152,11 @@ LotsTake(const char *program, const char *member_id, int64 points, LotScope scop
 	}
 	if (n == 0)
 		return 0;
+	if (LoyaltyDistributed())
+	{
+		LotsUseRouted(program, member_id, ids, takes, n, ledger_id);
+		return points - left;
+	}
 
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = LoyaltyArray(ids, NULL, n, INT8OID);
@@ -130,17 +171,19 @@ LotsTake(const char *program, const char *member_id, int64 points, LotScope scop
 }
 
 /*
- * Gives the points that ledger row from_ledger_id took back to the same lots
- * (keeping their expiry), recorded against to_ledger_id.  Returns the points.
+ * Gives the points that the member's ledger row from_ledger_id took back to
+ * the same lots (keeping their expiry), recorded against to_ledger_id.
+ * Returns the points.
  */
 int64
-LotsGiveBack(int64 from_ledger_id, int64 to_ledger_id)
+LotsGiveBack(const char *member_id, int64 from_ledger_id, int64 to_ledger_id)
 {
-	Datum		args[2];
+	Datum		args[3];
 	int64		total = 0;
 
 	args[0] = Int64GetDatum(from_ledger_id);
 	args[1] = Int64GetDatum(to_ledger_id);
+	args[2] = CStringGetTextDatum(member_id);
 	LoyaltyRun(&lots_give_back, args, NULL, SPI_OK_INSERT_RETURNING);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		total += LoyaltyGetInt64(i, 1);

@@ -20,7 +20,7 @@ extern int64 LotsAvailable(const char *program, const char *member_id, Timestamp
 extern int64 LotsTake(const char *program, const char *member_id, int64 points,
 					  LotScope scope, TimestampTz as_of, const char *first_order,
 					  int64 ledger_id);
-extern int64 LotsGiveBack(int64 from_ledger_id, int64 to_ledger_id);
+extern int64 LotsGiveBack(const char *member_id, int64 from_ledger_id, int64 to_ledger_id);
 extern int64 LotsSettleDebt(const char *program, const char *member_id, int64 debt,
 							LotScope scope, TimestampTz as_of);
 

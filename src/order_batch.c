@@ -51,7 +51,7 @@ static LoyaltyQuery batch_insert = {
 	"         FROM input i"
 	"        WHERE NOT EXISTS (SELECT 1 FROM full_member f WHERE f.member_id OPERATOR(pg_catalog.=) i.member_id)"
 	"        ORDER BY ord"
-	"       ON CONFLICT (program, order_id) DO NOTHING RETURNING order_id),"
+	"       ON CONFLICT DO NOTHING RETURNING order_id),"
 	" sup AS (" LETTERS_SUPERSEDE
 	"   WHERE d.program OPERATOR(pg_catalog.=) $1 AND d.resolved_at IS NULL"
 	"     AND d.order_id OPERATOR(pg_catalog.=) ANY (SELECT s.order_id FROM s)),"

@@ -27,7 +27,9 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
+#include "cluster.h"
 #include "credit.h"
+#include "dead_letter.h"
 #include "fx.h"
 #include "ledger.h"
 #include "loyalty.h"
@@ -78,7 +80,7 @@ static LoyaltyQuery first_seen = {
 	"             fx_rate, points, refunded_amount, reversed_target, earned_total, closed, ordered_at,"
 	"             multiplier)"
 	"           SELECT $1, $2, $3, $4, $5, $6, $7, coalesce($8, 0), 0, $7, $9, $10, $13 FROM g WHERE NOT g.no_room"
-	"           ON CONFLICT (program, order_id) DO NOTHING RETURNING points),"
+	"           ON CONFLICT DO NOTHING RETURNING points),"
 	" sup AS (" LETTERS_SUPERSEDE
 	"   WHERE $15 AND d.program OPERATOR(pg_catalog.=) $1 AND d.order_id OPERATOR(pg_catalog.=) $2"
 	"     AND d.resolved_at IS NULL AND EXISTS (SELECT 1 FROM s)),"
@@ -99,6 +101,46 @@ static LoyaltyQuery member_room = {
 	"SELECT pg_catalog.int8larger(m.balance, m.lifetime_earned) FROM loyalty.member m"
 	" WHERE m.program OPERATOR(pg_catalog.=) $1 AND m.member_id OPERATOR(pg_catalog.=) $2",
 	2, {TEXTOID, TEXTOID}, true
+};
+
+/*
+ * On a Citus cluster an order's state lives with its member (order_earning
+ * is distributed by member_id): found and saved by member, so that each is a
+ * router statement (a trigger on a shard can run no other).  The member of
+ * an order does not change there (Citus does not update a distribution
+ * column; a plain orders table on the coordinator that changes an order's
+ * member sees the order as new for that member: docs/scale-out.md).
+ */
+static LoyaltyQuery state_load_member = {
+	"SELECT member_id, points, generation, reversed_target, earned_total, reversed_total,"
+	"       closed, ordered_at, multiplier"
+	"  FROM loyalty.order_earning"
+	" WHERE program OPERATOR(pg_catalog.=) $1 AND order_id OPERATOR(pg_catalog.=) $2"
+	"   AND member_id OPERATOR(pg_catalog.=) $3 FOR UPDATE",
+	3, {TEXTOID, TEXTOID, TEXTOID}, true
+};
+
+/* The state row of first_seen, alone (OrderFirstSeenRouted). */
+static LoyaltyQuery first_seen_routed = {
+	"INSERT INTO loyalty.order_earning (program, order_id, member_id, amount, currency,"
+	"       fx_rate, points, refunded_amount, reversed_target, earned_total, closed, ordered_at,"
+	"       multiplier)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 0), 0, $7, $9, $10, $11)"
+	" ON CONFLICT DO NOTHING RETURNING points",
+	11, {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, NUMERICOID, INT8OID, NUMERICOID,
+	BOOLOID, TIMESTAMPTZOID, NUMERICOID}
+};
+
+static LoyaltyQuery state_save_member = {
+	"UPDATE loyalty.order_earning"
+	"   SET amount = $4, currency = $5, fx_rate = coalesce($6, fx_rate),"
+	"       points = $7, generation = $8, refunded_amount = coalesce($9, refunded_amount),"
+	"       reversed_target = $10, earned_total = $11, reversed_total = $12, closed = $13,"
+	"       ordered_at = $14, multiplier = $15, updated_at = $16"
+	" WHERE program OPERATOR(pg_catalog.=) $1 AND order_id OPERATOR(pg_catalog.=) $2"
+	"   AND member_id OPERATOR(pg_catalog.=) $3",
+	16, {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, NUMERICOID, INT8OID, INT4OID,
+	NUMERICOID, INT8OID, INT8OID, INT8OID, BOOLOID, TIMESTAMPTZOID, NUMERICOID, TIMESTAMPTZOID}
 };
 
 static LoyaltyQuery state_save = {
@@ -166,15 +208,25 @@ StatusCloses(const LoyaltyProgram *prog, const char *status)
 	}
 }
 
+/* member_id: the event's (on a cluster the state is looked up by it). */
 static void
-OrderStateLoad(const char *program, const char *order_id, OrderState *state)
+OrderStateLoad(const char *program, const char *member_id, const char *order_id,
+			   OrderState *state)
 {
-	Datum		args[2];
+	Datum		args[3];
 
 	args[0] = CStringGetTextDatum(program);
 	args[1] = CStringGetTextDatum(order_id);
-	LoyaltyRun(&state_load, args, NULL, SPI_OK_SELECT);
 	memset(state, 0, sizeof(*state));
+	if (!LoyaltyDistributed())
+		LoyaltyRun(&state_load, args, NULL, SPI_OK_SELECT);
+	else if (member_id == NULL)
+		return;					/* a guest: nothing recorded on a cluster */
+	else
+	{
+		args[2] = CStringGetTextDatum(member_id);
+		LoyaltyRun(&state_load_member, args, NULL, SPI_OK_SELECT);
+	}
 	state->exists = SPI_processed > 0;
 	if (!state->exists)
 		return;
@@ -520,6 +572,15 @@ OrderStateSave(const LoyaltyProgram *prog, const OrderRow *row, const OrderState
 	args[12] = BoolGetDatum(state->closed);
 	args[13] = TimestampTzGetDatum(state->ordered_at);
 	args[14] = state->multiplier;
+	if (LoyaltyDistributed())
+	{
+		Datum		more[16];
+
+		memcpy(more, args, sizeof(args));
+		more[15] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+		LoyaltyRun(&state_save_member, more, nulls, SPI_OK_UPDATE);
+		return;
+	}
 	LoyaltyRun(&state_save, args, nulls, SPI_OK_UPDATE);
 }
 
@@ -530,6 +591,40 @@ typedef enum FirstSeenResult
 	FIRST_SEEN_KNOWN,			/* its id was recorded before: nothing written */
 	FIRST_SEEN_FULL				/* its member has no room for the points: nothing written */
 } FirstSeenResult;
+
+/*
+ * first_seen on a Citus cluster, as router statements: the member's room,
+ * the state row, the order's older letters, the credit (CreditPost).
+ * args: first_seen's.  A guest records nothing there.
+ */
+static FirstSeenResult
+OrderFirstSeenRouted(const LoyaltyProgram *prog, const OrderRow *row, const OrderTarget *target,
+					 Datum *args, char *nulls)
+{
+	OrderProblem full = {0};
+	int64		points;
+
+	if (target->member_id == NULL)
+		return FIRST_SEEN_RECORDED;
+	if (!MemberHasRoom(prog, target->member_id, target->points, &full))
+		return FIRST_SEEN_FULL;
+	args[10] = args[12];		/* the multiplier */
+	nulls[10] = nulls[12];
+	LoyaltyRun(&first_seen_routed, args, nulls, SPI_OK_INSERT_RETURNING);
+	if (SPI_processed == 0)
+		return FIRST_SEEN_KNOWN;
+	points = LoyaltyGetInt64(0, 1);
+	if (!row->replayed)
+		DeadLetterSupersede(prog->code, target->member_id, row->order_id);
+	if (points > 0)
+	{
+		Credit		credit = {target->member_id, "earn", points, NULL, row->order_id,
+		NULL, target->ordered_at};
+
+		CreditPost(prog, &credit);
+	}
+	return FIRST_SEEN_RECORDED;
+}
 
 /*
  * The first event of an order: record it and earn, in one statement.  A
@@ -558,11 +653,21 @@ OrderFirstSeen(const LoyaltyProgram *prog, const OrderRow *row, const OrderTarge
 	args[13] = Int64GetDatum(LOYALTY_MAX_BALANCE);
 	/* A live INSERT makes the order's older letters moot; a replay does not. */
 	args[14] = BoolGetDatum(!row->replayed);
-	LoyaltyRun(&first_seen, args, nulls, SPI_OK_SELECT);
-	if (LoyaltyGetBool(0, 3))
-		return FIRST_SEEN_FULL;
-	if (LoyaltyGetInt64(0, 1) == 0)
-		return FIRST_SEEN_KNOWN;
+	if (LoyaltyDistributed())
+	{
+		FirstSeenResult seen = OrderFirstSeenRouted(prog, row, target, args, nulls);
+
+		if (seen != FIRST_SEEN_RECORDED || target->member_id == NULL)
+			return seen;
+	}
+	else
+	{
+		LoyaltyRun(&first_seen, args, nulls, SPI_OK_SELECT);
+		if (LoyaltyGetBool(0, 3))
+			return FIRST_SEEN_FULL;
+		if (LoyaltyGetInt64(0, 1) == 0)
+			return FIRST_SEEN_KNOWN;
+	}
 	if (!target->closed)
 		AccrualPosted(prog, target->member_id, target->ordered_at, &target->pricing);
 	if (target->reversal == 0)
@@ -593,7 +698,7 @@ OrderInsertKnown(const LoyaltyProgram *prog, OrderRow *row, OrderTarget *target,
 {
 	OrderState	state;
 
-	OrderStateLoad(prog->code, row->order_id, &state);
+	OrderStateLoad(prog->code, target->member_id, row->order_id, &state);
 	if (state.exists && !state.closed)
 		return true;			/* known and open: earns once */
 	if (!MemberHasRoom(prog, target->member_id, target->points, problem))
@@ -658,7 +763,7 @@ OrderEventApply(const LoyaltyProgram *prog, OrderEventKind kind, OrderRow *row,
 	if (kind == ORDER_INSERT)
 		return OrderInsertApply(prog, row, problem);
 
-	OrderStateLoad(prog->code, row->order_id, &state);
+	OrderStateLoad(prog->code, row->member_id, row->order_id, &state);
 	if (!state.exists)
 	{
 		*unrecorded = true;

@@ -18,6 +18,7 @@
 #include "utils/timestamp.h"
 
 #include "order_partition.h"
+#include "cluster.h"
 #include "program.h"
 #include "tier_ladder.h"
 #include "spi_util.h"
@@ -271,6 +272,14 @@ LoyaltyProgramLoadCached(const char *code, Oid orders_relid, LoyaltyProgram *pro
 		else
 			prog->attached = false;
 	}
+	if (!prog->attached)
+	{
+		Oid			logical = LoyaltyShardOf(orders_relid);
+
+		/* A Citus shard reads through the mapping of its distributed table. */
+		if (OidIsValid(logical) && LoyaltyProgramLoad(code, logical, prog) && prog->attached)
+			prog->orders = logical;
+	}
 	if (prog->attached)
 		ProgramCacheStore(prog, orders_relid);
 	return true;
@@ -286,5 +295,22 @@ loyalty_invalidate_program_cache(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "loyalty.invalidate_program_cache() must be called as a trigger");
 	CacheInvalidateRelcache(td->tg_relation);
+	/*
+	 * On a Citus node it fires on a shard of the table (program_102008),
+	 * which no backend's cache knows: the table itself stands for it.
+	 */
+	{
+		char	   *name = pstrdup(RelationGetRelationName(td->tg_relation));
+		char	   *suffix = strrchr(name, '_');
+		Oid			table;
+
+		if (suffix != NULL && suffix[1] != '\0' && strspn(suffix + 1, "0123456789") == strlen(suffix + 1))
+		{
+			*suffix = '\0';
+			table = get_relname_relid(name, RelationGetNamespace(td->tg_relation));
+			if (OidIsValid(table) && LoyaltyShardOf(RelationGetRelid(td->tg_relation)) == table)
+				CacheInvalidateRelcacheByRelid(table);
+		}
+	}
 	return PointerGetDatum(NULL);
 }

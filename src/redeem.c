@@ -24,9 +24,54 @@
 
 static LoyaltyQuery find_unredeem = {
 	"SELECT id FROM loyalty.ledger"
-	" WHERE kind OPERATOR(pg_catalog.=) 'unredeem' AND related_id OPERATOR(pg_catalog.=) $1",
-	1, {INT8OID}
+	" WHERE kind OPERATOR(pg_catalog.=) 'unredeem' AND related_id OPERATOR(pg_catalog.=) $1"
+	"   AND member_id OPERATOR(pg_catalog.=) $2",
+	2, {INT8OID, TEXTOID}
 };
+
+/*
+ * The ledger rows of a reference in a program, redemptions first: a
+ * reference is unique per member, so several members may have used it.
+ */
+static LoyaltyQuery find_ref_rows = {
+	"SELECT id, member_id, kind::pg_catalog.text, points FROM loyalty.ledger"
+	" WHERE program OPERATOR(pg_catalog.=) $1 AND ref OPERATOR(pg_catalog.=) $2"
+	" ORDER BY kind OPERATOR(pg_catalog.<>) 'redeem', member_id COLLATE pg_catalog.\"C\" LIMIT 2",
+	2, {TEXTOID, TEXTOID}
+};
+
+/*
+ * The redemption a reference names in a program, for cancel_redemption
+ * (which has no member): not found, or not a redemption, is an error; so
+ * is a reference two members used for redemptions (LY003).
+ */
+static void
+FindRedemption(const char *program, const char *ref, LedgerRow *row)
+{
+	LoyaltyRun(&find_ref_rows, (Datum[]) {CStringGetTextDatum(program), CStringGetTextDatum(ref)},
+			   NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("no redemption with reference \"%s\" in program \"%s\"", ref, program)));
+	row->id = LoyaltyGetInt64(0, 1);
+	row->member_id = LoyaltyGetText(0, 2);
+	row->kind = LoyaltyGetText(0, 3);
+	row->points = LoyaltyGetInt64(0, 4);
+	if (strcmp(row->kind, "redeem") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("reference \"%s\" in program \"%s\" is a ledger row of kind %s, not a redemption",
+						ref, program, row->kind)));
+	if (SPI_processed > 1 && strcmp(LoyaltyGetText(1, 3), "redeem") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOYALTY_REF_CONFLICT),
+				 errmsg("reference \"%s\" names redemptions of more than one member in program \"%s\"",
+						ref, program),
+				 errdetail("Members \"%s\" and \"%s\" each redeemed under it (a reference is unique per member).",
+						   row->member_id, LoyaltyGetText(1, 2)),
+				 errhint("Use references unique in the program for redemptions that may be cancelled.")));
+}
 
 static void
 CheckMayRedeem(const char *program, const char *member_id, const MemberAccount *account,
@@ -71,7 +116,7 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 	SPI_connect();
 	LoyaltyProgramRequire(code, &prog);
 	LedgerLockMember(code, member_id, &account);
-	if (LedgerFindRef(code, ref, &first))
+	if (LedgerFindRef(code, member_id, ref, &first))
 	{
 		LedgerCheckReplay(code, ref, &first, member_id, "redeem", -points);
 		SPI_finish();
@@ -109,18 +154,12 @@ loyalty_cancel_redemption(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	LoyaltyProgramRequire(code, &prog);
-	if (!LedgerFindRef(code, ref, &redemption))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("no redemption with reference \"%s\" in program \"%s\"", ref, code)));
-	if (strcmp(redemption.kind, "redeem") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("reference \"%s\" in program \"%s\" is a ledger row of kind %s, not a redemption",
-						ref, code, redemption.kind)));
+	FindRedemption(code, ref, &redemption);
 
 	LedgerLockMember(code, redemption.member_id, &account);
-	LoyaltyRun(&find_unredeem, (Datum[]) {Int64GetDatum(redemption.id)}, NULL, SPI_OK_SELECT);
+	LoyaltyRun(&find_unredeem,
+			   (Datum[]) {Int64GetDatum(redemption.id), CStringGetTextDatum(redemption.member_id)},
+			   NULL, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 	{
 		id = LoyaltyGetInt64(0, 1);		/* cancelled already: the same answer */
@@ -130,7 +169,7 @@ loyalty_cancel_redemption(PG_FUNCTION_ARGS)
 
 	id = LedgerAppend(code, redemption.member_id, "unredeem", -redemption.points, NULL, NULL,
 					  0, redemption.id, "cancel_redemption", GetCurrentTransactionStartTimestamp());
-	if (LotsGiveBack(redemption.id, id) != -redemption.points)
+	if (LotsGiveBack(redemption.member_id, redemption.id, id) != -redemption.points)
 		elog(ERROR, "loyalty: lot uses of redemption " INT64_FORMAT " do not add up", redemption.id);
 
 	delta.balance = -redemption.points;

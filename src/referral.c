@@ -27,8 +27,9 @@
 PG_FUNCTION_INFO_V1(loyalty_referral_credit);
 /*
  * loyalty.referral_credit(program, member_id, points, ref, reason,
- * occurred_at): an earn credit idempotent on ref (a replay returns the
- * first ledger id; the ref used for another member or amount is LY003).
+ * occurred_at): an earn credit idempotent on (member, ref) (a replay
+ * returns the first ledger id; the member's ref used for another amount is
+ * LY003).
  * Internal: executable by the extension owner only.
  */
 Datum

@@ -44,8 +44,9 @@ static LoyaltyQuery order_reversed = {
 static LoyaltyQuery take_back_find = {
 	"SELECT id, member_id, kind::pg_catalog.text, points, reason, order_id, occurred_at"
 	"  FROM loyalty.ledger"
-	" WHERE program OPERATOR(pg_catalog.=) $1 AND ref OPERATOR(pg_catalog.=) $2",
-	2, {TEXTOID, TEXTOID}
+	" WHERE program OPERATOR(pg_catalog.=) $1 AND member_id OPERATOR(pg_catalog.=) $3"
+	"   AND ref OPERATOR(pg_catalog.=) $2",
+	3, {TEXTOID, TEXTOID, TEXTOID}
 };
 
 PG_FUNCTION_INFO_V1(loyalty_reverse_order);
@@ -92,8 +93,8 @@ loyalty_reverse_order(PG_FUNCTION_ARGS)
 }
 
 /*
- * A take_back replayed with its reference must be the same call: the same
- * member and reason, and points that the first call took in full or, under
+ * A take_back replayed with its reference (the member's) must be the same
+ * call: the same reason, and points that the first call took in full or, under
  * within_balance (of the terms when it was taken), took at most.  Anything else is LY003.
  */
 static void
@@ -135,7 +136,7 @@ loyalty_take_back(PG_FUNCTION_ARGS)
 	TimestampTz as_of = LoyaltyCheckAsOf(LoyaltyTimestampArg(fcinfo, 5, "as_of"));
 	LoyaltyProgram prog;
 	MemberAccount account;
-	Datum		args[2];
+	Datum		args[3];
 	int64		taken;
 
 	SPI_connect();
@@ -146,6 +147,7 @@ loyalty_take_back(PG_FUNCTION_ARGS)
 				 errmsg("member \"%s\" is not enrolled in program \"%s\"", member_id, code)));
 	args[0] = CStringGetTextDatum(code);
 	args[1] = CStringGetTextDatum(ref);
+	args[2] = CStringGetTextDatum(member_id);
 	LoyaltyRun(&take_back_find, args, NULL, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 	{

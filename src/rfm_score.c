@@ -27,6 +27,7 @@
 #include "utils/timestamp.h"
 
 #include "activity.h"
+#include "cluster.h"
 #include "health.h"
 #include "loyalty.h"
 #include "program.h"
@@ -41,6 +42,21 @@ static LoyaltyQuery rfm_window = {
 	"                        OPERATOR(pg_catalog./) 86400)::integer,"
 	"       orders::integer, net_spend, last_order_at"
 	"  FROM loyalty.member_activity($1, $2 OPERATOR(pg_catalog.-) $3, $2)"
+	" WHERE net_spend OPERATOR(pg_catalog.>) 0",
+	3, {TEXTOID, TIMESTAMPTZOID, INTERVALOID}
+};
+
+/*
+ * The same on a Citus cluster: every node's members come to the
+ * coordinator, which ranks them all here, so the quintiles are the global
+ * ranks, exactly as on one node.
+ */
+static LoyaltyQuery rfm_window_cluster = {
+	"SELECT member_id,"
+	"       pg_catalog.floor(extract(epoch FROM $2 OPERATOR(pg_catalog.-) last_order_at)"
+	"                        OPERATOR(pg_catalog./) 86400)::integer,"
+	"       orders::integer, net_spend, last_order_at"
+	"  FROM loyalty.member_activity_cluster($1, $2 OPERATOR(pg_catalog.-) $3, $2)"
 	" WHERE net_spend OPERATOR(pg_catalog.>) 0",
 	3, {TEXTOID, TIMESTAMPTZOID, INTERVALOID}
 };
@@ -229,7 +245,7 @@ ReadMembers(Datum *args, int *n, bool *exact)
 {
 	MemberReader r = {palloc(sizeof(RfmMember) * 1024), 0, 1024, false};
 
-	LoyaltyStream(&rfm_window, args, NULL, ReadMember, &r);
+	LoyaltyStream(LoyaltyDistributed() ? &rfm_window_cluster : &rfm_window, args, NULL, ReadMember, &r);
 	*n = r.n;
 	*exact = r.exact;
 	return r.members;

@@ -174,7 +174,7 @@ SignalInsertSql(TupleDesc desc, char **args, StringInfo layout)
 	}
 	appendStringInfo(&sql,
 					 " FROM loyalty_new_signals n WHERE n.%s IS NOT NULL"
-					 " ON CONFLICT (program, order_id) DO NOTHING", order_id);
+					 " ON CONFLICT DO NOTHING", order_id);
 	return sql.data;
 }
 

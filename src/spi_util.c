@@ -113,7 +113,8 @@ LoyaltyStream(LoyaltyQuery *query, Datum *values, const char *nulls, LoyaltyRowF
 		params->params[i].pflags = PARAM_FLAG_CONST;
 		params->params[i].ptype = query->argtypes[i];
 	}
-	options.params = params;
+	/* None when there are none: Citus 13 copies an empty list as NULL and crashes on it. */
+	options.params = query->nargs > 0 ? params : NULL;
 	options.dest = (DestReceiver *) &receiver;
 	/* A SELECT sending its rows elsewhere than SPI reports SPI_OK_UTILITY. */
 	rc = SPI_execute_plan_extended(LoyaltyPlan(query), &options);

@@ -26,6 +26,7 @@
 #include "utils/timestamp.h"
 
 #include "activity.h"
+#include "cluster.h"
 #include "health.h"
 #include "loyalty.h"
 #include "program.h"
@@ -57,6 +58,13 @@
 #define ORDERS_BASIS \
 	"SELECT member_id, orders::numeric AS value" \
 	"  FROM loyalty.member_activity($1, " WINDOW_FROM ", $2)"
+/* The same on a Citus cluster (member_activity in the form Citus runs). */
+#define SPEND_BASIS_CLUSTER \
+	"SELECT member_id, net_spend AS value" \
+	"  FROM loyalty.member_activity_cluster($1, " WINDOW_FROM ", $2)"
+#define ORDERS_BASIS_CLUSTER \
+	"SELECT member_id, orders::numeric AS value" \
+	"  FROM loyalty.member_activity_cluster($1, " WINDOW_FROM ", $2)"
 
 /*
  * One member's value ($4 the member), straight from its orders (the rule of
@@ -89,6 +97,19 @@
 	" ORDER BY m.member_id"
 
 /*
+ * The same on a Citus cluster, which cannot run a correlated subquery beside
+ * a subquery in FROM: the member's value is a subquery of the select list
+ * of the members themselves, ordered and limited (each node returns its
+ * first members, the coordinator merges them).
+ */
+#define CHUNK_MEMBERS_CLUSTER(basis) \
+	"SELECT m.member_id, m.tier, m.tier_below_since, m.tier_floor, m.tier_floor_until," \
+	"       (" basis ")" \
+	"  FROM loyalty.member m" \
+	" WHERE m.program OPERATOR(pg_catalog.=) $1 AND m.member_id OPERATOR(pg_catalog.>) $4" \
+	" ORDER BY m.member_id LIMIT $5"
+
+/*
  * Every member of the program, its tier state and its value, in no
  * particular order (each member is decided alone; the changes are written
  * in one statement).
@@ -115,10 +136,25 @@ static LoyaltyQuery chunk_basis[] = {
 	{TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID, INT4OID}},
 };
 
+static LoyaltyQuery chunk_basis_cluster[] = {
+	[TIER_BASIS_SPEND] = {CHUNK_MEMBERS_CLUSTER(MEMBER_SPEND("m.member_id")), 5,
+	{TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID, INT4OID}},
+	[TIER_BASIS_POINTS] = {CHUNK_MEMBERS_CLUSTER(MEMBER_POINTS("m.member_id")), 5,
+	{TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID, INT4OID}},
+	[TIER_BASIS_ORDERS] = {CHUNK_MEMBERS_CLUSTER(MEMBER_ORDER_COUNT("m.member_id")), 5,
+	{TEXTOID, TIMESTAMPTZOID, INT4OID, TEXTOID, INT4OID}},
+};
+
 static LoyaltyQuery members_basis[] = {
 	[TIER_BASIS_SPEND] = {ALL_MEMBERS(SPEND_BASIS), 3, {TEXTOID, TIMESTAMPTZOID, INT4OID}},
 	[TIER_BASIS_POINTS] = {ALL_MEMBERS(POINTS_BASIS), 3, {TEXTOID, TIMESTAMPTZOID, INT4OID}},
 	[TIER_BASIS_ORDERS] = {ALL_MEMBERS(ORDERS_BASIS), 3, {TEXTOID, TIMESTAMPTZOID, INT4OID}},
+};
+
+static LoyaltyQuery members_basis_cluster[] = {
+	[TIER_BASIS_SPEND] = {ALL_MEMBERS(SPEND_BASIS_CLUSTER), 3, {TEXTOID, TIMESTAMPTZOID, INT4OID}},
+	[TIER_BASIS_POINTS] = {ALL_MEMBERS(POINTS_BASIS), 3, {TEXTOID, TIMESTAMPTZOID, INT4OID}},
+	[TIER_BASIS_ORDERS] = {ALL_MEMBERS(ORDERS_BASIS_CLUSTER), 3, {TEXTOID, TIMESTAMPTZOID, INT4OID}},
 };
 
 static LoyaltyQuery member_tier = {
@@ -140,6 +176,50 @@ static LoyaltyQuery tier_change = {
 	"   FROM u WHERE m.program OPERATOR(pg_catalog.=) $1 AND m.member_id OPERATOR(pg_catalog.=) u.member_id",
 	9, {TEXTOID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 	NUMERICARRAYOID, TIMESTAMPTZARRAYOID, BOOLARRAYOID}
+};
+
+/*
+ * The same on a Citus cluster, which refuses a data-modifying CTE over many
+ * shards: the history, then the members (same arguments; each statement
+ * uses those it needs).
+ */
+#define TIER_CHANGES_UNNEST \
+	"unnest($3::pg_catalog.text[], $4::pg_catalog.text[], $5::pg_catalog.text[], $6::pg_catalog.text[], $7::numeric[]," \
+	"       $8::pg_catalog.timestamptz[], $9::boolean[])" \
+	" AS u(member_id, from_tier, to_tier, reason, basis_value, below_since, changed)"
+static LoyaltyQuery tier_history_cluster = {
+	"INSERT INTO loyalty.tier_history (program, member_id, from_tier, to_tier, reason, basis_value, changed_at)"
+	" SELECT $1, u.member_id, u.from_tier, u.to_tier, u.reason, u.basis_value, $2"
+	"   FROM " TIER_CHANGES_UNNEST " WHERE u.changed",
+	9, {TEXTOID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	NUMERICARRAYOID, TIMESTAMPTZARRAYOID, BOOLARRAYOID}
+};
+static LoyaltyQuery tier_member_cluster = {
+	"UPDATE loyalty.member m"
+	"    SET tier = u.to_tier, tier_below_since = u.below_since,"
+	"        tier_since = CASE WHEN u.changed THEN $2 ELSE m.tier_since END"
+	"   FROM " TIER_CHANGES_UNNEST
+	"  WHERE m.program OPERATOR(pg_catalog.=) $1 AND m.member_id OPERATOR(pg_catalog.=) u.member_id",
+	9, {TEXTOID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	NUMERICARRAYOID, TIMESTAMPTZARRAYOID, BOOLARRAYOID}
+};
+
+/*
+ * One member's change on a cluster: router statements (the member id a
+ * value), which also run where an order's trigger fires, on the node that
+ * holds the member's shard.
+ */
+static LoyaltyQuery tier_history_one = {
+	"INSERT INTO loyalty.tier_history (program, member_id, from_tier, to_tier, reason, basis_value, changed_at)"
+	" VALUES ($1, $3, $4, $5, $6, $7, $2)",
+	7, {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, NUMERICOID}, true
+};
+static LoyaltyQuery tier_member_one = {
+	"UPDATE loyalty.member m"
+	"    SET tier = $4, tier_below_since = $5,"
+	"        tier_since = CASE WHEN $6 THEN $2 ELSE m.tier_since END"
+	"  WHERE m.program OPERATOR(pg_catalog.=) $1 AND m.member_id OPERATOR(pg_catalog.=) $3",
+	6, {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID}, true
 };
 
 /* The tier a member holds (NULL: the first level, or not enrolled yet). */
@@ -277,6 +357,35 @@ static LoyaltyQuery tier_members_lock = {
 	2, {TEXTOID, TEXTARRAYOID}
 };
 
+/* The cluster form of TierChangesWrite for one change (c->n is 1). */
+static void
+TierChangeWriteOne(const TierChanges *c, const char *program, TimestampTz at)
+{
+	Datum		args[7];
+	char		nulls[7] = "       ";
+
+	args[0] = CStringGetTextDatum(program);
+	args[1] = TimestampTzGetDatum(at);
+	args[2] = c->member_id[0];
+	if (DatumGetBool(c->changed[0]))
+	{
+		args[3] = c->from_tier[0];
+		nulls[3] = c->from_null[0] ? 'n' : ' ';
+		args[4] = c->to_tier[0];
+		args[5] = c->reason[0];
+		nulls[5] = c->reason_null[0] ? 'n' : ' ';
+		args[6] = c->basis_value[0];
+		LoyaltyRun(&tier_history_one, args, nulls, SPI_OK_INSERT);
+	}
+	args[3] = c->to_tier[0];
+	nulls[3] = ' ';
+	args[4] = c->below_since[0];
+	nulls[4] = c->below_null[0] ? 'n' : ' ';
+	args[5] = c->changed[0];
+	nulls[5] = ' ';
+	LoyaltyRun(&tier_member_one, args, nulls, SPI_OK_UPDATE);
+}
+
 static void
 TierChangesWrite(const TierChanges *c, const char *program, TimestampTz at)
 {
@@ -284,7 +393,17 @@ TierChangesWrite(const TierChanges *c, const char *program, TimestampTz at)
 
 	if (c->n == 0)
 		return;
-	if (c->n > 1)
+	if (c->n == 1 && LoyaltyDistributed())
+	{
+		TierChangeWriteOne(c, program, at);
+		return;
+	}
+	/*
+	 * Citus runs no multi-shard FOR UPDATE: on a cluster the members are
+	 * locked by the UPDATE itself, and a deadlock with an order's
+	 * transaction is broken by Citus's distributed deadlock detection.
+	 */
+	if (c->n > 1 && !LoyaltyDistributed())
 	{
 		args[0] = CStringGetTextDatum(program);
 		args[1] = LoyaltyArray(c->member_id, NULL, c->n, TEXTOID);
@@ -299,7 +418,13 @@ TierChangesWrite(const TierChanges *c, const char *program, TimestampTz at)
 	args[6] = LoyaltyArray(c->basis_value, NULL, c->n, NUMERICOID);
 	args[7] = LoyaltyArray(c->below_since, c->below_null, c->n, TIMESTAMPTZOID);
 	args[8] = LoyaltyArray(c->changed, NULL, c->n, BOOLOID);
-	LoyaltyRun(&tier_change, args, NULL, SPI_OK_UPDATE);
+	if (LoyaltyDistributed())
+	{
+		LoyaltyRun(&tier_history_cluster, args, NULL, SPI_OK_INSERT);
+		LoyaltyRun(&tier_member_cluster, args, NULL, SPI_OK_UPDATE);
+	}
+	else
+		LoyaltyRun(&tier_change, args, NULL, SPI_OK_UPDATE);
 }
 
 /*
@@ -485,7 +610,8 @@ RecalculateAll(const LoyaltyProgram *prog, TimestampTz as_of, int64 *counts)
 	args[0] = CStringGetTextDatum(prog->code);
 	args[1] = TimestampTzGetDatum(as_of);
 	args[2] = Int32GetDatum(prog->ladder->window_days);
-	LoyaltyStream(&members_basis[prog->ladder->basis], args, NULL, DecideMember, &p);
+	LoyaltyStream(LoyaltyDistributed() ? &members_basis_cluster[prog->ladder->basis]
+				  : &members_basis[prog->ladder->basis], args, NULL, DecideMember, &p);
 	ereport(NOTICE,
 			(errmsg("loyalty: recalculate_tiers %s: " INT64_FORMAT " members", prog->code, counts[0])));
 	TierChangesWrite(p.changes, prog->code, as_of);
@@ -564,7 +690,8 @@ loyalty_recalculate_tiers_chunk(PG_FUNCTION_ARGS)
 	args[2] = Int32GetDatum(prog.ladder->window_days);
 	args[3] = CStringGetTextDatum(after);
 	args[4] = Int32GetDatum(max_members);
-	LoyaltyRun(&chunk_basis[prog.ladder->basis], args, NULL, SPI_OK_SELECT);
+	LoyaltyRun(LoyaltyDistributed() ? &chunk_basis_cluster[prog.ladder->basis]
+			   : &chunk_basis[prog.ladder->basis], args, NULL, SPI_OK_SELECT);
 	last = RecalculateRows(&prog, as_of, counts);
 	if (last != NULL)
 		last = MemoryContextStrdup(caller, last);	/* outlives SPI_finish */

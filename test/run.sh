@@ -3,7 +3,9 @@
 # the qualified-SQL check (scripts/check_qualified_sql.pl), pg_regress
 # (sql/, expected/), isolation (test/isolation), pgTAP (test/pgtap) and TAP
 # (test/tap), and the upgrade from 0.1.0 (test/upgrade, in a private copy
-# of the server with a cluster of its own).  Installs what is missing first.
+# of the server with a cluster of its own), and loyalty on a Citus cluster
+# against a single node (test/citus, nodes of its own; builds Citus from
+# ../shared/citus when missing).  Installs what is missing first.
 # Ends with one line "N passed, N failed"; exits non-zero on any failure.
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
@@ -130,16 +132,17 @@ readme_tour() {
 	fi
 }
 
-# Every sql example of docs/adopting.md is run, as written, by a regression
-# file, the upgrade test or a TAP test (the procedures of a DBA's first day
-# are tested, not only shown).
+# Every sql example of docs/adopting.md and docs/scale-out.md is run, as
+# written, by a regression file, the upgrade test, a TAP test or a Citus
+# cluster scenario (the procedures of a DBA's first day are tested, not
+# only shown).
 doc_blocks() {
-	perl "$ROOT/scripts/check_doc_blocks.pl" "$ROOT/docs/adopting.md"
+	perl "$ROOT/scripts/check_doc_blocks.pl" "$ROOT/docs/adopting.md" "$ROOT/docs/scale-out.md"
 }
 
 suite "qualified SQL (scripts/check_qualified_sql.pl)" qualified_sql
 suite "release metadata (scripts/check_meta.pl)" release_meta
-suite "docs/adopting.md examples in sql/ (scripts/check_doc_blocks.pl)" doc_blocks
+suite "docs/adopting.md and docs/scale-out.md examples run by tests (scripts/check_doc_blocks.pl)" doc_blocks
 suite "pg_regress (sql/, expected/)" regress
 suite "pg_regress, each file alone (scripts/regress_each.sh)" regress_each
 suite "isolation (test/isolation)" isolation
@@ -147,6 +150,7 @@ suite "pgTAP (pg_prove)" pgtap
 suite "TAP (prove, PostgreSQL::Test::Cluster)" tap
 suite "README tour" readme_tour
 suite "upgrade 0.1.0 -> this version (test/upgrade/run.sh)" bash "$ROOT/test/upgrade/run.sh"
+suite "Citus cluster = single node (test/citus/run.sh)" bash "$ROOT/test/citus/run.sh"
 
 log "summary"
 # One line per test file in every runner's output: "test x ... ok" (pg_regress,

@@ -130,7 +130,7 @@ COMMENT ON COLUMN @extschema@.member.debt IS 'Points reversed beyond what the me
 -- The append-only ledger: every change of a balance is one row here.
 CREATE SEQUENCE @extschema@.ledger_id_seq;
 CREATE TABLE @extschema@.ledger (
-    id          bigint PRIMARY KEY DEFAULT nextval('@extschema@.ledger_id_seq'),
+    id          bigint NOT NULL DEFAULT nextval('@extschema@.ledger_id_seq'),
     program     text NOT NULL,
     member_id   text NOT NULL,
     kind        @extschema@.ledger_kind NOT NULL,
@@ -143,18 +143,25 @@ CREATE TABLE @extschema@.ledger (
     occurred_at timestamptz NOT NULL,
     recorded_at timestamptz NOT NULL DEFAULT now(),
     -- Credits are positive, debits negative (the enum lists credits first).
-    CONSTRAINT ledger_sign CHECK ((points > 0) = (kind < 'redeem'))
+    CONSTRAINT ledger_sign CHECK ((points > 0) = (kind < 'redeem')),
+    -- Keys include the member: the ledger can be distributed by member_id
+    -- (loyalty.distribute()); the id alone is unique anyway (a sequence).
+    PRIMARY KEY (id, member_id)
 );
 ALTER SEQUENCE @extschema@.ledger_id_seq OWNED BY @extschema@.ledger.id;
-CREATE UNIQUE INDEX ledger_ref_key ON @extschema@.ledger (program, ref) WHERE ref IS NOT NULL;
-CREATE UNIQUE INDEX ledger_unredeem_key ON @extschema@.ledger (related_id) WHERE kind = 'unredeem';
+-- A reference is an idempotency key of the member's account: unique per
+-- (program, member), so it is exact where the member's rows live.  The
+-- member id last: cancel_redemption (which has no member) finds a ref by
+-- (program, ref) with the same index.
+CREATE UNIQUE INDEX ledger_ref_key ON @extschema@.ledger (program, ref, member_id) WHERE ref IS NOT NULL;
+CREATE UNIQUE INDEX ledger_unredeem_key ON @extschema@.ledger (related_id, member_id) WHERE kind = 'unredeem';
 CREATE INDEX ledger_member_idx ON @extschema@.ledger (program, member_id, id);
 COMMENT ON TABLE @extschema@.ledger IS
     'Append-only points ledger: earn, adjust (manual credit), redeem, unredeem (cancelled redemption), reverse (refund), expire';
 
 -- Earn lots: what is left of each credit, when it becomes available and expires.
 CREATE TABLE @extschema@.lot (
-    id              bigint PRIMARY KEY,
+    id              bigint NOT NULL,
     program         text NOT NULL,
     member_id       text NOT NULL,
     order_id        text,
@@ -162,7 +169,8 @@ CREATE TABLE @extschema@.lot (
     remaining       bigint NOT NULL,
     available_at    timestamptz NOT NULL,
     expires_at      timestamptz,
-    CONSTRAINT lot_remaining_range CHECK (remaining BETWEEN 0 AND earned)
+    CONSTRAINT lot_remaining_range CHECK (remaining BETWEEN 0 AND earned),
+    PRIMARY KEY (id, member_id)
 );
 CREATE INDEX lot_member_idx ON @extschema@.lot (program, member_id);
 CREATE INDEX lot_expiry_idx ON @extschema@.lot (expires_at) WHERE expires_at IS NOT NULL;

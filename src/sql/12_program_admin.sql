@@ -64,9 +64,13 @@ DECLARE
     new_j jsonb := CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END;
     changed text[];
     kind text;
+    before_j jsonb;
+    after_j jsonb;
 BEGIN
-    IF loyalty.restoring() THEN
-        RETURN NULL;    -- the dump brings the history with it
+    -- A restore brings the history with it; on a Citus worker this runs for
+    -- the node's copy of a reference table: the coordinator's records it.
+    IF loyalty.restoring() OR loyalty.on_worker() THEN
+        RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN
         INSERT INTO loyalty.program_change (program, kind, changed_by, after)
@@ -99,10 +103,11 @@ BEGIN
                  WHEN changed = ARRAY['tier_ladder'] THEN 'ladder'
                  WHEN changed = ARRAY['archived_at'] THEN 'archive'
                  ELSE 'settings' END;
+    -- Worked out first: Citus takes no subquery inside INSERT ... VALUES.
+    SELECT jsonb_object_agg(k, old_j -> k), jsonb_object_agg(k, new_j -> k) INTO before_j, after_j
+      FROM unnest(changed) k;
     INSERT INTO loyalty.program_change (program, kind, changed_by, before, after)
-    VALUES (NEW.code, kind, loyalty.calling_role()::text,
-            (SELECT jsonb_object_agg(k, old_j -> k) FROM unnest(changed) k),
-            (SELECT jsonb_object_agg(k, new_j -> k) FROM unnest(changed) k));
+    VALUES (NEW.code, kind, loyalty.calling_role()::text, before_j, after_j);
     RETURN NULL;
 END
 $$;
@@ -121,8 +126,10 @@ DECLARE
     old_j jsonb := CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) - 'orders' END;
     new_j jsonb := CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) - 'orders' END;
 BEGIN
-    IF loyalty.restoring() THEN
-        RETURN NULL;    -- the dump brings the history with it
+    -- A restore brings the history with it; on a Citus worker this runs for
+    -- the node's copy of a reference table: the coordinator's records it.
+    IF loyalty.restoring() OR loyalty.on_worker() THEN
+        RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN
         IF EXISTS (SELECT 1 FROM loyalty.program p WHERE p.code = NEW.program AND p.archived_at IS NOT NULL) THEN

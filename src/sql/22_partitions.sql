@@ -36,6 +36,8 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     r record;
+    src loyalty.order_source;
+    keep text[] := '{}';
     changed integer := 0;
 BEGIN
     -- An attached table cannot become a partition: inserts through its
@@ -65,36 +67,47 @@ BEGIN
     -- Every partition of an attached partitioned table gets the INSERT and
     -- TRUNCATE statement triggers, and the signal trigger when signals are
     -- mapped (the parent's fire only for statements that name the parent);
-    -- a foreign table cannot have them (its rows are elsewhere).
-    FOR r IN
-        SELECT t.relid AS partition, k.tgname, k.event, k.fn, k.transition, k.args
-          FROM loyalty.order_source s
-         CROSS JOIN LATERAL (VALUES (s.trigger_name, 'INSERT', 'orders_trigger', 'loyalty_new_orders',
-                                     loyalty.order_trigger_args(s)),
-                                    (loyalty.truncate_trigger_name(s.program), 'TRUNCATE', 'orders_trigger', NULL,
-                                     loyalty.order_trigger_args(s)),
-                                    (CASE WHEN loyalty.source_has_signals(s) THEN loyalty.signal_trigger_name(s.program) END,
-                                     'INSERT', 'signal_trigger', 'loyalty_new_signals', loyalty.signal_trigger_args(s)))
-                      AS k(tgname, event, fn, transition, args)
-         CROSS JOIN LATERAL pg_catalog.pg_partition_tree(s.orders) t
-          JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid
-         WHERE t.relid OPERATOR(pg_catalog.<>) s.orders
-           AND k.tgname IS NOT NULL
-           AND c.relkind OPERATOR(pg_catalog.<>) 'f'
-           AND EXISTS (SELECT FROM pg_catalog.pg_trigger g     -- not while a restore makes them
-                        WHERE g.tgrelid OPERATOR(pg_catalog.=) s.orders
-                          AND g.tgname OPERATOR(pg_catalog.=) k.tgname)
-           AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
-                            WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid
-                              AND g.tgname OPERATOR(pg_catalog.=) k.tgname)
-         ORDER BY t.level, t.relid, k.event
-    LOOP
-        EXECUTE pg_catalog.format(
-            'CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION loyalty.%I(%s)',
-            r.tgname, r.event, r.partition,
-            CASE WHEN r.transition IS NOT NULL THEN 'REFERENCING NEW TABLE AS ' || r.transition ELSE '' END,
-            r.fn, r.args);
-        changed := changed + 1;
+    -- a foreign table cannot have them (its rows are elsewhere).  One source
+    -- at a time, read into a variable: a whole-row reference to a row of
+    -- order_source would not survive Citus (a reference table there, whose
+    -- rows it reads as its shard's row type).
+    FOR src IN SELECT * FROM loyalty.order_source s ORDER BY s.program, s.orders LOOP
+        -- The triggers the attached table and the tables of its tree keep.
+        keep := keep OPERATOR(pg_catalog.||) pg_catalog.array_remove(ARRAY[
+            pg_catalog.format('%s %s', src.orders::pg_catalog.oid, src.trigger_name),
+            pg_catalog.format('%s %s', src.orders::pg_catalog.oid, loyalty.truncate_trigger_name(src.program)),
+            CASE WHEN loyalty.source_has_signals(src)
+                 THEN pg_catalog.format('%s %s', src.orders::pg_catalog.oid, loyalty.signal_trigger_name(src.program)) END], NULL);
+        FOR r IN
+            SELECT t.relid AS partition, k.tgname, k.event, k.fn, k.transition, k.args
+              FROM (VALUES (src.trigger_name, 'INSERT', 'orders_trigger', 'loyalty_new_orders',
+                            loyalty.order_trigger_args(src)),
+                           (loyalty.truncate_trigger_name(src.program), 'TRUNCATE', 'orders_trigger', NULL,
+                            loyalty.order_trigger_args(src)),
+                           (CASE WHEN loyalty.source_has_signals(src) THEN loyalty.signal_trigger_name(src.program) END,
+                            'INSERT', 'signal_trigger', 'loyalty_new_signals', loyalty.signal_trigger_args(src)))
+                   AS k(tgname, event, fn, transition, args)
+             CROSS JOIN LATERAL pg_catalog.pg_partition_tree(src.orders) t
+              JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid
+             WHERE k.tgname IS NOT NULL
+               AND c.relkind OPERATOR(pg_catalog.<>) 'f'
+             ORDER BY t.level, t.relid, k.event
+        LOOP
+            keep := keep OPERATOR(pg_catalog.||) pg_catalog.format('%s %s', r.partition::pg_catalog.oid, r.tgname);
+            CONTINUE WHEN r.partition OPERATOR(pg_catalog.=) src.orders
+                OR NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g     -- not while a restore makes them
+                                WHERE g.tgrelid OPERATOR(pg_catalog.=) src.orders
+                                  AND g.tgname OPERATOR(pg_catalog.=) r.tgname)
+                OR EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                            WHERE g.tgrelid OPERATOR(pg_catalog.=) r.partition
+                              AND g.tgname OPERATOR(pg_catalog.=) r.tgname);
+            EXECUTE pg_catalog.format(
+                'CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION loyalty.%I(%s)',
+                r.tgname, r.event, r.partition,
+                CASE WHEN r.transition IS NOT NULL THEN 'REFERENCING NEW TABLE AS ' || r.transition ELSE '' END,
+                r.fn, r.args);
+            changed := changed + 1;
+        END LOOP;
     END LOOP;
 
     -- A table that left an attached tree (DETACH PARTITION, detach_orders)
@@ -106,15 +119,7 @@ BEGIN
                                                           'loyalty.signal_trigger()'::pg_catalog.regprocedure])
            AND g.tgparentid OPERATOR(pg_catalog.=) 0
            AND g.tgtype OPERATOR(pg_catalog.=) ANY ('{4,32}')  -- AFTER INSERT / TRUNCATE FOR EACH STATEMENT
-           AND NOT EXISTS (SELECT FROM loyalty.order_source s
-                            WHERE g.tgname OPERATOR(pg_catalog.=) CASE
-                                      WHEN g.tgfoid OPERATOR(pg_catalog.=) 'loyalty.signal_trigger()'::pg_catalog.regprocedure
-                                      THEN CASE WHEN loyalty.source_has_signals(s) THEN loyalty.signal_trigger_name(s.program) END
-                                      WHEN g.tgtype OPERATOR(pg_catalog.=) 4 THEN s.trigger_name
-                                      ELSE loyalty.truncate_trigger_name(s.program) END
-                              AND (s.orders OPERATOR(pg_catalog.=) g.tgrelid
-                                   OR g.tgrelid OPERATOR(pg_catalog.=) ANY (
-                                      SELECT t.relid FROM pg_catalog.pg_partition_tree(s.orders) t)))
+           AND pg_catalog.format('%s %s', g.tgrelid, g.tgname) OPERATOR(pg_catalog.<>) ALL (keep)
          ORDER BY g.tgrelid
     LOOP
         EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', r.tgname, r.rel);
@@ -147,6 +152,10 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
+    -- On a Citus worker it fires for the shards Citus makes: nothing to sync.
+    IF loyalty.on_worker() THEN
+        RETURN;
+    END IF;
     IF NOT EXISTS (SELECT FROM loyalty.order_source) THEN
         RETURN;
     END IF;

@@ -124,6 +124,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
+    stored loyalty.member;
     result jsonb;
 BEGIN
     IF profile IS NULL OR jsonb_typeof(profile) <> 'object' THEN
@@ -134,14 +135,15 @@ BEGIN
         RAISE EXCEPTION 'profile key "consent" cannot be set with update_profile'
             USING ERRCODE = '22023', HINT = 'Use loyalty.set_consent(program, member_id, purpose, granted).';
     END IF;
-    PERFORM loyalty.lock_live_member(program, member_id, 'changed');
+    stored := loyalty.lock_live_member(program, member_id, 'changed');
     -- The keys given replace theirs; a key given as JSON null is removed.
-    UPDATE loyalty.member m
-       SET profile = jsonb_strip_nulls(m.profile || update_profile.profile)
-                     || CASE WHEN m.profile ? 'consent' THEN jsonb_build_object('consent', m.profile -> 'consent')
-                             ELSE '{}' END
-     WHERE m.program = update_profile.program AND m.member_id = update_profile.member_id
-    RETURNING m.profile INTO result;
+    -- Computed here, not in the UPDATE: on a cluster an UPDATE may not call
+    -- a stable function inside CASE.
+    result := jsonb_strip_nulls(stored.profile || update_profile.profile)
+              || CASE WHEN stored.profile ? 'consent' THEN jsonb_build_object('consent', stored.profile -> 'consent')
+                      ELSE '{}' END;
+    UPDATE loyalty.member m SET profile = result
+     WHERE m.program = update_profile.program AND m.member_id = update_profile.member_id;
     RETURN result;
 END
 $$;
@@ -158,6 +160,7 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     posted loyalty.ledger;
+    holder text;
 BEGIN
     PERFORM loyalty.require_program(program);
     IF points IS NULL OR ref IS NULL OR member_id IS NULL THEN
@@ -172,14 +175,15 @@ BEGIN
               HINT = 'Say why, e.g. ''amounts were loaded in cents''.';
     END IF;
     -- A replay of the same call returns its ledger row (before the member
-    -- checks: the member may have been merged or forgotten since).
-    SELECT * INTO posted FROM loyalty.ledger l WHERE l.program = adjust.program AND l.ref = adjust.ref;
+    -- checks: the member may have been merged or forgotten since, its
+    -- ledger rows moved to the member it was merged into or its pseudonym).
+    -- A reference is the member's: another member's row is another call.
+    holder := coalesce(loyalty.member_alias(program, member_id), loyalty.forgotten_pseudonym(program, member_id));
+    SELECT * INTO posted FROM loyalty.ledger l
+     WHERE l.program = adjust.program AND l.member_id = holder AND l.ref = adjust.ref;
     IF FOUND THEN
         IF (posted.kind IN ('earn', 'adjust')) <> (points > 0) OR posted.kind NOT IN ('earn', 'adjust', 'reverse')
            OR (posted.points <> points AND points > 0)
-           -- (the member's ledger rows moved with a merge or forget since)
-           OR posted.member_id IS DISTINCT FROM coalesce(loyalty.member_alias(program, member_id),
-                                                         loyalty.forgotten_pseudonym(program, member_id))
            OR posted.reason IS DISTINCT FROM reason THEN
             RAISE EXCEPTION 'ref "%" was already used for another call', ref
                 USING ERRCODE = 'LY003',
@@ -197,7 +201,8 @@ BEGIN
         RETURN loyalty.earn(program, member_id, points, ref, reason);
     END IF;
     PERFORM loyalty.take_back(program, member_id, -points, ref, reason);
-    SELECT l.id INTO STRICT posted.id FROM loyalty.ledger l WHERE l.program = adjust.program AND l.ref = adjust.ref;
+    SELECT l.id INTO STRICT posted.id FROM loyalty.ledger l
+     WHERE l.program = adjust.program AND l.member_id = adjust.member_id AND l.ref = adjust.ref;
     RETURN posted.id;
 END
 $$;
@@ -227,7 +232,7 @@ BEGIN
                 WHEN loyalty.lot_spendable(l.available_at, l.expires_at, as_of) THEN 'available'
                 ELSE 'pending' END
       FROM loyalty.lot l
-      LEFT JOIN loyalty.held_lot h ON h.lot_id = l.id
+      LEFT JOIN loyalty.held_lot h ON h.lot_id = l.id AND h.member_id = l.member_id
      WHERE l.program = member_lots.program AND l.member_id = member_lots.member_id
      ORDER BY l.id;
 END
@@ -260,18 +265,24 @@ CREATE FUNCTION @extschema@.history(program text, member_id text)
 RETURNS TABLE (id bigint, kind text, points bigint, balance_after bigint, ref text, order_id text,
                reason text, occurred_at timestamptz, recorded_at timestamptz,
                label text, undoes_ref text)
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-    SELECT l.id, l.kind, l.points,
+BEGIN
+    -- PL/pgSQL, not SQL: on a Citus cluster a SQL function's parameters
+    -- cannot be planned.  The cancelled redemption is the member's own row
+    -- (the join keeps to the member: one shard on a cluster).
+    RETURN QUERY
+    SELECT l.id, l.kind::text, l.points,
            (sum(l.points) OVER (ORDER BY l.id))::bigint,
            l.ref, l.order_id, l.reason, l.occurred_at, l.recorded_at,
            loyalty.ledger_label(l.kind, l.reason, l.order_id),
            r.ref
       FROM loyalty.ledger l
-      LEFT JOIN loyalty.ledger r ON r.id = l.related_id AND l.kind = 'unredeem'
+      LEFT JOIN loyalty.ledger r ON r.id = l.related_id AND r.member_id = l.member_id AND l.kind = 'unredeem'
      WHERE l.program = history.program AND l.member_id = history.member_id
-     ORDER BY l.id
+     ORDER BY l.id;
+END
 $$;
 COMMENT ON FUNCTION @extschema@.history(text, text) IS
     'A member''s statement: every ledger row in order with the running balance, a label saying what it was (refund, cancel, delete, moved to another member, merge, ...) and, for a cancelled redemption, the ref of the redemption it undid';
@@ -462,7 +473,17 @@ DECLARE
     done loyalty.member_merge;
     m loyalty.member;
     marker bigint;
+    clash text;
+    clashes bigint;
 BEGIN
+    -- On a Citus cluster a member id is where the member's rows live:
+    -- rewriting it means moving them between nodes, not done yet.
+    IF loyalty.distributed() THEN
+        RAISE EXCEPTION 'loyalty.merge_members() is not available on a Citus cluster'
+            USING ERRCODE = '0A000',
+                  DETAIL = 'It rewrites member ids, which place the member''s rows on a node.',
+                  HINT = 'Run it on a single node, or see docs/scale-out.md.';
+    END IF;
     -- Orders being inserted finish first; new ones wait for this (MemberAliasBarrier, member_alias.c).
     LOCK TABLE loyalty.member_merge, loyalty.forgotten_member IN EXCLUSIVE MODE;
     PERFORM loyalty.require_program(program);
@@ -481,7 +502,10 @@ BEGIN
         END IF;
         RETURN done.ledger_id;
     END IF;
-    IF EXISTS (SELECT 1 FROM loyalty.ledger l WHERE l.program = merge_members.program AND l.ref = merge_members.ref) THEN
+    -- The merge's row goes to the target, with the source's rows: the ref
+    -- must be new to both (a ledger ref is unique per member).
+    IF EXISTS (SELECT 1 FROM loyalty.ledger l WHERE l.program = merge_members.program
+                  AND l.member_id IN (from_member_id, into_member_id) AND l.ref = merge_members.ref) THEN
         RAISE EXCEPTION 'ref "%" was already used for another call', ref USING ERRCODE = 'LY003';
     END IF;
     -- Both rows locked in member order, as every posting locks them.
@@ -497,6 +521,19 @@ BEGIN
     END LOOP;
     PERFORM loyalty.lock_member(program, from_member_id);
     PERFORM loyalty.lock_member(program, into_member_id);
+    -- A reference both used cannot move: it is unique per member, the ledger
+    -- is append-only, and rewriting one would break its replay.  Refused.
+    SELECT l.ref, count(*) OVER () INTO clash, clashes FROM loyalty.ledger l
+     WHERE l.program = merge_members.program AND l.member_id = from_member_id AND l.ref IS NOT NULL
+       AND l.ref IN (SELECT k.ref FROM loyalty.ledger k
+                      WHERE k.program = merge_members.program AND k.member_id = into_member_id AND k.ref IS NOT NULL)
+     ORDER BY l.ref LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'members "%" and "%" of program "%" both used reference "%"', from_member_id, into_member_id, program, clash
+            USING ERRCODE = 'LY003',
+                  DETAIL = pg_catalog.format('%s reference(s) are in both ledgers; a reference is unique per member.', clashes),
+                  HINT = 'A merge keeps every ledger row under its reference: members whose references overlap cannot be merged. Where accounts may be merged, use references unique in the program.';
+    END IF;
 
     PERFORM loyalty.combine_member_rows(program, from_member_id, into_member_id);
     PERFORM loyalty.rewrite_member_id(program, from_member_id, into_member_id, 'merge');

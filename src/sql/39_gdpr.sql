@@ -82,6 +82,14 @@ DECLARE
     pseudonym text := loyalty.forgotten_pseudonym(program, member_id);
     merged record;
 BEGIN
+    -- On a Citus cluster a member id is where the member's rows live:
+    -- rewriting it means moving them between nodes, not done yet.
+    IF loyalty.distributed() THEN
+        RAISE EXCEPTION 'loyalty.forget_member() is not available on a Citus cluster'
+            USING ERRCODE = '0A000',
+                  DETAIL = 'It rewrites member ids, which place the member''s rows on a node.',
+                  HINT = 'Run it on a single node, or see docs/scale-out.md.';
+    END IF;
     -- Orders being inserted finish first; new ones wait for this (MemberAliasBarrier, member_alias.c).
     LOCK TABLE loyalty.member_merge, loyalty.forgotten_member IN EXCLUSIVE MODE;
     PERFORM loyalty.require_program(program);

@@ -8,9 +8,10 @@ AS $$ SELECT 365 $$;
 COMMENT ON FUNCTION @extschema@.basis_window_days(text) IS
     'Days of the rolling window verify() recounts the tier basis over: the ladder''s window, 365 without tiers';
 
-CREATE FUNCTION @extschema@.verify(program text DEFAULT NULL)
+-- The checks on one node: a SQL function, planned as verify() always was.
+CREATE FUNCTION @extschema@.verify_single(program text)
 RETURNS TABLE (check_name text, ok boolean, detail text)
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE sql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
     WITH led AS (
@@ -21,14 +22,14 @@ AS $$
                coalesce(-sum(l.points) FILTER (WHERE loyalty.ledger_kind_class(l.kind) = 'reversed'), 0) AS reversed,
                coalesce(-sum(l.points) FILTER (WHERE loyalty.ledger_kind_class(l.kind) = 'expired'), 0) AS expired
           FROM loyalty.ledger l
-         WHERE verify.program IS NULL OR l.program = verify.program
+         WHERE verify_single.program IS NULL OR l.program = verify_single.program
          GROUP BY 1, 2
     ), mem AS (
-        SELECT * FROM loyalty.member m WHERE verify.program IS NULL OR m.program = verify.program
+        SELECT * FROM loyalty.member m WHERE verify_single.program IS NULL OR m.program = verify_single.program
     ), lots AS (
         SELECT l.program, l.member_id, sum(l.remaining) AS remaining
           FROM loyalty.lot l
-         WHERE verify.program IS NULL OR l.program = verify.program
+         WHERE verify_single.program IS NULL OR l.program = verify_single.program
          GROUP BY 1, 2
     ), bad_balance AS (
         SELECT coalesce(m.program, d.program) AS program, coalesce(m.member_id, d.member_id) AS member_id,
@@ -49,7 +50,7 @@ AS $$
         SELECT l.id
           FROM loyalty.lot l
           LEFT JOIN (SELECT u.lot_id, sum(u.points) AS used FROM loyalty.lot_use u GROUP BY 1) u ON u.lot_id = l.id
-         WHERE (verify.program IS NULL OR l.program = verify.program)
+         WHERE (verify_single.program IS NULL OR l.program = verify_single.program)
            AND (l.remaining < 0 OR l.remaining > l.earned
                 OR l.earned - l.remaining <> coalesce(u.used, 0))
     ), order_points AS (
@@ -58,14 +59,14 @@ AS $$
                coalesce(-sum(l.points) FILTER (WHERE l.kind = 'reverse'), 0) AS reversed,
                count(*) FILTER (WHERE l.kind = 'earn') AS earnings
           FROM loyalty.ledger l
-         WHERE l.order_id IS NOT NULL AND (verify.program IS NULL OR l.program = verify.program)
+         WHERE l.order_id IS NOT NULL AND (verify_single.program IS NULL OR l.program = verify_single.program)
          GROUP BY 1, 2
     ), bad_order_twice AS (
         -- At most one earning per generation, and the ledger matches the order's totals.
         SELECT o.program, o.order_id
           FROM loyalty.order_earning o
           LEFT JOIN order_points p USING (program, order_id)
-         WHERE (verify.program IS NULL OR o.program = verify.program)
+         WHERE (verify_single.program IS NULL OR o.program = verify_single.program)
            AND (coalesce(p.earnings, 0) > o.generation
                 OR coalesce(p.earned, 0) <> o.earned_total
                 OR coalesce(p.reversed, 0) <> o.reversed_total)
@@ -75,12 +76,12 @@ AS $$
         SELECT o.program, o.member_id, count(*) AS orders, sum(o.net) AS net_spend,
                max(o.ordered_at) AS last_order_at
           FROM loyalty.counted_order o
-         WHERE verify.program IS NULL OR o.program = verify.program
+         WHERE verify_single.program IS NULL OR o.program = verify_single.program
          GROUP BY 1, 2
     ), bad_activity AS (
         SELECT coalesce(t.program, c.program) AS program, coalesce(t.member_id, c.member_id) AS member_id
           FROM (SELECT * FROM loyalty.activity_total a
-                 WHERE verify.program IS NULL OR a.program = verify.program) t
+                 WHERE verify_single.program IS NULL OR a.program = verify_single.program) t
           FULL JOIN counted c USING (program, member_id)
          WHERE (coalesce(t.orders, 0), coalesce(t.net_spend, 0), t.last_order_at)
                IS DISTINCT FROM (coalesce(c.orders, 0), coalesce(c.net_spend, 0), c.last_order_at)
@@ -91,21 +92,21 @@ AS $$
         SELECT o.program, o.member_id, o.ordered_at,
                round((o.amount - least(greatest(o.refunded_amount, 0), o.amount)) * o.fx_rate, 4) AS net
           FROM loyalty.order_earning o
-         WHERE (verify.program IS NULL OR o.program = verify.program)
+         WHERE (verify_single.program IS NULL OR o.program = verify_single.program)
            AND o.member_id IS NOT NULL AND NOT o.closed
            AND o.amount > 0 AND o.amount < 'Infinity' AND o.fx_rate > 0 AND o.fx_rate < 'Infinity'
            AND least(greatest(o.refunded_amount, 0), o.amount) < o.amount
     ), bad_clamped AS (
         SELECT coalesce(t.program, c.program) AS program, coalesce(t.member_id, c.member_id) AS member_id
           FROM (SELECT * FROM loyalty.activity_total a
-                 WHERE verify.program IS NULL OR a.program = verify.program) t
+                 WHERE verify_single.program IS NULL OR a.program = verify_single.program) t
           FULL JOIN (SELECT c.program, c.member_id, count(*) AS orders, sum(c.net) AS net_spend
                        FROM clamped c GROUP BY 1, 2) c USING (program, member_id)
          WHERE (coalesce(t.orders, 0), coalesce(t.net_spend, 0))
                IS DISTINCT FROM (coalesce(c.orders, 0), coalesce(c.net_spend, 0))
     ), basis_window AS (
         SELECT p.code AS program, pg_catalog.now() - loyalty.basis_window_days(p.code) * interval '1 day' AS after
-          FROM loyalty.program p WHERE verify.program IS NULL OR p.code = verify.program
+          FROM loyalty.program p WHERE verify_single.program IS NULL OR p.code = verify_single.program
     ), bad_basis AS (
         -- The tier basis (member_activity over the ladder's window) against the recount.
         SELECT coalesce(a.program, c.program) AS program, coalesce(a.member_id, c.member_id) AS member_id
@@ -122,7 +123,7 @@ AS $$
         -- Open orders with values the trigger refuses today.
         SELECT o.program, o.order_id
           FROM loyalty.order_earning o
-         WHERE (verify.program IS NULL OR o.program = verify.program) AND NOT o.closed
+         WHERE (verify_single.program IS NULL OR o.program = verify_single.program) AND NOT o.closed
            AND (o.amount < 0 OR o.amount >= 'Infinity'
                 OR o.refunded_amount < 0 OR o.refunded_amount >= 'Infinity'
                 OR o.refunded_amount > o.amount
@@ -139,7 +140,7 @@ AS $$
                 SELECT m.program, m.member_id, 0, least(m.lifetime_earned, m.lifetime_redeemed,
                                                         m.lifetime_reversed, m.lifetime_expired)
                   FROM loyalty.member m) x
-         WHERE (verify.program IS NULL OR x.program = verify.program)
+         WHERE (verify_single.program IS NULL OR x.program = verify_single.program)
            AND (x.orders < 0 OR x.net_spend < 0 OR x.net_spend >= 'Infinity')
     ), bad_hold AS (
         -- Holds (36_holds.sql): a frozen lot (available_at infinity) has
@@ -150,13 +151,13 @@ AS $$
           FROM loyalty.lot l
           LEFT JOIN loyalty.held_lot h ON h.lot_id = l.id
           LEFT JOIN loyalty.member m ON m.program = l.program AND m.member_id = l.member_id
-         WHERE (verify.program IS NULL OR l.program = verify.program)
+         WHERE (verify_single.program IS NULL OR l.program = verify_single.program)
            AND ((l.available_at = 'infinity') IS DISTINCT FROM (h.lot_id IS NOT NULL)
                 OR (h.lot_id IS NOT NULL AND m.status IS DISTINCT FROM 'held'))
         UNION ALL
         SELECT h.program, h.member_id
           FROM loyalty.held_lot h
-         WHERE (verify.program IS NULL OR h.program = verify.program)
+         WHERE (verify_single.program IS NULL OR h.program = verify_single.program)
            AND NOT EXISTS (SELECT 1 FROM loyalty.lot l WHERE l.id = h.lot_id)
         UNION ALL
         SELECT m.program, m.member_id
@@ -170,12 +171,12 @@ AS $$
           FROM (SELECT d.program, d.member_id, d.orders, d.net_spend FROM loyalty.activity_day d
                 UNION ALL
                 SELECT b.program, b.member_id, b.orders, b.net_spend FROM loyalty.activity_before b) x
-         WHERE verify.program IS NULL OR x.program = verify.program
+         WHERE verify_single.program IS NULL OR x.program = verify_single.program
          GROUP BY 1, 2
     ), bad_activity_parts AS (
         SELECT coalesce(t.program, p.program) AS program, coalesce(t.member_id, p.member_id) AS member_id
           FROM (SELECT * FROM loyalty.activity_total a
-                 WHERE verify.program IS NULL OR a.program = verify.program) t
+                 WHERE verify_single.program IS NULL OR a.program = verify_single.program) t
           FULL JOIN activity_parts p USING (program, member_id)
          WHERE (coalesce(t.orders, 0), coalesce(t.net_spend, 0))
                IS DISTINCT FROM (coalesce(p.orders, 0), coalesce(p.net_spend, 0))
@@ -231,6 +232,23 @@ AS $$
     SELECT 'no_negative_or_nan_figures', NOT EXISTS (SELECT 1 FROM bad_figures),
            (SELECT pg_catalog.format('%s activity or lifetime figure(s) negative or not a number, e.g. %s/%s',
                    count(*), min(program), min(member_id)) FROM bad_figures HAVING count(*) > 0)
+$$;
+COMMENT ON FUNCTION @extschema@.verify_single(text) IS
+    'The checks of loyalty.verify() on one node (verify() calls it when loyalty is not distributed)';
+
+CREATE FUNCTION @extschema@.verify(program text DEFAULT NULL)
+RETURNS TABLE (check_name text, ok boolean, detail text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    -- On a Citus cluster, the form Citus runs across nodes (94_cluster_batch.sql).
+    IF loyalty.distributed() THEN
+        RETURN QUERY SELECT * FROM loyalty.verify_cluster(verify.program);
+    ELSE
+        RETURN QUERY SELECT * FROM loyalty.verify_single(verify.program);
+    END IF;
+END
 $$;
 COMMENT ON FUNCTION @extschema@.verify(text) IS
     'Proves the books: cached balances and lifetime figures equal the ledger, lots match their uses, no order earned twice, no reversal above its earning, per-member activity and tier basis equal the orders (also counted from clamped values), no value out of range, holds consistent with frozen lots, no negative or NaN figure';

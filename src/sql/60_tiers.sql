@@ -101,7 +101,7 @@ COMMENT ON COLUMN @extschema@.order_earning.multiplier IS 'Tier multiplier the c
 
 CREATE SEQUENCE @extschema@.tier_history_id_seq;
 CREATE TABLE @extschema@.tier_history (
-    id          bigint PRIMARY KEY DEFAULT nextval('@extschema@.tier_history_id_seq'),
+    id          bigint NOT NULL DEFAULT nextval('@extschema@.tier_history_id_seq'),
     program     text NOT NULL,
     member_id   text NOT NULL,
     from_tier   text,
@@ -109,7 +109,8 @@ CREATE TABLE @extschema@.tier_history (
     reason      text NOT NULL CHECK (reason IN ('upgrade', 'downgrade', 'floor')),
     basis_value numeric,
     changed_at  timestamptz NOT NULL,
-    recorded_at timestamptz NOT NULL DEFAULT now()
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (id, member_id)
 );
 ALTER SEQUENCE @extschema@.tier_history_id_seq OWNED BY @extschema@.tier_history.id;
 CREATE INDEX tier_history_member_idx ON @extschema@.tier_history (program, member_id, id);

@@ -33,7 +33,7 @@ COMMENT ON TABLE @extschema@.fraud_setting IS
 -- Flags raised by fraud_check; one per member, rule and subject.
 CREATE SEQUENCE @extschema@.fraud_flag_id_seq;
 CREATE TABLE @extschema@.fraud_flag (
-    id              bigint PRIMARY KEY DEFAULT nextval('@extschema@.fraud_flag_id_seq'),
+    id              bigint NOT NULL DEFAULT nextval('@extschema@.fraud_flag_id_seq'),
     program         text NOT NULL,
     member_id       text NOT NULL,
     rule            text NOT NULL,
@@ -48,7 +48,8 @@ CREATE TABLE @extschema@.fraud_flag (
     points_at_risk  bigint NOT NULL DEFAULT 0 CHECK (points_at_risk >= 0),
     points_reversed bigint NOT NULL DEFAULT 0 CHECK (points_reversed >= 0),
     UNIQUE (program, member_id, rule, subject),
-    CHECK ((state = 'open') = (decided_at IS NULL))
+    CHECK ((state = 'open') = (decided_at IS NULL)),
+    PRIMARY KEY (id, member_id)
 );
 ALTER SEQUENCE @extschema@.fraud_flag_id_seq OWNED BY @extschema@.fraud_flag.id;
 CREATE INDEX fraud_flag_open_idx ON @extschema@.fraud_flag (program, member_id) WHERE state = 'open';
@@ -223,10 +224,12 @@ BEGIN
         RAISE EXCEPTION 'hold threshold must be above 0 and at most 100, not %', threshold
             USING ERRCODE = '22023';
     END IF;
-    INSERT INTO loyalty.fraud_setting AS s (program, hold_threshold)
-    VALUES (set_hold_threshold.program, threshold)
+    -- updated_at from a value: Citus wants the DO UPDATE of a reference
+    -- table free of functions that are not immutable.
+    INSERT INTO loyalty.fraud_setting AS s (program, hold_threshold, updated_at)
+    VALUES (set_hold_threshold.program, threshold, now())
     ON CONFLICT ON CONSTRAINT fraud_setting_pkey DO UPDATE
-    SET hold_threshold = excluded.hold_threshold, updated_at = now();
+    SET hold_threshold = excluded.hold_threshold, updated_at = excluded.updated_at;
     RETURN threshold;
 END
 $$;
@@ -234,10 +237,16 @@ COMMENT ON FUNCTION @extschema@.set_hold_threshold(text, numeric) IS
     'Sets the member risk score (above 0, at most 100) from which fraud_check holds a member; returns it';
 
 CREATE FUNCTION @extschema@.hold_threshold_of(program text) RETURNS numeric
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
-RETURN coalesce((SELECT s.hold_threshold FROM loyalty.fraud_setting s
-                  WHERE s.program OPERATOR(pg_catalog.=) hold_threshold_of.program), 80);
+-- PL/pgSQL, not a SQL-standard body: Citus cannot run those when they read
+-- a table (a reference table here) on a cluster.
+AS $$
+BEGIN
+    RETURN coalesce((SELECT s.hold_threshold FROM loyalty.fraud_setting s
+                      WHERE s.program OPERATOR(pg_catalog.=) hold_threshold_of.program), 80);
+END
+$$;
 COMMENT ON FUNCTION @extschema@.hold_threshold_of(text) IS
     'The hold threshold of a program (80 when not set)';
 

@@ -121,14 +121,17 @@ COMMENT ON FUNCTION @extschema@.review_flag(bigint, text, text) IS
 -- while one awaits review (it waits, unpaid), NULL when none or all were
 -- dismissed.  A ring found before the rewards are paid has no reward to
 -- take back: this keeps them from being paid.
+-- PL/pgSQL: Citus cannot plan a SQL function's parameters on a cluster.
 CREATE FUNCTION @extschema@.referral_ring_state(program text, referee text) RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-    SELECT f.state FROM loyalty.fraud_flag f
-     WHERE f.program = referral_ring_state.program AND f.rule = 'referral_ring'
-       AND f.subject = 'referral:' || referee AND f.state <> 'dismissed'
-     ORDER BY f.state = 'confirmed' DESC LIMIT 1
+BEGIN
+    RETURN (SELECT f.state FROM loyalty.fraud_flag f
+             WHERE f.program = referral_ring_state.program AND f.rule = 'referral_ring'
+               AND f.subject = 'referral:' || referee AND f.state <> 'dismissed'
+             ORDER BY f.state = 'confirmed' DESC LIMIT 1);
+END
 $$;
 COMMENT ON FUNCTION @extschema@.referral_ring_state(text, text) IS
     'confirmed, open or NULL: whether a referral_ring flag of the referral was confirmed or awaits review; internal';

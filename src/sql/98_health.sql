@@ -94,9 +94,13 @@ RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
+DECLARE
+    -- A value, not clock_timestamp() in the UPDATE: Citus refuses volatile
+    -- functions in an UPDATE of a reference table.
+    finished timestamptz := clock_timestamp();
 BEGIN
     UPDATE loyalty.job_run r
-       SET finished_at = clock_timestamp(), rows = job_run_end.rows, ok = true, detail = job_run_end.detail
+       SET finished_at = finished, rows = job_run_end.rows, ok = true, detail = job_run_end.detail
      WHERE r.id = job_run_end.id AND r.finished_at IS NULL
        AND r.job IN ('expire_points_batched', 'recalculate_tiers_batched');
     IF NOT FOUND THEN

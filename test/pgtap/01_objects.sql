@@ -1,6 +1,6 @@
 -- pgTAP: the extension's objects, their properties and their privileges.
 BEGIN;
-SELECT plan(115);
+SELECT plan(116);
 
 SELECT has_schema('loyalty');
 SELECT tables_are('loyalty', ARRAY['program', 'member', 'ledger', 'lot', 'lot_use', 'order_earning',
@@ -64,8 +64,11 @@ SELECT function_privs_are('loyalty', 'member_activity', ARRAY['text', 'timestamp
                           'loyalty_app', ARRAY[]::text[]);
 SELECT function_privs_are('loyalty', 'rebuild_activity', ARRAY['text'], 'loyalty_admin', ARRAY['EXECUTE']);
 SELECT table_privs_are('loyalty', 'activity_total', 'loyalty_app', ARRAY[]::text[]);
-SELECT has_index('loyalty', 'ledger', 'ledger_ref_key', 'references are unique per program');
-SELECT has_index('loyalty', 'ledger', 'ledger_unredeem_key', 'a redemption is cancelled at most once');
+SELECT has_index('loyalty', 'ledger', 'ledger_ref_key', ARRAY['program', 'ref', 'member_id']::name[],
+                 'references are unique per program and member');
+SELECT has_index('loyalty', 'ledger', 'ledger_unredeem_key', ARRAY['related_id', 'member_id']::name[],
+                 'a redemption is cancelled at most once');
+SELECT col_is_pk('loyalty', 'ledger', ARRAY['id', 'member_id']::name[], 'ledger keys include the member (distribution by member)');
 SELECT has_trigger('loyalty', 'ledger', 'ledger_append_only'::name, 'UPDATE and DELETE refused');
 SELECT has_trigger('loyalty', 'ledger', 'ledger_no_truncate'::name, 'TRUNCATE refused');
 SELECT col_not_null('loyalty', 'ledger', 'occurred_at', 'every ledger row has a time');

@@ -254,12 +254,45 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION @extschema@.fx_quote(from_currency text, to_currency text, at timestamptz,
+                                     OUT rate numeric, OUT inverse boolean)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+AS $$
+BEGIN
+    -- PL/pgSQL, not SQL: on a Citus cluster a SQL function's parameters
+    -- are not planned (the query failed, or found no rate).
+    RETURN QUERY
+    SELECT c.rate, c.inverse FROM (
+        SELECT f.rate, f.valid_from, false AS inverse FROM @extschema@.fx_rate f
+         WHERE f.from_currency OPERATOR(pg_catalog.=) fx_quote.from_currency
+           AND f.to_currency OPERATOR(pg_catalog.=) fx_quote.to_currency
+           AND f.valid_from OPERATOR(pg_catalog.<=) fx_quote.at
+        UNION ALL
+        SELECT f.rate, f.valid_from, true FROM @extschema@.fx_rate f
+         WHERE f.from_currency OPERATOR(pg_catalog.=) fx_quote.to_currency
+           AND f.to_currency OPERATOR(pg_catalog.=) fx_quote.from_currency
+           AND f.valid_from OPERATOR(pg_catalog.<=) fx_quote.at
+    ) c ORDER BY c.valid_from DESC, c.inverse LIMIT 1;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION @extschema@.fx_rate_at(from_currency text, to_currency text, at timestamptz)
 RETURNS numeric
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-    SELECT CASE WHEN upper(from_currency) = upper(to_currency) THEN 1::numeric
-                ELSE (SELECT CASE WHEN q.inverse THEN 1 / q.rate ELSE q.rate END
-                        FROM loyalty.fx_quote(upper(from_currency), upper(to_currency), at) q) END
+DECLARE
+    q record;
+BEGIN
+    -- PL/pgSQL, not SQL: on a Citus cluster the SQL version found no rate.
+    IF upper(from_currency) = upper(to_currency) THEN
+        RETURN 1;
+    END IF;
+    SELECT * INTO q FROM loyalty.fx_quote(upper(from_currency), upper(to_currency), at);
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN CASE WHEN q.inverse THEN 1 / q.rate ELSE q.rate END;
+END
 $$;

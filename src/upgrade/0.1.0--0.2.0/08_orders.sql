@@ -115,6 +115,27 @@ BEGIN
         RAISE EXCEPTION 'program "%" is already attached to %', program, orders
             USING ERRCODE = '42710', HINT = 'Detach it first with loyalty.detach_orders().';
     END IF;
+    -- On a Citus cluster loyalty.order_source is a reference table: every
+    -- node must know the orders table, which must be distributed (by its
+    -- customer column, colocated with loyalty.member) so that each order
+    -- earns on its member's node.  Its triggers fire on each shard, which
+    -- Citus calls unsafe: they run router statements only there.
+    IF loyalty.distributed() THEN
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p
+                        WHERE p.logicalrelid OPERATOR(pg_catalog.=) orders
+                          AND p.partmethod OPERATOR(pg_catalog.=) 'h'
+                          AND pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) OPERATOR(pg_catalog.=) src.member_id_column
+                          AND p.colocationid OPERATOR(pg_catalog.=) (
+                              SELECT m.colocationid FROM pg_catalog.pg_dist_partition m
+                               WHERE m.logicalrelid OPERATOR(pg_catalog.=) 'loyalty.member'::pg_catalog.regclass)) THEN
+            RAISE EXCEPTION '% is not distributed by its member column % colocated with loyalty.member', orders, src.member_id_column
+                USING ERRCODE = '0A000',
+                      DETAIL = 'loyalty runs distributed on this Citus cluster: an orders table must be distributed by its customer column, colocated with loyalty.member.',
+                      HINT = pg_catalog.format('SELECT create_distributed_table(%L, %L, colocate_with => %L), then attach it.',
+                                               orders::text, member_id, 'loyalty.member');
+        END IF;
+        PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+    END IF;
     INSERT INTO loyalty.order_source VALUES (src.*);
     trigger_args := loyalty.order_trigger_args(src);
     EXECUTE pg_catalog.format(

@@ -8,7 +8,7 @@
 CREATE SEQUENCE @extschema@.member_hold_id_seq;
 
 CREATE TABLE @extschema@.member_hold (
-    id              bigint PRIMARY KEY DEFAULT nextval('@extschema@.member_hold_id_seq'),
+    id              bigint NOT NULL DEFAULT nextval('@extschema@.member_hold_id_seq'),
     program         text NOT NULL,
     member_id       text NOT NULL,
     source          text NOT NULL CHECK (source IN ('manual', 'fraud')),
@@ -17,7 +17,8 @@ CREATE TABLE @extschema@.member_hold (
     released_at     timestamptz,
     released_by     text,
     note            text,
-    release_note    text
+    release_note    text,
+    PRIMARY KEY (id, member_id)
 );
 
 ALTER SEQUENCE @extschema@.member_hold_id_seq OWNED BY @extschema@.member_hold.id;
@@ -30,10 +31,11 @@ COMMENT ON TABLE @extschema@.member_hold IS
 -- The lots a hold keeps pending: their available_at is infinity meanwhile;
 -- the time they would have become available is kept here.
 CREATE TABLE @extschema@.held_lot (
-    lot_id          bigint PRIMARY KEY,
+    lot_id          bigint NOT NULL,
     program         text NOT NULL,
     member_id       text NOT NULL,
-    available_at    timestamptz NOT NULL
+    available_at    timestamptz NOT NULL,
+    PRIMARY KEY (lot_id, member_id)
 );
 
 CREATE INDEX held_lot_member_idx ON @extschema@.held_lot (program, member_id);
@@ -143,10 +145,10 @@ BEGIN
      WHERE l.program = hold_member.program AND l.member_id = hold_member.member_id
        AND l.remaining > 0 AND loyalty.lot_pending(l.available_at, l.expires_at, now())
        AND l.available_at < 'infinity'
-    ON CONFLICT (lot_id) DO NOTHING;
+    ON CONFLICT ON CONSTRAINT held_lot_pkey DO NOTHING;
     UPDATE loyalty.lot l SET available_at = 'infinity'
       FROM loyalty.held_lot h
-     WHERE h.lot_id = l.id AND h.program = hold_member.program AND h.member_id = hold_member.member_id
+     WHERE h.lot_id = l.id AND h.member_id = l.member_id AND h.program = hold_member.program AND h.member_id = hold_member.member_id
        AND l.available_at < 'infinity';
     RETURN true;
 END
@@ -175,7 +177,7 @@ BEGIN
     -- Every frozen lot gets its time back (past already: available now).
     UPDATE loyalty.lot l SET available_at = h.available_at
       FROM loyalty.held_lot h
-     WHERE h.lot_id = l.id AND h.program = release_member.program AND h.member_id = release_member.member_id;
+     WHERE h.lot_id = l.id AND h.member_id = l.member_id AND h.program = release_member.program AND h.member_id = release_member.member_id;
     DELETE FROM loyalty.held_lot h
      WHERE h.program = release_member.program AND h.member_id = release_member.member_id;
     RETURN true;

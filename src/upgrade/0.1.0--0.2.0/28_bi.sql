@@ -51,14 +51,18 @@ $$;
 -- every order (the business rules read it: coupons' member facts);
 -- order_value, the BI view, leaves out the orders of excluded members.
 CREATE VIEW @extschema@.order_value_all AS
+    -- The rate written out twice rather than in a LATERAL subquery (which
+    -- PostgreSQL pulls up into the same expressions): Citus cannot push a
+    -- subquery without FROM that calls a STABLE function down to its nodes.
     SELECT o.program, o.order_id, o.member_id, o.ordered_at, o.closed,
-           round(o.amount * r.rate, 4) AS gross,
-           CASE WHEN o.closed THEN 0 ELSE round((o.amount - least(o.refunded_amount, o.amount)) * r.rate, 4) END AS net
+           round(o.amount * coalesce(o.fx_rate, @extschema@.fx_rate_at(coalesce(o.currency, p.base_currency),
+                                                                      p.base_currency, o.ordered_at)), 4) AS gross,
+           CASE WHEN o.closed THEN 0
+                ELSE round((o.amount - least(o.refunded_amount, o.amount))
+                           * coalesce(o.fx_rate, @extschema@.fx_rate_at(coalesce(o.currency, p.base_currency),
+                                                                       p.base_currency, o.ordered_at)), 4) END AS net
       FROM @extschema@.order_earning o
       JOIN @extschema@.program p ON p.code = o.program
-     CROSS JOIN LATERAL (SELECT coalesce(o.fx_rate,
-                                         @extschema@.fx_rate_at(coalesce(o.currency, p.base_currency),
-                                                                p.base_currency, o.ordered_at)) AS rate) r
      WHERE o.amount > 0;
 
 COMMENT ON VIEW @extschema@.order_value_all IS 'Every order with a positive amount, valued in its program''s base currency, excluded members included (internal; BI reads loyalty.order_value)';

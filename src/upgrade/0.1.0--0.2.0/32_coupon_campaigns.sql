@@ -99,7 +99,11 @@ CREATE TABLE @extschema@.coupon_redemption (
 
 -- One redemption per (program, code, order_ref), whichever member: the
 -- replay rule (a second member on the same code and order_ref is LY003).
-CREATE UNIQUE INDEX coupon_redemption_ref_key ON @extschema@.coupon_redemption (program, code, order_ref);
+-- redeem_coupon checks it under the campaign's row lock, which every
+-- redemption of the code takes: a unique index without the member could
+-- not be kept on a table distributed by member (loyalty.distribute()).
+-- This index finds the redemption of a code on an order_ref.
+CREATE INDEX coupon_redemption_code_idx ON @extschema@.coupon_redemption (program, code, order_ref);
 
 CREATE INDEX coupon_redemption_order_idx ON @extschema@.coupon_redemption (order_ref, program) WHERE released_at IS NULL;
 
@@ -900,6 +904,7 @@ DECLARE
     o record;
     s record;
 BEGIN
+    PERFORM loyalty.cluster_one_connection();   -- 02_cluster_node.sql
     IF code IS NULL OR as_of IS NULL OR order_ref IS NULL OR order_ref = '' THEN
         RAISE EXCEPTION 'code, order_ref and as_of must not be null (nor order_ref empty)' USING ERRCODE = '22004';
     END IF;
@@ -930,6 +935,10 @@ BEGIN
     PERFORM loyalty.fold_coupon_releases(p.code, (f.k).campaign);
     SELECT * INTO c FROM loyalty.coupon_campaign x
      WHERE x.program = p.code AND x.campaign = (f.k).campaign FOR UPDATE;
+    -- Under the campaign's row lock (every redemption of the code takes it)
+    -- this is the one check of (program, code, order_ref): the same member
+    -- replays, another member is LY003.  No unique index backs it (keys
+    -- include the member id, so the table can be distributed by member).
     SELECT * INTO r FROM loyalty.coupon_redemption x
      WHERE x.program = p.code AND x.code = (f.k).code AND x.order_ref = redeem_coupon.order_ref;
     IF FOUND THEN
@@ -1061,6 +1070,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
+    PERFORM loyalty.cluster_one_connection();   -- 02_cluster_node.sql
     PERFORM loyalty.require_program(program);
     IF order_ref IS NULL THEN
         RAISE EXCEPTION 'order_ref must not be null' USING ERRCODE = '22004';
@@ -1087,6 +1097,28 @@ AS $$
 DECLARE
     o record;
 BEGIN
+    -- On a Citus cluster this fires on a shard of order_earning, where only
+    -- one member's rows can be read and the campaigns' reference tables
+    -- cannot be written: a coupon of an order closed there is named in a
+    -- WARNING, to be released with loyalty.release_coupon() on the
+    -- coordinator (docs/scale-out.md).
+    IF loyalty.distributed() THEN
+        FOR o IN
+            SELECT n.program, n.member_id, n.order_id
+              FROM new_rows n JOIN old_rows b ON b.program = n.program AND b.order_id = n.order_id
+             WHERE n.member_id IS NOT NULL
+               AND ((n.closed AND NOT b.closed)
+                    OR (n.amount > 0 AND n.refunded_amount >= n.amount AND NOT (b.amount > 0 AND b.refunded_amount >= b.amount)))
+        LOOP
+            IF EXISTS (SELECT 1 FROM loyalty.coupon_redemption r
+                        WHERE r.program = o.program AND r.member_id = o.member_id
+                          AND r.order_ref = o.order_id AND r.released_at IS NULL) THEN
+                RAISE WARNING 'loyalty: coupons of order % of program "%" not released on the cluster', o.order_id, o.program
+                    USING HINT = 'Release them with loyalty.release_coupon(program, order_ref) on the coordinator.';
+            END IF;
+        END LOOP;
+        RETURN NULL;
+    END IF;
     FOR o IN
         SELECT n.program, array_agg(n.order_id ORDER BY n.order_id) AS refs
           FROM new_rows n JOIN old_rows b ON b.program = n.program AND b.order_id = n.order_id
@@ -1117,6 +1149,18 @@ AS $$
 DECLARE
     o record;
 BEGIN
+    -- On a Citus cluster: see coupon_release_trigger().
+    IF loyalty.distributed() THEN
+        FOR o IN SELECT b.program, b.member_id, b.order_id FROM old_rows b WHERE b.member_id IS NOT NULL LOOP
+            IF EXISTS (SELECT 1 FROM loyalty.coupon_redemption r
+                        WHERE r.program = o.program AND r.member_id = o.member_id
+                          AND r.order_ref = o.order_id AND r.released_at IS NULL) THEN
+                RAISE WARNING 'loyalty: coupons of order % of program "%" not released on the cluster', o.order_id, o.program
+                    USING HINT = 'Release them with loyalty.release_coupon(program, order_ref) on the coordinator.';
+            END IF;
+        END LOOP;
+        RETURN NULL;
+    END IF;
     FOR o IN
         SELECT b.program, array_agg(b.order_id ORDER BY b.order_id) AS refs
           FROM old_rows b
@@ -1190,6 +1234,7 @@ DECLARE
     m loyalty.member := loyalty.require_member(program, member_id);
     full_cart jsonb;
     room numeric;
+    used text[];
 BEGIN
     PERFORM loyalty.check_cart(cart);
     IF as_of IS NULL THEN
@@ -1209,16 +1254,24 @@ BEGIN
         -- No cap: a combination still takes at most the cart.
         room := loyalty.cart_subtotal(cart) + coalesce((cart ->> 'shipping')::numeric, 0);
     END IF;
+    -- The member's own codes already redeemed, looked up first: on a
+    -- cluster the redemptions are distributed, and Citus plans a recursive
+    -- query only over the reference tables.
+    used := ARRAY(SELECT r.code FROM loyalty.coupon_redemption r
+                   WHERE r.program = p.code AND r.released_at IS NULL
+                     AND r.code IN (SELECT k.code FROM loyalty.coupon_code k
+                                     WHERE k.program = p.code AND k.member_id = best_offer.member_id AND NOT k.shared));
     RETURN QUERY
     WITH RECURSIVE owned AS (
-        SELECT k, c, k.member_id IS NOT NULL AS own
+        -- Rows rebuilt from JSON: on a cluster Citus would hand coupon_state
+        -- the row type of a reference table's shard.
+        SELECT jsonb_populate_record(NULL::loyalty.coupon_code, to_jsonb(k)) AS k,
+               jsonb_populate_record(NULL::loyalty.coupon_campaign, to_jsonb(c)) AS c,
+               k.member_id IS NOT NULL AS own
           FROM loyalty.coupon_code k
           JOIN loyalty.coupon_campaign c ON c.program = k.program AND c.campaign = k.campaign
          WHERE k.program = p.code
-           AND ((k.member_id = best_offer.member_id AND NOT k.shared
-                 AND NOT EXISTS (SELECT 1 FROM loyalty.coupon_redemption r
-                                  WHERE r.program = k.program AND r.code = k.code AND r.released_at IS NULL))
-                OR k.shared)
+           AND ((k.member_id = best_offer.member_id AND NOT k.shared AND k.code <> ALL (used)) OR k.shared)
     ), checked AS (
         SELECT (o.k).code AS code, (o.c).campaign AS campaign, o.own, s.discount,
                loyalty.coupon_rule_stack((o.c).rule) AS stack,

@@ -30,7 +30,7 @@ COMMENT ON COLUMN @extschema@.reward.stock IS 'Units left to claim (NULL: unlimi
 
 COMMENT ON COLUMN @extschema@.reward.claimed IS 'Units claimed so far';
 
--- One row per claim; the reference is the ledger's (unique per program).
+-- One row per claim; the reference is the ledger's (unique per member).
 CREATE TABLE @extschema@.reward_claim (
     program     text NOT NULL,
     member_id   text NOT NULL,
@@ -150,8 +150,9 @@ $$;
 COMMENT ON FUNCTION @extschema@.restock_reward(text, text, bigint) IS
     'Adds units to a reward''s stock (under its lock, so claims never see a partial change); returns the units left';
 
--- The claim of a reference already used: the same claim returns its code;
--- another reward, member, or a ledger row that is no claim is LY003.
+-- The claim of a reference the member already used: the same claim returns
+-- its code; another reward, or a ledger row that is no claim, is LY003.
+-- (A reference is the member's: another member's claim is another call.)
 CREATE OR REPLACE FUNCTION @extschema@.reward_claim_replay(program text, member_id text, reward text, ref text)
 RETURNS text
 LANGUAGE plpgsql STABLE
@@ -161,9 +162,10 @@ DECLARE
     c loyalty.reward_claim;
 BEGIN
     SELECT * INTO c FROM loyalty.reward_claim x
-     WHERE x.program = reward_claim_replay.program AND x.ref = reward_claim_replay.ref;
+     WHERE x.program = reward_claim_replay.program AND x.member_id = reward_claim_replay.member_id
+       AND x.ref = reward_claim_replay.ref;
     IF FOUND THEN
-        IF c.member_id = member_id AND c.reward = reward THEN
+        IF c.reward = reward THEN
             RETURN c.code;
         END IF;
         RAISE EXCEPTION 'reference "%" was already used in program "%" for another call', ref, program
@@ -172,7 +174,8 @@ BEGIN
                   HINT = 'Use a new reference for a new claim; replay a claim only with its original arguments.';
     END IF;
     IF EXISTS (SELECT 1 FROM loyalty.ledger l
-                WHERE l.program = reward_claim_replay.program AND l.ref = reward_claim_replay.ref) THEN
+                WHERE l.program = reward_claim_replay.program AND l.member_id = reward_claim_replay.member_id
+                  AND l.ref = reward_claim_replay.ref) THEN
         RAISE EXCEPTION 'reference "%" was already used in program "%" for another call', ref, program
             USING ERRCODE = 'LY003', DETAIL = 'A ledger row that is not a reward claim has this reference.',
                   HINT = 'Use a new reference for a new claim.';
@@ -196,6 +199,7 @@ DECLARE
     issued text;
     ledger_id bigint;
 BEGIN
+    PERFORM loyalty.cluster_one_connection();   -- 02_cluster_node.sql
     PERFORM loyalty.require_program(program);
     IF member_id IS NULL OR ref IS NULL OR as_of IS NULL THEN
         RAISE EXCEPTION 'member_id, ref and as_of must not be null' USING ERRCODE = '22004';
@@ -218,9 +222,11 @@ BEGIN
     END IF;
     -- LY001 (short), LY002 (held or forgotten), LY007 (as_of) come from here.
     ledger_id := loyalty.redeem(program, member_id, r.points, ref, as_of);
-    issued := loyalty.issue_code_for(program, r.campaign, member_id, 'reward:' || ref);
+    -- The code's issued_ref names the claim's redemption (refs are unique
+    -- per member only; issued_ref is unique in the program).
+    issued := loyalty.issue_code_for(program, r.campaign, member_id, 'reward-claim:' || ledger_id);
     UPDATE loyalty.coupon_code k SET issued_at = as_of
-     WHERE k.program = claim_reward.program AND k.issued_ref = 'reward:' || ref;
+     WHERE k.program = claim_reward.program AND k.issued_ref = 'reward-claim:' || ledger_id;
     UPDATE loyalty.reward x SET stock = x.stock - 1, claimed = x.claimed + 1
      WHERE x.program = claim_reward.program AND x.reward = claim_reward.reward;
     INSERT INTO loyalty.reward_claim (program, member_id, ref, reward, code, points, ledger_id, claimed_at)

@@ -67,13 +67,14 @@ COMMENT ON TABLE @extschema@.referral IS
 CREATE SEQUENCE @extschema@.referral_rejection_id_seq;
 
 CREATE TABLE @extschema@.referral_rejection (
-    id              bigint PRIMARY KEY DEFAULT nextval('@extschema@.referral_rejection_id_seq'),
+    id              bigint NOT NULL DEFAULT nextval('@extschema@.referral_rejection_id_seq'),
     program         text NOT NULL,
     member_id       text NOT NULL,
     referrer_id     text,
     code            text NOT NULL,
     reason          text NOT NULL CHECK (reason IN ('self_referral', 'shared_fingerprint', 'already_ordered', 'cycle')),
-    rejected_at     timestamptz NOT NULL
+    rejected_at     timestamptz NOT NULL,
+    PRIMARY KEY (id, member_id)
 );
 
 ALTER SEQUENCE @extschema@.referral_rejection_id_seq OWNED BY @extschema@.referral_rejection.id;
@@ -117,7 +118,9 @@ CREATE TABLE @extschema@.referral_commission (
     taken_target    bigint NOT NULL DEFAULT 0,
     ledger_id       bigint NOT NULL,
     paid_at         timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (program, order_id, generation, level),
+    -- member_id (the referrer paid) is in the key for distribution by member;
+    -- (program, order_id, generation, level) alone names one payment.
+    PRIMARY KEY (program, order_id, generation, level, member_id),
     CONSTRAINT referral_commission_taken CHECK (taken_target BETWEEN 0 AND points)
 );
 
@@ -218,6 +221,9 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     stored jsonb := loyalty.check_referral_milestones(milestones);
+    -- The rates as a plain one-based array; worked out here, not in the
+    -- INSERT (Citus takes no subquery inside INSERT ... VALUES).
+    rates numeric[] := ARRAY(SELECT f FROM unnest(commission) WITH ORDINALITY AS x(f, n) ORDER BY x.n);
 BEGIN
     PERFORM loyalty.require_program(program);
     IF referrer_points IS NULL OR referee_points IS NULL THEN
@@ -250,14 +256,14 @@ BEGIN
                   DETAIL = 'Commission is up to three fractions from 0 to 1, level 1 first: {0.03,0.015,0.005} pays 3%, 1.5% and 0.5% of the points a referee''s order earns.';
     END IF;
     INSERT INTO loyalty.referral_setting AS s (program, referrer_points, referee_points, referrer_campaign,
-                                               referee_campaign, milestones, cap, cap_period, commission)
+                                               referee_campaign, milestones, cap, cap_period, commission, updated_at)
     VALUES (program, referrer_points, referee_points, referrer_campaign, referee_campaign, stored,
-            cap, cap_period, ARRAY(SELECT f FROM unnest(commission) WITH ORDINALITY AS x(f, n) ORDER BY x.n))
+            cap, cap_period, rates, now())
     ON CONFLICT ON CONSTRAINT referral_setting_pkey DO UPDATE
     SET referrer_points = excluded.referrer_points, referee_points = excluded.referee_points,
         referrer_campaign = excluded.referrer_campaign, referee_campaign = excluded.referee_campaign,
         milestones = excluded.milestones, cap = excluded.cap, cap_period = excluded.cap_period,
-        commission = excluded.commission, updated_at = now();
+        commission = excluded.commission, updated_at = excluded.updated_at;   -- (Citus: no now() here)
 END
 $$;
 
@@ -323,17 +329,23 @@ COMMENT ON FUNCTION @extschema@.lock_referral_member(text, text) IS
 -- member nobody referred (the member itself when not referred).  The chain
 -- holds no cycle (refer refuses them); the depth bound is a guard.
 CREATE OR REPLACE FUNCTION @extschema@.referral_root(program text, member_id text) RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-    WITH RECURSIVE up(member_id, depth) AS (
-        SELECT referral_root.member_id, 0
-        UNION ALL
-        SELECT r.referrer_id, u.depth + 1
-          FROM up u JOIN loyalty.referral r ON r.program = referral_root.program AND r.member_id = u.member_id
-         WHERE u.depth < 100000
-    )
-    SELECT u.member_id FROM up u ORDER BY u.depth DESC LIMIT 1
+DECLARE
+    cur text := member_id;
+    up text;
+BEGIN
+    -- One member at a time (on a cluster each step reads one member's
+    -- node; a recursive query over many members cannot be planned there).
+    FOR depth IN 1..100000 LOOP
+        SELECT r.referrer_id INTO up FROM loyalty.referral r
+         WHERE r.program = referral_root.program AND r.member_id = cur;
+        EXIT WHEN NOT FOUND OR up IS NULL;
+        cur := up;
+    END LOOP;
+    RETURN cur;
+END
 $$;
 
 COMMENT ON FUNCTION @extschema@.referral_root(text, text) IS
@@ -343,26 +355,44 @@ COMMENT ON FUNCTION @extschema@.referral_root(text, text) IS
 -- shipping address of their orders, or an email or phone of their
 -- profiles, hashed under the same key.
 CREATE OR REPLACE FUNCTION @extschema@.referral_shares_fingerprint(program text, a text, b text) RETURNS boolean
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-    SELECT EXISTS (
-        SELECT 1
-          FROM loyalty.order_earning ea
-          JOIN loyalty.order_signal sa ON sa.program = ea.program AND sa.order_id = ea.order_id
-          JOIN loyalty.order_earning eb ON eb.program = ea.program AND eb.member_id = b
-          JOIN loyalty.order_signal sb ON sb.program = eb.program AND sb.order_id = eb.order_id
-         WHERE ea.program = referral_shares_fingerprint.program AND ea.member_id = a
-           AND sb.key_id = sa.key_id
-           AND (sb.device_id = sa.device_id OR sb.payment_fingerprint = sa.payment_fingerprint
-                OR sb.shipping_address = sa.shipping_address))
-        OR EXISTS (
-        SELECT 1
-          FROM loyalty.member_contact ca
-          JOIN loyalty.member_contact cb
-            ON cb.program = ca.program AND cb.member_id = b AND cb.kind = ca.kind
-           AND cb.key_id = ca.key_id AND cb.hash = ca.hash
-         WHERE ca.program = referral_shares_fingerprint.program AND ca.member_id = a)
+DECLARE
+    orders_a text[];
+    orders_b text[];
+    sa jsonb;
+    sb jsonb;
+BEGIN
+    -- Each member's fingerprints read on their own (on a cluster two
+    -- members may sit on two nodes), then compared here.
+    orders_a := ARRAY(SELECT e.order_id FROM loyalty.order_earning e
+                       WHERE e.program = referral_shares_fingerprint.program AND e.member_id = a);
+    orders_b := ARRAY(SELECT e.order_id FROM loyalty.order_earning e
+                       WHERE e.program = referral_shares_fingerprint.program AND e.member_id = b);
+    SELECT jsonb_agg(jsonb_build_object('k', s.key_id, 'd', s.device_id, 'p', s.payment_fingerprint,
+                                        'a', s.shipping_address)) INTO sa
+      FROM loyalty.order_signal s
+     WHERE s.program = referral_shares_fingerprint.program
+       AND s.order_id = ANY (orders_a);
+    SELECT jsonb_agg(jsonb_build_object('k', s.key_id, 'd', s.device_id, 'p', s.payment_fingerprint,
+                                        'a', s.shipping_address)) INTO sb
+      FROM loyalty.order_signal s
+     WHERE s.program = referral_shares_fingerprint.program
+       AND s.order_id = ANY (orders_b);
+    IF EXISTS (SELECT 1 FROM jsonb_to_recordset(coalesce(sa, '[]')) AS x(k bigint, d text, p text, a text)
+                 JOIN jsonb_to_recordset(coalesce(sb, '[]')) AS y(k bigint, d text, p text, a text)
+                   ON y.k = x.k AND (y.d = x.d OR y.p = x.p OR y.a = x.a)) THEN
+        RETURN true;
+    END IF;
+    SELECT jsonb_agg(jsonb_build_object('kind', c.kind, 'k', c.key_id, 'h', c.hash)) INTO sa
+      FROM loyalty.member_contact c WHERE c.program = referral_shares_fingerprint.program AND c.member_id = a;
+    SELECT jsonb_agg(jsonb_build_object('kind', c.kind, 'k', c.key_id, 'h', c.hash)) INTO sb
+      FROM loyalty.member_contact c WHERE c.program = referral_shares_fingerprint.program AND c.member_id = b;
+    RETURN EXISTS (SELECT 1 FROM jsonb_to_recordset(coalesce(sa, '[]')) AS x(kind text, k bigint, h text)
+                     JOIN jsonb_to_recordset(coalesce(sb, '[]')) AS y(kind text, k bigint, h text)
+                       ON y.kind = x.kind AND y.k = x.k AND y.h = x.h);
+END
 $$;
 
 COMMENT ON FUNCTION @extschema@.referral_shares_fingerprint(text, text, text) IS
@@ -374,17 +404,24 @@ COMMENT ON FUNCTION @extschema@.referral_shares_fingerprint(text, text, text) IS
 -- through others, the referrer), already_ordered (an order of the referee
 -- in the program at or before as_of).
 CREATE OR REPLACE FUNCTION @extschema@.referral_abuse(program text, referee text, referrer text, as_of timestamptz) RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-    SELECT CASE
-        WHEN referee = referrer THEN 'self_referral'
-        WHEN loyalty.referral_shares_fingerprint(program, referee, referrer) THEN 'shared_fingerprint'
-        WHEN loyalty.referral_root(program, referrer) = referee THEN 'cycle'
-        WHEN EXISTS (SELECT 1 FROM loyalty.order_earning e
-                      WHERE e.program = referral_abuse.program AND e.member_id = referee
-                        AND e.ordered_at <= as_of) THEN 'already_ordered'
-    END
+BEGIN
+    -- One test at a time, each its own statement: on a Citus cluster a
+    -- member's query would carry the other tests to that member's node.
+    IF referee = referrer THEN
+        RETURN 'self_referral';
+    ELSIF loyalty.referral_shares_fingerprint(program, referee, referrer) THEN
+        RETURN 'shared_fingerprint';
+    ELSIF loyalty.referral_root(program, referrer) = referee THEN
+        RETURN 'cycle';
+    END IF;
+    PERFORM FROM loyalty.order_earning e
+      WHERE e.program = referral_abuse.program AND e.member_id = referee AND e.ordered_at <= as_of
+      LIMIT 1;
+    RETURN CASE WHEN FOUND THEN 'already_ordered' END;
+END
 $$;
 
 COMMENT ON FUNCTION @extschema@.referral_abuse(text, text, text, timestamptz) IS
@@ -410,6 +447,7 @@ DECLARE
     root text;
     top text;
 BEGIN
+    PERFORM loyalty.cluster_one_connection();   -- 02_cluster_node.sql
     PERFORM loyalty.require_program(program);
     IF referee IS NULL OR given IS NULL OR as_of IS NULL THEN
         RAISE EXCEPTION 'referee_member_id, code and as_of must not be null' USING ERRCODE = '22004';
@@ -480,12 +518,16 @@ COMMENT ON FUNCTION @extschema@.refer(text, text, text, timestamptz) IS
 -- Whether a member was forgotten (erased on request): it is paid no
 -- referral reward, milestone or commission, as it gets no coupon.
 CREATE OR REPLACE FUNCTION @extschema@.referral_member_forgotten(program text, member_id text) RETURNS boolean
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-    SELECT EXISTS (SELECT 1 FROM loyalty.member m
+BEGIN
+    -- PL/pgSQL, not SQL: on a Citus cluster a SQL function's parameters
+    -- cannot be planned.
+    RETURN EXISTS (SELECT 1 FROM loyalty.member m
                     WHERE m.program = referral_member_forgotten.program
-                      AND m.member_id = referral_member_forgotten.member_id AND m.status = 'forgotten')
+                      AND m.member_id = referral_member_forgotten.member_id AND m.status = 'forgotten');
+END
 $$;
 
 COMMENT ON FUNCTION @extschema@.referral_member_forgotten(text, text) IS
@@ -503,6 +545,7 @@ AS $$
 DECLARE
     side record;
     rewarded bigint;
+    m jsonb;
 BEGIN
     FOR side IN
         SELECT s.* FROM (
@@ -523,19 +566,25 @@ BEGIN
     END LOOP;
     SELECT count(*) INTO rewarded FROM loyalty.referral x
      WHERE x.program = t.program AND x.referrer_id = r.referrer_id AND x.state = 'rewarded';
-    PERFORM loyalty.referral_credit(t.program, r.referrer_id, (m ->> 'points')::bigint,
-                                    'referral-milestone:' || r.referrer_id || ':' || (m ->> 'referrals'),
-                                    'referral milestone (' || (m ->> 'referrals') || ' referrals)', as_of)
-       FROM jsonb_array_elements(t.milestones) m
-      WHERE (m ->> 'referrals')::bigint <= rewarded
-        AND NOT loyalty.referral_member_forgotten(t.program, r.referrer_id)
+    IF loyalty.referral_member_forgotten(t.program, r.referrer_id) THEN
+        RETURN;
+    END IF;
+    -- One statement per milestone: a query that reads the referrer's
+    -- ledger and credits would run on the referrer's node on a Citus
+    -- cluster, where the credit cannot.
+    FOR m IN SELECT x FROM jsonb_array_elements(t.milestones) x
+              WHERE (x ->> 'referrals')::bigint <= rewarded
+              ORDER BY (x ->> 'referrals')::bigint LOOP
         -- Paid once, at the points of the terms when it was reached: a
         -- milestone whose points were changed since is not paid again
         -- (nor refused by its ref as another amount, LY003).
-        AND NOT EXISTS (SELECT 1 FROM loyalty.ledger l
-                         WHERE l.program = t.program
-                           AND l.ref = 'referral-milestone:' || r.referrer_id || ':' || (m ->> 'referrals'))
-      ORDER BY (m ->> 'referrals')::bigint;
+        CONTINUE WHEN EXISTS (SELECT 1 FROM loyalty.ledger l
+                               WHERE l.program = t.program AND l.member_id = r.referrer_id
+                                 AND l.ref = 'referral-milestone:' || r.referrer_id || ':' || (m ->> 'referrals'));
+        PERFORM loyalty.referral_credit(t.program, r.referrer_id, (m ->> 'points')::bigint,
+                                        'referral-milestone:' || r.referrer_id || ':' || (m ->> 'referrals'),
+                                        'referral milestone (' || (m ->> 'referrals') || ' referrals)', as_of);
+    END LOOP;
 END
 $$;
 
@@ -559,8 +608,18 @@ DECLARE
     ring text;
 BEGIN
     rewarded := 0; capped := 0; voided := 0;
-    PERFORM 1 FROM loyalty.referral x
-      WHERE x.program = p.code AND x.referrer_id = referrer ORDER BY x.member_id FOR UPDATE;
+    IF loyalty.distributed() THEN
+        -- Citus locks rows only in a query on one member's shard: the
+        -- same rows, one referee at a time, in the same order.
+        FOR c IN SELECT x.member_id FROM loyalty.referral x
+                  WHERE x.program = p.code AND x.referrer_id = referrer ORDER BY x.member_id LOOP
+            PERFORM 1 FROM loyalty.referral x
+              WHERE x.program = p.code AND x.member_id = c.member_id AND x.referrer_id = referrer FOR UPDATE;
+        END LOOP;
+    ELSE
+        PERFORM 1 FROM loyalty.referral x
+          WHERE x.program = p.code AND x.referrer_id = referrer ORDER BY x.member_id FOR UPDATE;
+    END IF;
     FOR c IN
         SELECT x.member_id, x.referred_at, f.order_id, f.ordered_at, f.closed OR f.refunded_amount > 0 AS undone
           FROM loyalty.referral x
@@ -625,6 +684,7 @@ DECLARE
     capped bigint := 0;
     voided bigint := 0;
 BEGIN
+    PERFORM loyalty.cluster_one_connection();   -- 02_cluster_node.sql
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'as_of must not be null' USING ERRCODE = '22004';
     END IF;
@@ -773,12 +833,23 @@ BEGIN
     -- The orders' rows first: a refund of one of them at the same time
     -- (which holds its row) takes back before or after this, never both
     -- from the same taken_target.
-    PERFORM 1 FROM loyalty.order_earning e
-      WHERE e.program = take_back_void_commissions.program
-        AND e.order_id IN (SELECT k.order_id FROM loyalty.referral_commission k
-                            WHERE k.program = take_back_void_commissions.program AND k.referee_id = referee
-                              AND k.taken_target < k.points)
-      ORDER BY e.order_id FOR UPDATE OF e;
+    IF loyalty.distributed() THEN
+        -- Citus locks rows only in a query on one member's shard: the
+        -- referee's orders, named first.
+        PERFORM 1 FROM loyalty.order_earning e
+          WHERE e.program = take_back_void_commissions.program AND e.member_id = referee
+            AND e.order_id = ANY (ARRAY(SELECT k.order_id FROM loyalty.referral_commission k
+                                         WHERE k.program = take_back_void_commissions.program
+                                           AND k.referee_id = referee AND k.taken_target < k.points))
+          ORDER BY e.order_id FOR UPDATE OF e;
+    ELSE
+        PERFORM 1 FROM loyalty.order_earning e
+          WHERE e.program = take_back_void_commissions.program
+            AND e.order_id IN (SELECT k.order_id FROM loyalty.referral_commission k
+                                WHERE k.program = take_back_void_commissions.program AND k.referee_id = referee
+                                  AND k.taken_target < k.points)
+          ORDER BY e.order_id FOR UPDATE OF e;
+    END IF;
     FOR c IN
         SELECT k.order_id, k.generation, k.level, k.member_id, k.points, k.taken_target
           FROM loyalty.referral_commission k
@@ -791,8 +862,8 @@ BEGIN
                      pg_catalog.format('referral commission, level %s, order %s: referral void', c.level, c.order_id),
                      now());
         UPDATE loyalty.referral_commission k SET taken_target = k.points
-         WHERE k.program = take_back_void_commissions.program AND k.order_id = c.order_id
-           AND k.generation = c.generation AND k.level = c.level;
+         WHERE k.program = take_back_void_commissions.program AND k.member_id = c.member_id
+           AND k.order_id = c.order_id AND k.generation = c.generation AND k.level = c.level;
     END LOOP;
     RETURN taken;
 END
@@ -814,6 +885,13 @@ AS $$
 DECLARE
     o record;
 BEGIN
+    -- On a Citus cluster this fires on a shard of order_earning, where the
+    -- referrer's rows (another member's, maybe on another node) cannot be
+    -- written: commission is not paid from the trigger there
+    -- (docs/scale-out.md); the order's own points are never held up by it.
+    IF loyalty.distributed() THEN
+        RETURN NULL;
+    END IF;
     -- Only the orders of referees (a referral that is not void) in
     -- programs with commission pay; only orders with commission paid take
     -- back.  Both read from the transition tables, without parameters:
@@ -882,6 +960,11 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
+    -- On a Citus worker this fires for the node's copy of the reference
+    -- table: the coordinator's run enables the triggers (on every shard).
+    IF loyalty.on_worker() THEN
+        RETURN NULL;
+    END IF;
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
                 WHERE t.tgrelid = 'loyalty.order_earning'::regclass AND t.tgenabled = 'D'
                   AND t.tgname IN ('referral_commission_insert', 'referral_commission_update')) THEN

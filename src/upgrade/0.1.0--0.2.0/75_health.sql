@@ -92,9 +92,13 @@ RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
+DECLARE
+    -- A value, not clock_timestamp() in the UPDATE: Citus refuses volatile
+    -- functions in an UPDATE of a reference table.
+    finished timestamptz := clock_timestamp();
 BEGIN
     UPDATE loyalty.job_run r
-       SET finished_at = clock_timestamp(), rows = job_run_end.rows, ok = true, detail = job_run_end.detail
+       SET finished_at = finished, rows = job_run_end.rows, ok = true, detail = job_run_end.detail
      WHERE r.id = job_run_end.id AND r.finished_at IS NULL
        AND r.job IN ('expire_points_batched', 'recalculate_tiers_batched');
     IF NOT FOUND THEN
@@ -427,8 +431,18 @@ DECLARE
     ring text;
 BEGIN
     rewarded := 0; capped := 0; voided := 0;
-    PERFORM 1 FROM loyalty.referral x
-      WHERE x.program = p.code AND x.referrer_id = referrer ORDER BY x.member_id FOR UPDATE;
+    IF loyalty.distributed() THEN
+        -- Citus locks rows only in a query on one member's shard: the
+        -- same rows, one referee at a time, in the same order.
+        FOR c IN SELECT x.member_id FROM loyalty.referral x
+                  WHERE x.program = p.code AND x.referrer_id = referrer ORDER BY x.member_id LOOP
+            PERFORM 1 FROM loyalty.referral x
+              WHERE x.program = p.code AND x.member_id = c.member_id AND x.referrer_id = referrer FOR UPDATE;
+        END LOOP;
+    ELSE
+        PERFORM 1 FROM loyalty.referral x
+          WHERE x.program = p.code AND x.referrer_id = referrer ORDER BY x.member_id FOR UPDATE;
+    END IF;
     FOR c IN
         SELECT x.member_id, x.referred_at, f.order_id, f.ordered_at, f.closed OR f.refunded_amount > 0 AS undone
           FROM loyalty.referral x
@@ -493,6 +507,7 @@ DECLARE
     voided bigint := 0;
     started timestamptz := clock_timestamp();
 BEGIN
+    PERFORM loyalty.cluster_one_connection();   -- 02_cluster_node.sql
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'as_of must not be null' USING ERRCODE = '22004';
     END IF;
