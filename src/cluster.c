@@ -14,11 +14,13 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "cluster.h"
 #include "spi_util.h"
@@ -86,10 +88,27 @@ LoyaltyOnWorker(void)
 	return cached_on_worker;
 }
 
+/* The owner of a relation (InvalidOid when it is gone). */
+static Oid
+RelationOwner(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		return InvalidOid;
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
 /*
  * The distributed table whose shard relid is, or InvalidOid: relid is not a
  * shard (or Citus is absent).  A shard is named after its table with its
- * shard id appended (table_102216); pg_dist_shard tells whose it is.
+ * shard id appended (table_102216); pg_dist_shard tells whose it is.  A
+ * table that only looks like a shard (another name before the shard id, or
+ * another owner, as a role could make one to earn in another's program) is
+ * not taken for one.
  */
 Oid
 LoyaltyShardOf(Oid relid)
@@ -115,10 +134,18 @@ LoyaltyShardOf(Oid relid)
 	if (SPI_processed == 1)
 		logical = DatumGetObjectId(LoyaltyGetDatum(0, 1));
 	SPI_finish();
-	/* Same schema and the name the table's shards get. */
-	if (OidIsValid(logical) &&
-		(get_rel_namespace(logical) != get_rel_namespace(relid)))
-		return InvalidOid;
+	/* Same schema, exactly the name the table's shards get, same owner. */
+	if (OidIsValid(logical))
+	{
+		char	   *table = get_rel_name(logical);
+
+		if (table == NULL ||
+			get_rel_namespace(logical) != get_rel_namespace(relid) ||
+			(size_t) (suffix - name) != strlen(table) ||
+			strncmp(name, table, suffix - name) != 0 ||
+			RelationOwner(logical) != RelationOwner(relid))
+			return InvalidOid;
+	}
 	return logical;
 }
 

@@ -119,6 +119,15 @@ BEGIN
                   DETAIL = 'On a cluster every member-keyed row is placed by its member id, which cannot be NULL.',
                   HINT = 'Delete the rows of loyalty.order_earning, loyalty.order_signal and loyalty.dead_letter whose member_id is NULL (guest orders earn nothing), then run loyalty.distribute() again.';
     END IF;
+    -- The accrual trigger runs on the buyer's node, where the referrer's
+    -- commission can be neither paid nor taken back.
+    IF EXISTS (SELECT FROM @extschema@.referral_setting s WHERE pg_catalog.cardinality(s.commission) OPERATOR(pg_catalog.>) 0)
+       OR EXISTS (SELECT FROM @extschema@.referral_commission k WHERE k.taken_target OPERATOR(pg_catalog.<) k.points) THEN
+        RAISE EXCEPTION 'loyalty pays referral commission, which a cluster cannot'
+            USING ERRCODE = 'LY057',
+                  DETAIL = 'Commission is paid and taken back by the accrual trigger, which on a cluster runs on the buyer''s node, not the referrer''s.',
+                  HINT = 'Set every program''s commission to ''{}'' with loyalty.set_referral_terms(); commission already paid must be taken back (refunds) or settled before distributing.';
+    END IF;
     PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
     -- Foreign keys to reference tables need one connection per node.
     PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);

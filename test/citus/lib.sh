@@ -103,23 +103,6 @@ SELECT citus_set_coordinator_host('127.0.0.1', ${CITUS_NODES[0]});
 SELECT citus_add_node('127.0.0.1', ${CITUS_NODES[1]});
 SELECT citus_add_node('127.0.0.1', ${CITUS_NODES[2]});
 SQL
-	# Once: distribute() in the transaction that created the extension is
-	# refused (LY056), not left waiting for its own locks on the workers.
-	if [ -z "${CITUS_GUARD_CHECKED:-}" ]; then
-		local guard
-		guard=$("$PG_BIN/psql" -X -q -p "${CITUS_NODES[0]}" -d "$db" -v VERBOSITY=verbose 2>&1 <<SQL
-\\set VERBOSITY verbose
-SET client_min_messages = warning;
-BEGIN;
-CREATE EXTENSION loyalty;
-SELECT * FROM loyalty.distribute();
-ROLLBACK;
-SQL
-)
-		grep -q 'LY056: loyalty.distribute() must run after CREATE EXTENSION loyalty has committed' <<<"$guard" \
-			|| { echo "distribute() in the extension's own transaction was not refused: $guard"; return 1; }
-		CITUS_GUARD_CHECKED=1
-	fi
 	psql_q -p "${CITUS_NODES[0]}" -d "$db" -At >/dev/null <<SQL || return 1
 SET client_min_messages = warning;
 CREATE EXTENSION loyalty;
@@ -131,6 +114,42 @@ SET client_min_messages = warning;
 CREATE EXTENSION loyalty;
 \\i $ROOT/test/citus/helpers.sql
 SQL
+}
+
+# What distribute() and the cluster refuse, checked once in a database of
+# its own: distribute() in the transaction that created the extension
+# (LY056: it would wait for its own locks on the workers), a loyalty that
+# pays referral commission (LY057), and commission terms on a cluster (0A000).
+citus_refusals() {
+	local db=c_refusals out
+	citus_fresh_db "$db" || return 1
+	out=$("$PG_BIN/psql" -X -q -p "${CITUS_NODES[0]}" -d "$db" 2>&1 <<'SQL'
+\set VERBOSITY verbose
+SET client_min_messages = warning;
+SELECT loyalty.create_program('cg', 'EUR', 1);
+SELECT loyalty.set_referral_terms('cg', 10, 5, commission => '{0.1}');
+DROP EXTENSION loyalty CASCADE;
+BEGIN;
+CREATE EXTENSION loyalty;
+SELECT * FROM loyalty.distribute();
+ROLLBACK;
+CREATE EXTENSION loyalty;
+SELECT loyalty.create_program('cg', 'EUR', 1);
+SELECT loyalty.set_referral_terms('cg', 10, 5, commission => '{0.1}');
+SELECT * FROM loyalty.distribute();
+SQL
+)
+	local want ok=0
+	for want in '0A000: referral commission is not paid on a Citus cluster' \
+		'LY056: loyalty.distribute() must run after CREATE EXTENSION loyalty has committed' \
+		'LY057: loyalty pays referral commission, which a cluster cannot'; do
+		grep -qF "$want" <<<"$out" || { echo "-- not refused: $want"; ok=1; }
+	done
+	[ $ok -eq 0 ] || echo "$out"
+	for port in "${CITUS_NODES[@]}" "$SINGLE_PORT"; do
+		psql_q -p "$port" -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" 2>/dev/null || true
+	done
+	return $ok
 }
 
 # Runs one scenario on both sides and compares outputs and dumps.

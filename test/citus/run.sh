@@ -29,6 +29,10 @@ while read -r name; do
 done <"$ROOT/test/citus/isolation.list"
 
 failed=0
+if [ ${#only[@]} -eq 0 ]; then
+	if citus_refusals; then ok=ok; else ok=FAILED; failed=1; fi
+	echo "test citus refusals (distribute in the extension's transaction, commission) ... $ok"
+fi
 for s in "${scenarios[@]}"; do
 	name=${s#*:}
 	if [ ${#only[@]} -gt 0 ] && [[ " ${only[*]} " != *" $name "* ]]; then continue; fi

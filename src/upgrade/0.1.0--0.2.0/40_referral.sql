@@ -226,6 +226,12 @@ DECLARE
     rates numeric[] := ARRAY(SELECT f FROM unnest(commission) WITH ORDINALITY AS x(f, n) ORDER BY x.n);
 BEGIN
     PERFORM loyalty.require_program(program);
+    IF pg_catalog.cardinality(rates) > 0 AND loyalty.distributed() THEN
+        RAISE EXCEPTION 'referral commission is not paid on a Citus cluster'
+            USING ERRCODE = '0A000',
+                  DETAIL = 'The accrual trigger runs on the buyer''s node, where the referrer''s commission cannot be paid or taken back.',
+                  HINT = 'Set commission => ''{}''; referral rewards and milestones are paid by settle_referrals().';
+    END IF;
     IF referrer_points IS NULL OR referee_points IS NULL THEN
         RAISE EXCEPTION 'referrer_points and referee_points must not be null' USING ERRCODE = '22004',
               HINT = 'Use 0 for no points.';
@@ -363,6 +369,8 @@ DECLARE
     orders_b text[];
     sa jsonb;
     sb jsonb;
+    -- On a cluster an order id is unique per member only.
+    per_member boolean := loyalty.distributed();
 BEGIN
     -- Each member's fingerprints read on their own (on a cluster two
     -- members may sit on two nodes), then compared here.
@@ -374,12 +382,12 @@ BEGIN
                                         'a', s.shipping_address)) INTO sa
       FROM loyalty.order_signal s
      WHERE s.program = referral_shares_fingerprint.program
-       AND s.order_id = ANY (orders_a);
+       AND s.order_id = ANY (orders_a) AND (NOT per_member OR s.member_id = a);
     SELECT jsonb_agg(jsonb_build_object('k', s.key_id, 'd', s.device_id, 'p', s.payment_fingerprint,
                                         'a', s.shipping_address)) INTO sb
       FROM loyalty.order_signal s
      WHERE s.program = referral_shares_fingerprint.program
-       AND s.order_id = ANY (orders_b);
+       AND s.order_id = ANY (orders_b) AND (NOT per_member OR s.member_id = b);
     IF EXISTS (SELECT 1 FROM jsonb_to_recordset(coalesce(sa, '[]')) AS x(k bigint, d text, p text, a text)
                  JOIN jsonb_to_recordset(coalesce(sb, '[]')) AS y(k bigint, d text, p text, a text)
                    ON y.k = x.k AND (y.d = x.d OR y.p = x.p OR y.a = x.a)) THEN
